@@ -1,0 +1,121 @@
+extension Catalog {
+    /// Loads a catalog from its JSON text: the native format of CONTRACT §3, or the LiteLLM
+    /// price map, told apart by shape (a native catalog has a `prices` array).
+    public static func load(json bytes: some Collection<UInt8>) throws(CatalogError) -> Catalog {
+        let value: JSONValue
+        do { value = try JSON.parse(bytes, maxDepth: 64) } catch {
+            throw CatalogError("catalog is not valid JSON: \(error.message) at byte \(error.offset)")
+        }
+        guard let object = value.objectValue else { throw CatalogError("catalog must be a JSON object") }
+        if object["prices"] != nil { return try loadNative(object) }
+        return try loadLiteLLM(object)
+    }
+
+    static func decimal(_ value: JSONValue?, _ what: String) throws(CatalogError) -> ExactDecimal {
+        guard let value, let text = value.numberText ?? value.stringValue else {
+            throw CatalogError("\(what) must be a decimal number or string")
+        }
+        let d: ExactDecimal
+        do { d = try ExactDecimal(parsing: text) } catch { throw CatalogError("\(what): \(error.message)") }
+        if d.isNegative { throw CatalogError("\(what) is negative") }
+        return d
+    }
+
+    static func prices(_ value: JSONValue?, _ what: String) throws(CatalogError) -> [String: ExactDecimal] {
+        guard let value, !value.isNull else { return [:] }
+        guard let object = value.objectValue else { throw CatalogError("\(what) must be an object of unit → price") }
+        var result: [String: ExactDecimal] = [:]
+        for (unit, price) in object { result[unit] = try decimal(price, "\(what).\(unit)") }
+        return result
+    }
+
+    static func time(_ value: JSONValue?, _ what: String) throws(CatalogError) -> Timestamp {
+        guard let text = value?.stringValue else { throw CatalogError("\(what) is missing") }
+        do { return try DateSpec(parsing: text).startInstant } catch {
+            throw CatalogError("\(what): \(error.message)")
+        }
+    }
+
+    static func loadNative(_ object: JSONObject) throws(CatalogError) -> Catalog {
+        let version = object["version"]?.stringValue ?? object["version"]?.numberText ?? "unversioned"
+        guard let items = object["prices"]?.arrayValue else { throw CatalogError("prices must be an array") }
+        var catalog = Catalog(version: version)
+        for (i, item) in items.enumerated() {
+            let at = "prices[\(i)]"
+            guard let e = item.objectValue else { throw CatalogError("\(at) must be an object") }
+            guard let platform = e["platform"]?.stringValue, !platform.isEmpty else {
+                throw CatalogError("\(at).platform is missing")
+            }
+            guard let model = e["model"]?.stringValue, !model.isEmpty else { throw CatalogError("\(at).model is missing") }
+            let from = e["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(e["effectiveFrom"], "\(at).effectiveFrom")
+            let currency = (e["currency"]?.stringValue ?? "USD").uppercased()
+            if !UsageEventDecoder.isCurrencyCode(currency) { throw CatalogError("\(at).currency must be a 3-letter code") }
+            let perRequest: ExactDecimal? = (e["perRequest"] == nil || e["perRequest"]!.isNull)
+                ? nil : try decimal(e["perRequest"], "\(at).perRequest")
+            let alternatives = (e["alternatives"]?.arrayValue ?? []).compactMap(\.stringValue)
+            catalog.add(PriceEntry(
+                platform: platform, model: model, effectiveFrom: from, currency: currency,
+                unitPrices: try prices(e["unitPrices"], "\(at).unitPrices"), perRequest: perRequest,
+                batchUnitPrices: try prices(e["batchUnitPrices"], "\(at).batchUnitPrices"),
+                alternatives: alternatives
+            ))
+        }
+        for (i, item) in (object["rates"]?.arrayValue ?? []).enumerated() {
+            let at = "rates[\(i)]"
+            guard let r = item.objectValue, let from = r["from"]?.stringValue, let to = r["to"]?.stringValue else {
+                throw CatalogError("\(at) needs from and to")
+            }
+            catalog.add(ExchangeRate(
+                from: from.uppercased(), to: to.uppercased(), rate: try decimal(r["rate"], "\(at).rate"),
+                effectiveFrom: r["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(r["effectiveFrom"], "\(at).effectiveFrom")
+            ))
+        }
+        return catalog
+    }
+
+    /// LiteLLM's map: key = model, `litellm_provider` = platform; per-token prices for input,
+    /// output and cached input; `provider/model` keys are also found as `model`.
+    static func loadLiteLLM(_ object: JSONObject) throws(CatalogError) -> Catalog {
+        var catalog = Catalog(version: "litellm")
+        let units: [(String, String)] = [
+            ("input_cost_per_token", "inputTokens"), ("output_cost_per_token", "outputTokens"),
+            ("cache_read_input_token_cost", "cachedInputTokens"),
+        ]
+        let batchUnits: [(String, String)] = [
+            ("input_cost_per_token_batches", "inputTokens"), ("output_cost_per_token_batches", "outputTokens"),
+        ]
+        var prefixed: [PriceEntry] = []
+        var sawProvider = false
+        for (key, value) in object where key != "sample_spec" {
+            guard let e = value.objectValue, let provider = e["litellm_provider"]?.stringValue else { continue }
+            sawProvider = true
+            var unitPrices: [String: ExactDecimal] = [:]
+            for (field, unit) in units {
+                if let v = e[field], !v.isNull { unitPrices[unit] = try decimal(v, "\(key).\(field)") }
+            }
+            if unitPrices.isEmpty { continue }
+            var batch: [String: ExactDecimal] = [:]
+            for (field, unit) in batchUnits {
+                if let v = e[field], !v.isNull { batch[unit] = try decimal(v, "\(key).\(field)") }
+            }
+            let entry = PriceEntry(
+                platform: provider, model: key, effectiveFrom: Timestamp(nanosecondsSinceEpoch: 0),
+                unitPrices: unitPrices, batchUnitPrices: batch
+            )
+            catalog.add(entry)
+            let prefix = provider + "/"
+            if key.lowercased().hasPrefix(prefix.lowercased()), key.count > prefix.count {
+                var short = entry
+                short.model = String(key.dropFirst(prefix.count))
+                prefixed.append(short)
+            }
+        }
+        if !sawProvider { throw CatalogError("catalog is neither a native catalog (no \"prices\") nor a LiteLLM map (no \"litellm_provider\")") }
+        // A plain key wins over the same model found through a provider/model key.
+        for entry in prefixed where catalog.entry(platform: entry.platform, model: entry.model, at: entry.effectiveFrom) == nil {
+            catalog.add(entry)
+        }
+        catalog.version = "litellm-\(catalog.entryCount)"
+        return catalog
+    }
+}

@@ -1,0 +1,196 @@
+/// One price of the catalog: what a platform's model costs per unit from a date on (CONTRACT §3).
+public struct PriceEntry: Sendable, Hashable {
+    public var platform: String
+    public var model: String
+    public var effectiveFrom: Timestamp
+    public var currency: String
+    public var unitPrices: [String: ExactDecimal]
+    public var perRequest: ExactDecimal?
+    public var batchUnitPrices: [String: ExactDecimal]
+    public var alternatives: [String]
+
+    public init(
+        platform: String, model: String, effectiveFrom: Timestamp, currency: String = "USD",
+        unitPrices: [String: ExactDecimal], perRequest: ExactDecimal? = nil,
+        batchUnitPrices: [String: ExactDecimal] = [:], alternatives: [String] = []
+    ) {
+        self.platform = platform
+        self.model = model
+        self.effectiveFrom = effectiveFrom
+        self.currency = currency
+        self.unitPrices = unitPrices
+        self.perRequest = perRequest
+        self.batchUnitPrices = batchUnitPrices
+        self.alternatives = alternatives
+    }
+
+    /// The entry as JSON, as `price.quote` shows it.
+    public var json: JSONValue {
+        func prices(_ p: [String: ExactDecimal]) -> JSONValue {
+            .object(JSONObject(p.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value.description)) }))
+        }
+        return .object(JSONObject([
+            ("platform", .string(platform)), ("model", .string(model)),
+            ("effectiveFrom", .string(effectiveFrom.rfc3339)), ("currency", .string(currency)),
+            ("unitPrices", prices(unitPrices)),
+            ("perRequest", perRequest.map { .string($0.description) } ?? .null),
+            ("batchUnitPrices", prices(batchUnitPrices)),
+            ("alternatives", .array(alternatives.map { .string($0) })),
+        ]))
+    }
+}
+
+/// A dated exchange rate for one direction (no inverse, no chaining).
+public struct ExchangeRate: Sendable, Hashable {
+    public var from: String
+    public var to: String
+    public var rate: ExactDecimal
+    public var effectiveFrom: Timestamp
+
+    public init(from: String, to: String, rate: ExactDecimal, effectiveFrom: Timestamp) {
+        self.from = from
+        self.to = to
+        self.rate = rate
+        self.effectiveFrom = effectiveFrom
+    }
+}
+
+/// A catalog that could not be loaded; the message names the entry and field.
+public struct CatalogError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The price catalog: entries indexed by platform and model, each list sorted by `effectiveFrom`.
+public struct Catalog: Sendable {
+    public var version: String
+    public private(set) var entryCount: Int = 0
+    private var entries: [String: [PriceEntry]] = [:]
+    private var rates: [String: [ExchangeRate]] = [:]
+
+    /// An empty catalog: every event without an explicit cost is UNPRICED.
+    public init(version: String = "empty") { self.version = version }
+
+    public init(version: String, entries: [PriceEntry], rates: [ExchangeRate] = []) {
+        self.version = version
+        for entry in entries { add(entry) }
+        for rate in rates { add(rate) }
+    }
+
+    static func key(_ platform: String, _ model: String) -> String {
+        platform.lowercased() + "\u{0}" + model.lowercased()
+    }
+
+    public mutating func add(_ entry: PriceEntry) {
+        let k = Self.key(entry.platform, entry.model)
+        var list = entries[k] ?? []
+        // Keep sorted by effectiveFrom; a later duplicate date replaces the earlier entry.
+        if let i = list.firstIndex(where: { $0.effectiveFrom == entry.effectiveFrom }) {
+            list[i] = entry
+        } else {
+            list.append(entry)
+            list.sort { $0.effectiveFrom < $1.effectiveFrom }
+            entryCount += 1
+        }
+        entries[k] = list
+    }
+
+    public mutating func add(_ rate: ExchangeRate) {
+        let k = rate.from + ">" + rate.to
+        var list = rates[k] ?? []
+        list.append(rate)
+        list.sort { $0.effectiveFrom < $1.effectiveFrom }
+        rates[k] = list
+    }
+
+    /// The latest entry for platform and model (case-insensitive) in force at `time`.
+    public func entry(platform: String, model: String, at time: Timestamp) -> PriceEntry? {
+        guard let list = entries[Self.key(platform, model)] else { return nil }
+        return list.last { $0.effectiveFrom <= time }
+    }
+
+    /// The latest rate from → to in force at `time`.
+    public func rate(from: String, to: String, at time: Timestamp) -> ExactDecimal? {
+        rates[from + ">" + to]?.last { $0.effectiveFrom <= time }?.rate
+    }
+}
+
+/// The outcome of pricing one event.
+public enum PriceOutcome: Sendable, Hashable {
+    /// Exact, not yet rounded: conversion may follow before the one rounding.
+    case priced(amount: ExactDecimal, currency: String, entry: PriceEntry?)
+    case unpriced(reason: String)
+}
+
+/// Prices events from a catalog (CONTRACT §3). Pure.
+public struct Pricer: Sendable {
+    public var catalog: Catalog
+
+    public init(catalog: Catalog) { self.catalog = catalog }
+
+    /// cost = Σ quantity × unit price + perRequest × requests (1 when absent); an explicit cost wins.
+    public func price(_ event: UsageEvent, at time: Timestamp) -> PriceOutcome {
+        if let cost = event.cost {
+            return .priced(amount: cost.exactDecimal, currency: event.currency, entry: nil)
+        }
+        guard let model = event.model else {
+            return .unpriced(reason: "no cost and no model to price")
+        }
+        guard let entry = catalog.entry(platform: event.platform, model: model, at: time) else {
+            return .unpriced(reason: "no price for \(event.platform)/\(model) at \(time.rfc3339)")
+        }
+        let prices = event.isBatch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
+        var total = ExactDecimal(0)
+        var requests = ExactDecimal(1)
+        for (unit, quantity) in event.usage {
+            if unit == "requests" {
+                // `requests` is priced by perRequest and needs no unit price.
+                requests = quantity
+                continue
+            }
+            if quantity.isZero { continue }
+            guard let price = prices[unit] else {
+                return .unpriced(reason: "no price for unit \(unit) of \(event.platform)/\(model)")
+            }
+            let (product, o1) = quantity.multipliedReportingOverflow(by: price)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            if o1 || o2 { return .unpriced(reason: "cost overflow") }
+            total = sum
+        }
+        if let perRequest = entry.perRequest {
+            let (product, o1) = requests.multipliedReportingOverflow(by: perRequest)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            if o1 || o2 { return .unpriced(reason: "cost overflow") }
+            total = sum
+        }
+        return .priced(amount: total, currency: entry.currency, entry: entry)
+    }
+
+    /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9.
+    public func money(_ amount: ExactDecimal, from: String, to: String, at time: Timestamp) -> Result<Money, PricingFailure> {
+        var value = amount
+        if from != to {
+            guard let rate = catalog.rate(from: from, to: to, at: time) else {
+                return .failure(PricingFailure(reason: "no rate \(from)→\(to)"))
+            }
+            let (converted, overflow) = amount.multipliedReportingOverflow(by: rate)
+            if overflow { return .failure(PricingFailure(reason: "cost overflow")) }
+            value = converted
+        }
+        guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost overflow")) }
+        let money = Money(nanos: nanos)
+        if money > Money.maxValue { return .failure(PricingFailure(reason: "cost over 1e12")) }
+        return .success(money)
+    }
+}
+
+/// Why an event could not be priced.
+public struct PricingFailure: Error, Sendable, Hashable {
+    public var reason: String
+}
+
+extension Money {
+    /// The exact decimal value of this amount.
+    public var exactDecimal: ExactDecimal { ExactDecimal(mantissa: nanos, exponent: -9) }
+}

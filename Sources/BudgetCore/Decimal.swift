@@ -1,0 +1,468 @@
+// Exact decimal arithmetic for prices, quantities and rates (CONTRACT §2, §3).
+//
+// No Foundation and no binary floating point: a value is an `Int128` mantissa scaled by a
+// power of ten, so "0.1" is exactly one tenth and a cost is rounded only once, when it
+// becomes `Money`.
+
+/// An exact decimal: `mantissa` × 10^`exponent`. Used for prices and quantities; never
+/// floating point.
+///
+/// Values are not kept normalized (150 × 10⁻² and 15 × 10⁻¹ may both occur), but `==`,
+/// `hash(into:)` and the ordering compare values, so `1.50 == 1.5`.
+public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The signed significant digits.
+    public var mantissa: Int128
+    /// The power of ten that scales `mantissa`.
+    public var exponent: Int
+
+    /// Creates `mantissa` × 10^`exponent`.
+    public init(mantissa: Int128, exponent: Int) {
+        self.mantissa = mantissa
+        self.exponent = exponent
+    }
+
+    /// Creates the decimal equal to `integer`.
+    public init(_ integer: Int) {
+        self.init(mantissa: Int128(integer), exponent: 0)
+    }
+
+    /// Zero.
+    public static let zero = ExactDecimal(mantissa: 0, exponent: 0)
+
+    /// The largest |exponent| (of the normalized value) that `init(parsing:)` accepts.
+    ///
+    /// `description` writes values without an exponent, so without a bound an 8-byte
+    /// literal such as `1e999999999` would expand into a gigabyte of zeros wherever a
+    /// value is written back (canonical JSON, replies). No price, quantity or amount
+    /// comes near 10^±1000.
+    public static let parsedExponentLimit = 1000
+
+    /// Whether the value is below zero.
+    public var isNegative: Bool { mantissa < 0 }
+
+    /// Whether the value is zero (whatever its exponent).
+    public var isZero: Bool { mantissa == 0 }
+
+    /// The same value with trailing zeros moved from the mantissa into the exponent;
+    /// zero is `0 × 10⁰`. Two equal values have identical normalized forms.
+    public var normalized: ExactDecimal {
+        if mantissa == 0 { return .zero }
+        var m = mantissa
+        var e = exponent
+        while e < Int.max {
+            let (q, r) = m.quotientAndRemainder(dividingBy: 10)
+            if r != 0 { break }
+            m = q
+            e += 1
+        }
+        return ExactDecimal(mantissa: m, exponent: e)
+    }
+}
+
+/// Why a decimal literal was rejected, with a message fit for a client.
+public struct DecimalError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A human-readable reason, such as `too many digits`.
+    public let message: String
+
+    /// What went wrong, so that `Money` can phrase an out-of-range literal as an amount
+    /// error ("amount over 1e12") rather than as an exponent error.
+    enum Kind: Sendable, Hashable {
+        case syntax, nonFinite, tooManyDigits, tooLarge, tooSmall
+    }
+
+    let kind: Kind
+
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
+
+// MARK: - Powers of ten
+
+/// 10⁰ … 10³⁸: every power of ten that fits in `UInt128`; all of them fit in `Int128` too.
+enum PowersOfTen {
+    static let uint128: [UInt128] = {
+        var table: [UInt128] = [1]
+        table.reserveCapacity(39)
+        for _ in 1...38 { table.append(table[table.count - 1] * 10) }
+        return table
+    }()
+
+    /// The largest k with 10^k representable in `Int128` (10³⁸ < 2¹²⁷ ≈ 1.7 × 10³⁸).
+    static let maxInt128Exponent = 38
+
+    /// 10^k as `Int128`, for 0 ≤ k ≤ 38.
+    @inline(__always)
+    static func int128(_ k: Int) -> Int128 { Int128(uint128[k]) }
+}
+
+extension StringProtocol {
+    /// Runs `body` over the UTF-8 bytes of `self`, without copying when the storage is
+    /// already contiguous (native strings and their substrings).
+    func withContiguousUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let result = utf8.withContiguousStorageIfAvailable(body) { return result }
+        let copy = Array(utf8)
+        return copy.withUnsafeBufferPointer(body)
+    }
+}
+
+// MARK: - Parsing
+
+extension ExactDecimal {
+    /// Parses a JSON-number literal (also used for amounts sent as strings): `12`, `-0.5`,
+    /// `1.5e-7`, `2E+3`, `0.0000025`.
+    ///
+    /// The grammar is exactly RFC 8259's number: no leading `+`, no leading zeros (`01`),
+    /// no bare `.5` or `1.`, no spaces, no hex. `NaN`, `Infinity` and their kin are
+    /// rejected as "not a finite number". Nothing is rounded: a literal whose significant
+    /// digits do not fit in `Int128` is rejected ("too many digits"), though trailing
+    /// zeros never count (`1.000…0` with any number of zeros is fine), and so is a value
+    /// whose normalized exponent is beyond ±``parsedExponentLimit`` (zero is always fine).
+    public init(parsing text: some StringProtocol) throws(DecimalError) {
+        let result = text.withContiguousUTF8 { ExactDecimal.parse($0) }
+        self = try result.get()
+    }
+
+    /// The parser behind `init(parsing:)`, over raw bytes so JSON number literals parse
+    /// without building a `String` first.
+    static func parse(_ s: UnsafeBufferPointer<UInt8>) -> Result<ExactDecimal, DecimalError> {
+        let n = s.count
+        guard n > 0 else { return .failure(DecimalError(.syntax, "empty number")) }
+        var i = 0
+        let negative = s[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        guard i < n, isDigit(s[i]) else {
+            if isNonFinite(s, from: i) {
+                return .failure(DecimalError(.nonFinite, "not a finite number: \(quoted(s))"))
+            }
+            return .failure(syntaxError(s))
+        }
+
+        // Significant digits accumulate in `magnitude`; zeros are held back in
+        // `pendingZeros` until a non-zero digit follows, so trailing zeros never overflow
+        // the mantissa and simply move into the exponent.
+        var magnitude: UInt128 = 0
+        var pendingZeros = 0
+        var exponent = 0
+        var overflow = false
+
+        @inline(__always)
+        func push(_ digit: UInt8) {
+            let d = UInt128(digit &- UInt8(ascii: "0"))
+            if d == 0 {
+                if magnitude != 0 { pendingZeros += 1 }
+                return
+            }
+            if overflow { return }
+            let shift = pendingZeros + 1
+            pendingZeros = 0
+            guard shift <= PowersOfTen.maxInt128Exponent else {
+                overflow = true
+                return
+            }
+            let (scaled, o1) = magnitude.multipliedReportingOverflow(by: PowersOfTen.uint128[shift])
+            let (sum, o2) = scaled.addingReportingOverflow(d)
+            if o1 || o2 { overflow = true } else { magnitude = sum }
+        }
+
+        // Integer part: "0" or a non-zero digit followed by digits.
+        if s[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < n, isDigit(s[i]) {
+                return .failure(DecimalError(.syntax, "leading zeros are not allowed: \(quoted(s))"))
+            }
+        } else {
+            while i < n, isDigit(s[i]) {
+                push(s[i])
+                i += 1
+            }
+        }
+        // Fraction: each digit after the point scales the value down by ten.
+        if i < n, s[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < n, isDigit(s[i]) else { return .failure(syntaxError(s)) }
+            while i < n, isDigit(s[i]) {
+                push(s[i])
+                exponent -= 1
+                i += 1
+            }
+        }
+        // Exponent: saturates far beyond any accepted value, so it cannot overflow `Int`.
+        if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
+            i += 1
+            var exponentNegative = false
+            if i < n, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
+                exponentNegative = s[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            guard i < n, isDigit(s[i]) else { return .failure(syntaxError(s)) }
+            var value = 0
+            while i < n, isDigit(s[i]) {
+                if value < 1_000_000_000 { value = value * 10 + Int(s[i] &- UInt8(ascii: "0")) }
+                i += 1
+            }
+            exponent += exponentNegative ? -value : value
+        }
+        guard i == n else { return .failure(syntaxError(s)) }
+
+        if overflow {
+            return .failure(DecimalError(.tooManyDigits, "too many digits: \(quoted(s))"))
+        }
+        if magnitude == 0 { return .success(.zero) }
+        exponent += pendingZeros
+        if exponent > parsedExponentLimit {
+            return .failure(DecimalError(.tooLarge, "number out of range: \(quoted(s))"))
+        }
+        if exponent < -parsedExponentLimit {
+            return .failure(DecimalError(.tooSmall, "number out of range: \(quoted(s))"))
+        }
+        // A negative mantissa may reach 2¹²⁷ (Int128.min); a positive one only 2¹²⁷ − 1.
+        let limit: UInt128 = negative ? UInt128(Int128.max) + 1 : UInt128(Int128.max)
+        guard magnitude <= limit else {
+            return .failure(DecimalError(.tooManyDigits, "too many digits: \(quoted(s))"))
+        }
+        let mantissa = negative
+            ? Int128(truncatingIfNeeded: 0 &- magnitude)
+            : Int128(truncatingIfNeeded: magnitude)
+        return .success(ExactDecimal(mantissa: mantissa, exponent: exponent))
+    }
+
+    @inline(__always)
+    private static func isDigit(_ c: UInt8) -> Bool {
+        c &- UInt8(ascii: "0") < 10
+    }
+
+    /// Recognizes the spellings other languages print for non-finite floats, to give a
+    /// clearer message than a syntax error.
+    private static func isNonFinite(_ s: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
+        let rest = String(decoding: UnsafeBufferPointer(rebasing: s[start...]), as: UTF8.self)
+        switch rest.lowercased() {
+        case "nan", "inf", "infinity", "+inf", "+infinity", "+nan": return true
+        default: return false
+        }
+    }
+
+    private static func syntaxError(_ s: UnsafeBufferPointer<UInt8>) -> DecimalError {
+        DecimalError(.syntax, "not a decimal number: \(quoted(s))")
+    }
+
+    /// The offending text for a message, cut short so a huge input cannot bloat a reply.
+    private static func quoted(_ s: UnsafeBufferPointer<UInt8>) -> String {
+        let limit = 40
+        let cut = s.count > limit
+        let text = String(decoding: UnsafeBufferPointer(rebasing: s[..<min(s.count, limit)]), as: UTF8.self)
+        return "\"" + text + (cut ? "…" : "") + "\""
+    }
+}
+
+// MARK: - Equality, hashing, ordering
+
+extension ExactDecimal {
+    /// Value equality: `1.50 == 1.5`.
+    public static func == (lhs: ExactDecimal, rhs: ExactDecimal) -> Bool {
+        if lhs.exponent == rhs.exponent { return lhs.mantissa == rhs.mantissa }
+        return compare(lhs, rhs) == 0
+    }
+
+    /// Hashes the normalized value, consistent with `==`.
+    public func hash(into hasher: inout Hasher) {
+        let n = normalized
+        hasher.combine(n.mantissa)
+        hasher.combine(n.exponent)
+    }
+
+    /// Value ordering.
+    public static func < (lhs: ExactDecimal, rhs: ExactDecimal) -> Bool {
+        compare(lhs, rhs) < 0
+    }
+
+    /// -1, 0 or 1, comparing values exactly whatever the exponents.
+    static func compare(_ a: ExactDecimal, _ b: ExactDecimal) -> Int {
+        let sa = a.mantissa.signum()
+        let sb = b.mantissa.signum()
+        if sa != sb { return sa < sb ? -1 : 1 }
+        if sa == 0 { return 0 }
+        if a.exponent == b.exponent { return threeWay(a.mantissa, b.mantissa) }
+        // Bring the larger exponent down to the smaller one. If that overflows, its
+        // magnitude exceeds Int128.max × 10^smaller ≥ the other's, so the sign decides.
+        if a.exponent > b.exponent {
+            guard let scaled = scale(a.mantissa, up: a.exponent.subtractingReportingOverflow(b.exponent))
+            else { return Int(sa) }
+            return threeWay(scaled, b.mantissa)
+        } else {
+            guard let scaled = scale(b.mantissa, up: b.exponent.subtractingReportingOverflow(a.exponent))
+            else { return -Int(sb) }
+            return threeWay(a.mantissa, scaled)
+        }
+    }
+
+    @inline(__always)
+    private static func threeWay(_ x: Int128, _ y: Int128) -> Int {
+        x < y ? -1 : (x == y ? 0 : 1)
+    }
+
+    /// `m` × 10^k, or nil when it does not fit (or k itself overflowed).
+    static func scale(_ m: Int128, up k: (partialValue: Int, overflow: Bool)) -> Int128? {
+        if m == 0 { return 0 }
+        guard !k.overflow, k.partialValue >= 0, k.partialValue <= PowersOfTen.maxInt128Exponent else {
+            return nil
+        }
+        let (r, o) = m.multipliedReportingOverflow(by: PowersOfTen.int128(k.partialValue))
+        return o ? nil : r
+    }
+}
+
+// MARK: - Arithmetic
+
+extension ExactDecimal {
+    /// The exact sum, and whether it did not fit (then `value` is meaningless).
+    ///
+    /// Operands are aligned to the smaller exponent; a sum of values too far apart in
+    /// scale to share a 128-bit mantissa (say 10³⁰ + 10⁻³⁰) reports overflow.
+    public func addingReportingOverflow(_ other: ExactDecimal) -> (value: ExactDecimal, overflow: Bool) {
+        if let r = ExactDecimal.combine(self, other, subtract: false) { return (r, false) }
+        // Trailing zeros may be what made it overflow; retry once without them.
+        if let r = ExactDecimal.combine(normalized, other.normalized, subtract: false) { return (r, false) }
+        return (.zero, true)
+    }
+
+    /// The exact difference, and whether it did not fit (then `value` is meaningless).
+    public func subtractingReportingOverflow(_ other: ExactDecimal) -> (value: ExactDecimal, overflow: Bool) {
+        if let r = ExactDecimal.combine(self, other, subtract: true) { return (r, false) }
+        if let r = ExactDecimal.combine(normalized, other.normalized, subtract: true) { return (r, false) }
+        return (.zero, true)
+    }
+
+    /// The exact product, and whether it did not fit (then `value` is meaningless).
+    public func multipliedReportingOverflow(by other: ExactDecimal) -> (value: ExactDecimal, overflow: Bool) {
+        if let r = ExactDecimal.product(self, other) { return (r, false) }
+        if let r = ExactDecimal.product(normalized, other.normalized) { return (r, false) }
+        return (.zero, true)
+    }
+
+    private static func combine(_ a: ExactDecimal, _ b: ExactDecimal, subtract: Bool) -> ExactDecimal? {
+        if b.mantissa == 0 { return a }
+        if a.mantissa == 0 {
+            if !subtract { return b }
+            let (m, o) = Int128(0).subtractingReportingOverflow(b.mantissa)
+            return o ? nil : ExactDecimal(mantissa: m, exponent: b.exponent)
+        }
+        var am = a.mantissa
+        var bm = b.mantissa
+        let exponent = min(a.exponent, b.exponent)
+        if a.exponent > exponent {
+            guard let s = scale(am, up: a.exponent.subtractingReportingOverflow(exponent)) else { return nil }
+            am = s
+        } else if b.exponent > exponent {
+            guard let s = scale(bm, up: b.exponent.subtractingReportingOverflow(exponent)) else { return nil }
+            bm = s
+        }
+        let (m, o) = subtract ? am.subtractingReportingOverflow(bm) : am.addingReportingOverflow(bm)
+        return o ? nil : ExactDecimal(mantissa: m, exponent: exponent)
+    }
+
+    private static func product(_ a: ExactDecimal, _ b: ExactDecimal) -> ExactDecimal? {
+        if a.mantissa == 0 || b.mantissa == 0 { return .zero }
+        let (m, o1) = a.mantissa.multipliedReportingOverflow(by: b.mantissa)
+        let (e, o2) = a.exponent.addingReportingOverflow(b.exponent)
+        return o1 || o2 ? nil : ExactDecimal(mantissa: m, exponent: e)
+    }
+
+    /// The exact sum. Traps when it does not fit; code handling input uses
+    /// `addingReportingOverflow(_:)`.
+    public static func + (lhs: ExactDecimal, rhs: ExactDecimal) -> ExactDecimal {
+        let (r, o) = lhs.addingReportingOverflow(rhs)
+        precondition(!o, "ExactDecimal addition overflow")
+        return r
+    }
+
+    /// The exact difference. Traps when it does not fit; code handling input uses
+    /// `subtractingReportingOverflow(_:)`.
+    public static func - (lhs: ExactDecimal, rhs: ExactDecimal) -> ExactDecimal {
+        let (r, o) = lhs.subtractingReportingOverflow(rhs)
+        precondition(!o, "ExactDecimal subtraction overflow")
+        return r
+    }
+
+    /// The exact product. Traps when it does not fit; code handling input uses
+    /// `multipliedReportingOverflow(by:)`.
+    public static func * (lhs: ExactDecimal, rhs: ExactDecimal) -> ExactDecimal {
+        let (r, o) = lhs.multipliedReportingOverflow(by: rhs)
+        precondition(!o, "ExactDecimal multiplication overflow")
+        return r
+    }
+
+    /// Adds in place; traps when the sum does not fit.
+    public static func += (lhs: inout ExactDecimal, rhs: ExactDecimal) {
+        lhs = lhs + rhs
+    }
+
+    /// The negated value. Traps only for a mantissa of `Int128.min`.
+    public static prefix func - (operand: ExactDecimal) -> ExactDecimal {
+        ExactDecimal(mantissa: -operand.mantissa, exponent: operand.exponent)
+    }
+}
+
+// MARK: - Rounding and text
+
+extension ExactDecimal {
+    /// Rounds once, half-even, to `scale` decimal places, returning the integer count of
+    /// 10^-`scale` units (scale 9 gives nano-units); nil when that count does not fit in
+    /// `Int128`.
+    ///
+    /// Half-even (banker's rounding) is symmetric for negative values and has no upward
+    /// bias when many costs are rounded and summed.
+    public func roundedUnits(scale: Int) -> Int128? {
+        if mantissa == 0 { return 0 }
+        let (k, o) = exponent.addingReportingOverflow(scale)
+        // An overflowing shift is astronomically large or small.
+        if o { return exponent > 0 ? nil : 0 }
+        if k >= 0 {
+            return ExactDecimal.scale(mantissa, up: (k, false))
+        }
+        // |mantissa| < 2¹²⁷ < ½ × 10³⁹: a shift of 39 or more always rounds to zero.
+        if k < -PowersOfTen.maxInt128Exponent { return 0 }
+        let divisor = PowersOfTen.uint128[-k]
+        let magnitude = mantissa.magnitude
+        var (q, r) = magnitude.quotientAndRemainder(dividingBy: divisor)
+        // Compare r with divisor − r rather than 2r with divisor: 2r could overflow.
+        let rest = divisor - r
+        if r > rest || (r == rest && q & 1 == 1) { q += 1 }
+        // q ≤ 2¹²⁷ / 10 + 1, so it fits either way.
+        return mantissa < 0 ? -Int128(q) : Int128(q)
+    }
+
+    /// Canonical shortest text without exponent: `0.006`, `4065`, `-1.5`, `0`.
+    ///
+    /// Equal values have the same text, so it is the spelling used in canonical JSON and
+    /// replies. It is a valid JSON number literal.
+    public var description: String {
+        let n = normalized
+        if n.mantissa == 0 { return "0" }
+        let digits = Array(String(n.mantissa.magnitude).utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count + Swift.max(0, n.exponent) + 3 + Swift.max(0, -n.exponent))
+        if n.mantissa < 0 { out.append(UInt8(ascii: "-")) }
+        if n.exponent >= 0 {
+            out.append(contentsOf: digits)
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n.exponent))
+        } else {
+            let point = digits.count + n.exponent
+            if point > 0 {
+                out.append(contentsOf: digits[..<point])
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: digits[point...])
+            } else {
+                out.append(UInt8(ascii: "0"))
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: -point))
+                out.append(contentsOf: digits)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

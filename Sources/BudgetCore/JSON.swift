@@ -1,0 +1,761 @@
+// An exact JSON parser and writer (RFC 8259), without Foundation.
+//
+// Foundation's JSONSerialization turns numbers into Double, which would lose amounts
+// such as 0.1000000000000000000001 before we ever see them (CONTRACT §2). Here a number
+// stays the exact literal text it was sent as, and `ExactDecimal` / `Money` read it.
+
+/// A JSON value. Numbers keep their literal text; objects keep their key order.
+public enum JSONValue: Sendable, Hashable {
+    /// `null`.
+    case null
+    /// `true` or `false`.
+    case bool(Bool)
+    /// A number as its literal text, exactly as in the input (validated against the JSON
+    /// number grammar when parsed); never converted to a binary float. Code that builds
+    /// this case itself must pass valid JSON number text, as the writer copies it as is.
+    /// Equality compares the text (`1.0` ≠ `1`); compare values with `ExactDecimal`.
+    case number(String)
+    /// A string.
+    case string(String)
+    /// An array.
+    case array([JSONValue])
+    /// An object, in input order.
+    case object(JSONObject)
+}
+
+/// A JSON object: string keys, unique, kept in insertion (input) order.
+///
+/// `==` ignores the order, as JSON does; `hash(into:)` agrees. Keys compare as Swift
+/// strings (canonically equivalent spellings are the same key).
+public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
+    /// A key and its value.
+    public typealias Element = (key: String, value: JSONValue)
+
+    private var storage: [Element]
+    /// Key → position, built only for larger objects: for the usual handful of keys a
+    /// linear scan is faster than hashing.
+    private var index: [String: Int]?
+
+    private static let indexThreshold = 12
+
+    /// An empty object.
+    public init() {
+        storage = []
+        index = nil
+    }
+
+    /// An object with `pairs` in order; a repeated key replaces the earlier value in its
+    /// original position.
+    public init(_ pairs: [(String, JSONValue)]) {
+        self.init()
+        storage.reserveCapacity(pairs.count)
+        for (key, value) in pairs { self[key] = value }
+    }
+
+    /// An object with the literal's pairs in order. A repeated key traps, as it does for
+    /// `Dictionary` literals: it is a programming error.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init()
+        storage.reserveCapacity(elements.count)
+        for (key, value) in elements {
+            // Not inside precondition(): its condition is not evaluated under -Ounchecked.
+            let inserted = insertNew(key, value)
+            precondition(inserted, "duplicate key \"\(key)\" in JSONObject literal")
+        }
+    }
+
+    /// The keys in order.
+    public var keys: [String] { storage.map(\.key) }
+
+    /// The number of keys.
+    public var count: Int { storage.count }
+
+    /// Whether the object has no keys.
+    public var isEmpty: Bool { storage.isEmpty }
+
+    /// The pairs in order.
+    public var pairs: [(key: String, value: JSONValue)] { storage }
+
+    /// The value for `key`. Setting a value replaces it in place or appends a new key;
+    /// setting nil removes the key.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            guard let position = position(of: key) else { return nil }
+            return storage[position].value
+        }
+        set {
+            if let newValue {
+                if let position = position(of: key) {
+                    storage[position].value = newValue
+                } else {
+                    append(key, newValue)
+                }
+            } else {
+                removeValue(forKey: key)
+            }
+        }
+    }
+
+    /// Removes `key` and returns its value, if it was there.
+    @discardableResult
+    public mutating func removeValue(forKey key: String) -> JSONValue? {
+        guard let position = position(of: key) else { return nil }
+        let removed = storage.remove(at: position).value
+        rebuildIndex()
+        return removed
+    }
+
+    /// Iterates the pairs in order.
+    public func makeIterator() -> IndexingIterator<[Element]> {
+        storage.makeIterator()
+    }
+
+    /// The number of pairs.
+    public var underestimatedCount: Int { storage.count }
+
+    /// Adds `key` unless present; false when it was (for the parser's duplicate check).
+    mutating func insertNew(_ key: String, _ value: JSONValue) -> Bool {
+        if position(of: key) != nil { return false }
+        append(key, value)
+        return true
+    }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return storage.firstIndex { $0.key == key }
+    }
+
+    private mutating func append(_ key: String, _ value: JSONValue) {
+        storage.append((key, value))
+        if index != nil {
+            index![key] = storage.count - 1
+        } else if storage.count > JSONObject.indexThreshold {
+            rebuildIndex()
+        }
+    }
+
+    private mutating func rebuildIndex() {
+        guard storage.count > JSONObject.indexThreshold else {
+            index = nil
+            return
+        }
+        var built = [String: Int](minimumCapacity: storage.count)
+        for (position, pair) in storage.enumerated() { built[pair.key] = position }
+        index = built
+    }
+
+    /// Equal when both have the same keys with equal values, in any order.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for (key, value) in lhs.storage {
+            guard rhs[key] == value else { return false }
+        }
+        return true
+    }
+
+    /// Hashes independently of key order, consistent with `==`.
+    public func hash(into hasher: inout Hasher) {
+        // A commutative sum of per-pair hashes; keys are unique, so pairs cannot cancel.
+        var combined: UInt = 0
+        for (key, value) in storage {
+            var pairHasher = Hasher()
+            pairHasher.combine(key)
+            pairHasher.combine(value)
+            combined &+= UInt(bitPattern: pairHasher.finalize())
+        }
+        hasher.combine(storage.count)
+        hasher.combine(combined)
+    }
+}
+
+/// Why JSON input was rejected: a message and the byte offset where it was noticed.
+public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A human-readable reason, such as `duplicate key "id"`.
+    public let message: String
+    /// The byte offset into the input.
+    public let offset: Int
+
+    /// Creates an error.
+    public init(message: String, offset: Int) {
+        self.message = message
+        self.offset = offset
+    }
+
+    /// `message at offset N`.
+    public var description: String { "\(message) at offset \(offset)" }
+}
+
+/// Parsing entry points.
+public enum JSON {
+    /// Parses UTF-8 bytes as one JSON value (RFC 8259), with surrounding white space.
+    ///
+    /// Rejects, with an error and never a crash: invalid UTF-8, trailing garbage,
+    /// duplicate object keys (`duplicate key "x"`), nesting deeper than `maxDepth`
+    /// (message contains "too deep"; the top-level array or object is depth 1), invalid
+    /// escapes and lone surrogates, leading zeros, `NaN`/`Infinity`, raw control
+    /// characters in strings, and a byte order mark. Numbers keep their text.
+    ///
+    /// `maxDepth` also bounds the parser's recursion; keep it modest.
+    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
+        if let result = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0, maxDepth: maxDepth) }) {
+            return try result.get()
+        }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBufferPointer { parse(buffer: $0, maxDepth: maxDepth) }.get()
+    }
+
+    /// Parses raw memory (a received message frame) without copying it.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
+        try parse(buffer: bytes.assumingMemoryBound(to: UInt8.self), maxDepth: maxDepth).get()
+    }
+
+    /// Parses the UTF-8 form of `text` (see `parse(_:maxDepth:)` for bytes).
+    public static func parse(_ text: String, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
+        var text = text
+        return try text.withUTF8 { parse(buffer: $0, maxDepth: maxDepth) }.get()
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<JSONValue, JSONParseError> {
+        precondition(maxDepth >= 0, "maxDepth must not be negative")
+        var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+        do throws(JSONParseError) {
+            let value = try parser.parseValue()
+            parser.skipWhitespace()
+            guard parser.position == buffer.count else {
+                throw parser.error("unexpected trailing characters")
+            }
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+// MARK: - Parser
+
+/// A recursive-descent parser over borrowed bytes; recursion depth is bounded by maxDepth.
+private struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maxDepth: Int
+    var position = 0
+    var depth = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    func error(_ message: String, at offset: Int? = nil) -> JSONParseError {
+        JSONParseError(message: message, offset: offset ?? position)
+    }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x0A, 0x0D, 0x09: position += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue() throws(JSONParseError) -> JSONValue {
+        skipWhitespace()
+        guard position < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return try parseNumber()
+        default:
+            throw unexpectedCharacter()
+        }
+    }
+
+    func unexpectedCharacter() -> JSONParseError {
+        let c = bytes[position]
+        if c >= 0x21 && c < 0x7F {
+            return error("unexpected character '\(Character(Unicode.Scalar(c)))'")
+        }
+        return error("unexpected byte 0x\(String(c, radix: 16, uppercase: true))")
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let start = position
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - position >= count else { throw error("invalid literal", at: start) }
+        let expected = UnsafeBufferPointer(start: literal.utf8Start, count: count)
+        for k in 0..<count where bytes[position + k] != expected[k] {
+            throw error("invalid literal", at: start)
+        }
+        position += count
+    }
+
+    mutating func enter() throws(JSONParseError) {
+        depth += 1
+        if depth > maxDepth { throw error("nesting too deep (more than \(maxDepth) levels)") }
+    }
+
+    mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        try enter()
+        position += 1
+        var object = JSONObject()
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            depth -= 1
+            return .object(object)
+        }
+        while true {
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            guard bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyOffset = position
+            let key = try parseString()
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+                throw error(position < bytes.count ? "expected ':'" : "unexpected end of input")
+            }
+            position += 1
+            let value = try parseValue()
+            guard object.insertNew(key, value) else {
+                let shown = key.unicodeScalars.count > 64 ? String(key.unicodeScalars.prefix(64)) + "…" : key
+                throw error("duplicate key \"\(shown)\"", at: keyOffset)
+            }
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: ","):
+                position += 1
+            case UInt8(ascii: "}"):
+                position += 1
+                depth -= 1
+                return .object(object)
+            default:
+                throw error("expected ',' or '}'")
+            }
+        }
+    }
+
+    mutating func parseArray() throws(JSONParseError) -> JSONValue {
+        try enter()
+        position += 1
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            depth -= 1
+            return .array(elements)
+        }
+        while true {
+            elements.append(try parseValue())
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: ","):
+                position += 1
+            case UInt8(ascii: "]"):
+                position += 1
+                depth -= 1
+                return .array(elements)
+            default:
+                throw error("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, kept as text.
+    mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+        let start = position
+        if bytes[position] == UInt8(ascii: "-") { position += 1 }
+        guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number", at: start) }
+        if bytes[position] == UInt8(ascii: "0") {
+            position += 1
+            if position < bytes.count, isDigit(bytes[position]) {
+                throw error("leading zeros are not allowed", at: start)
+            }
+        } else {
+            skipDigits()
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            position += 1
+            guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number", at: start) }
+            skipDigits()
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
+            guard position < bytes.count, isDigit(bytes[position]) else { throw error("invalid number", at: start) }
+            skipDigits()
+        }
+        return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
+    }
+
+    @inline(__always)
+    func isDigit(_ c: UInt8) -> Bool {
+        c &- UInt8(ascii: "0") < 10
+    }
+
+    mutating func skipDigits() {
+        while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+    }
+
+    /// Parses a string starting at its opening quote. Strings without escapes (nearly all)
+    /// are validated in place and decoded in one go.
+    mutating func parseString() throws(JSONParseError) -> String {
+        position += 1
+        let start = position
+        while position < bytes.count {
+            let c = bytes[position]
+            if c == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                position += 1
+                return text
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw error("control character in string") }
+            if c < 0x80 { position += 1 } else { try skipUTF8Sequence() }
+        }
+        guard position < bytes.count else { throw error("unterminated string", at: start - 1) }
+
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(position - start + 16)
+        decoded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<position]))
+        while position < bytes.count {
+            let c = bytes[position]
+            switch c {
+            case UInt8(ascii: "\""):
+                position += 1
+                return String(decoding: decoded, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                try parseEscape(into: &decoded)
+            case 0..<0x20:
+                throw error("control character in string")
+            case 0x20..<0x80:
+                decoded.append(c)
+                position += 1
+            default:
+                let sequenceStart = position
+                try skipUTF8Sequence()
+                decoded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[sequenceStart..<position]))
+            }
+        }
+        throw error("unterminated string", at: start - 1)
+    }
+
+    mutating func parseEscape(into decoded: inout [UInt8]) throws(JSONParseError) {
+        let escapeStart = position
+        position += 1
+        guard position < bytes.count else { throw error("unterminated string") }
+        let c = bytes[position]
+        position += 1
+        switch c {
+        case UInt8(ascii: "\""): decoded.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): decoded.append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "/"): decoded.append(UInt8(ascii: "/"))
+        case UInt8(ascii: "b"): decoded.append(0x08)
+        case UInt8(ascii: "f"): decoded.append(0x0C)
+        case UInt8(ascii: "n"): decoded.append(0x0A)
+        case UInt8(ascii: "r"): decoded.append(0x0D)
+        case UInt8(ascii: "t"): decoded.append(0x09)
+        case UInt8(ascii: "u"):
+            let unit = try hex4(escapeStart: escapeStart)
+            var scalar = UInt32(unit)
+            if (0xD800...0xDBFF).contains(unit) {
+                // A high surrogate must be followed at once by an escaped low surrogate.
+                guard bytes.count - position >= 6,
+                      bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                else { throw error("lone surrogate \\u\(hex(unit))", at: escapeStart) }
+                position += 2
+                let low = try hex4(escapeStart: escapeStart)
+                guard (0xDC00...0xDFFF).contains(low) else {
+                    throw error("lone surrogate \\u\(hex(unit))", at: escapeStart)
+                }
+                scalar = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+            } else if (0xDC00...0xDFFF).contains(unit) {
+                throw error("lone surrogate \\u\(hex(unit))", at: escapeStart)
+            }
+            appendUTF8(scalar, to: &decoded)
+        default:
+            throw error("invalid escape", at: escapeStart)
+        }
+    }
+
+    func hex(_ unit: UInt16) -> String {
+        let digits = String(unit, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 4 - digits.count) + digits
+    }
+
+    mutating func hex4(escapeStart: Int) throws(JSONParseError) -> UInt16 {
+        guard bytes.count - position >= 4 else { throw error("invalid \\u escape", at: escapeStart) }
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            let c = bytes[position]
+            let digit: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
+            default: throw error("invalid \\u escape", at: escapeStart)
+            }
+            value = value << 4 | UInt16(digit)
+            position += 1
+        }
+        return value
+    }
+
+    func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80:
+            out.append(UInt8(scalar))
+        case 0x80..<0x800:
+            out.append(0xC0 | UInt8(scalar >> 6))
+            out.append(0x80 | UInt8(scalar & 0x3F))
+        case 0x800..<0x10000:
+            out.append(0xE0 | UInt8(scalar >> 12))
+            out.append(0x80 | UInt8(scalar >> 6 & 0x3F))
+            out.append(0x80 | UInt8(scalar & 0x3F))
+        default:
+            out.append(0xF0 | UInt8(scalar >> 18))
+            out.append(0x80 | UInt8(scalar >> 12 & 0x3F))
+            out.append(0x80 | UInt8(scalar >> 6 & 0x3F))
+            out.append(0x80 | UInt8(scalar & 0x3F))
+        }
+    }
+
+    /// Validates one multi-byte UTF-8 sequence at `position` (RFC 3629: no overlong
+    /// forms, no surrogates, nothing above U+10FFFF) and steps over it.
+    mutating func skipUTF8Sequence() throws(JSONParseError) {
+        let lead = bytes[position]
+        let length: Int
+        var secondRange: ClosedRange<UInt8> = 0x80...0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; secondRange = 0xA0...0xBF
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; secondRange = 0x80...0x9F
+        case 0xF0: length = 4; secondRange = 0x90...0xBF
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; secondRange = 0x80...0x8F
+        default: throw error("invalid UTF-8")
+        }
+        guard bytes.count - position >= length, secondRange.contains(bytes[position + 1]) else {
+            throw error("invalid UTF-8")
+        }
+        for k in 2..<length where bytes[position + k] & 0xC0 != 0x80 {
+            throw error("invalid UTF-8")
+        }
+        position += length
+    }
+}
+
+// MARK: - Writer
+
+extension JSONValue {
+    /// Compact serialization, no white space. Numbers are written as their stored literal
+    /// text; strings are escaped per RFC 8259 (`"`, `\` and control characters; other
+    /// characters, non-ASCII included, are written as UTF-8).
+    ///
+    /// With `sortedKeys`, object keys are ordered by Unicode code point (UTF-8 byte order),
+    /// independent of locale and normalization: the canonical form used to compare bodies.
+    public func serialized(sortedKeys: Bool = false) -> String {
+        String(decoding: serializedBytes(sortedKeys: sortedKeys), as: UTF8.self)
+    }
+
+    /// The UTF-8 bytes of `serialized(sortedKeys:)`, ready to send as a message frame.
+    public func serializedBytes(sortedKeys: Bool = false) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out, sortedKeys: sortedKeys)
+        return out
+    }
+
+    private func write(into out: inout [UInt8], sortedKeys: Bool) {
+        switch self {
+        case .null:
+            out.append(contentsOf: "null".utf8)
+        case .bool(let b):
+            out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .number(let text):
+            out.append(contentsOf: text.utf8)
+        case .string(let s):
+            JSONValue.writeString(s, into: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (k, element) in elements.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                element.write(into: &out, sortedKeys: sortedKeys)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            var pairs = object.pairs
+            if sortedKeys {
+                pairs.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            }
+            for (k, pair) in pairs.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(pair.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                pair.value.write(into: &out, sortedKeys: sortedKeys)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""):
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "\\"))
+            case 0x0A:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "n"))
+            case 0x0D:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "r"))
+            case 0x09:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "t"))
+            case 0x08:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "b"))
+            case 0x0C:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "f"))
+            case 0..<0x20:
+                let hexDigits: StaticString = "0123456789abcdef"
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hexDigits.utf8Start[Int(c >> 4)])
+                out.append(hexDigits.utf8Start[Int(c & 0xF)])
+            default:
+                out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+// MARK: - Conveniences
+
+extension JSONValue {
+    /// A number value for an integer, written in decimal.
+    public static func number(_ integer: some BinaryInteger) -> JSONValue {
+        .number(String(integer))
+    }
+
+    /// A number value for an exact decimal, in its canonical text (`0.006`).
+    public static func number(_ decimal: ExactDecimal) -> JSONValue {
+        .number(decimal.description)
+    }
+
+    /// A number value for an amount, in its shortest exact text (`4065.5`): CONTRACT §6
+    /// has amounts in replies as JSON numbers.
+    public static func number(_ money: Money) -> JSONValue {
+        .number(money.description)
+    }
+
+    /// The string, if this is a string.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The object, if this is an object.
+    public var objectValue: JSONObject? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    /// The elements, if this is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// The boolean, if this is `true` or `false`.
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    /// Whether this is `null`.
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    /// The literal text, if this is a number.
+    public var numberText: String? {
+        if case .number(let text) = self { return text }
+        return nil
+    }
+
+    /// The value for `key`, if this is an object that has it.
+    public subscript(key: String) -> JSONValue? {
+        objectValue?[key]
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral {
+    /// A string value.
+    public init(stringLiteral value: String) {
+        self = .string(value)
+    }
+}
+
+extension JSONValue: ExpressibleByBooleanLiteral {
+    /// A boolean value.
+    public init(booleanLiteral value: Bool) {
+        self = .bool(value)
+    }
+}
+
+extension JSONValue: ExpressibleByIntegerLiteral {
+    /// A number value written in decimal.
+    public init(integerLiteral value: Int) {
+        self = .number(String(value))
+    }
+}
+
+extension JSONValue: ExpressibleByArrayLiteral {
+    /// An array value.
+    public init(arrayLiteral elements: JSONValue...) {
+        self = .array(elements)
+    }
+}
+
+extension JSONValue: ExpressibleByDictionaryLiteral {
+    /// An object value with the literal's keys in order; a repeated key traps.
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        var object = JSONObject()
+        for (key, value) in elements {
+            let inserted = object.insertNew(key, value)
+            precondition(inserted, "duplicate key \"\(key)\" in JSONValue literal")
+        }
+        self = .object(object)
+    }
+}
+
+extension JSONValue: ExpressibleByNilLiteral {
+    /// `null`. (Where a `JSONValue?` is expected, `nil` is still `Optional.none`.)
+    public init(nilLiteral: ()) {
+        self = .null
+    }
+}

@@ -1,0 +1,244 @@
+/// Reads typed, validated fields out of a control request's `args` (CONTRACT §6).
+public struct Args: Sendable {
+    public var object: JSONObject
+    public init(_ object: JSONObject) { self.object = object }
+
+    func has(_ key: String) -> Bool { object[key] != nil }
+
+    public func string(_ key: String, max: Int = EventLimits.maxStringLength) throws(LedgerError) -> String? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw LedgerError(.validationFailed, "\(key) must be a string") }
+        if s.count > max { throw LedgerError(.validationFailed, "\(key) is longer than \(max) characters") }
+        return s
+    }
+
+    public func requiredString(_ key: String, max: Int = EventLimits.maxStringLength) throws(LedgerError) -> String {
+        guard let s = try string(key, max: max), !s.isEmpty else { throw LedgerError(.validationFailed, "\(key) is required") }
+        return s
+    }
+
+    public func bool(_ key: String) throws(LedgerError) -> Bool? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let b = v.boolValue else { throw LedgerError(.validationFailed, "\(key) must be true or false") }
+        return b
+    }
+
+    public func int(_ key: String) throws(LedgerError) -> Int64? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let text = v.numberText ?? v.stringValue, let n = Int64(text) else {
+            throw LedgerError(.validationFailed, "\(key) must be an integer")
+        }
+        return n
+    }
+
+    public func amount(_ key: String) throws(LedgerError) -> Money? {
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let text = v.numberText ?? v.stringValue else {
+            throw LedgerError(.validationFailed, "\(key) must be a number or a decimal string")
+        }
+        do { return try Money.parseAmount(text) } catch { throw LedgerError(.validationFailed, "\(key): \(error.message)") }
+    }
+
+    public func dateSpec(_ key: String) throws(LedgerError) -> DateSpec? {
+        guard let text = try string(key) else { return nil }
+        do { return try DateSpec(parsing: text) } catch {
+            throw LedgerError(.validationFailed, "\(key) must be YYYY-MM-DD or RFC 3339: \(error.message)")
+        }
+    }
+
+    public func instant(_ key: String) throws(LedgerError) -> Timestamp? {
+        try dateSpec(key)?.startInstant
+    }
+
+    public func enumValue<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(LedgerError) -> E? where E.RawValue == String {
+        guard let s = try string(key) else { return nil }
+        guard let e = E(rawValue: s) else {
+            throw LedgerError(.validationFailed, "\(key) must be one of \(E.allCases.map(\.rawValue).joined(separator: " "))")
+        }
+        return e
+    }
+}
+
+extension Ledger {
+    /// Creates a budget from `budget.create` args, with CONTRACT §6's validation.
+    public mutating func createBudget(_ args: Args, id newId: String, at now: Timestamp) throws(LedgerError) -> Budget {
+        let id = try args.string("id", max: EventLimits.maxIdLength) ?? newId
+        if id.isEmpty { throw LedgerError(.validationFailed, "id must not be empty") }
+        if budgets[id] != nil { throw LedgerError(.conflict, "budget \(id) already exists") }
+        let name = try args.requiredString("name")
+        guard let type = try args.enumValue("budgetType", BudgetType.self) else {
+            throw LedgerError(.validationFailed, "budgetType is required (MONTHLY QUARTERLY YEARLY PROJECT UNLIMITED)")
+        }
+        let total = try args.amount("totalAmount")
+        if total == nil && type != .unlimited { throw LedgerError(.validationFailed, "totalAmount is required") }
+        guard let start = try args.dateSpec("startDate") else { throw LedgerError(.validationFailed, "startDate is required") }
+        let currency = try Self.currency(args) ?? "USD"
+        var budget = Budget(
+            id: id, name: name, description: try args.string("description", max: EventLimits.maxDescriptionLength),
+            budgetType: type, totalAmount: total ?? .zero, currency: currency,
+            period: try Self.period(type: type, start: start, end: try args.dateSpec("endDate")),
+            explicitEnd: try args.dateSpec("endDate"),
+            alertThreshold80: try args.bool("alertThreshold80") ?? true,
+            alertThreshold90: try args.bool("alertThreshold90") ?? true,
+            alertThreshold100: try args.bool("alertThreshold100") ?? true,
+            autoRenewal: try args.bool("autoRenewal") ?? false,
+            parentId: try args.string("parentId"), selector: try Self.selector(args),
+            createdBy: try args.string("createdBy"), createdAt: now, ordinal: nextOrdinal
+        )
+        if let allocations = args.object["allocations"], !allocations.isNull {
+            budget.allocations = try Self.allocations(allocations, budgetId: id, existing: [])
+        }
+        try validate(budget)
+        budgets[id] = budget
+        order.append(id)
+        return budget
+    }
+
+    /// Updates a budget from `budget.update` args; returns it and the alerts and status events the
+    /// change caused (a raised total re-arms, a lowered one or an enabled threshold fires).
+    public mutating func updateBudget(_ args: Args, at now: Timestamp) throws(LedgerError) -> (Budget, [OutboundMessage]) {
+        let id = try args.requiredString("id", max: EventLimits.maxIdLength)
+        guard let old = budgets[id] else { throw LedgerError(.notFound, "no budget \(id)") }
+        var b = old
+        if let name = try args.string("name") {
+            if name.isEmpty { throw LedgerError(.validationFailed, "name must not be empty") }
+            b.name = name
+        }
+        if args.has("description") { b.description = try args.string("description", max: EventLimits.maxDescriptionLength) }
+        if let type = try args.enumValue("budgetType", BudgetType.self) { b.budgetType = type }
+        if let total = try args.amount("totalAmount") { b.totalAmount = total }
+        if let currency = try Self.currency(args) { b.currency = currency }
+        if let v = try args.bool("alertThreshold80") { b.alertThreshold80 = v }
+        if let v = try args.bool("alertThreshold90") { b.alertThreshold90 = v }
+        if let v = try args.bool("alertThreshold100") { b.alertThreshold100 = v }
+        if let v = try args.bool("autoRenewal") { b.autoRenewal = v }
+        if args.has("parentId") { b.parentId = try args.string("parentId") }
+        if args.has("selector") { b.selector = try Self.selector(args) }
+        if let createdBy = try args.string("createdBy") { b.createdBy = createdBy }
+        if args.has("startDate") || args.has("endDate") || b.budgetType != old.budgetType {
+            let start = try args.dateSpec("startDate") ?? old.period.startSpec
+            let end = args.has("endDate") ? try args.dateSpec("endDate") : old.explicitEnd
+            b.period = try Self.period(type: b.budgetType, start: start, end: end)
+            b.explicitEnd = end
+        }
+        if let status = try args.enumValue("status", BudgetStatus.self) {
+            if status == .exceeded || status == .completed {
+                throw LedgerError(.validationFailed, "status \(status.rawValue) is set by budgetd, not by budget.update")
+            }
+            b.status = status
+        }
+        if let allocations = args.object["allocations"], !allocations.isNull {
+            b.allocations = try Self.allocations(allocations, budgetId: id, existing: old.allocations)
+        }
+        if old.costCount > 0 {
+            for (field, changed) in [
+                ("currency", b.currency != old.currency), ("startDate", b.period.start != old.period.start),
+                ("budgetType", b.budgetType != old.budgetType), ("parentId", b.parentId != old.parentId),
+            ] where changed {
+                throw LedgerError(.conflict, "\(field) of budget \(id) cannot change: it has costs")
+            }
+        }
+        if b.currency != old.currency, budgets.values.contains(where: { $0.parentId == id }) {
+            throw LedgerError(.validationFailed, "currency of budget \(id) cannot change: its children use \(old.currency)")
+        }
+        try validate(b)
+        budgets[id] = b
+        var messages: [OutboundMessage] = []
+        if b.status != old.status {
+            messages.append(.status(statusChange(b, from: old.status, at: now)))
+        }
+        messages += rearm(budgetId: id, at: now)
+        messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now)
+        return (budgets[id]!, messages)
+    }
+
+    /// Checks a budget about to be stored: amounts, allocations, parent (exists, same currency, no cycle).
+    func validate(_ b: Budget) throws(LedgerError) {
+        if b.budgetType != .unlimited {
+            if b.totalAmount <= .zero { throw LedgerError(.validationFailed, "totalAmount must be greater than 0") }
+            let sum = b.allocations.reduce(Money.zero) { $0 + $1.allocatedAmount }
+            if sum > b.totalAmount {
+                throw LedgerError(.validationFailed, "Total allocation (\(sum)) exceeds budget total (\(b.totalAmount))")
+            }
+        }
+        if let parentId = b.parentId {
+            guard let parent = budgets[parentId] else { throw LedgerError(.validationFailed, "parent budget \(parentId) not found") }
+            if parent.currency != b.currency {
+                throw LedgerError(.validationFailed, "a child budget has its parent's currency (\(parent.currency)), not \(b.currency)")
+            }
+            var seen: Set<String> = [b.id]
+            var current: String? = parentId
+            while let c = current {
+                if seen.contains(c) { throw LedgerError(.validationFailed, "parentId \(parentId) would make a cycle of parents") }
+                seen.insert(c)
+                current = budgets[c]?.parentId
+            }
+        }
+    }
+
+    static func currency(_ args: Args) throws(LedgerError) -> String? {
+        guard let c = try args.string("currency")?.uppercased() else { return nil }
+        if !UsageEventDecoder.isCurrencyCode(c) { throw LedgerError(.validationFailed, "currency must be a 3-letter code") }
+        return c
+    }
+
+    static func period(type: BudgetType, start: DateSpec, end: DateSpec?) throws(LedgerError) -> Period {
+        do { return try Period.make(type: type, start: start, end: end) } catch {
+            throw LedgerError(.validationFailed, error.message)
+        }
+    }
+
+    static func selector(_ args: Args) throws(LedgerError) -> JSONObject? {
+        guard let v = args.object["selector"], !v.isNull else { return nil }
+        guard let o = v.objectValue else { throw LedgerError(.validationFailed, "selector must be an object of metadata key → value") }
+        return o.count == 0 ? nil : o
+    }
+
+    /// Parses an allocation list; allocations keep their id and spend when (platform, serviceType)
+    /// matches an existing one, and one with spend cannot be dropped.
+    static func allocations(_ value: JSONValue, budgetId: String, existing: [Allocation]) throws(LedgerError) -> [Allocation] {
+        guard let items = value.arrayValue else { throw LedgerError(.validationFailed, "allocations must be an array") }
+        var result: [Allocation] = []
+        for (i, item) in items.enumerated() {
+            guard let o = item.objectValue else { throw LedgerError(.validationFailed, "allocations[\(i)] must be an object") }
+            let a = Args(o)
+            let platform = try a.requiredString("platform")
+            guard let serviceType = try a.enumValue("serviceType", ServiceType.self) else {
+                throw LedgerError(.validationFailed, "allocations[\(i)].serviceType is required")
+            }
+            guard let amount = try a.amount("allocatedAmount") else {
+                throw LedgerError(.validationFailed, "allocations[\(i)].allocatedAmount is required")
+            }
+            if result.contains(where: { $0.matches(platform: platform, serviceType: serviceType) }) {
+                throw LedgerError(.validationFailed, "allocations are unique by platform and serviceType: \(platform)/\(serviceType.rawValue) twice")
+            }
+            let priority = try a.enumValue("priority", AllocationPriority.self)
+            if var old = existing.first(where: { $0.matches(platform: platform, serviceType: serviceType) }) {
+                old.allocatedAmount = amount
+                if let priority { old.priority = priority }
+                if let active = try a.bool("isActive") { old.isActive = active }
+                result.append(old)
+            } else {
+                result.append(Allocation(
+                    id: try a.string("id") ?? IDs.make("al"), budgetId: budgetId, platform: platform,
+                    serviceType: serviceType, allocatedAmount: amount, priority: priority ?? .medium,
+                    isActive: try a.bool("isActive") ?? true
+                ))
+            }
+        }
+        for old in existing where old.spentAmount > .zero && !result.contains(where: { $0.id == old.id }) {
+            throw LedgerError(.conflict, "allocation \(old.platform)/\(old.serviceType.rawValue) has spend and cannot be removed")
+        }
+        return result
+    }
+}
+
+/// Random ids with a type prefix, e.g. `b_3f9c0a1d2e4b5c6d`.
+public enum IDs {
+    public static func make(_ prefix: String) -> String {
+        var rng = SystemRandomNumberGenerator()
+        let n = rng.next() as UInt64
+        let hex = String(n, radix: 16)
+        return prefix + "_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

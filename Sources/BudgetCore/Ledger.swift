@@ -1,0 +1,183 @@
+/// An error of a ledger operation, with the control error code it maps to (CONTRACT §6).
+public struct LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        case badRequest = "BAD_REQUEST", notFound = "NOT_FOUND", validationFailed = "VALIDATION_FAILED"
+        case conflict = "CONFLICT"
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// What booking one cost changed: where it went and what must be published.
+public struct Booking: Sendable, Hashable {
+    /// The allocation of the budget itself the cost counted against, if any.
+    public var allocationId: String?
+    /// Every budget whose totals changed (the budget and its ancestors).
+    public var touchedBudgets: [String]
+    public var messages: [OutboundMessage]
+}
+
+/// The accounting state: budgets with running totals and alert state, and the outbound `seq`.
+///
+/// One writer owns it (STYLE.md): every change goes through these methods in order, so the same
+/// input log gives the same state. It does no I/O; the caller persists what it reports.
+public struct Ledger: Sendable {
+    public internal(set) var budgets: [String: Budget] = [:]
+    /// Budget ids, oldest first: the tie-breaker of routing.
+    public internal(set) var order: [String] = []
+    /// The last `seq` handed out to an alert or status event.
+    public internal(set) var lastSeq: Int64
+
+    public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {
+        self.lastSeq = lastSeq
+        for b in budgets.sorted(by: { $0.ordinal < $1.ordinal }) {
+            self.budgets[b.id] = b
+            order.append(b.id)
+        }
+    }
+
+    public subscript(id: String) -> Budget? { budgets[id] }
+
+    public var budgetsInOrder: [Budget] { order.compactMap { budgets[$0] } }
+
+    var nextOrdinal: Int64 { (order.last.flatMap { budgets[$0]?.ordinal } ?? 0) + 1 }
+
+    mutating func nextSeq() -> Int64 {
+        lastSeq += 1
+        return lastSeq
+    }
+
+    // MARK: Routing and booking
+
+    /// The budget an event with these fields goes to (CONTRACT §4), or nil.
+    public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
+        Router.route(budgetId: budgetId, metadata: metadata, time: time, budgets: budgetsInOrder) { budgets[$0] }
+    }
+
+    /// The budget and its ancestors, nearest first (cycles are refused at creation; guarded anyway).
+    public func chain(from id: String) -> [String] {
+        var result: [String] = []
+        var current: String? = id
+        while let c = current, budgets[c] != nil, !result.contains(c) {
+            result.append(c)
+            current = budgets[c]?.parentId
+        }
+        return result
+    }
+
+    /// Books a cost to a budget: it counts there, in every ancestor, and in each one's matching
+    /// allocation; then the alert rules run, in the order of CONTRACT §5.
+    public mutating func book(
+        amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
+        eventId: String?, at now: Timestamp
+    ) -> Booking {
+        let ids = chain(from: budgetId)
+        var allocationId: String?
+        var matched: [String: Int] = [:]
+        for id in ids {
+            guard var b = budgets[id] else { continue }
+            b.spentAmount += amount
+            b.costCount += 1
+            if let i = b.allocationIndex(platform: platform, serviceType: serviceType) {
+                b.allocations[i].spentAmount += amount
+                matched[id] = i
+                if id == budgetId { allocationId = b.allocations[i].id }
+            }
+            budgets[id] = b
+        }
+        var messages: [OutboundMessage] = []
+        for id in ids {
+            messages += evaluate(budgetId: id, allocationIndex: matched[id], eventId: eventId, at: now)
+        }
+        return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
+    }
+
+    /// Fires what is crossed and not yet fired for one budget: thresholds lowest first,
+    /// BUDGET_EXCEEDED, status.EXCEEDED, ALLOCATION_DEPLETED.
+    mutating func evaluate(budgetId: String, allocationIndex: Int?, eventId: String?, at now: Timestamp) -> [OutboundMessage] {
+        guard var b = budgets[budgetId] else { return [] }
+        var messages: [OutboundMessage] = []
+        if !b.isUnlimited {
+            for type in [AlertType.threshold80, .threshold90, .threshold100] {
+                guard let percent = type.thresholdPercent, b.isEnabled(type), !b.fired.contains(type),
+                      b.spentAmount.reaches(percent: percent, of: b.totalAmount) else { continue }
+                b.fired.insert(type)
+                messages.append(.alert(alert(type, budget: b, threshold: percent, eventId: eventId, at: now)))
+            }
+            if !b.fired.contains(.budgetExceeded), b.spentAmount > b.totalAmount {
+                b.fired.insert(.budgetExceeded)
+                messages.append(.alert(alert(.budgetExceeded, budget: b, eventId: eventId, at: now)))
+                if b.status == .active {
+                    b.status = .exceeded
+                    messages.append(.status(statusChange(b, from: .active, at: now)))
+                }
+            }
+        }
+        let indices = allocationIndex.map { [$0] } ?? Array(b.allocations.indices)
+        for i in indices {
+            let a = b.allocations[i]
+            guard !a.depletedFired, a.spentAmount > .zero, a.spentAmount >= a.allocatedAmount else { continue }
+            b.allocations[i].depletedFired = true
+            var record = alert(.allocationDepleted, budget: b, eventId: eventId, at: now)
+            record.platform = a.platform
+            record.serviceType = a.serviceType
+            record.spentPercentage = a.allocatedAmount > .zero ? a.spentAmount.percentage(of: a.allocatedAmount) : "100"
+            record.spentAmount = a.spentAmount
+            record.totalAmount = a.allocatedAmount
+            record.message = "\(b.name): allocation \(a.platform)/\(a.serviceType.rawValue) has spent \(a.spentAmount.displayString) of \(a.allocatedAmount.displayString) \(b.currency)"
+            messages.append(.alert(record))
+        }
+        budgets[budgetId] = b
+        return messages
+    }
+
+    /// Re-arms what spent no longer crosses (after the total was raised or a credit), and turns
+    /// EXCEEDED back to ACTIVE when spent is no longer over the total.
+    mutating func rearm(budgetId: String, at now: Timestamp) -> [OutboundMessage] {
+        guard var b = budgets[budgetId] else { return [] }
+        var messages: [OutboundMessage] = []
+        for type in [AlertType.threshold80, .threshold90, .threshold100] {
+            if let p = type.thresholdPercent, !b.spentAmount.reaches(percent: p, of: b.totalAmount) { b.fired.remove(type) }
+        }
+        if b.spentAmount <= b.totalAmount {
+            b.fired.remove(.budgetExceeded)
+            if b.status == .exceeded {
+                b.status = .active
+                messages.append(.status(statusChange(b, from: .exceeded, at: now)))
+            }
+        }
+        for i in b.allocations.indices where b.allocations[i].spentAmount < b.allocations[i].allocatedAmount {
+            b.allocations[i].depletedFired = false
+        }
+        budgets[budgetId] = b
+        return messages
+    }
+
+    mutating func alert(_ type: AlertType, budget b: Budget, threshold: Int? = nil, eventId: String?, at now: Timestamp) -> AlertRecord {
+        let seq = nextSeq()
+        let percentage = b.spentPercentage
+        let message = switch type {
+        case .budgetExceeded:
+            "\(b.name) is over budget: spent \(b.spentAmount.displayString) of \(b.totalAmount.displayString) \(b.currency) (\(percentage)%)"
+        default:
+            "\(b.name) has spent \(percentage)% of \(b.totalAmount.displayString) \(b.currency)"
+        }
+        return AlertRecord(
+            id: "a_\(seq)", seq: seq, type: type, budgetId: b.id, budgetName: b.name,
+            threshold: threshold, spentPercentage: percentage, spentAmount: b.spentAmount,
+            totalAmount: b.totalAmount, currency: b.currency, triggeredAt: now, eventId: eventId, message: message
+        )
+    }
+
+    mutating func statusChange(_ b: Budget, from previous: BudgetStatus, at now: Timestamp) -> StatusChange {
+        StatusChange(
+            seq: nextSeq(), budgetId: b.id, budgetName: b.name, status: b.status,
+            previousStatus: previous, spentAmount: b.spentAmount, totalAmount: b.totalAmount, at: now
+        )
+    }
+}

@@ -1,0 +1,180 @@
+/// The kinds of service a cost belongs to (CONTRACT §2).
+public enum ServiceType: String, Sendable, Hashable, CaseIterable {
+    case api = "API", scraping = "SCRAPING", storage = "STORAGE"
+    case processing = "PROCESSING", monitoring = "MONITORING", other = "OTHER"
+}
+
+/// A budget's lifecycle status (CONTRACT §5).
+public enum BudgetStatus: String, Sendable, Hashable, CaseIterable {
+    case active = "ACTIVE", exceeded = "EXCEEDED", paused = "PAUSED"
+    case completed = "COMPLETED", cancelled = "CANCELLED"
+}
+
+/// How important an allocation is when a budget runs low.
+public enum AllocationPriority: String, Sendable, Hashable, CaseIterable {
+    case critical = "CRITICAL", high = "HIGH", medium = "MEDIUM", low = "LOW"
+}
+
+/// What became of a stored usage event.
+public enum EventState: String, Sendable, Hashable, CaseIterable {
+    case allocated = "ALLOCATED", unpriced = "UNPRICED", unallocated = "UNALLOCATED", rejected = "REJECTED"
+}
+
+/// The alert types of CONTRACT §5.
+public enum AlertType: String, Sendable, Hashable, CaseIterable {
+    case threshold80 = "THRESHOLD_80", threshold90 = "THRESHOLD_90", threshold100 = "THRESHOLD_100"
+    case budgetExceeded = "BUDGET_EXCEEDED", spendingSpike = "SPENDING_SPIKE", lowBudget = "LOW_BUDGET"
+    case allocationDepleted = "ALLOCATION_DEPLETED", unpricedUsage = "UNPRICED_USAGE"
+
+    /// CONTRACT §5's severities.
+    public var severity: AlertSeverity {
+        switch self {
+        case .threshold90, .threshold100, .budgetExceeded: .critical
+        case .threshold80, .allocationDepleted, .spendingSpike, .unpricedUsage, .lowBudget: .warning
+        }
+    }
+
+    /// The percentage a threshold alert stands for; nil for the other types.
+    public var thresholdPercent: Int? {
+        switch self {
+        case .threshold80: 80
+        case .threshold90: 90
+        case .threshold100: 100
+        default: nil
+        }
+    }
+}
+
+/// Alert severities.
+public enum AlertSeverity: String, Sendable, Hashable {
+    case info = "INFO", warning = "WARNING", critical = "CRITICAL"
+}
+
+/// A per-platform share of a budget, with its own running total.
+public struct Allocation: Sendable, Hashable {
+    public var id: String
+    public var budgetId: String
+    public var platform: String
+    public var serviceType: ServiceType
+    public var allocatedAmount: Money
+    public var spentAmount: Money
+    public var priority: AllocationPriority
+    public var isActive: Bool
+    /// Whether ALLOCATION_DEPLETED has fired for the current period (re-armed when spent falls below).
+    public var depletedFired: Bool
+
+    public init(
+        id: String, budgetId: String, platform: String, serviceType: ServiceType,
+        allocatedAmount: Money, spentAmount: Money = .zero, priority: AllocationPriority = .medium,
+        isActive: Bool = true, depletedFired: Bool = false
+    ) {
+        self.id = id
+        self.budgetId = budgetId
+        self.platform = platform
+        self.serviceType = serviceType
+        self.allocatedAmount = allocatedAmount
+        self.spentAmount = spentAmount
+        self.priority = priority
+        self.isActive = isActive
+        self.depletedFired = depletedFired
+    }
+
+    public var remainingAmount: Money { allocatedAmount - spentAmount }
+
+    /// Whether a cost on `platform`/`serviceType` counts against this allocation (platform case-insensitive).
+    public func matches(platform: String, serviceType: ServiceType) -> Bool {
+        isActive && self.serviceType == serviceType && self.platform.lowercased() == platform.lowercased()
+    }
+}
+
+/// A budget with its running totals and alert state. One budget is one period;
+/// renewal makes a successor.
+public struct Budget: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var description: String?
+    public var budgetType: BudgetType
+    public var totalAmount: Money
+    public var spentAmount: Money
+    public var currency: String
+    public var period: Period
+    /// The `endDate` the client gave, if any (else the end is derived from `budgetType`).
+    public var explicitEnd: DateSpec?
+    public var status: BudgetStatus
+    public var alertThreshold80: Bool
+    public var alertThreshold90: Bool
+    public var alertThreshold100: Bool
+    public var autoRenewal: Bool
+    public var parentId: String?
+    /// Metadata key → value that an event's `metadata` must all match (§4 rule 2).
+    public var selector: JSONObject?
+    public var createdBy: String?
+    public var createdAt: Timestamp
+    /// Creation order, the tie-breaker "oldest first" of §4 (createdAt can tie).
+    public var ordinal: Int64
+    /// The threshold and exceeded alerts fired in this period and not re-armed.
+    public var fired: Set<AlertType>
+    public var allocations: [Allocation]
+    /// The next period's budget once renewed.
+    public var successorId: String?
+    /// Number of cost allocations booked directly to this budget or a descendant (locks some fields).
+    public var costCount: Int64
+
+    public init(
+        id: String, name: String, description: String? = nil, budgetType: BudgetType,
+        totalAmount: Money, spentAmount: Money = .zero, currency: String = "USD", period: Period,
+        explicitEnd: DateSpec? = nil, status: BudgetStatus = .active, alertThreshold80: Bool = true, alertThreshold90: Bool = true,
+        alertThreshold100: Bool = true, autoRenewal: Bool = false, parentId: String? = nil,
+        selector: JSONObject? = nil, createdBy: String? = nil, createdAt: Timestamp, ordinal: Int64 = 0,
+        fired: Set<AlertType> = [], allocations: [Allocation] = [], successorId: String? = nil,
+        costCount: Int64 = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.budgetType = budgetType
+        self.totalAmount = totalAmount
+        self.spentAmount = spentAmount
+        self.currency = currency
+        self.period = period
+        self.explicitEnd = explicitEnd
+        self.status = status
+        self.alertThreshold80 = alertThreshold80
+        self.alertThreshold90 = alertThreshold90
+        self.alertThreshold100 = alertThreshold100
+        self.autoRenewal = autoRenewal
+        self.parentId = parentId
+        self.selector = selector
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.ordinal = ordinal
+        self.fired = fired
+        self.allocations = allocations
+        self.successorId = successorId
+        self.costCount = costCount
+    }
+
+    public var isUnlimited: Bool { budgetType == .unlimited }
+
+    /// nil for UNLIMITED budgets (CONTRACT §6).
+    public var remainingAmount: Money? { isUnlimited ? nil : totalAmount - spentAmount }
+
+    /// Spent as a percentage with two decimals, as a JSON number literal; "0" for UNLIMITED.
+    public var spentPercentage: String {
+        isUnlimited || totalAmount <= .zero ? "0" : spentAmount.percentage(of: totalAmount)
+    }
+
+    public func isEnabled(_ type: AlertType) -> Bool {
+        switch type {
+        case .threshold80: alertThreshold80
+        case .threshold90: alertThreshold90
+        case .threshold100: alertThreshold100
+        default: true
+        }
+    }
+
+    /// The index of the allocation a cost on this platform and service counts against.
+    public func allocationIndex(platform: String, serviceType: ServiceType) -> Int? {
+        allocations.firstIndex { $0.matches(platform: platform, serviceType: serviceType) }
+    }
+}

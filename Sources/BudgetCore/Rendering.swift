@@ -1,0 +1,126 @@
+/// A cost allocation: one booked cost (CONTRACT §6 shape).
+public struct CostRecord: Sendable, Hashable {
+    public var id: String
+    public var budgetId: String
+    public var allocationId: String?
+    public var platform: String
+    public var serviceType: ServiceType
+    public var costAmount: Money
+    public var currency: String
+    public var description: String?
+    public var costDate: Timestamp
+    public var apiUsageId: String?
+    public var apifyRunId: String?
+    /// The usage event that caused it (nil for a manual `cost.allocate`).
+    public var eventId: String?
+    public var eventSource: String?
+    public var metadata: JSONObject?
+
+    public init(
+        id: String, budgetId: String, allocationId: String?, platform: String, serviceType: ServiceType,
+        costAmount: Money, currency: String, description: String?, costDate: Timestamp,
+        apiUsageId: String?, apifyRunId: String?, eventId: String?, eventSource: String?, metadata: JSONObject?
+    ) {
+        self.id = id
+        self.budgetId = budgetId
+        self.allocationId = allocationId
+        self.platform = platform
+        self.serviceType = serviceType
+        self.costAmount = costAmount
+        self.currency = currency
+        self.description = description
+        self.costDate = costDate
+        self.apiUsageId = apiUsageId
+        self.apifyRunId = apifyRunId
+        self.eventId = eventId
+        self.eventSource = eventSource
+        self.metadata = metadata
+    }
+
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("id", .string(id)), ("budgetId", .string(budgetId)),
+            ("allocationId", allocationId.map(JSONValue.string) ?? .null),
+            ("platform", .string(platform)), ("serviceType", .string(serviceType.rawValue)),
+            ("costAmount", .number(costAmount.description)), ("currency", .string(currency)),
+            ("description", description.map(JSONValue.string) ?? .null),
+            ("costDate", .string(costDate.rfc3339)),
+            ("apiUsageId", apiUsageId.map(JSONValue.string) ?? .null),
+            ("apifyRunId", apifyRunId.map(JSONValue.string) ?? .null),
+            ("eventId", eventId.map(JSONValue.string) ?? .null),
+            ("eventSource", eventSource.map(JSONValue.string) ?? .null),
+            ("metadata", metadata.map(JSONValue.object) ?? .null),
+        ]))
+    }
+}
+
+extension Allocation {
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("id", .string(id)), ("budgetId", .string(budgetId)), ("platform", .string(platform)),
+            ("serviceType", .string(serviceType.rawValue)), ("allocatedAmount", .number(allocatedAmount.description)),
+            ("spentAmount", .number(spentAmount.description)), ("remainingAmount", .number(remainingAmount.description)),
+            ("priority", .string(priority.rawValue)), ("isActive", .bool(isActive)),
+        ]))
+    }
+}
+
+extension Budget {
+    /// The budget shape of CONTRACT §6, with its allocations.
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("id", .string(id)), ("name", .string(name)), ("description", description.map(JSONValue.string) ?? .null),
+            ("budgetType", .string(budgetType.rawValue)), ("totalAmount", .number(totalAmount.description)),
+            ("spentAmount", .number(spentAmount.description)),
+            ("remainingAmount", remainingAmount.map { .number($0.description) } ?? .null),
+            ("currency", .string(currency)), ("startDate", .string(period.startSpec.description)),
+            ("endDate", period.endSpec.map { .string($0.description) } ?? .null),
+            ("status", .string(status.rawValue)), ("alertThreshold80", .bool(alertThreshold80)),
+            ("alertThreshold90", .bool(alertThreshold90)), ("alertThreshold100", .bool(alertThreshold100)),
+            ("autoRenewal", .bool(autoRenewal)), ("parentId", parentId.map(JSONValue.string) ?? .null),
+            ("selector", selector.map(JSONValue.object) ?? .null), ("createdBy", createdBy.map(JSONValue.string) ?? .null),
+            ("createdAt", .string(createdAt.rfc3339)), ("spentPercentage", .number(spentPercentage)),
+            ("allocations", .array(allocations.map(\.json))),
+        ]))
+    }
+
+    /// `budget.get`'s summary (CONTRACT §6): burnRate = spent ÷ max(1, days from the start to now
+    /// or the end, whichever is first); projectedEndDate = when the remainder runs out at that rate.
+    public func summary(at now: Timestamp) -> JSONValue {
+        let rate = burnRate(at: now)
+        var projected: JSONValue = .null
+        if !isUnlimited, spentAmount > .zero, rate.nanos > 0 {
+            let remaining = totalAmount - spentAmount
+            if remaining <= .zero {
+                projected = .string(now.rfc3339)
+            } else {
+                // remaining ÷ (rate per day) days, in nanoseconds, exactly in Int128.
+                let nanos = remaining.nanos * Self.nanosPerDay / rate.nanos
+                let limited = min(nanos, Int128(Int64.max) - Int128(now.nanosecondsSinceEpoch))
+                projected = .string(now.adding(nanoseconds: Int64(limited)).rfc3339)
+            }
+        }
+        return .object(JSONObject([
+            ("budget", json), ("allocations", .array(allocations.map(\.json))),
+            ("totalSpent", .number(spentAmount.description)),
+            ("totalRemaining", remainingAmount.map { .number($0.description) } ?? .null),
+            ("spentPercentage", .number(spentPercentage)), ("burnRate", .number(rate.description)),
+            ("projectedEndDate", projected),
+        ]))
+    }
+
+    static let nanosPerDay: Int128 = 86_400 * 1_000_000_000
+
+    /// Spend per day, rounded half-even to 1e-9.
+    public func burnRate(at now: Timestamp) -> Money {
+        var until = now
+        if let end = period.endExclusive, end < until { until = end }
+        let elapsed = max(Int128(until - period.start), Self.nanosPerDay)
+        // spent × day ÷ elapsed, rounded half-even.
+        let numerator = spentAmount.nanos * Self.nanosPerDay
+        var q = numerator / elapsed
+        let r = numerator % elapsed
+        if r * 2 > elapsed || (r * 2 == elapsed && q % 2 != 0) { q += 1 }
+        return Money(nanos: q)
+    }
+}

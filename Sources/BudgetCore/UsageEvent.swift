@@ -1,0 +1,269 @@
+/// A validated usage event (CONTRACT §2).
+public struct UsageEvent: Sendable, Hashable {
+    public var id: String
+    /// The publisher's name; "" when absent.
+    public var source: String
+    public var seq: Int64?
+    /// The event's own time, if it gave one; the effective time is `time ?? receivedAt`.
+    public var time: Timestamp?
+    public var platform: String
+    public var serviceType: ServiceType
+    public var model: String?
+    public var endpoint: String?
+    /// unit → quantity, in the order given.
+    public var usage: [(unit: String, quantity: ExactDecimal)]
+    /// An explicit cost, which wins over the catalog.
+    public var cost: Money?
+    public var currency: String
+    public var budgetId: String?
+    public var userId: String?
+    public var apiUsageId: String?
+    public var apifyRunId: String?
+    public var description: String?
+    public var metadata: JSONObject?
+    /// The canonical JSON text of the body: two bodies are "the same" (DUPLICATE) exactly when these are equal.
+    public var canonicalBody: String
+
+    public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody == b.canonicalBody }
+    public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBody) }
+
+    /// Whether `metadata.batch` is true (batch prices apply, §3).
+    public var isBatch: Bool { metadata?["batch"]?.boolValue == true }
+
+    public func quantity(of unit: String) -> ExactDecimal? {
+        usage.first { $0.unit == unit }?.quantity
+    }
+}
+
+/// Why a message was rejected; `reason` goes into the dead letter and the acknowledgement.
+public struct EventRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: String
+    /// The event id and source, when they could be read.
+    public var id: String?
+    public var source: String?
+
+    public init(_ reason: String, id: String? = nil, source: String? = nil) {
+        self.reason = reason
+        self.id = id
+        self.source = source
+    }
+
+    public var description: String { reason }
+
+    /// The reason CONTRACT §2 names for a message over the size limit.
+    public static let oversizedReason = "oversized"
+    /// The reason CONTRACT §2 names for an id reused with a different body.
+    public static let conflictReason = "conflict"
+}
+
+/// Field limits of CONTRACT §2.
+public enum EventLimits {
+    public static let maxIdLength = 128
+    public static let maxStringLength = 256
+    public static let maxDescriptionLength = 4096
+    public static let maxMetadataBytes = 16 * 1024
+    public static let maxDepth = 32
+    /// Default size limit of one message body.
+    public static let defaultMaxMessageBytes = 64 * 1024
+}
+
+/// Decodes and validates usage events from JSON. Pure: safe to run beside the writer.
+public enum UsageEventDecoder {
+    /// Parses raw bytes and decodes; every failure becomes an `EventRejection` with a reason a person can act on.
+    public static func decode(bytes: some Collection<UInt8>, maxBytes: Int = EventLimits.defaultMaxMessageBytes) throws(EventRejection) -> UsageEvent {
+        if bytes.count > maxBytes { throw EventRejection(EventRejection.oversizedReason) }
+        let value: JSONValue
+        do {
+            value = try JSON.parse(bytes, maxDepth: EventLimits.maxDepth)
+        } catch {
+            throw EventRejection("invalid JSON: \(error.message)")
+        }
+        return try decode(value)
+    }
+
+    /// Decodes a parsed JSON value.
+    public static func decode(_ value: JSONValue) throws(EventRejection) -> UsageEvent {
+        guard case .object(let object) = value else {
+            throw EventRejection("event must be a JSON object")
+        }
+        // Read id and source first so a rejection can say which event it was.
+        let rawId = object["id"]?.stringValue
+        let rawSource = object["source"]?.stringValue
+        func reject(_ reason: String) -> EventRejection {
+            EventRejection(reason, id: rawId, source: rawSource ?? (object["source"] == nil ? "" : nil))
+        }
+
+        guard let idValue = object["id"], !idValue.isNull else { throw reject("missing field: id") }
+        guard let id = idValue.stringValue else { throw reject("field id must be a string") }
+        if id.isEmpty || id.count > EventLimits.maxIdLength {
+            throw reject("field id must be 1..\(EventLimits.maxIdLength) characters")
+        }
+        let source = try optionalString(object, "source", reject) ?? ""
+        let platform = try optionalString(object, "platform", reject)
+        guard let platform, !platform.isEmpty else { throw reject("missing field: platform") }
+        guard let serviceTypeText = try optionalString(object, "serviceType", reject) else {
+            throw reject("missing field: serviceType")
+        }
+        guard let serviceType = ServiceType(rawValue: serviceTypeText) else {
+            throw reject("invalid serviceType \"\(serviceTypeText)\": expected one of \(ServiceType.allCases.map(\.rawValue).joined(separator: " "))")
+        }
+
+        var seq: Int64?
+        if let seqValue = object["seq"], !seqValue.isNull {
+            guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text), n >= 0 else {
+                throw reject("field seq must be a non-negative integer")
+            }
+            seq = n
+        }
+
+        var time: Timestamp?
+        if let timeText = try optionalString(object, "time", reject) {
+            do { time = try Timestamp(rfc3339: timeText) } catch {
+                throw reject("field time is not an RFC 3339 timestamp: \(error.message)")
+            }
+        }
+
+        var usage: [(unit: String, quantity: ExactDecimal)] = []
+        if let usageValue = object["usage"], !usageValue.isNull {
+            guard let usageObject = usageValue.objectValue else { throw reject("field usage must be an object") }
+            for (unit, quantityValue) in usageObject {
+                if unit.isEmpty || unit.count > EventLimits.maxStringLength {
+                    throw reject("usage unit names must be 1..\(EventLimits.maxStringLength) characters")
+                }
+                usage.append((unit, try decimalAmount(quantityValue, "usage.\(unit)", reject)))
+            }
+        }
+
+        var cost: Money?
+        if let costValue = object["cost"], !costValue.isNull {
+            cost = try moneyAmount(costValue, "cost", reject)
+        }
+
+        let currency = try optionalString(object, "currency", reject).map { $0.uppercased() } ?? "USD"
+        if !isCurrencyCode(currency) { throw reject("field currency must be a 3-letter code") }
+
+        var description: String?
+        if let d = object["description"], !d.isNull {
+            guard let text = d.stringValue else { throw reject("field description must be a string") }
+            if text.count > EventLimits.maxDescriptionLength {
+                throw reject("field description is longer than \(EventLimits.maxDescriptionLength) characters")
+            }
+            description = text
+        }
+
+        var metadata: JSONObject?
+        if let m = object["metadata"], !m.isNull {
+            guard let metadataObject = m.objectValue else { throw reject("field metadata must be an object") }
+            if m.serializedBytes().count > EventLimits.maxMetadataBytes {
+                throw reject("field metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
+            }
+            metadata = metadataObject
+        }
+
+        let event = UsageEvent(
+            id: id, source: source, seq: seq, time: time, platform: platform, serviceType: serviceType,
+            model: try optionalString(object, "model", reject),
+            endpoint: try optionalString(object, "endpoint", reject),
+            usage: usage, cost: cost, currency: currency,
+            budgetId: try optionalString(object, "budgetId", reject),
+            userId: try optionalString(object, "userId", reject),
+            apiUsageId: try optionalString(object, "apiUsageId", reject),
+            apifyRunId: try optionalString(object, "apifyRunId", reject),
+            description: description, metadata: metadata,
+            canonicalBody: ""
+        )
+        // Other string fields of unknown meaning are still bounded.
+        for (key, value) in object {
+            if let s = value.stringValue, s.count > EventLimits.maxStringLength, key != "description" {
+                throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
+            }
+        }
+        var result = event
+        result.canonicalBody = canonicalBody(of: object, event: event)
+        return result
+    }
+
+    /// Canonical JSON of a body: known fields in their normalized spelling (decimals in shortest form,
+    /// the time in canonical RFC 3339, `source` "" and `currency` "USD" when absent), nulls of known
+    /// fields dropped, keys sorted at every level, and every other number spelled canonically.
+    static func canonicalBody(of object: JSONObject, event: UsageEvent) -> String {
+        var canonical = JSONObject()
+        for (key, value) in object {
+            if value.isNull && knownFields.contains(key) { continue }
+            canonical[key] = canonicalize(value)
+        }
+        canonical["id"] = .string(event.id)
+        canonical["source"] = .string(event.source)
+        canonical["currency"] = .string(event.currency)
+        if let seq = event.seq { canonical["seq"] = .number(String(seq)) }
+        if let time = event.time { canonical["time"] = .string(time.rfc3339) }
+        if let cost = event.cost { canonical["cost"] = .number(cost.description) }
+        if !event.usage.isEmpty {
+            canonical["usage"] = .object(JSONObject(event.usage.map { ($0.unit, JSONValue.number($0.quantity.description)) }))
+        }
+        return JSONValue.object(canonical).serialized(sortedKeys: true)
+    }
+
+    static let knownFields: Set<String> = [
+        "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost",
+        "currency", "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description",
+    ]
+
+    /// Numbers spelled canonically wherever they are, so 1.50 and 1.5 compare equal.
+    static func canonicalize(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .number(let text):
+            if let d = try? ExactDecimal(parsing: text) { return .number(d.description) }
+            return value
+        case .array(let items):
+            return .array(items.map(canonicalize))
+        case .object(let object):
+            return .object(JSONObject(object.pairs.map { ($0.key, canonicalize($0.value)) }))
+        default:
+            return value
+        }
+    }
+
+    static func isCurrencyCode(_ s: String) -> Bool {
+        s.utf8.count == 3 && s.utf8.allSatisfy { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    }
+
+    static func optionalString(
+        _ object: JSONObject, _ key: String, _ reject: (String) -> EventRejection
+    ) throws(EventRejection) -> String? {
+        guard let value = object[key], !value.isNull else { return nil }
+        guard let s = value.stringValue else { throw reject("field \(key) must be a string") }
+        if s.count > EventLimits.maxStringLength {
+            throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
+        }
+        return s
+    }
+
+    /// A quantity: an exact non-negative decimal ≤ 1e12, from a JSON number or a string.
+    static func decimalAmount(
+        _ value: JSONValue, _ name: String, _ reject: (String) -> EventRejection
+    ) throws(EventRejection) -> ExactDecimal {
+        guard let text = value.numberText ?? value.stringValue else {
+            throw reject("field \(name) must be a number or a decimal string")
+        }
+        let d: ExactDecimal
+        do { d = try ExactDecimal(parsing: text) } catch {
+            throw reject("field \(name) is not a valid decimal: \(error.message)")
+        }
+        if d.isNegative { throw reject("field \(name) is negative") }
+        if d > ExactDecimal(mantissa: 1, exponent: 12) { throw reject("field \(name) is over 1e12") }
+        return d
+    }
+
+    /// An amount of money: as `decimalAmount`, then rounded once half-even to 1e-9.
+    static func moneyAmount(
+        _ value: JSONValue, _ name: String, _ reject: (String) -> EventRejection
+    ) throws(EventRejection) -> Money {
+        guard let text = value.numberText ?? value.stringValue else {
+            throw reject("field \(name) must be a number or a decimal string")
+        }
+        do { return try Money.parseAmount(text) } catch {
+            throw reject("field \(name): \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import BudgetCore
+import BudgetStore
+import Logging
+import ZMQ
+
+/// What one batch produced, released only after it commits.
+struct BatchOutput {
+    var replies: [Reply] = []
+    var outbound: [OutboundMessage] = []
+    var touchedBudgets: Set<String> = []
+    /// Budgets created or changed in this batch: UNALLOCATED events are routed again.
+    var budgetsChanged = false
+
+    mutating func add(_ booking: Booking) {
+        touchedBudgets.formUnion(booking.touchedBudgets)
+        outbound += booking.messages
+    }
+}
+
+extension Engine {
+    /// Processes a batch in one transaction. On success, acknowledges, replies and publishes; on a
+    /// database failure, rolls the ledger back, keeps the ingest items for a retry (nothing is
+    /// acknowledged that was not committed) and reports DEGRADED health.
+    func process(_ batch: [WorkItem]) {
+        let ledgerBefore = ledger
+        let statsBefore = stats
+        let now = SystemClock.now()
+        var out = BatchOutput()
+        do {
+            try store.write { w in
+                for item in batch {
+                    switch item {
+                    case .publish(let frames, let receivedAt):
+                        try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, w, &out)
+                    case .ack(let envelope, let frames, let receivedAt):
+                        try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, w, &out)
+                    case .control(let envelope, let frames, _):
+                        let reply = try handleControl(frames: frames, w, &out)
+                        out.replies.append(.control(envelope + [reply.serializedBytes()]))
+                    }
+                }
+                if out.budgetsChanged {
+                    _ = try reprocess(state: .unallocated, w, &out)
+                }
+                for id in out.touchedBudgets.sorted() {
+                    if let b = ledger[id] { try w.saveBudget(b) }
+                }
+                for m in out.outbound { try w.insertOutbound(m, at: now) }
+            }
+        } catch {
+            ledger = ledgerBefore
+            stats = statsBefore
+            pending = batch.filter(\.isIngest)
+            nextRetry = now.adding(seconds: 1)
+            setHealth(ok: false, reason: "cannot commit: \(error)", at: now)
+            for case .control(let envelope, _, _) in batch {
+                let reply = Self.errorReply(.internalError, "database unavailable: \(error)")
+                send(.control(envelope + [reply.serializedBytes()]))
+            }
+            return
+        }
+        stats.batches += 1
+        if batch.contains(where: \.isIngest) { pending = [] }
+        setHealth(ok: true, reason: nil, at: now)
+        for reply in out.replies { send(reply) }
+        for m in out.outbound {
+            publish(topic: m.topic, payload: m.payload.serializedBytes())
+            switch m {
+            case .alert(let a):
+                stats.alertsPublished += 1
+                logger.notice("alert \(a.type.rawValue) seq=\(a.seq) budget=\(a.budgetId ?? "-"): \(a.message)")
+            case .status(let s):
+                stats.statusEventsPublished += 1
+                logger.notice("status \(s.previousStatus.rawValue)→\(s.status.rawValue) seq=\(s.seq) budget=\(s.budgetId)")
+            }
+        }
+    }
+
+    func send(_ reply: Reply) {
+        do {
+            switch reply {
+            case .ack(let frames): try ingestAck.send(frames, dontWait: true)
+            case .control(let frames): try control.send(frames, dontWait: true)
+            }
+        } catch {
+            // The peer went away or its queue is full: it will resend, which is safe (DUPLICATE).
+            logger.debug("reply not delivered", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func ack(id: String?, source: String?, status: String, state: String?, reason: String?) -> [UInt8] {
+        JSONValue.object(JSONObject([
+            ("id", id.map(JSONValue.string) ?? .null), ("source", source.map(JSONValue.string) ?? .null),
+            ("status", .string(status)), ("state", state.map(JSONValue.string) ?? .null),
+            ("reason", reason.map(JSONValue.string) ?? .null),
+        ])).serializedBytes()
+    }
+
+    /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
+    func handleIngest(frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, _ w: StoreWriter, _ out: inout BatchOutput) throws {
+        stats.received += 1
+        let socketName = envelope == nil ? "ingest" : "ingest-ack"
+        let topic = frames.count >= 1 ? String(decoding: frames[0], as: UTF8.self) : nil
+        func reject(_ reason: String, id: String? = nil, source: String? = nil) throws {
+            stats.countRejection(reason)
+            try w.insertRejected(RejectedMessage(
+                receivedAt: receivedAt, socket: socketName, topic: topic, source: source, id: id, reason: reason,
+                body: frames.last ?? []
+            ))
+            if let envelope {
+                out.replies.append(.ack(envelope + [Self.ack(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
+            }
+        }
+        guard frames.count == 2 else {
+            return try reject("expected 2 frames [topic, json], got \(frames.count)")
+        }
+        guard let topic, topic == "usage" || topic.hasPrefix("usage.") else {
+            return try reject("topic must be usage or usage.*")
+        }
+        let event: UsageEvent
+        do {
+            event = try UsageEventDecoder.decode(bytes: frames[1], maxBytes: config.maxMessageBytes)
+        } catch {
+            return try reject(error.reason, id: error.id, source: error.source)
+        }
+        if let existing = try w.findEvent(source: event.source, id: event.id) {
+            guard existing.body == event.canonicalBody else {
+                return try reject(EventRejection.conflictReason, id: event.id, source: event.source)
+            }
+            stats.duplicates += 1
+            if let envelope {
+                out.replies.append(.ack(envelope + [Self.ack(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason)]))
+            }
+            return
+        }
+        stats.accepted += 1
+        if let seq = event.seq { stats.observe(source: event.source, seq: seq) }
+        let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, w, &out)
+        try w.insertEvent(stored)
+        switch stored.state {
+        case .unpriced: stats.unpriced += 1
+        case .unallocated: stats.unallocated += 1
+        default: break
+        }
+        if let envelope {
+            out.replies.append(.ack(envelope + [Self.ack(id: event.id, source: event.source, status: "ACCEPTED", state: stored.state.rawValue, reason: stored.reason)]))
+        }
+    }
+
+    /// Prices, routes and books an event; returns it as it is to be stored.
+    func apply(_ event: UsageEvent, time: Timestamp, receivedAt: Timestamp, _ w: StoreWriter, _ out: inout BatchOutput) throws -> StoredEvent {
+        var stored = StoredEvent(
+            source: event.source, id: event.id, body: event.canonicalBody, state: .unpriced, reason: nil,
+            platform: event.platform, serviceType: event.serviceType, model: event.model, time: time,
+            receivedAt: receivedAt, cost: nil, currency: nil, budgetId: nil, costAllocationId: nil
+        )
+        let amount: ExactDecimal, currency: String
+        switch pricer.price(event, at: time) {
+        case .unpriced(let reason):
+            stored.reason = reason
+            return stored
+        case .priced(let a, let c, _):
+            (amount, currency) = (a, c)
+        }
+        guard let budgetId = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time),
+              let budget = ledger[budgetId] else {
+            stored.state = .unallocated
+            stored.reason = unallocatedReason(event, time: time)
+            // Remember the cost it would have had, in its own currency, for people reading event.list.
+            if let nanos = amount.roundedUnits(scale: 9) {
+                stored.cost = Money(nanos: nanos)
+                stored.currency = currency
+            }
+            return stored
+        }
+        let money: Money
+        switch pricer.money(amount, from: currency, to: budget.currency, at: time) {
+        case .failure(let failure):
+            stored.reason = failure.reason
+            stored.budgetId = budgetId
+            return stored
+        case .success(let m):
+            money = m
+        }
+        let now = SystemClock.now()
+        let booking = ledger.book(
+            amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
+            eventId: event.id, at: now
+        )
+        let cost = CostRecord(
+            id: IDs.make("c"), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
+            serviceType: event.serviceType, costAmount: money, currency: budget.currency,
+            description: event.description, costDate: time, apiUsageId: event.apiUsageId,
+            apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata
+        )
+        try w.insertCost(cost, createdAt: now)
+        out.add(booking)
+        stored.state = .allocated
+        stored.cost = money
+        stored.currency = budget.currency
+        stored.budgetId = budgetId
+        stored.costAllocationId = cost.id
+        return stored
+    }
+
+    func unallocatedReason(_ event: UsageEvent, time: Timestamp) -> String {
+        guard let id = event.budgetId else { return "no budget covers \(time.rfc3339)" }
+        guard let b = ledger[id] else { return "unknown budget \(id)" }
+        if b.status == .cancelled { return "budget \(id) is CANCELLED" }
+        return "budget \(id) does not cover \(time.rfc3339)"
+    }
+
+    /// Prices and routes stored events of a state again; returns (priced, allocated, remaining).
+    func reprocess(state: EventState, _ w: StoreWriter, _ out: inout BatchOutput) throws -> (priced: Int, allocated: Int, remaining: Int) {
+        var priced = 0, allocated = 0, remaining = 0
+        for old in try w.reader.events(inState: state, limit: 100_000) {
+            guard let event = try? UsageEventDecoder.decode(JSON.parse(old.body)) else {
+                remaining += 1
+                continue
+            }
+            let new = try apply(event, time: old.time, receivedAt: old.receivedAt, w, &out)
+            if new.state != old.state || new.reason != old.reason { try w.updateEvent(new) }
+            if old.state == .unpriced && new.state != .unpriced { priced += 1 }
+            if new.state == .allocated { allocated += 1 } else { remaining += 1 }
+        }
+        return (priced, allocated, remaining)
+    }
+}

@@ -1,0 +1,246 @@
+import BudgetCore
+import BudgetStore
+import Logging
+
+/// Control error codes (CONTRACT §6).
+enum ControlErrorCode: String {
+    case badRequest = "BAD_REQUEST", unknownOp = "UNKNOWN_OP", notFound = "NOT_FOUND"
+    case validationFailed = "VALIDATION_FAILED", conflict = "CONFLICT", unauthorized = "UNAUTHORIZED"
+    case internalError = "INTERNAL"
+}
+
+/// A control request that fails with a code and a message a person can act on.
+struct ControlFailure: Error {
+    var code: ControlErrorCode
+    var message: String
+    init(_ code: ControlErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+extension Engine {
+    static func errorReply(_ code: ControlErrorCode, _ message: String) -> JSONValue {
+        .object(JSONObject([
+            ("ok", false), ("error", .object(JSONObject([("code", .string(code.rawValue)), ("message", .string(message))]))),
+        ]))
+    }
+
+    static func okReply(_ result: JSONValue) -> JSONValue {
+        .object(JSONObject([("ok", true), ("result", result)]))
+    }
+
+    /// The ops of CONTRACT §6 not built yet answer UNKNOWN_OP saying so.
+    static let laterOps: Set<String> = ["analytics", "forecast", "optimization.list", "optimization.update", "spend.check"]
+
+    /// Answers one control request. Domain failures become error replies; only a database failure throws.
+    func handleControl(frames: [[UInt8]], _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+        guard frames.count == 1 else {
+            return Self.errorReply(.badRequest, "a control request is one JSON frame, got \(frames.count)")
+        }
+        if frames[0].count > config.maxMessageBytes {
+            return Self.errorReply(.badRequest, "request is larger than \(config.maxMessageBytes) bytes")
+        }
+        let request: JSONObject
+        do {
+            guard let o = try JSON.parse(frames[0], maxDepth: EventLimits.maxDepth).objectValue else {
+                return Self.errorReply(.badRequest, "a request is a JSON object {\"op\": …, \"args\": {…}}")
+            }
+            request = o
+        } catch {
+            return Self.errorReply(.badRequest, "request is not valid JSON: \(error.message)")
+        }
+        guard let op = request["op"]?.stringValue else {
+            return Self.errorReply(.badRequest, "request needs \"op\", a string")
+        }
+        var args = JSONObject()
+        if let a = request["args"], !a.isNull {
+            guard let o = a.objectValue else { return Self.errorReply(.badRequest, "\"args\" must be an object") }
+            args = o
+        }
+        do {
+            return Self.okReply(try perform(op: op, Args(args), w, &out))
+        } catch let failure as ControlFailure {
+            return Self.errorReply(failure.code, failure.message)
+        } catch let error as LedgerError {
+            return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
+        }
+    }
+
+    func perform(op: String, _ args: Args, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+        let now = SystemClock.now()
+        switch op {
+        case "budget.create":
+            let b = try ledger.createBudget(args, id: IDs.make("b"), at: now)
+            out.touchedBudgets.insert(b.id)
+            out.budgetsChanged = true
+            logger.info("budget created", metadata: ["id": "\(b.id)", "name": "\(b.name)"])
+            return b.json
+        case "budget.update":
+            let (b, messages) = try ledger.updateBudget(args, at: now)
+            out.touchedBudgets.insert(b.id)
+            out.outbound += messages
+            out.budgetsChanged = true
+            return b.json
+        case "budget.get":
+            return try budget(args).summary(at: now)
+        case "budget.list":
+            return .array(try listBudgets(args).map(\.json))
+        case "cost.allocate":
+            return try allocateCost(args, w, &out, now: now)
+        case "cost.list":
+            let b = try budget(args, key: "budgetId")
+            return .array(try w.reader.costs(
+                budgetId: b.id, from: try args.instant("from"), to: try args.instant("to"), limit: try limit(args, default: 100)
+            ).map(\.json))
+        case "alert.list":
+            return .array(try w.reader.alerts(
+                budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
+                sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000)
+            ))
+        case "alert.resolve":
+            let id = try args.requiredString("id")
+            guard let alert = try w.resolveAlert(id: id, at: now) else { throw ControlFailure(.notFound, "no alert \(id)") }
+            return alert
+        case "outbound.list":
+            let rows = try w.reader.outbound(sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000))
+            return .array(rows.map { row in
+                .object(JSONObject([
+                    ("seq", .number(row.seq)), ("topic", .string(row.topic)),
+                    ("payload", (try? JSON.parse(row.payload)) ?? .string(row.payload)),
+                ]))
+            })
+        case "event.list":
+            return .array(try w.reader.events(state: try args.enumValue("state", EventState.self), limit: try limit(args, default: 100)))
+        case "event.reprocess":
+            let states: [EventState] = if let s = try args.enumValue("state", EventState.self) { [s] } else { [.unpriced, .unallocated] }
+            var priced = 0, allocated = 0, remaining = 0
+            for state in states where state == .unpriced || state == .unallocated {
+                let r = try reprocess(state: state, w, &out)
+                priced += r.priced
+                allocated += r.allocated
+                remaining += r.remaining
+            }
+            return .object(JSONObject([("priced", .number(priced)), ("allocated", .number(allocated)), ("remaining", .number(remaining))]))
+        case "prices.reload":
+            guard let path = config.pricesPath else {
+                throw ControlFailure(.validationFailed, "no price catalog is configured (--prices)")
+            }
+            do { pricer = Pricer(catalog: try Self.loadCatalog(path: path)) } catch {
+                throw ControlFailure(.validationFailed, "catalog refused, the old one stays: \(error)")
+            }
+            logger.info("price catalog reloaded", metadata: ["version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)"])
+            _ = try reprocess(state: .unpriced, w, &out)
+            return .object(JSONObject([("version", .string(pricer.catalog.version)), ("entries", .number(pricer.catalog.entryCount))]))
+        case "price.quote":
+            return try quote(args)
+        case "health":
+            return .object(JSONObject([
+                ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),
+                ("version", .string(budgetdVersion)), ("uptimeSeconds", .number((now - startedAt) / 1_000_000_000)),
+            ]))
+        case "stats":
+            return stats.json(lastSeq: ledger.lastSeq)
+        default:
+            if Self.laterOps.contains(op) {
+                throw ControlFailure(.unknownOp, "op \(op) is not available in budgetd \(budgetdVersion) yet")
+            }
+            throw ControlFailure(.unknownOp, "unknown op \(op)")
+        }
+    }
+
+    func budget(_ args: Args, key: String = "id") throws -> Budget {
+        let id = try args.requiredString(key, max: EventLimits.maxIdLength)
+        guard let b = ledger[id] else { throw ControlFailure(.notFound, "no budget \(id)") }
+        return b
+    }
+
+    func limit(_ args: Args, default value: Int) throws -> Int {
+        guard let n = try args.int("limit") else { return value }
+        guard n >= 1 && n <= 100_000 else { throw ControlFailure(.validationFailed, "limit must be 1...100000") }
+        return Int(n)
+    }
+
+    /// Budgets filtered by status, type, and a date range their periods overlap.
+    func listBudgets(_ args: Args) throws -> [Budget] {
+        let status = try args.enumValue("status", BudgetStatus.self)
+        let type = try args.enumValue("budgetType", BudgetType.self)
+        let from = try args.dateSpec("startDate")?.startInstant
+        // An end day includes its whole day.
+        let to: Timestamp? = switch try args.dateSpec("endDate") {
+        case .day(let d)?: d.addingDays(1).startInstant.adding(nanoseconds: -1)
+        case .instant(let t)?: t
+        case nil: nil
+        }
+        return ledger.budgetsInOrder.filter { b in
+            if let status, b.status != status { return false }
+            if let type, b.budgetType != type { return false }
+            if let from, let end = b.period.endExclusive, end <= from { return false }
+            if let to, b.period.start > to { return false }
+            return true
+        }
+    }
+
+    /// A manual cost: same booking and alert checks as an ingested event; `id` makes it idempotent.
+    func allocateCost(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
+        let key = try args.string("id", max: EventLimits.maxIdLength)
+        if let key, let existing = try w.cost(id: key) { return existing.json }
+        let b = try budget(args, key: "budgetId")
+        if b.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(b.id) is CANCELLED") }
+        let platform = try args.requiredString("platform")
+        guard let serviceType = try args.enumValue("serviceType", ServiceType.self) else {
+            throw ControlFailure(.validationFailed, "serviceType is required")
+        }
+        guard let amount = try args.amount("costAmount") else { throw ControlFailure(.validationFailed, "costAmount is required") }
+        var metadata: JSONObject?
+        if let m = args.object["metadata"], !m.isNull {
+            guard let o = m.objectValue else { throw ControlFailure(.validationFailed, "metadata must be an object") }
+            metadata = o
+        }
+        let booking = ledger.book(amount: amount, budgetId: b.id, platform: platform, serviceType: serviceType, eventId: nil, at: now)
+        let cost = CostRecord(
+            id: key ?? IDs.make("c"), budgetId: b.id, allocationId: booking.allocationId, platform: platform,
+            serviceType: serviceType, costAmount: amount, currency: b.currency,
+            description: try args.string("description", max: EventLimits.maxDescriptionLength),
+            costDate: try args.instant("costDate") ?? now, apiUsageId: try args.string("apiUsageId"),
+            apifyRunId: try args.string("apifyRunId"), eventId: nil, eventSource: nil, metadata: metadata
+        )
+        try w.insertCost(cost, createdAt: now)
+        out.add(booking)
+        return cost.json
+    }
+
+    /// What an event would cost, without recording anything.
+    func quote(_ args: Args) throws -> JSONValue {
+        var object = args.object
+        if object["id"] == nil { object["id"] = "quote" }
+        let event: UsageEvent
+        do { event = try UsageEventDecoder.decode(.object(object)) } catch {
+            throw ControlFailure(.validationFailed, error.reason)
+        }
+        let time = event.time ?? SystemClock.now()
+        switch pricer.price(event, at: time) {
+        case .unpriced(let reason):
+            return .object(JSONObject([("cost", .null), ("currency", .null), ("state", "UNPRICED"), ("reason", .string(reason)), ("price", .null)]))
+        case .priced(let amount, let currency, let entry):
+            var state = EventState.allocated
+            var cost: Money? = amount.roundedUnits(scale: 9).map { Money(nanos: $0) }
+            var costCurrency = currency
+            var reason: String?
+            if let budgetId = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time), let b = ledger[budgetId] {
+                switch pricer.money(amount, from: currency, to: b.currency, at: time) {
+                case .success(let m): cost = m; costCurrency = b.currency
+                case .failure(let f): state = .unpriced; reason = f.reason
+                }
+            } else {
+                state = .unallocated
+                reason = unallocatedReason(event, time: time)
+            }
+            return .object(JSONObject([
+                ("cost", cost.map { .number($0.description) } ?? .null), ("currency", .string(costCurrency)),
+                ("state", .string(state.rawValue)), ("reason", reason.map(JSONValue.string) ?? .null),
+                ("price", entry?.json ?? .null),
+            ]))
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import BudgetCore
+import BudgetStore
+import Foundation
+public import Logging
+import Synchronization
+import ZMQ
+
+/// One unit of input taken off a socket, processed in order by the writer.
+enum WorkItem {
+    /// [topic, json] from the SUB socket.
+    case publish(frames: [[UInt8]], receivedAt: Timestamp)
+    /// From the acknowledged ROUTER: the envelope to reply on, then [topic, json].
+    case ack(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
+    /// From the control ROUTER: the envelope and the request frames.
+    case control(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
+
+    var isIngest: Bool {
+        if case .control = self { return false }
+        return true
+    }
+}
+
+/// A reply to send after the batch commits.
+enum Reply {
+    case ack([[UInt8]])
+    case control([[UInt8]])
+}
+
+/// The daemon's single writer: it owns every socket, the ledger and the database, on one thread.
+///
+/// Its loop: poll → take what is waiting (up to `maxBatch`) → decode, dedup, price, route, book,
+/// evaluate alerts, all in one transaction → commit (one fsync) → only then acknowledge, reply and
+/// publish. A single writer keeps the accounting deterministic and needs no locks on money.
+///
+/// `@unchecked Sendable`: after `init`, only the engine thread touches its state; the one thing
+/// other threads use is `stopRequested`, an atomic.
+public final class Engine: @unchecked Sendable {
+    let config: DaemonConfiguration
+    let logger: Logger
+    let stopRequested = Atomic<Bool>(false)
+
+    var store: Store!
+    var ledger = Ledger()
+    var pricer = Pricer(catalog: Catalog())
+    var stats: Stats
+    var health: (ok: Bool, reason: String?) = (true, nil)
+
+    // Sockets, created and used on the engine thread only.
+    var context: ZMQContext!
+    var ingest: ZMQSocket!
+    var ingestAck: ZMQSocket!
+    var publisher: ZMQSocket!
+    var control: ZMQSocket!
+
+    /// Ingest items of a batch that failed to commit, retried before anything new is read.
+    var pending: [WorkItem] = []
+    var nextRetry = Timestamp(nanosecondsSinceEpoch: 0)
+    var nextHeartbeat = Timestamp(nanosecondsSinceEpoch: 0)
+    let startedAt: Timestamp
+    /// Called once the sockets are bound, with the `ready` line's endpoints.
+    let onReady: @Sendable (String) -> Void
+
+    public init(configuration: DaemonConfiguration, logger: Logger, onReady: @escaping @Sendable (String) -> Void) {
+        config = configuration
+        self.logger = logger
+        startedAt = SystemClock.now()
+        stats = Stats(startedAt: startedAt)
+        self.onReady = onReady
+    }
+
+    /// Asks the loop to drain and stop; safe from any thread.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+    }
+
+    // MARK: The loop
+
+    /// Opens everything, serves until asked to stop, drains, and closes. Runs on its own thread.
+    public func run() throws {
+        try open()
+        defer { closeAll() }
+        try serve()
+        try drain()
+    }
+
+    func open() throws {
+        store = try Store(path: config.databasePath, synchronous: config.synchronous)
+        let (budgets, lastSeq) = try store.read { r in (try r.budgets(), try r.lastSeq()) }
+        ledger = Ledger(budgets: budgets, lastSeq: lastSeq)
+        if let path = config.pricesPath {
+            pricer = Pricer(catalog: try Self.loadCatalog(path: path))
+            logger.info("price catalog loaded", metadata: ["version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)"])
+        }
+        context = try ZMQContext()
+        ingest = try context.makeSocket(.sub)
+        try ingest.setReceiveHighWaterMark(config.receiveHighWaterMark)
+        try ingest.setMaxMessageSize(config.socketMaxMessageBytes)
+        try ingest.subscribe("usage")
+        try ingest.bind(config.ingestEndpoint)
+
+        ingestAck = try context.makeSocket(.router)
+        try ingestAck.setReceiveHighWaterMark(config.receiveHighWaterMark)
+        try ingestAck.setSendHighWaterMark(config.sendHighWaterMark)
+        try ingestAck.setMaxMessageSize(config.socketMaxMessageBytes)
+        try ingestAck.bind(config.ingestAckEndpoint)
+
+        publisher = try context.makeSocket(.pub)
+        try publisher.setSendHighWaterMark(config.sendHighWaterMark)
+        try publisher.bind(config.publishEndpoint)
+
+        control = try context.makeSocket(.router)
+        try control.setMaxMessageSize(config.socketMaxMessageBytes)
+        try control.bind(config.controlEndpoint)
+
+        let line = "ready ingest=\(try ingest.lastEndpoint) ingest-ack=\(try ingestAck.lastEndpoint) publish=\(try publisher.lastEndpoint) control=\(try control.lastEndpoint)"
+        logger.info("budgetd started", metadata: ["db": "\(config.databasePath)", "budgets": "\(budgets.count)", "lastSeq": "\(lastSeq)"])
+        onReady(line)
+    }
+
+    static func loadCatalog(path: String) throws -> Catalog {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read price catalog \(path)")
+        }
+        do { return try Catalog.load(json: [UInt8](data)) } catch {
+            throw ConfigurationError("price catalog \(path): \(error.message)")
+        }
+    }
+
+    func closeAll() {
+        for socket in [ingest, ingestAck, publisher, control] {
+            try? socket?.setLinger(milliseconds: 1000)
+            socket?.close()
+        }
+        context?.terminate()
+        store?.close()
+    }
+
+    func serve() throws {
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = SystemClock.now()
+            if now >= nextHeartbeat { heartbeat(now) }
+            if !pending.isEmpty && now >= nextRetry {
+                process(pending)
+            }
+            let waitMs = max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
+            // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
+            let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
+                ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
+                : [(control, .readable)]
+            let ready = try poll(items, timeoutMilliseconds: waitMs)
+            guard ready.contains(where: { $0.contains(.readable) }) else { continue }
+            let batch = try take(includeIngest: pending.isEmpty)
+            if !batch.isEmpty { process(batch) }
+        }
+    }
+
+    /// On stop: take what has been received for up to `drainTimeoutMs`, commit it, acknowledge it.
+    func drain() throws {
+        let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)
+        while SystemClock.now() < deadline {
+            if !pending.isEmpty { process(pending) }
+            let batch = try take(includeIngest: pending.isEmpty)
+            if batch.isEmpty && pending.isEmpty { break }
+            if !batch.isEmpty { process(batch) }
+        }
+        if !pending.isEmpty {
+            logger.error("stopping with uncommitted events", metadata: ["count": "\(pending.count)"])
+        }
+        logger.info("budgetd stopped", metadata: ["accepted": "\(stats.accepted)", "lastSeq": "\(ledger.lastSeq)"])
+    }
+
+    /// Reads what is waiting, fairly across the sockets, up to `maxBatch` items, without blocking.
+    func take(includeIngest: Bool) throws -> [WorkItem] {
+        var batch: [WorkItem] = []
+        var open = includeIngest ? [true, true, true] : [false, false, true]
+        while batch.count < config.maxBatch && open.contains(true) {
+            let now = SystemClock.now()
+            if open[0] {
+                if let frames = try ingest.receive(dontWait: true) {
+                    batch.append(.publish(frames: frames, receivedAt: now))
+                } else { open[0] = false }
+            }
+            if open[1] {
+                if let frames = try ingestAck.receive(dontWait: true) {
+                    let (envelope, body) = Self.splitEnvelope(frames)
+                    batch.append(.ack(envelope: envelope, frames: body, receivedAt: now))
+                } else { open[1] = false }
+            }
+            if open[2] {
+                if let frames = try control.receive(dontWait: true) {
+                    let (envelope, body) = Self.splitEnvelope(frames)
+                    batch.append(.control(envelope: envelope, frames: body, receivedAt: now))
+                } else { open[2] = false }
+            }
+        }
+        return batch
+    }
+
+    /// A ROUTER message's envelope is every frame up to and including the first empty delimiter;
+    /// with no delimiter (a DEALER without one), the identity frame alone (CONTRACT §1).
+    static func splitEnvelope(_ frames: [[UInt8]]) -> (envelope: [[UInt8]], body: [[UInt8]]) {
+        if let i = frames.firstIndex(where: \.isEmpty) {
+            return (Array(frames[...i]), Array(frames[(i + 1)...]))
+        }
+        return (Array(frames.prefix(1)), Array(frames.dropFirst()))
+    }
+
+    // MARK: Outbound
+
+    func heartbeat(_ now: Timestamp) {
+        let payload = JSONValue.object(JSONObject([
+            ("at", .string(now.rfc3339)), ("lastSeq", .number(ledger.lastSeq)),
+            ("intervalMs", .number(config.heartbeatIntervalMs)),
+        ]))
+        publish(topic: "heartbeat", payload: payload.serializedBytes())
+        nextHeartbeat = now.adding(nanoseconds: Int64(config.heartbeatIntervalMs) * 1_000_000)
+    }
+
+    func publish(topic: String, payload: [UInt8]) {
+        do {
+            // PUB never blocks: a slow subscriber loses messages at its high-water mark and
+            // recovers them by seq with outbound.list.
+            try publisher.send([Array(topic.utf8), payload], dontWait: true)
+        } catch {
+            logger.error("publish failed", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        }
+    }
+
+    func setHealth(ok: Bool, reason: String?, at now: Timestamp) {
+        guard health.ok != ok else { return }
+        health = (ok, reason)
+        let payload = JSONValue.object(JSONObject([
+            ("at", .string(now.rfc3339)), ("status", .string(ok ? "OK" : "DEGRADED")),
+            ("reason", reason.map(JSONValue.string) ?? .null),
+        ]))
+        publish(topic: "health", payload: payload.serializedBytes())
+        if ok {
+            logger.notice("health OK: commits resumed")
+        } else {
+            logger.error("health DEGRADED", metadata: ["reason": "\(reason ?? "")"])
+        }
+    }
+}
+
+/// The wall clock, as a `Timestamp`.
+enum SystemClock {
+    static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(nanosecondsSinceEpoch: Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec))
+    }
+}

@@ -1,0 +1,48 @@
+import BudgetCore
+
+/// Counters since the process started (CONTRACT §6 `stats`).
+struct Stats: Sendable {
+    var received: Int64 = 0
+    var accepted: Int64 = 0
+    var duplicates: Int64 = 0
+    var rejected: Int64 = 0
+    var unpriced: Int64 = 0
+    var unallocated: Int64 = 0
+    var alertsPublished: Int64 = 0
+    var statusEventsPublished: Int64 = 0
+    var rejectedByReason: [String: Int64] = [:]
+    /// source → how many times its `seq` jumped forward.
+    var gaps: [String: Int64] = [:]
+    /// source → the last `seq` seen.
+    var lastSourceSeq: [String: Int64] = [:]
+    var batches: Int64 = 0
+    var startedAt: Timestamp
+
+    init(startedAt: Timestamp) { self.startedAt = startedAt }
+
+    /// A jump forward is a gap; a value at or below the last is a publisher restart, not a gap.
+    mutating func observe(source: String, seq: Int64) {
+        if let last = lastSourceSeq[source], seq > last + 1 { gaps[source, default: 0] += 1 }
+        lastSourceSeq[source] = seq
+    }
+
+    /// Reasons are grouped by their first words so the map stays small ("field cost: negative amount" → "field cost").
+    mutating func countRejection(_ reason: String) {
+        rejected += 1
+        let key = reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? reason
+        rejectedByReason[key, default: 0] += 1
+    }
+
+    func json(lastSeq: Int64) -> JSONValue {
+        .object(JSONObject([
+            ("received", .number(received)), ("accepted", .number(accepted)), ("duplicates", .number(duplicates)),
+            ("rejected", .number(rejected)), ("unpriced", .number(unpriced)), ("unallocated", .number(unallocated)),
+            ("alertsPublished", .number(alertsPublished)), ("statusEventsPublished", .number(statusEventsPublished)),
+            ("lastSeq", .number(lastSeq)),
+            ("gaps", .object(JSONObject(gaps.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
+            ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
+            ("batches", .number(batches)),
+            ("startedAt", .string(startedAt.rfc3339)),
+        ]))
+    }
+}

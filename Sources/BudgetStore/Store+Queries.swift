@@ -1,0 +1,174 @@
+public import BudgetCore
+import Foundation
+import GRDB
+
+/// Read queries, inside `Store.read` or a write transaction.
+public struct StoreReader {
+    let db: Database
+
+    /// The last `seq` ever published (0 before the first), so numbering resumes after a restart.
+    public func lastSeq() throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbound") ?? 0
+    }
+
+    /// Every budget with its allocations, oldest first.
+    public func budgets() throws -> [Budget] {
+        var allocations: [String: [Allocation]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM allocations ORDER BY budget_id, position") {
+            let budgetId: String = row["budget_id"]
+            allocations[budgetId, default: []].append(Allocation(
+                id: row["id"], budgetId: budgetId, platform: row["platform"],
+                serviceType: ServiceType(rawValue: row["service_type"]) ?? .other,
+                allocatedAmount: try money(row["allocated_amount"]), spentAmount: try money(row["spent_amount"]),
+                priority: AllocationPriority(rawValue: row["priority"]) ?? .medium,
+                isActive: row["is_active"], depletedFired: row["depleted_fired"]
+            ))
+        }
+        return try Row.fetchAll(db, sql: "SELECT * FROM budgets ORDER BY ordinal").map { row in
+            let id: String = row["id"]
+            let type = BudgetType(rawValue: row["budget_type"]) ?? .project
+            let start = try DateSpec(parsing: row["start_date"] as String)
+            let explicitEnd = try (row["explicit_end"] as String?).map { try DateSpec(parsing: $0) }
+            let selectorText: String? = row["selector"]
+            let firedText: String = row["fired"]
+            return Budget(
+                id: id, name: row["name"], description: row["description"], budgetType: type,
+                totalAmount: try money(row["total_amount"]), spentAmount: try money(row["spent_amount"]),
+                currency: row["currency"], period: try Period.make(type: type, start: start, end: explicitEnd),
+                explicitEnd: explicitEnd, status: BudgetStatus(rawValue: row["status"]) ?? .active,
+                alertThreshold80: row["alert80"], alertThreshold90: row["alert90"], alertThreshold100: row["alert100"],
+                autoRenewal: row["auto_renewal"], parentId: row["parent_id"],
+                selector: try selectorText.flatMap { try JSON.parse($0).objectValue },
+                createdBy: row["created_by"], createdAt: Timestamp(nanosecondsSinceEpoch: row["created_at"]),
+                ordinal: row["ordinal"],
+                fired: Set(firedText.split(separator: ",").compactMap { AlertType(rawValue: String($0)) }),
+                allocations: allocations[id] ?? [], successorId: row["successor_id"], costCount: row["cost_count"]
+            )
+        }
+    }
+
+    func money(_ text: String) throws -> Money {
+        do { return try Money(parsing: text) } catch { throw StoreError("corrupt amount in database: \(text)") }
+    }
+
+    func costRecord(_ row: Row) throws -> CostRecord {
+        let metadataText: String? = row["metadata"]
+        return CostRecord(
+            id: row["id"], budgetId: row["budget_id"], allocationId: row["allocation_id"], platform: row["platform"],
+            serviceType: ServiceType(rawValue: row["service_type"]) ?? .other, costAmount: try money(row["cost_amount"]),
+            currency: row["currency"], description: row["description"],
+            costDate: Timestamp(nanosecondsSinceEpoch: row["cost_date"]), apiUsageId: row["api_usage_id"],
+            apifyRunId: row["apify_run_id"], eventId: row["event_id"], eventSource: row["event_source"],
+            metadata: try metadataText.flatMap { try JSON.parse($0).objectValue }
+        )
+    }
+
+    public func cost(id: String) throws -> CostRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM cost_allocations WHERE id = ?", arguments: [id]).map(costRecord)
+    }
+
+    /// Costs of a budget, newest first, optionally within [from, to].
+    public func costs(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int) throws -> [CostRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?
+            ORDER BY cost_date DESC, rowid DESC LIMIT ?
+            """, arguments: [budgetId, from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max, limit])
+            .map(costRecord)
+    }
+
+    func alertJSON(_ row: Row) throws -> JSONValue {
+        guard var o = try JSON.parse(row["payload"] as String).objectValue else { throw StoreError("corrupt alert payload") }
+        let resolvedAt: Int64? = row["resolved_at"]
+        o["resolved"] = .bool(row["resolved"])
+        o["resolvedAt"] = resolvedAt.map { .string(Timestamp(nanosecondsSinceEpoch: $0).rfc3339) } ?? .null
+        return .object(o)
+    }
+
+    public func alert(id: String) throws -> JSONValue? {
+        try Row.fetchOne(db, sql: "SELECT * FROM alerts WHERE id = ?", arguments: [id]).map(alertJSON)
+    }
+
+    /// Alerts in `seq` order after `sinceSeq`.
+    public func alerts(budgetId: String?, unresolvedOnly: Bool, sinceSeq: Int64, limit: Int) throws -> [JSONValue] {
+        var sql = "SELECT * FROM alerts WHERE seq > ?"
+        var args: [(any DatabaseValueConvertible)?] = [sinceSeq]
+        if let budgetId {
+            sql += " AND budget_id = ?"
+            args.append(budgetId)
+        }
+        if unresolvedOnly { sql += " AND resolved = 0" }
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(alertJSON)
+    }
+
+    /// Every alert and status event after `sinceSeq`, in order.
+    public func outbound(sinceSeq: Int64, limit: Int) throws -> [(seq: Int64, topic: String, payload: String)] {
+        try Row.fetchAll(db, sql: "SELECT seq, topic, payload FROM outbound WHERE seq > ? ORDER BY seq LIMIT ?",
+                         arguments: [sinceSeq, limit]).map { ($0[0], $0[1], $0[2]) }
+    }
+
+    func storedEvent(_ row: Row) throws -> StoredEvent {
+        let cost: String? = row["cost"]
+        return StoredEvent(
+            source: row["source"], id: row["event_id"], body: row["body"],
+            state: EventState(rawValue: row["state"]) ?? .unpriced, reason: row["reason"], platform: row["platform"],
+            serviceType: ServiceType(rawValue: row["service_type"]) ?? .other, model: row["model"],
+            time: Timestamp(nanosecondsSinceEpoch: row["event_time"]),
+            receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), cost: try cost.map(money),
+            currency: row["currency"], budgetId: row["budget_id"], costAllocationId: row["cost_allocation_id"]
+        )
+    }
+
+    /// Stored events and dead letters, newest first; `state` REJECTED lists dead letters only.
+    public func events(state: EventState?, limit: Int) throws -> [JSONValue] {
+        var accepted: [(Int64, JSONValue)] = []
+        var rejected: [(Int64, JSONValue)] = []
+        if state != .rejected {
+            let rows = if let state {
+                try Row.fetchAll(db, sql: "SELECT * FROM usage_events WHERE state = ? ORDER BY rowid DESC LIMIT ?", arguments: [state.rawValue, limit])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM usage_events ORDER BY rowid DESC LIMIT ?", arguments: [limit])
+            }
+            accepted = try rows.map { row in let e = try storedEvent(row); return (e.receivedAt.nanosecondsSinceEpoch, e.json) }
+        }
+        if state == nil || state == .rejected {
+            rejected = try Row.fetchAll(db, sql: "SELECT * FROM rejected_messages ORDER BY rowid DESC LIMIT ?", arguments: [limit]).map { row in
+                let m = RejectedMessage(
+                    receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), socket: row["socket"], topic: row["topic"],
+                    source: row["source"], id: row["event_id"], reason: row["reason"], body: [UInt8]((row["body"] as Data?) ?? Data())
+                )
+                var r = m
+                r.bodySize = row["body_size"]
+                return (m.receivedAt.nanosecondsSinceEpoch, r.json)
+            }
+        }
+        // Merge newest first; a stable merge keeps each table's own order on equal times.
+        var result: [JSONValue] = []
+        var i = 0, j = 0
+        while result.count < limit && (i < accepted.count || j < rejected.count) {
+            if j >= rejected.count || (i < accepted.count && accepted[i].0 >= rejected[j].0) {
+                result.append(accepted[i].1); i += 1
+            } else {
+                result.append(rejected[j].1); j += 1
+            }
+        }
+        return result
+    }
+
+    /// Events in a state, oldest first, for re-processing.
+    public func events(inState state: EventState, limit: Int) throws -> [StoredEvent] {
+        try Row.fetchAll(db, sql: "SELECT * FROM usage_events WHERE state = ? ORDER BY rowid LIMIT ?", arguments: [state.rawValue, limit])
+            .map(storedEvent)
+    }
+
+    /// How many stored events are in each state.
+    public func eventCounts() throws -> [EventState: Int64] {
+        var result: [EventState: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT state, count(*) FROM usage_events GROUP BY state") {
+            if let s = EventState(rawValue: row[0]) { result[s] = row[1] }
+        }
+        result[.rejected] = try Int64.fetchOne(db, sql: "SELECT count(*) FROM rejected_messages") ?? 0
+        return result
+    }
+}

@@ -1,0 +1,214 @@
+public import BudgetCore
+import Foundation
+import GRDB
+
+/// An accepted usage event as stored, with its state.
+public struct StoredEvent: Sendable, Hashable {
+    public var source: String
+    public var id: String
+    public var body: String
+    public var state: EventState
+    public var reason: String?
+    public var platform: String
+    public var serviceType: ServiceType
+    public var model: String?
+    public var time: Timestamp
+    public var receivedAt: Timestamp
+    public var cost: Money?
+    public var currency: String?
+    public var budgetId: String?
+    public var costAllocationId: String?
+
+    public init(
+        source: String, id: String, body: String, state: EventState, reason: String?, platform: String,
+        serviceType: ServiceType, model: String?, time: Timestamp, receivedAt: Timestamp, cost: Money?,
+        currency: String?, budgetId: String?, costAllocationId: String?
+    ) {
+        self.source = source
+        self.id = id
+        self.body = body
+        self.state = state
+        self.reason = reason
+        self.platform = platform
+        self.serviceType = serviceType
+        self.model = model
+        self.time = time
+        self.receivedAt = receivedAt
+        self.cost = cost
+        self.currency = currency
+        self.budgetId = budgetId
+        self.costAllocationId = costAllocationId
+    }
+
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("id", .string(id)), ("source", .string(source)), ("state", .string(state.rawValue)),
+            ("reason", reason.map(JSONValue.string) ?? .null), ("platform", .string(platform)),
+            ("serviceType", .string(serviceType.rawValue)), ("model", model.map(JSONValue.string) ?? .null),
+            ("time", .string(time.rfc3339)), ("receivedAt", .string(receivedAt.rfc3339)),
+            ("cost", cost.map { .number($0.description) } ?? .null), ("currency", currency.map(JSONValue.string) ?? .null),
+            ("budgetId", budgetId.map(JSONValue.string) ?? .null),
+            ("costAllocationId", costAllocationId.map(JSONValue.string) ?? .null),
+            ("body", (try? JSON.parse(body)) ?? .string(body)),
+        ]))
+    }
+}
+
+/// A message that was rejected, kept as a dead letter with its reason.
+public struct RejectedMessage: Sendable, Hashable {
+    public var receivedAt: Timestamp
+    /// "ingest" or "ingest-ack".
+    public var socket: String
+    public var topic: String?
+    public var source: String?
+    public var id: String?
+    public var reason: String
+    /// The body, cut to a bounded prefix (the whole size is kept in `bodySize`).
+    public var body: [UInt8]
+    public var bodySize: Int
+
+    /// How much of a rejected body is kept.
+    public static let keptBodyBytes = 4096
+
+    public init(receivedAt: Timestamp, socket: String, topic: String?, source: String?, id: String?, reason: String, body: some Collection<UInt8>) {
+        self.receivedAt = receivedAt
+        self.socket = socket
+        self.topic = topic
+        self.source = source
+        self.id = id
+        self.reason = reason
+        self.body = Array(body.prefix(Self.keptBodyBytes))
+        self.bodySize = body.count
+    }
+
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("id", id.map(JSONValue.string) ?? .null), ("source", source.map(JSONValue.string) ?? .null),
+            ("state", .string(EventState.rejected.rawValue)), ("reason", .string(reason)),
+            ("receivedAt", .string(receivedAt.rfc3339)), ("socket", .string(socket)),
+            ("topic", topic.map(JSONValue.string) ?? .null), ("bodySize", .number(String(bodySize))),
+            ("body", .string(String(decoding: body, as: UTF8.self))),
+        ]))
+    }
+}
+
+/// What is known of a stored (source, id) for deduplication.
+public struct EventKey: Sendable, Hashable {
+    public var body: String
+    public var state: EventState
+    public var reason: String?
+}
+
+/// Writes of one transaction. Only valid inside `Store.write`.
+public struct StoreWriter {
+    let db: Database
+
+    public func findEvent(source: String, id: String) throws -> EventKey? {
+        let stmt = try db.cachedStatement(sql: "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?")
+        guard let row = try Row.fetchOne(stmt, arguments: [source, id]) else { return nil }
+        return EventKey(body: row[0], state: EventState(rawValue: row[1]) ?? .unpriced, reason: row[2])
+    }
+
+    public func insertEvent(_ e: StoredEvent) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
+              event_time, received_at, cost, currency, budget_id, cost_allocation_id)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+        try stmt.execute(arguments: [
+            e.source, e.id, e.body, e.state.rawValue, e.reason, e.platform, e.serviceType.rawValue, e.model,
+            e.time.nanosecondsSinceEpoch, e.receivedAt.nanosecondsSinceEpoch, e.cost?.description, e.currency,
+            e.budgetId, e.costAllocationId,
+        ])
+    }
+
+    /// Records a re-processed event's new outcome.
+    public func updateEvent(_ e: StoredEvent) throws {
+        let stmt = try db.cachedStatement(sql: """
+            UPDATE usage_events SET state = ?, reason = ?, cost = ?, currency = ?, budget_id = ?, cost_allocation_id = ?
+            WHERE source = ? AND event_id = ?
+            """)
+        try stmt.execute(arguments: [
+            e.state.rawValue, e.reason, e.cost?.description, e.currency, e.budgetId, e.costAllocationId, e.source, e.id,
+        ])
+    }
+
+    public func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT INTO cost_allocations (id, budget_id, allocation_id, platform, service_type, cost_amount, currency,
+              description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+        try stmt.execute(arguments: [
+            c.id, c.budgetId, c.allocationId, c.platform, c.serviceType.rawValue, c.costAmount.description, c.currency,
+            c.description, c.costDate.nanosecondsSinceEpoch, c.apiUsageId, c.apifyRunId, c.eventSource, c.eventId,
+            c.metadata.map { JSONValue.object($0).serialized() }, createdAt.nanosecondsSinceEpoch,
+        ])
+    }
+
+    public func insertRejected(_ r: RejectedMessage) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT INTO rejected_messages (received_at, socket, topic, source, event_id, reason, body, body_size)
+            VALUES (?,?,?,?,?,?,?,?)
+            """)
+        try stmt.execute(arguments: [
+            r.receivedAt.nanosecondsSinceEpoch, r.socket, r.topic, r.source, r.id, r.reason, Data(r.body), r.bodySize,
+        ])
+    }
+
+    /// Appends an alert or status event to the outbound log (and the alerts table), in the same
+    /// transaction as the change that caused it.
+    public func insertOutbound(_ m: OutboundMessage, at now: Timestamp) throws {
+        let payload = m.payload.serialized()
+        let stmt = try db.cachedStatement(sql: "INSERT INTO outbound (seq, topic, payload, created_at) VALUES (?,?,?,?)")
+        try stmt.execute(arguments: [m.seq, m.topic, payload, now.nanosecondsSinceEpoch])
+        if case .alert(let a) = m {
+            let s = try db.cachedStatement(sql: "INSERT INTO alerts (id, seq, type, budget_id, payload) VALUES (?,?,?,?,?)")
+            try s.execute(arguments: [a.id, a.seq, a.type.rawValue, a.budgetId, payload])
+        }
+    }
+
+    /// Inserts or replaces a budget with its allocations and running totals.
+    public func saveBudget(_ b: Budget) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO budgets (id, ordinal, name, description, budget_type, total_amount, spent_amount, currency,
+              start_date, explicit_end, start_ns, end_ns, status, alert80, alert90, alert100, auto_renewal, parent_id,
+              selector, created_by, created_at, fired, successor_id, cost_count)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+        try stmt.execute(arguments: [
+            b.id, b.ordinal, b.name, b.description, b.budgetType.rawValue, b.totalAmount.description,
+            b.spentAmount.description, b.currency, b.period.startSpec.description, b.explicitEnd?.description,
+            b.period.start.nanosecondsSinceEpoch, b.period.endExclusive?.nanosecondsSinceEpoch, b.status.rawValue,
+            b.alertThreshold80, b.alertThreshold90, b.alertThreshold100, b.autoRenewal, b.parentId,
+            b.selector.map { JSONValue.object($0).serialized() }, b.createdBy, b.createdAt.nanosecondsSinceEpoch,
+            b.fired.map(\.rawValue).sorted().joined(separator: ","), b.successorId, b.costCount,
+        ])
+        let delete = try db.cachedStatement(sql: "DELETE FROM allocations WHERE budget_id = ?")
+        try delete.execute(arguments: [b.id])
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO allocations (id, budget_id, position, platform, service_type, allocated_amount, spent_amount,
+              priority, is_active, depleted_fired) VALUES (?,?,?,?,?,?,?,?,?,?)
+            """)
+        for (i, a) in b.allocations.enumerated() {
+            try insert.execute(arguments: [
+                a.id, b.id, i, a.platform, a.serviceType.rawValue, a.allocatedAmount.description,
+                a.spentAmount.description, a.priority.rawValue, a.isActive, a.depletedFired,
+            ])
+        }
+    }
+
+    /// Marks an alert resolved (acknowledged); returns it, or nil if unknown.
+    public func resolveAlert(id: String, at now: Timestamp) throws -> JSONValue? {
+        try db.execute(sql: "UPDATE alerts SET resolved = 1, resolved_at = coalesce(resolved_at, ?) WHERE id = ?",
+                       arguments: [now.nanosecondsSinceEpoch, id])
+        return try StoreReader(db: db).alert(id: id)
+    }
+
+    /// A manual cost by its idempotency key.
+    public func cost(id: String) throws -> CostRecord? {
+        try StoreReader(db: db).cost(id: id)
+    }
+
+    public var reader: StoreReader { StoreReader(db: db) }
+}

@@ -1,0 +1,186 @@
+import BudgetCore
+import GRDB
+
+/// A failure of the database: it could not be opened, read or written.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    /// SQLite's primary result code when there is one (SQLITE_FULL = 13, SQLITE_IOERR = 10, …).
+    public var sqliteCode: Int32?
+    public init(_ message: String, sqliteCode: Int32? = nil) {
+        self.message = message
+        self.sqliteCode = sqliteCode
+    }
+    public var description: String { message }
+}
+
+/// How hard SQLite syncs on commit.
+public enum SynchronousMode: String, Sendable {
+    case full = "FULL", normal = "NORMAL", off = "OFF"
+}
+
+/// budgetd's SQLite database. Money is stored as exact decimal TEXT (the full 1e-9 × 1e12 range
+/// needs 70 bits, more than SQLite's 64-bit INTEGER), instants as INTEGER nanoseconds since 1970.
+///
+/// Not thread-safe by contract: one owner (the daemon's engine thread) calls it. `@unchecked
+/// Sendable` only so that owner can be handed the store once; GRDB's queue serializes anyway.
+public final class Store: @unchecked Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) and migrates the database at `path`. WAL journal.
+    public init(path: String, synchronous: SynchronousMode = .full) throws(StoreError) {
+        self.path = path
+        var config = Configuration()
+        config.journalMode = .wal
+        config.label = "budgetd"
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(queue)
+            // A corrupt file that still opens must not start as if empty.
+            let check = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+            if check != "ok" { throw StoreError("database \(path) failed its integrity check: \(check ?? "no answer")") }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot open database \(path): \(error)", sqliteCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue)
+        }
+    }
+
+    /// Closes the database; idempotent.
+    public func close() {
+        try? queue.close()
+    }
+
+    /// Runs `body` in one write transaction: everything it writes commits together (one fsync),
+    /// or nothing does if it throws.
+    public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
+        do {
+            return try queue.write { db in try body(StoreWriter(db: db)) }
+        } catch let error as DatabaseError {
+            throw StoreError("database write failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
+        }
+    }
+
+    /// Runs read-only queries.
+    public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
+        do {
+            return try queue.read { db in try body(StoreReader(db: db)) }
+        } catch let error as DatabaseError {
+            throw StoreError("database read failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE budgets (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    description TEXT,
+                    budget_type TEXT NOT NULL,
+                    total_amount TEXT NOT NULL,
+                    spent_amount TEXT NOT NULL,
+                    currency TEXT NOT NULL,
+                    start_date TEXT NOT NULL,
+                    explicit_end TEXT,
+                    start_ns INTEGER NOT NULL,
+                    end_ns INTEGER,
+                    status TEXT NOT NULL,
+                    alert80 INTEGER NOT NULL, alert90 INTEGER NOT NULL, alert100 INTEGER NOT NULL,
+                    auto_renewal INTEGER NOT NULL,
+                    parent_id TEXT,
+                    selector TEXT,
+                    created_by TEXT,
+                    created_at INTEGER NOT NULL,
+                    fired TEXT NOT NULL DEFAULT '',
+                    successor_id TEXT,
+                    cost_count INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE allocations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    budget_id TEXT NOT NULL REFERENCES budgets(id),
+                    position INTEGER NOT NULL,
+                    platform TEXT NOT NULL,
+                    service_type TEXT NOT NULL,
+                    allocated_amount TEXT NOT NULL,
+                    spent_amount TEXT NOT NULL,
+                    priority TEXT NOT NULL,
+                    is_active INTEGER NOT NULL,
+                    depleted_fired INTEGER NOT NULL
+                );
+                CREATE INDEX allocations_budget ON allocations(budget_id);
+                CREATE TABLE cost_allocations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    budget_id TEXT NOT NULL,
+                    allocation_id TEXT,
+                    platform TEXT NOT NULL,
+                    service_type TEXT NOT NULL,
+                    cost_amount TEXT NOT NULL,
+                    currency TEXT NOT NULL,
+                    description TEXT,
+                    cost_date INTEGER NOT NULL,
+                    api_usage_id TEXT,
+                    apify_run_id TEXT,
+                    event_source TEXT,
+                    event_id TEXT,
+                    metadata TEXT,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX cost_allocations_budget_date ON cost_allocations(budget_id, cost_date);
+                CREATE TABLE usage_events (
+                    rowid INTEGER PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    platform TEXT NOT NULL,
+                    service_type TEXT NOT NULL,
+                    model TEXT,
+                    event_time INTEGER NOT NULL,
+                    received_at INTEGER NOT NULL,
+                    cost TEXT,
+                    currency TEXT,
+                    budget_id TEXT,
+                    cost_allocation_id TEXT,
+                    UNIQUE (source, event_id)
+                );
+                CREATE INDEX usage_events_state ON usage_events(state) WHERE state <> 'ALLOCATED';
+                CREATE TABLE rejected_messages (
+                    rowid INTEGER PRIMARY KEY,
+                    received_at INTEGER NOT NULL,
+                    socket TEXT NOT NULL,
+                    topic TEXT,
+                    source TEXT,
+                    event_id TEXT,
+                    reason TEXT NOT NULL,
+                    body BLOB,
+                    body_size INTEGER NOT NULL
+                );
+                CREATE TABLE alerts (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    seq INTEGER NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    budget_id TEXT,
+                    payload TEXT NOT NULL,
+                    resolved INTEGER NOT NULL DEFAULT 0,
+                    resolved_at INTEGER
+                );
+                CREATE INDEX alerts_budget ON alerts(budget_id, seq);
+                CREATE TABLE outbound (
+                    seq INTEGER PRIMARY KEY,
+                    topic TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}

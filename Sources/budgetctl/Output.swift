@@ -1,0 +1,172 @@
+import BudgetCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes whole lines straight to file descriptors 1 and 2.
+///
+/// Not `print`: standard output is block-buffered when it is a pipe, and
+/// `alerts tail | grep …` or a test reading our output line by line must see
+/// each line when it is written, not when a 4 KiB buffer fills.
+enum Console {
+    /// Writes `line` and a newline to standard output.
+    static func out(_ line: String) {
+        write(line + "\n", to: 1)
+    }
+
+    /// Writes `line` and a newline to standard error.
+    static func err(_ line: String) {
+        write(line + "\n", to: 2)
+    }
+
+    /// Writes several lines with one system call where possible (tables).
+    static func out(lines: [String]) {
+        guard !lines.isEmpty else { return }
+        write(lines.joined(separator: "\n") + "\n", to: 1)
+    }
+
+    private static func write(_ text: String, to descriptor: CInt) {
+        var text = text
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                #if canImport(Glibc)
+                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                #else
+                let written = Darwin.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                #endif
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    // A closed pipe or a full disk: nothing sensible is left to say it on.
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+/// A plain text table: a header row, columns padded to their widest cell.
+struct Table {
+    /// How a column's cells line up.
+    enum Alignment {
+        case left, right
+    }
+
+    var headers: [String]
+    var alignments: [Alignment]
+    var rows: [[String]] = []
+
+    /// A table with these column headers; columns whose header is in
+    /// `rightAligned` (numbers) are right-aligned.
+    init(_ headers: [String], rightAligned: Set<String> = []) {
+        self.headers = headers
+        self.alignments = headers.map { rightAligned.contains($0) ? .right : .left }
+    }
+
+    mutating func append(_ row: [String]) {
+        precondition(row.count == headers.count, "a table row needs \(headers.count) cells, got \(row.count)")
+        rows.append(row)
+    }
+
+    /// The lines of the table; the last column is not padded, so lines carry
+    /// no trailing blanks.
+    func render() -> [String] {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (column, cell) in row.enumerated() {
+                widths[column] = max(widths[column], cell.count)
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            var parts: [String] = []
+            for (column, cell) in cells.enumerated() {
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                let isLast = column == cells.count - 1
+                switch alignments[column] {
+                case .right: parts.append(padding + cell)
+                case .left: parts.append(isLast ? cell : cell + padding)
+                }
+            }
+            return parts.joined(separator: "  ")
+        }
+        return [line(headers)] + rows.map(line)
+    }
+
+    /// Prints the table, or `empty` instead when it has no rows.
+    func print(empty: String) {
+        if rows.isEmpty {
+            Console.out(empty)
+        } else {
+            Console.out(lines: render())
+        }
+    }
+}
+
+/// Turning reply values into text for people. Amounts stay the exact decimal
+/// text the daemon sent: nothing here goes through binary floating point.
+enum Format {
+    /// A value as a table cell: strings as they are, numbers as their literal,
+    /// `null` or a missing field as `-`.
+    static func cell(_ value: JSONValue?) -> String {
+        guard let value else { return "-" }
+        switch value {
+        case .null: return "-"
+        case .string(let text): return text.isEmpty ? "-" : text
+        case .number(let text): return text
+        case .bool(let flag): return flag ? "yes" : "no"
+        case .array, .object: return value.serialized(sortedKeys: false)
+        }
+    }
+
+    /// An amount with at least two decimals (`5000` → `5000.00`, `0.0125`
+    /// stays), by editing its text, never by rounding.
+    static func amount(_ value: JSONValue?) -> String {
+        guard let text = value?.numberText ?? value?.stringValue, !text.isEmpty else { return "-" }
+        return amount(text)
+    }
+
+    /// ``amount(_:)-(JSONValue?)`` for literal text.
+    static func amount(_ text: String) -> String {
+        // Exponent forms are left alone: padding them would change their meaning.
+        guard !text.contains(where: { $0 == "e" || $0 == "E" }) else { return text }
+        guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
+        let decimals = text.distance(from: dot, to: text.endIndex) - 1
+        return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
+    }
+
+    /// A percentage literal with a `%` sign, `-` when absent.
+    static func percent(_ value: JSONValue?) -> String {
+        guard let text = value?.numberText ?? value?.stringValue else { return "-" }
+        return text + "%"
+    }
+
+    /// `spent` as a percentage of `total`, computed exactly (half-even, two
+    /// decimals) for replies that do not carry one; `-` without a positive total.
+    static func percent(spent: JSONValue?, total: JSONValue?) -> String {
+        guard let spentText = spent?.numberText ?? spent?.stringValue,
+              let totalText = total?.numberText ?? total?.stringValue,
+              let spentMoney = try? Money(parsing: spentText),
+              let totalMoney = try? Money(parsing: totalText),
+              totalMoney > .zero
+        else { return "-" }
+        return spentMoney.percentage(of: totalMoney) + "%"
+    }
+
+    /// A budget period, `start..end` (`start..` when open-ended); a midnight
+    /// UTC timestamp is shown as its day.
+    static func period(start: JSONValue?, end: JSONValue?) -> String {
+        "\(day(start))..\(end?.stringValue.map { day(.string($0)) } ?? "")"
+    }
+
+    private static func day(_ value: JSONValue?) -> String {
+        guard let text = value?.stringValue else { return "?" }
+        if text.hasSuffix("T00:00:00Z"), text.count == 20 {
+            return String(text.prefix(10))
+        }
+        return text
+    }
+}

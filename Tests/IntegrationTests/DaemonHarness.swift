@@ -41,8 +41,7 @@ final class TempDir: @unchecked Sendable {
 final class Daemon: @unchecked Sendable {
     let process = Process()
     let ingest: String, ingestAck: String, publish: String, control: String
-    private let lock = NSLock()
-    private var stderrText = ""
+    private let output = OutputBuffer()
 
     /// Starts budgetd and waits for its `ready` line.
     init(dir: TempDir, dbName: String = "budgetd.db", heartbeatMs: Int = 100, extraArgs: [String] = []) throws {
@@ -61,15 +60,14 @@ final class Daemon: @unchecked Sendable {
         // Read stderr continuously so the daemon never blocks on a full pipe.
         let readyLine = ReadyLine()
         let handle = pipe.fileHandleForReading
-        Thread.detachNewThread { [lock] in
+        let output = self.output
+        Thread.detachNewThread {
             var pendingLine = ""
             while true {
                 let data = handle.availableData
                 if data.isEmpty { readyLine.finish(); return }
                 let text = String(decoding: data, as: UTF8.self)
-                lock.lock()
-                self.stderrText += text
-                lock.unlock()
+                output.append(text)
                 pendingLine += text
                 while let nl = pendingLine.firstIndex(of: "\n") {
                     let line = String(pendingLine[..<nl])
@@ -80,7 +78,7 @@ final class Daemon: @unchecked Sendable {
         }
         guard let line = readyLine.wait(seconds: 60) else {
             process.terminate()
-            throw HarnessError("budgetd did not print its ready line; stderr:\n\(stderr)")
+            throw HarnessError("budgetd did not print its ready line; stderr:\n\(output.text)")
         }
         var endpoints: [String: String] = [:]
         for part in line.split(separator: " ").dropFirst() {
@@ -93,11 +91,7 @@ final class Daemon: @unchecked Sendable {
         (ingest, ingestAck, publish, control) = (i, a, p, c)
     }
 
-    var stderr: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return stderrText
-    }
+    var stderr: String { output.text }
 
     /// SIGTERM, then the exit status.
     @discardableResult
@@ -114,6 +108,22 @@ final class Daemon: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill9() }
+    }
+}
+
+/// What the daemon wrote to stderr, for failure messages.
+final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer = ""
+    func append(_ s: String) {
+        lock.lock()
+        buffer += s
+        lock.unlock()
+    }
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
     }
 }
 

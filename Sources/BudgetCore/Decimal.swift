@@ -103,10 +103,79 @@ enum PowersOfTen {
 extension StringProtocol {
     /// Runs `body` over the UTF-8 bytes of `self`, without copying when the storage is
     /// already contiguous (native strings and their substrings).
+    ///
+    /// The public parsers that take `some StringProtocol` are `@inlinable` shells around
+    /// this and a non-generic byte parser: unspecialized generic code looks up type
+    /// metadata at run time on every call, which costed more than the parsing itself.
+    @inlinable
     func withContiguousUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         if let result = utf8.withContiguousStorageIfAvailable(body) { return result }
         let copy = Array(utf8)
         return copy.withUnsafeBufferPointer(body)
+    }
+}
+
+/// Writes ASCII text into a buffer of known capacity, to build short strings (amounts,
+/// instants) without intermediate arrays. Writing past the capacity is a programming
+/// error (unchecked in release builds), so callers size the buffer for the worst case.
+struct ASCIIWriter {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    var count = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.buffer = buffer
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        buffer[count] = byte
+        count += 1
+    }
+
+    mutating func append(repeating byte: UInt8, count n: Int) {
+        for _ in 0..<n { append(byte) }
+    }
+
+    /// The decimal digits of `value`, left-padded with zeros to `minimumWidth`.
+    mutating func appendDigits(_ value: UInt64, minimumWidth: Int = 1) {
+        var width = 1
+        var rest = value / 10
+        while rest != 0 {
+            width += 1
+            rest /= 10
+        }
+        width = Swift.max(width, minimumWidth)
+        var v = value
+        var i = count + width - 1
+        while i >= count {
+            buffer[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+            i -= 1
+        }
+        count += width
+    }
+
+    /// The decimal digits of `value`, left-padded with zeros to `minimumWidth` (≤ 19).
+    mutating func appendDigits(_ value: UInt128, minimumWidth: Int = 1) {
+        if let small = UInt64(exactly: value) {
+            appendDigits(small, minimumWidth: minimumWidth)
+            return
+        }
+        // 19-digit chunks keep the costly 128-bit division to one or two per number.
+        let (high, low) = value.quotientAndRemainder(dividingBy: 10_000_000_000_000_000_000)
+        appendDigits(high)
+        appendDigits(UInt64(truncatingIfNeeded: low), minimumWidth: 19)
+    }
+}
+
+extension String {
+    /// A string of at most `capacity` ASCII bytes written by `body`.
+    init(asciiCapacity capacity: Int, _ body: (inout ASCIIWriter) -> Void) {
+        self.init(unsafeUninitializedCapacity: capacity) { buffer in
+            var writer = ASCIIWriter(buffer)
+            body(&writer)
+            return writer.count
+        }
     }
 }
 
@@ -122,13 +191,14 @@ extension ExactDecimal {
     /// digits do not fit in `Int128` is rejected ("too many digits"), though trailing
     /// zeros never count (`1.000…0` with any number of zeros is fine), and so is a value
     /// whose normalized exponent is beyond ±``parsedExponentLimit`` (zero is always fine).
+    @inlinable
     public init(parsing text: some StringProtocol) throws(DecimalError) {
-        let result = text.withContiguousUTF8 { ExactDecimal.parse($0) }
-        self = try result.get()
+        self = try text.withContiguousUTF8 { ExactDecimal.parse($0) }.get()
     }
 
     /// The parser behind `init(parsing:)`, over raw bytes so JSON number literals parse
     /// without building a `String` first.
+    @usableFromInline
     static func parse(_ s: UnsafeBufferPointer<UInt8>) -> Result<ExactDecimal, DecimalError> {
         let n = s.count
         guard n > 0 else { return .failure(DecimalError(.syntax, "empty number")) }
@@ -443,26 +513,39 @@ extension ExactDecimal {
     public var description: String {
         let n = normalized
         if n.mantissa == 0 { return "0" }
-        let digits = Array(String(n.mantissa.magnitude).utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(digits.count + Swift.max(0, n.exponent) + 3 + Swift.max(0, -n.exponent))
-        if n.mantissa < 0 { out.append(UInt8(ascii: "-")) }
-        if n.exponent >= 0 {
-            out.append(contentsOf: digits)
-            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n.exponent))
-        } else {
-            let point = digits.count + n.exponent
-            if point > 0 {
-                out.append(contentsOf: digits[..<point])
-                out.append(UInt8(ascii: "."))
-                out.append(contentsOf: digits[point...])
-            } else {
+        let magnitude = n.mantissa.magnitude
+        var digitCount = 1
+        while digitCount <= PowersOfTen.maxInt128Exponent, magnitude >= PowersOfTen.uint128[digitCount] {
+            digitCount += 1
+        }
+        // The text is the digits plus a sign, "0." and the zeros the exponent implies.
+        let capacity = digitCount + Int(n.exponent.magnitude) + 3
+        return String(asciiCapacity: capacity) { out in
+            if n.mantissa < 0 { out.append(UInt8(ascii: "-")) }
+            if n.exponent >= 0 {
+                out.appendDigits(magnitude)
+                out.append(repeating: UInt8(ascii: "0"), count: n.exponent)
+                return
+            }
+            let fractionDigits = -n.exponent
+            if fractionDigits >= digitCount {
                 out.append(UInt8(ascii: "0"))
                 out.append(UInt8(ascii: "."))
-                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: -point))
-                out.append(contentsOf: digits)
+                out.append(repeating: UInt8(ascii: "0"), count: fractionDigits - digitCount)
+                out.appendDigits(magnitude)
+                return
+            }
+            let (whole, fraction) = magnitude.quotientAndRemainder(dividingBy: PowersOfTen.uint128[fractionDigits])
+            out.appendDigits(whole)
+            out.append(UInt8(ascii: "."))
+            // A fraction of up to 38 digits, padded: split it like appendDigits does.
+            if fractionDigits <= 19 {
+                out.appendDigits(UInt64(truncatingIfNeeded: fraction), minimumWidth: fractionDigits)
+            } else {
+                let (high, low) = fraction.quotientAndRemainder(dividingBy: 10_000_000_000_000_000_000)
+                out.appendDigits(UInt64(truncatingIfNeeded: high), minimumWidth: fractionDigits - 19)
+                out.appendDigits(UInt64(truncatingIfNeeded: low), minimumWidth: 19)
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -23,25 +23,82 @@ public enum JSONValue: Sendable, Hashable {
     case object(JSONObject)
 }
 
+
+extension JSONValue {
+    /// Structural equality. Strings (like object keys) compare code point by code point,
+    /// as RFC 8259 §8.3 says, and not by Swift's canonical equivalence: a precomposed
+    /// `"é"` and `"e\u0301"` differ, as they do in the serialized bytes. Numbers compare
+    /// as text, objects ignore key order.
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case let (.bool(a), .bool(b)): return a == b
+        case let (.number(a), .number(b)): return UTF8Key.same(a, b)
+        case let (.string(a), .string(b)): return UTF8Key.same(a, b)
+        case let (.array(a), .array(b)): return a == b
+        case let (.object(a), .object(b)): return a == b
+        default: return false
+        }
+    }
+
+    /// Hashes consistently with `==` (equal code points are equal Swift strings).
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null:
+            hasher.combine(0)
+        case .bool(let b):
+            hasher.combine(1)
+            hasher.combine(b)
+        case .number(let text):
+            hasher.combine(2)
+            hasher.combine(text)
+        case .string(let s):
+            hasher.combine(3)
+            hasher.combine(s)
+        case .array(let elements):
+            hasher.combine(4)
+            hasher.combine(elements)
+        case .object(let object):
+            hasher.combine(5)
+            hasher.combine(object)
+        }
+    }
+}
+
 /// A JSON object: string keys, unique, kept in insertion (input) order.
 ///
-/// `==` ignores the order, as JSON does; `hash(into:)` agrees. Keys compare as Swift
-/// strings (canonically equivalent spellings are the same key).
+/// Keys compare code point by code point, as RFC 8259 §8.3 says, and not by Swift's
+/// canonical equivalence: `"\u212A"` (KELVIN SIGN) and `"K"` are two keys, as every
+/// other JSON implementation sees them. `==` ignores the key order, as JSON does;
+/// `hash(into:)` agrees.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
     /// A key and its value.
     public typealias Element = (key: String, value: JSONValue)
 
-    private var storage: [Element]
-    /// Key → position, built only for larger objects: for the usual handful of keys a
-    /// linear scan is faster than hashing.
-    private var index: [String: Int]?
+    /// A struct rather than the public tuple: arrays of tuples are destroyed through
+    /// generic runtime metadata, which showed up in parse profiles.
+    fileprivate struct Entry {
+        var key: String
+        var value: JSONValue
+    }
 
-    private static let indexThreshold = 12
+    private var storage: [Entry]
+    /// Key → position, built only for larger objects: for the usual dozen keys a linear
+    /// scan (which mostly compares lengths) is faster than hashing.
+    private var index: [UTF8Key: Int]?
+
+    private static let indexThreshold = 32
 
     /// An empty object.
     public init() {
         storage = []
         index = nil
+    }
+
+    /// An empty object with room for `capacity` keys (the parser's guess).
+    init(reservingCapacity capacity: Int) {
+        self.init()
+        storage.reserveCapacity(capacity)
     }
 
     /// An object with `pairs` in order; a repeated key replaces the earlier value in its
@@ -74,7 +131,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public var isEmpty: Bool { storage.isEmpty }
 
     /// The pairs in order.
-    public var pairs: [(key: String, value: JSONValue)] { storage }
+    public var pairs: [(key: String, value: JSONValue)] { storage.map { ($0.key, $0.value) } }
 
     /// The value for `key`. Setting a value replaces it in place or appends a new key;
     /// setting nil removes the key.
@@ -106,29 +163,74 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     /// Iterates the pairs in order.
-    public func makeIterator() -> IndexingIterator<[Element]> {
-        storage.makeIterator()
+    public func makeIterator() -> Iterator {
+        Iterator(base: storage.makeIterator())
+    }
+
+    /// Yields the pairs in order.
+    public struct Iterator: IteratorProtocol {
+        fileprivate var base: IndexingIterator<[Entry]>
+
+        /// The next pair, or nil at the end.
+        public mutating func next() -> Element? {
+            guard let entry = base.next() else { return nil }
+            return (entry.key, entry.value)
+        }
     }
 
     /// The number of pairs.
     public var underestimatedCount: Int { storage.count }
 
-    /// Adds `key` unless present; false when it was (for the parser's duplicate check).
+    /// Adds `key` unless present; false when it was (for literals' duplicate check).
     mutating func insertNew(_ key: String, _ value: JSONValue) -> Bool {
         if position(of: key) != nil { return false }
         append(key, value)
         return true
     }
 
+    /// Appends a key the caller knows is new (the parser has checked).
+    mutating func appendNew(_ key: String, _ value: JSONValue) {
+        append(key, value)
+    }
+
+    /// The entries ordered by the UTF-8 bytes of their keys, which is code point order.
+    /// Positions are sorted rather than entries: moving entries costs reference counting.
+    fileprivate func entriesSortedByKey() -> [Entry] {
+        let order = storage.withUnsafeBufferPointer { entries in
+            entries.indices.sorted { JSONObject.keyPrecedes(entries[$0].key, entries[$1].key) }
+        }
+        return order.map { storage[$0] }
+    }
+
+    private static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+        let result = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                for i in 0..<Swift.min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
+                return x.count < y.count
+            }
+        }
+        // Nil (at either level) only for strings without contiguous UTF-8 storage.
+        if let result, let result { return result }
+        return a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    /// Whether the key at `position` is `key`.
+    func hasKey(_ key: String, at position: Int) -> Bool {
+        UTF8Key.same(storage[position].key, key)
+    }
+
     private func position(of key: String) -> Int? {
-        if let index { return index[key] }
-        return storage.firstIndex { $0.key == key }
+        if let index { return index[UTF8Key(string: key)] }
+        for position in storage.indices where UTF8Key.same(storage[position].key, key) {
+            return position
+        }
+        return nil
     }
 
     private mutating func append(_ key: String, _ value: JSONValue) {
-        storage.append((key, value))
+        storage.append(Entry(key: key, value: value))
         if index != nil {
-            index![key] = storage.count - 1
+            index![UTF8Key(string: key)] = storage.count - 1
         } else if storage.count > JSONObject.indexThreshold {
             rebuildIndex()
         }
@@ -139,16 +241,16 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
             index = nil
             return
         }
-        var built = [String: Int](minimumCapacity: storage.count)
-        for (position, pair) in storage.enumerated() { built[pair.key] = position }
+        var built = [UTF8Key: Int](minimumCapacity: storage.count)
+        for (position, entry) in storage.enumerated() { built[UTF8Key(string: entry.key)] = position }
         index = built
     }
 
     /// Equal when both have the same keys with equal values, in any order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.count == rhs.count else { return false }
-        for (key, value) in lhs.storage {
-            guard rhs[key] == value else { return false }
+        for entry in lhs.storage {
+            guard rhs[entry.key] == entry.value else { return false }
         }
         return true
     }
@@ -157,14 +259,36 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public func hash(into hasher: inout Hasher) {
         // A commutative sum of per-pair hashes; keys are unique, so pairs cannot cancel.
         var combined: UInt = 0
-        for (key, value) in storage {
+        for entry in storage {
             var pairHasher = Hasher()
-            pairHasher.combine(key)
-            pairHasher.combine(value)
+            pairHasher.combine(entry.key)
+            pairHasher.combine(entry.value)
             combined &+= UInt(bitPattern: pairHasher.finalize())
         }
         hasher.combine(storage.count)
         hasher.combine(combined)
+    }
+}
+
+/// A key compared by its UTF-8 bytes (its code points), as RFC 8259 §8.3 compares names.
+private struct UTF8Key: Hashable {
+    let string: String
+
+    @inline(__always)
+    static func same(_ a: String, _ b: String) -> Bool {
+        // Lengths differ for nearly every pair of distinct keys; UTF8View.count is O(1).
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+    }
+
+    static func == (lhs: UTF8Key, rhs: UTF8Key) -> Bool {
+        same(lhs.string, rhs.string)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            for byte in string.utf8 { hasher.combine(byte) }
+        }
     }
 }
 
@@ -196,7 +320,10 @@ public enum JSON {
     /// characters in strings, and a byte order mark. Numbers keep their text.
     ///
     /// `maxDepth` also bounds the parser's recursion; keep it modest.
+    @inlinable
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 32) throws(JSONParseError) -> JSONValue {
+        // Inlinable so that it is specialized for the caller's collection: unspecialized
+        // generic code would look up type metadata at run time on every message.
         if let result = bytes.withContiguousStorageIfAvailable({ parse(buffer: $0, maxDepth: maxDepth) }) {
             return try result.get()
         }
@@ -215,7 +342,9 @@ public enum JSON {
         return try text.withUTF8 { parse(buffer: $0, maxDepth: maxDepth) }.get()
     }
 
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<JSONValue, JSONParseError> {
+    /// The parser behind the public entry points, over borrowed bytes.
+    @usableFromInline
+    static func parse(buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int) -> Result<JSONValue, JSONParseError> {
         precondition(maxDepth >= 0, "maxDepth must not be negative")
         var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
         do throws(JSONParseError) {
@@ -239,10 +368,14 @@ private struct JSONParser {
     let maxDepth: Int
     var position = 0
     var depth = 0
+    /// Fingerprints of the keys of the objects being parsed, innermost last, so a
+    /// duplicate check compares integers and only looks at a key on a match.
+    var keyFingerprints: [UInt64] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        keyFingerprints.reserveCapacity(32)
     }
 
     func error(_ message: String, at offset: Int? = nil) -> JSONParseError {
@@ -308,29 +441,37 @@ private struct JSONParser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         position += 1
-        var object = JSONObject()
+        var object = JSONObject(reservingCapacity: 8)
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
             depth -= 1
             return .object(object)
         }
+        let fingerprintBase = keyFingerprints.count
         while true {
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of input") }
             guard bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyOffset = position
             let key = try parseString()
+            // Escapes always shrink, so equal lengths mean the raw bytes are the key's.
+            let rawCount = position - keyOffset - 2
+            let fingerprint = rawCount == key.utf8.count
+                ? JSONParser.fingerprint(UnsafeBufferPointer(rebasing: bytes[(keyOffset + 1)..<(position - 1)]))
+                : Array(key.utf8).withUnsafeBufferPointer { JSONParser.fingerprint($0) }
+            for k in fingerprintBase..<keyFingerprints.count
+            where keyFingerprints[k] == fingerprint && object.hasKey(key, at: k - fingerprintBase) {
+                let shown = key.unicodeScalars.count > 64 ? String(key.unicodeScalars.prefix(64)) + "…" : key
+                throw error("duplicate key \"\(shown)\"", at: keyOffset)
+            }
+            keyFingerprints.append(fingerprint)
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
                 throw error(position < bytes.count ? "expected ':'" : "unexpected end of input")
             }
             position += 1
-            let value = try parseValue()
-            guard object.insertNew(key, value) else {
-                let shown = key.unicodeScalars.count > 64 ? String(key.unicodeScalars.prefix(64)) + "…" : key
-                throw error("duplicate key \"\(shown)\"", at: keyOffset)
-            }
+            object.appendNew(key, try parseValue())
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of input") }
             switch bytes[position] {
@@ -339,6 +480,7 @@ private struct JSONParser {
             case UInt8(ascii: "}"):
                 position += 1
                 depth -= 1
+                while keyFingerprints.count > fingerprintBase { keyFingerprints.removeLast() }
                 return .object(object)
             default:
                 throw error("expected ',' or '}'")
@@ -350,6 +492,7 @@ private struct JSONParser {
         try enter()
         position += 1
         var elements: [JSONValue] = []
+        elements.reserveCapacity(4)
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
             position += 1
@@ -402,6 +545,46 @@ private struct JSONParser {
         return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
     }
 
+    /// A cheap summary of a key's UTF-8 bytes: length, last byte and first six bytes.
+    /// Keys that share it are compared in full, so it only needs to separate the usual
+    /// dozen distinct keys of one object, not to be a good hash.
+    @inline(__always)
+    static func fingerprint(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let count = bytes.count
+        guard count > 0 else { return 0 }
+        var summary = UInt64(truncatingIfNeeded: count) << 56 | UInt64(bytes[count - 1]) << 48
+        for i in 0..<Swift.min(count, 6) { summary ^= UInt64(bytes[i]) << (i * 8) }
+        return summary
+    }
+
+    /// Flags (bit 7 of each byte) the bytes among 8 little-endian ones that a string scan
+    /// must look at one by one: `"`, `\`, control characters and non-ASCII. Uses the
+    /// "has a zero byte" bit trick; its false positives lie only above a true one, so
+    /// the lowest flag is exact.
+    @inline(__always)
+    static func escapeMask(_ word: UInt64) -> UInt64 {
+        // As attentionMask, without non-ASCII: the writer copies UTF-8 as is.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl) & 0x8080_8080_8080_8080
+    }
+
+    @inline(__always)
+    static func attentionMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl | word) & highs
+    }
+
     @inline(__always)
     func isDigit(_ c: UInt8) -> Bool {
         c &- UInt8(ascii: "0") < 10
@@ -417,9 +600,24 @@ private struct JSONParser {
         position += 1
         let start = position
         while position < bytes.count {
+            // Plain ASCII runs go 8 bytes at a time, up to the first byte that matters.
+            while bytes.count - position >= 8, let base = bytes.baseAddress {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                let mask = JSONParser.attentionMask(word)
+                if mask != 0 {
+                    position += mask.trailingZeroBitCount >> 3
+                    break
+                }
+                position += 8
+            }
+            guard position < bytes.count else { break }
             let c = bytes[position]
             if c == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+                let run = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                let text = String(unsafeUninitializedCapacity: run.count) { target in
+                    _ = target.initialize(from: run)
+                    return run.count
+                }
                 position += 1
                 return text
             }
@@ -600,55 +798,84 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            var pairs = object.pairs
+            var first = true
             if sortedKeys {
-                pairs.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            }
-            for (k, pair) in pairs.enumerated() {
-                if k > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(pair.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                pair.value.write(into: &out, sortedKeys: sortedKeys)
+                for entry in object.entriesSortedByKey() {
+                    JSONValue.writeMember(entry.key, entry.value, first: &first, into: &out, sortedKeys: true)
+                }
+            } else {
+                for (key, value) in object {
+                    JSONValue.writeMember(key, value, first: &first, into: &out, sortedKeys: false)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
     }
 
+    private static func writeMember(
+        _ key: String, _ value: JSONValue, first: inout Bool, into out: inout [UInt8], sortedKeys: Bool
+    ) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        writeString(key, into: &out)
+        out.append(UInt8(ascii: ":"))
+        value.write(into: &out, sortedKeys: sortedKeys)
+    }
+
     private static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""):
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "\\"))
-            case 0x0A:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "n"))
-            case 0x0D:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "r"))
-            case 0x09:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "t"))
-            case 0x08:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "b"))
-            case 0x0C:
-                out.append(UInt8(ascii: "\\"))
-                out.append(UInt8(ascii: "f"))
-            case 0..<0x20:
-                let hexDigits: StaticString = "0123456789abcdef"
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hexDigits.utf8Start[Int(c >> 4)])
-                out.append(hexDigits.utf8Start[Int(c & 0xF)])
-            default:
-                out.append(c)
-            }
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { writeEscaped($0, into: &out) }
+        if done == nil {
+            writeEscaped(Array(s.utf8), into: &out)
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeEscaped(_ bytes: [UInt8], into out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { writeEscaped($0, into: &out) }
+    }
+
+    /// Copies runs that need no escaping in one go; escapes `"`, `\` and control characters.
+    private static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        let count = bytes.count
+        var runStart = 0
+        var i = 0
+        while i < count {
+            // Skip 8 bytes at a time up to the first one that needs an escape.
+            if count - i >= 8, let base = bytes.baseAddress {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                let mask = JSONParser.escapeMask(word)
+                if mask == 0 {
+                    i += 8
+                    continue
+                }
+                i += mask.trailingZeroBitCount >> 3
+            }
+            let c = bytes[i]
+            guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else {
+                i += 1
+                continue
+            }
+            if runStart < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
+            i += 1
+            runStart = i
+            out.append(UInt8(ascii: "\\"))
+            switch c {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case 0x0A: out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "t"))
+            case 0x08: out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(UInt8(ascii: "f"))
+            default:
+                let hexDigits: StaticString = "0123456789abcdef"
+                out.append(contentsOf: "u00".utf8)
+                out.append(hexDigits.utf8Start[Int(c >> 4)])
+                out.append(hexDigits.utf8Start[Int(c & 0xF)])
+            }
+        }
+        if runStart < count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...])) }
     }
 }
 

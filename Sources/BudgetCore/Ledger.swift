@@ -56,7 +56,8 @@ public struct Ledger: Sendable {
 
     /// The budget an event with these fields goes to (CONTRACT §4), or nil.
     public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
-        Router.route(budgetId: budgetId, metadata: metadata, time: time, budgets: budgetsInOrder) { budgets[$0] }
+        // Lazily, so routing does not copy every budget for every event.
+        Router.route(budgetId: budgetId, metadata: metadata, time: time, budgets: order.lazy.compactMap { budgets[$0] }) { budgets[$0] }
     }
 
     /// The budget and its ancestors, nearest first (cycles are refused at creation; guarded anyway).

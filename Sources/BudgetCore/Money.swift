@@ -32,14 +32,18 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Throws for text that is not a number, `NaN`/`Infinity`, too many digits, or a value
     /// beyond the `Int128` nano range. It does not reject negative amounts or amounts over
     /// 1e12: use `parseAmount(_:)` for amounts sent by clients.
+    @inlinable
     public init(parsing text: some StringProtocol) throws(MoneyError) {
-        let decimal: ExactDecimal
-        do {
-            decimal = try ExactDecimal(parsing: text)
-        } catch {
-            throw MoneyError(message: error.message)
+        self = try text.withContiguousUTF8 { Money.parse($0) }.get()
+    }
+
+    /// The byte-level parser behind `init(parsing:)`.
+    @usableFromInline
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<Money, MoneyError> {
+        switch ExactDecimal.parse(bytes) {
+        case .failure(let error): return .failure(MoneyError(message: error.message))
+        case .success(let decimal): return Result { () throws(MoneyError) in try Money(decimal) }
         }
-        try self.init(decimal)
     }
 
     /// Rounds `decimal` once, half-even, to 1e-9. Throws when the result does not fit.
@@ -56,23 +60,33 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// for tiny negatives that would round to zero) and values over 1e12, judged before
     /// rounding ("amount over 1e12": `1000000000000.0000000001` is rejected although it
     /// rounds to 1e12). 1e12 itself is allowed.
+    @inlinable
     public static func parseAmount(_ text: some StringProtocol) throws(MoneyError) -> Money {
+        try text.withContiguousUTF8 { Money.parseAmount(utf8: $0) }.get()
+    }
+
+    /// The byte-level parser behind `parseAmount(_:)`.
+    @usableFromInline
+    static func parseAmount(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Result<Money, MoneyError> {
         let decimal: ExactDecimal
-        do {
-            decimal = try ExactDecimal(parsing: text)
-        } catch {
+        switch ExactDecimal.parse(bytes) {
+        case .success(let value):
+            decimal = value
+        case .failure(let error):
             // A literal whose exponent is out of range is still plainly too large or
             // negative; say that rather than blame the exponent.
             if error.kind == .tooLarge || error.kind == .tooSmall {
-                if text.utf8.first == UInt8(ascii: "-") { throw MoneyError(message: "negative amount") }
-                if error.kind == .tooLarge { throw MoneyError(message: "amount over 1e12") }
+                if bytes.first == UInt8(ascii: "-") { return .failure(MoneyError(message: "negative amount")) }
+                if error.kind == .tooLarge { return .failure(MoneyError(message: "amount over 1e12")) }
             }
-            throw MoneyError(message: error.message)
+            return .failure(MoneyError(message: error.message))
         }
-        if decimal.isNegative { throw MoneyError(message: "negative amount") }
-        if decimal > ExactDecimal(mantissa: 1, exponent: 12) { throw MoneyError(message: "amount over 1e12") }
-        return try Money(decimal)
+        if decimal.isNegative { return .failure(MoneyError(message: "negative amount")) }
+        if decimal > Money.maxDecimal { return .failure(MoneyError(message: "amount over 1e12")) }
+        return Result { () throws(MoneyError) in try Money(decimal) }
     }
+
+    private static let maxDecimal = ExactDecimal(mantissa: 1, exponent: 12)
 
     /// The exact value as a decimal, for arithmetic with prices and rates.
     public var decimalValue: ExactDecimal {
@@ -157,16 +171,21 @@ extension Money {
     /// storage; `Money(parsing:)` reads it back exactly over the whole `Int128` range.
     public var description: String {
         let (whole, fraction) = nanos.magnitude.quotientAndRemainder(dividingBy: UInt128(Money.nanosPerUnit))
-        var text = nanos < 0 ? "-" : ""
-        text += String(whole)
-        if fraction != 0 {
-            var digits = Array(String(fraction).utf8)
-            // Left-pad to nine digits, then drop trailing zeros.
-            digits.insert(contentsOf: repeatElement(UInt8(ascii: "0"), count: 9 - digits.count), at: 0)
-            while digits.last == UInt8(ascii: "0") { digits.removeLast() }
-            text += "." + String(decoding: digits, as: UTF8.self)
+        // Sign, up to 30 integer digits, point, 9 fraction digits.
+        return String(asciiCapacity: 41) { out in
+            if nanos < 0 { out.append(UInt8(ascii: "-")) }
+            out.appendDigits(whole)
+            if fraction != 0 {
+                var digits = 9
+                var trimmed = UInt64(truncatingIfNeeded: fraction)
+                while trimmed % 10 == 0 {
+                    trimmed /= 10
+                    digits -= 1
+                }
+                out.append(UInt8(ascii: "."))
+                out.appendDigits(trimmed, minimumWidth: digits)
+            }
         }
-        return text
     }
 
     /// The percentage of `total` that `self` is, rounded half-even to two decimals, as

@@ -3,10 +3,15 @@
 
 /// A budget's type, which decides the length of its period when no end date is given.
 public enum BudgetType: String, Sendable, Hashable, CaseIterable {
+    /// A calendar month from the start date, unless an end date is given.
     case monthly = "MONTHLY"
+    /// Three calendar months from the start date, unless an end date is given.
     case quarterly = "QUARTERLY"
+    /// Twelve calendar months from the start date, unless an end date is given.
     case yearly = "YEARLY"
+    /// From the start date through an end date, which is required.
     case project = "PROJECT"
+    /// From the start date, through an end date if one is given; never exceeded.
     case unlimited = "UNLIMITED"
 
     /// The calendar months a period of this type spans when no end date is given; nil for
@@ -31,25 +36,34 @@ public enum DateSpec: Sendable, Hashable, CustomStringConvertible {
 
     /// Accepts `YYYY-MM-DD` or RFC 3339. A day must start at a representable instant
     /// (1677-09-22 … 2262-04-11), since a bound is only useful as one.
+    @inlinable
     public init(parsing text: some StringProtocol) throws(TimeError) {
+        self = try text.withContiguousUTF8 { DateSpec.parse($0) }.get()
+    }
+
+    /// The byte-level parser behind `init(parsing:)`.
+    @usableFromInline
+    static func parse(_ s: UnsafeBufferPointer<UInt8>) -> Result<DateSpec, TimeError> {
         // "YYYY-MM-DD" is exactly 10 bytes and every RFC 3339 timestamp is longer.
-        let bytes = Array(text.utf8.prefix(11))
-        if bytes.count == 10 {
-            let date = try CivilDate(parsing: text)
-            guard Timestamp(startOf: date) != nil else {
-                throw TimeError(message: "date \(date) out of range (\(Timestamp.min.civilDate.addingDays(1)) … \(Timestamp.max.civilDate))")
+        if s.count == 10 {
+            switch CivilDate.parse(s) {
+            case .failure(let error):
+                return .failure(error)
+            case .success(let date):
+                guard Timestamp(startOf: date) != nil else {
+                    let range = "\(Timestamp.min.civilDate.addingDays(1)) … \(Timestamp.max.civilDate)"
+                    return .failure(TimeError(message: "date \(date) out of range (\(range))"))
+                }
+                return .success(.day(date))
             }
-            self = .day(date)
-            return
         }
-        do {
-            self = .instant(try Timestamp(rfc3339: text))
-        } catch {
+        switch Timestamp.parseRFC3339(s) {
+        case .success(let instant):
+            return .success(.instant(instant))
+        case .failure(let error):
             // Only blame RFC 3339 details when the text was trying to be a timestamp.
-            let looksLikeTimestamp = bytes.count == 11 && (bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t"))
-            if looksLikeTimestamp { throw error }
-            let shown = text.count > 40 ? String(text.prefix(40)) + "…" : String(text)
-            throw TimeError(message: "invalid date \"\(shown)\": expected YYYY-MM-DD or an RFC 3339 timestamp")
+            if s.count > 10, s[10] == UInt8(ascii: "T") || s[10] == UInt8(ascii: "t") { return .failure(error) }
+            return .failure(TimeError(message: "invalid date \(TimeText.quoted(s)): expected YYYY-MM-DD or an RFC 3339 timestamp"))
         }
     }
 

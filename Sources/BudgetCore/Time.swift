@@ -114,11 +114,13 @@ extension Timestamp {
     /// `DateSpec`), a space instead of `T`, a missing offset, impossible dates
     /// (`2026-02-30`), hour 24, and leap second 60: an `Int64` instant has no room for
     /// it and smearing it silently would reorder events.
+    @inlinable
     public init(rfc3339 text: some StringProtocol) throws(TimeError) {
-        let result = text.withContiguousUTF8 { Timestamp.parseRFC3339($0) }
-        self = try result.get()
+        self = try text.withContiguousUTF8 { Timestamp.parseRFC3339($0) }.get()
     }
 
+    /// The byte-level parser behind `init(rfc3339:)`.
+    @usableFromInline
     static func parseRFC3339(_ s: UnsafeBufferPointer<UInt8>) -> Result<Timestamp, TimeError> {
         func fail(_ reason: String) -> Result<Timestamp, TimeError> {
             .failure(TimeError(message: "invalid timestamp \(TimeText.quoted(s)): \(reason)"))
@@ -189,28 +191,27 @@ extension Timestamp {
         let (days, nanoOfDay) = Timestamp.floorDivide(nanosecondsSinceEpoch, Timestamp.nanosPerDay)
         let date = CivilDate(daysSinceEpoch: days)
         let (secondOfDay, fraction) = nanoOfDay.quotientAndRemainder(dividingBy: Timestamp.nanosPerSecond)
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        date.write(into: &out)
-        out.append(UInt8(ascii: "T"))
-        TimeText.appendTwoDigits(Int(secondOfDay / 3600), to: &out)
-        out.append(UInt8(ascii: ":"))
-        TimeText.appendTwoDigits(Int(secondOfDay / 60 % 60), to: &out)
-        out.append(UInt8(ascii: ":"))
-        TimeText.appendTwoDigits(Int(secondOfDay % 60), to: &out)
-        if fraction != 0 {
-            out.append(UInt8(ascii: "."))
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: 9)
-            var f = fraction
-            for k in stride(from: 8, through: 0, by: -1) {
-                digits[k] = UInt8(ascii: "0") + UInt8(f % 10)
-                f /= 10
+        // "YYYY-MM-DDTHH:MM:SS.fffffffffZ" is 30 bytes; years here have 4 digits.
+        return String(asciiCapacity: 30) { out in
+            date.write(into: &out)
+            out.append(UInt8(ascii: "T"))
+            out.appendDigits(UInt64(secondOfDay / 3600), minimumWidth: 2)
+            out.append(UInt8(ascii: ":"))
+            out.appendDigits(UInt64(secondOfDay / 60 % 60), minimumWidth: 2)
+            out.append(UInt8(ascii: ":"))
+            out.appendDigits(UInt64(secondOfDay % 60), minimumWidth: 2)
+            if fraction != 0 {
+                var digits = 9
+                var trimmed = UInt64(fraction)
+                while trimmed % 10 == 0 {
+                    trimmed /= 10
+                    digits -= 1
+                }
+                out.append(UInt8(ascii: "."))
+                out.appendDigits(trimmed, minimumWidth: digits)
             }
-            while digits.last == UInt8(ascii: "0") { digits.removeLast() }
-            out.append(contentsOf: digits)
+            out.append(UInt8(ascii: "Z"))
         }
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The canonical RFC 3339 spelling, `rfc3339`.
@@ -292,58 +293,57 @@ public struct CivilDate: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// Parses `YYYY-MM-DD` strictly: a 4-digit year, 2-digit month and day, a real date.
+    @inlinable
     public init(parsing text: some StringProtocol) throws(TimeError) {
-        let result = text.withContiguousUTF8 { s -> Result<CivilDate, TimeError> in
-            guard s.count == 10, s[4] == UInt8(ascii: "-"), s[7] == UInt8(ascii: "-"),
-                  let year = TimeText.digits(s, 0, 4), let month = TimeText.digits(s, 5, 2),
-                  let day = TimeText.digits(s, 8, 2)
-            else {
-                return .failure(TimeError(message: "invalid date \(TimeText.quoted(s)): expected YYYY-MM-DD"))
-            }
-            guard let date = CivilDate(year: year, month: month, day: day) else {
-                return .failure(TimeError(message: "invalid date \(TimeText.quoted(s)): no such date"))
-            }
-            return .success(date)
+        self = try text.withContiguousUTF8 { CivilDate.parse($0) }.get()
+    }
+
+    /// The byte-level parser behind `init(parsing:)`.
+    @usableFromInline
+    static func parse(_ s: UnsafeBufferPointer<UInt8>) -> Result<CivilDate, TimeError> {
+        guard s.count == 10, s[4] == UInt8(ascii: "-"), s[7] == UInt8(ascii: "-"),
+              let year = TimeText.digits(s, 0, 4), let month = TimeText.digits(s, 5, 2),
+              let day = TimeText.digits(s, 8, 2)
+        else {
+            return .failure(TimeError(message: "invalid date \(TimeText.quoted(s)): expected YYYY-MM-DD"))
         }
-        self = try result.get()
+        guard let date = CivilDate(year: year, month: month, day: day) else {
+            return .failure(TimeError(message: "invalid date \(TimeText.quoted(s)): no such date"))
+        }
+        return .success(date)
     }
 
     /// `2026-03-01`. Years outside 0…9999 are written with a sign (`+10000-01-01`,
     /// `-0001-01-01`), as ISO 8601 expanded years; parsing accepts 0…9999 only.
     public var description: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(10)
-        write(into: &out)
-        return String(decoding: out, as: UTF8.self)
+        String(asciiCapacity: 32) { write(into: &$0) }
     }
 
     /// `2026-03`, the month this date is in.
     public var monthString: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(7)
-        writeYear(into: &out)
-        out.append(UInt8(ascii: "-"))
-        TimeText.appendTwoDigits(month, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        String(asciiCapacity: 32) { out in
+            writeYear(into: &out)
+            out.append(UInt8(ascii: "-"))
+            out.appendDigits(UInt64(month), minimumWidth: 2)
+        }
     }
 
-    func write(into out: inout [UInt8]) {
+    /// Writes `YYYY-MM-DD` (at most 21 bytes, for a signed 7-digit year).
+    func write(into out: inout ASCIIWriter) {
         writeYear(into: &out)
         out.append(UInt8(ascii: "-"))
-        TimeText.appendTwoDigits(month, to: &out)
+        out.appendDigits(UInt64(month), minimumWidth: 2)
         out.append(UInt8(ascii: "-"))
-        TimeText.appendTwoDigits(day, to: &out)
+        out.appendDigits(UInt64(day), minimumWidth: 2)
     }
 
-    private func writeYear(into out: inout [UInt8]) {
+    private func writeYear(into out: inout ASCIIWriter) {
         if year < 0 {
             out.append(UInt8(ascii: "-"))
         } else if year > 9999 {
             out.append(UInt8(ascii: "+"))
         }
-        let digits = Array(String(year.magnitude).utf8)
-        if digits.count < 4 { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 4 - digits.count)) }
-        out.append(contentsOf: digits)
+        out.appendDigits(UInt64(year.magnitude), minimumWidth: 4)
     }
 
     /// 00:00:00Z of this date, clamped to ``Timestamp/min`` … ``Timestamp/max``.
@@ -398,6 +398,7 @@ enum TimeText {
     }
 
     /// The decimal value of `count` digits at `start`, or nil if any is not a digit.
+    @inline(__always)
     static func digits(_ s: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
         guard start + count <= s.count else { return nil }
         var value = 0
@@ -406,11 +407,6 @@ enum TimeText {
             value = value * 10 + Int(s[k] &- UInt8(ascii: "0"))
         }
         return value
-    }
-
-    static func appendTwoDigits(_ value: Int, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "0") + UInt8(value / 10))
-        out.append(UInt8(ascii: "0") + UInt8(value % 10))
     }
 
     /// The offending text for a message, cut short so a huge input cannot bloat a reply.

@@ -50,7 +50,10 @@ extension Engine {
         } catch {
             ledger = ledgerBefore
             stats = statsBefore
-            pending = batch.filter(\.isIngest)
+            // While items wait for a retry only control requests are read, so a failed batch
+            // is either the pending one again or control alone: keep what is pending.
+            let failedIngest = batch.filter(\.isIngest)
+            if !failedIngest.isEmpty { pending = failedIngest }
             nextRetry = now.adding(seconds: 1)
             setHealth(ok: false, reason: "cannot commit: \(error)", at: now)
             for case .control(let envelope, _, _) in batch {
@@ -61,7 +64,7 @@ extension Engine {
         }
         stats.batches += 1
         if batch.contains(where: \.isIngest) { pending = [] }
-        setHealth(ok: true, reason: nil, at: now)
+        if pending.isEmpty { setHealth(ok: true, reason: nil, at: now) }
         for reply in out.replies { send(reply) }
         for m in out.outbound {
             publish(topic: m.topic, payload: m.payload.serializedBytes())

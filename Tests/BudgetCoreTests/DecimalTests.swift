@@ -77,7 +77,7 @@ struct DecimalTests {
         ("-00.5", "leading zeros"),
         ("170141183460469231731687303715884105728", "too many digits"),
         ("-170141183460469231731687303715884105729", "too many digits"),
-        ("1234567890123456789012345678901234567890", "too many digits"),
+        ("1234567890123456789012345678901234567891", "too many digits"),
         ("1.00000000000000000000000000000000000000001", "too many digits"),
         ("1e1001", "out of range"),
         ("1e-1001", "out of range"),
@@ -224,7 +224,8 @@ struct DecimalTests {
     func subtracts(a: String, b: String, difference: String) throws {
         #expect(try (dec(a) - dec(b)).description == difference)
         let (value, overflow) = try dec(a).subtractingReportingOverflow(dec(b))
-        #expect(!overflow && value == (try dec(difference)))
+        #expect(!overflow)
+        #expect(try value == dec(difference))
     }
 
     static let products: [(String, String, String)] = [
@@ -240,7 +241,8 @@ struct DecimalTests {
     func multiplies(a: String, b: String, product: String) throws {
         #expect(try (dec(a) * dec(b)).description == product)
         let (value, overflow) = try dec(a).multipliedReportingOverflow(by: dec(b))
-        #expect(!overflow && value == (try dec(product)))
+        #expect(!overflow)
+        #expect(try value == dec(product))
     }
 
     @Test("overflow is reported, not wrapped")
@@ -261,7 +263,8 @@ struct DecimalTests {
         #expect(!overflow && sum == ExactDecimal(2))
         let big = ExactDecimal(mantissa: 1_000_000_000_000_000_000_000_000_000_000, exponent: 0)
         let (square, o2) = big.multipliedReportingOverflow(by: big)
-        #expect(!o2 && square == (try dec("1e60")))
+        #expect(!o2)
+        #expect(try square == dec("1e60"))
     }
 
     static let roundings: [(String, Int, Int128?)] = [

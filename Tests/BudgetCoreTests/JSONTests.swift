@@ -75,6 +75,30 @@ struct JSONTests {
         #expect(parseError("{\(many),\"k17\":0}")?.message == #"duplicate key "k17""#)
     }
 
+    @Test("keys that share a length and their ends are still told apart")
+    func similarKeys() throws {
+        let value = try JSON.parse(#"{"abcdef1z":1,"abcdef2z":2,"abcdef1z ":3}"#)
+        #expect(value.objectValue?.keys == ["abcdef1z", "abcdef2z", "abcdef1z "])
+        #expect(value["abcdef2z"] == 2)
+        #expect(parseError(#"{"abcdef1z":1,"abcdef2z":2,"abcdef1z":3}"#)?.message == #"duplicate key "abcdef1z""#)
+        #expect(parseError(#"{"x":{"a":1},"a":2,"y":{"a":3,"b":{"a":4}}}"#) == nil)
+    }
+
+    @Test("keys and strings compare by code point, as RFC 8259 does")
+    func codePointEquality() throws {
+        let value = try JSON.parse(#"{"K":1,"\u212A":2}"#)
+        #expect(value.objectValue?.count == 2)
+        #expect(value["K"] == 1)
+        #expect(value["\u{212A}"] == 2)
+        var object = JSONObject()
+        object["K"] = 1
+        object["\u{212A}"] = 2
+        #expect(object.keys == ["K", "\u{212A}"])
+        #expect(JSONValue.string("\u{E9}") != .string("e\u{301}"))
+        #expect(try JSON.parse(#"{"k":"\u00e9"}"#) != JSON.parse(#"{"k":"e\u0301"}"#))
+        #expect(try JSON.parse(#"{"k":"\u00e9"}"#) == JSON.parse(#"{"k":"é"}"#))
+    }
+
     @Test("nesting up to 32 levels is accepted", arguments: [1, 2, 31, 32])
     func depthAccepted(levels: Int) throws {
         let arrays = String(repeating: "[", count: levels) + String(repeating: "]", count: levels)

@@ -146,6 +146,13 @@ extension Ledger {
         var messages: [OutboundMessage] = []
         if b.status != old.status {
             messages.append(.status(statusChange(b, from: old.status, at: now)))
+            // A budget resumed while over its total is EXCEEDED, not ACTIVE (§5: only an ACTIVE
+            // budget becomes EXCEEDED, so it happens now rather than never).
+            if b.status == .active, !b.isUnlimited, b.spentAmount > b.totalAmount, b.totalAmount == old.totalAmount {
+                b.status = .exceeded
+                budgets[id] = b
+                messages.append(.status(statusChange(b, from: .active, at: now)))
+            }
         }
         messages += rearm(budgetId: id, at: now)
         messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now)
@@ -209,11 +216,11 @@ extension Ledger {
             guard let amount = try a.amount("allocatedAmount") else {
                 throw LedgerError(.validationFailed, "allocations[\(i)].allocatedAmount is required")
             }
-            if result.contains(where: { $0.matches(platform: platform, serviceType: serviceType) }) {
+            if result.contains(where: { $0.hasKey(platform: platform, serviceType: serviceType) }) {
                 throw LedgerError(.validationFailed, "allocations are unique by platform and serviceType: \(platform)/\(serviceType.rawValue) twice")
             }
             let priority = try a.enumValue("priority", AllocationPriority.self)
-            if var old = existing.first(where: { $0.matches(platform: platform, serviceType: serviceType) }) {
+            if var old = existing.first(where: { $0.hasKey(platform: platform, serviceType: serviceType) }) {
                 old.allocatedAmount = amount
                 if let priority { old.priority = priority }
                 if let active = try a.bool("isActive") { old.isActive = active }

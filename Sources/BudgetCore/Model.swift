@@ -83,7 +83,13 @@ public struct Allocation: Sendable, Hashable {
 
     /// Whether a cost on `platform`/`serviceType` counts against this allocation (platform case-insensitive).
     public func matches(platform: String, serviceType: ServiceType) -> Bool {
-        isActive && self.serviceType == serviceType && self.platform.lowercased() == platform.lowercased()
+        isActive && hasKey(platform: platform, serviceType: serviceType)
+    }
+
+    /// Whether this allocation is the one for (platform, serviceType), active or not: the key
+    /// allocations are unique by.
+    public func hasKey(platform: String, serviceType: ServiceType) -> Bool {
+        self.serviceType == serviceType && self.platform.lowercased() == platform.lowercased()
     }
 }
 

@@ -89,15 +89,20 @@ extension Budget {
     public func summary(at now: Timestamp) -> JSONValue {
         let rate = burnRate(at: now)
         var projected: JSONValue = .null
-        if !isUnlimited, spentAmount > .zero, rate.nanos > 0 {
+        if !isUnlimited, spentAmount > .zero {
             let remaining = totalAmount - spentAmount
             if remaining <= .zero {
                 projected = .string(now.rfc3339)
             } else {
-                // remaining ÷ (rate per day) days, in nanoseconds, exactly in Int128.
-                let nanos = remaining.nanos * Self.nanosPerDay / rate.nanos
-                let limited = min(nanos, Int128(Int64.max) - Int128(now.nanosecondsSinceEpoch))
-                projected = .string(now.adding(nanoseconds: Int64(limited)).rfc3339)
+                // remaining ÷ (spent ÷ elapsed) at the exact rate, not the rounded burnRate shown.
+                // Beyond the last representable instant (year 2262) there is no date to give.
+                let (nanos, overflow) = remaining.nanos.multipliedReportingOverflow(by: burnElapsed(at: now))
+                if !overflow {
+                    let duration = nanos / spentAmount.nanos
+                    if duration <= Int128(Int64.max) - Int128(now.nanosecondsSinceEpoch) {
+                        projected = .string(now.adding(nanoseconds: Int64(duration)).rfc3339)
+                    }
+                }
             }
         }
         return .object(JSONObject([
@@ -111,11 +116,16 @@ extension Budget {
 
     static let nanosPerDay: Int128 = 86_400 * 1_000_000_000
 
-    /// Spend per day, rounded half-even to 1e-9.
-    public func burnRate(at now: Timestamp) -> Money {
+    /// The time spend accrued over: from the start to now or the end, whichever is first, at least a day.
+    func burnElapsed(at now: Timestamp) -> Int128 {
         var until = now
         if let end = period.endExclusive, end < until { until = end }
-        let elapsed = max(Int128(until - period.start), Self.nanosPerDay)
+        return max(Int128(until - period.start), Self.nanosPerDay)
+    }
+
+    /// Spend per day, rounded half-even to 1e-9.
+    public func burnRate(at now: Timestamp) -> Money {
+        let elapsed = burnElapsed(at: now)
         // spent × day ÷ elapsed, rounded half-even.
         let numerator = spentAmount.nanos * Self.nanosPerDay
         var q = numerator / elapsed

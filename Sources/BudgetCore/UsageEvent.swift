@@ -83,9 +83,10 @@ public enum UsageEventDecoder {
 
     /// Decodes a parsed JSON value.
     public static func decode(_ value: JSONValue) throws(EventRejection) -> UsageEvent {
-        guard case .object(let object) = value else {
+        guard case .object(var object) = value else {
             throw EventRejection("event must be a JSON object")
         }
+        if object["specversion"] != nil { object = try flattenCloudEvent(object) }
         // Read id and source first so a rejection can say which event it was.
         let rawId = object["id"]?.stringValue
         let rawSource = object["source"]?.stringValue
@@ -197,11 +198,42 @@ public enum UsageEventDecoder {
         canonical["currency"] = .string(event.currency)
         if let seq = event.seq { canonical["seq"] = .number(String(seq)) }
         if let time = event.time { canonical["time"] = .string(time.rfc3339) }
-        if let cost = event.cost { canonical["cost"] = .number(cost.description) }
+        // The exact decimal as given, not the rounded money: 0.1234567891 and 0.123456789
+        // are different bodies even though they book the same amount.
+        if let raw = object["cost"], let text = raw.numberText ?? raw.stringValue, let exact = try? ExactDecimal(parsing: text) {
+            canonical["cost"] = .number(exact.description)
+        } else if let cost = event.cost {
+            canonical["cost"] = .number(cost.description)
+        }
         if !event.usage.isEmpty {
             canonical["usage"] = .object(JSONObject(event.usage.map { ($0.unit, JSONValue.number($0.quantity.description)) }))
         }
         return JSONValue.object(canonical).serialized(sortedKeys: true)
+    }
+
+    /// A CloudEvents 1.0 structured-mode event (CONTRACT §2): `id`, `source`, `time` come from
+    /// the envelope and every other field from `data`, which must be a JSON object.
+    static func flattenCloudEvent(_ envelope: JSONObject) throws(EventRejection) -> JSONObject {
+        let id = envelope["id"]?.stringValue
+        let source = envelope["source"]?.stringValue
+        func reject(_ reason: String) -> EventRejection { EventRejection(reason, id: id, source: source) }
+        guard envelope["specversion"]?.stringValue == "1.0" else {
+            throw reject("unsupported CloudEvents specversion: only 1.0 is accepted")
+        }
+        if envelope["data_base64"] != nil {
+            throw reject("CloudEvents data_base64 is not accepted: send the usage event as JSON in data")
+        }
+        if let type = envelope["datacontenttype"]?.stringValue, !type.lowercased().contains("json") {
+            throw reject("CloudEvents datacontenttype must be JSON, not \(type)")
+        }
+        guard let data = envelope["data"]?.objectValue else {
+            throw reject("CloudEvents data must be a JSON object holding the usage event")
+        }
+        var flat = data
+        for key in ["id", "source", "time"] {
+            flat[key] = envelope[key]
+        }
+        return flat
     }
 
     static let knownFields: Set<String> = [

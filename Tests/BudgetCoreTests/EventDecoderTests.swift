@@ -1,0 +1,307 @@
+import BudgetCore
+import Testing
+
+// CONTRACT §2: decoding, validation and the canonical body of usage events.
+
+/// The smallest valid event; `extra` adds fields (without a leading comma).
+private func body(_ extra: String = "") -> String {
+    let base = #"{"id":"e1","platform":"OpenAI","serviceType":"API""#
+    return extra.isEmpty ? base + "}" : base + "," + extra + "}"
+}
+
+private func decode(_ text: String, maxBytes: Int = EventLimits.defaultMaxMessageBytes) throws -> UsageEvent {
+    try UsageEventDecoder.decode(bytes: Array(text.utf8), maxBytes: maxBytes)
+}
+
+/// The rejection `text` gets, or nil when it decodes.
+private func rejection(_ text: String, maxBytes: Int = EventLimits.defaultMaxMessageBytes) -> EventRejection? {
+    do {
+        _ = try UsageEventDecoder.decode(bytes: Array(text.utf8), maxBytes: maxBytes)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+private func repeated(_ c: Character, _ n: Int) -> String { String(repeating: c, count: n) }
+
+/// An event whose `metadata` nests `levels` objects below the top-level one.
+private func nested(levels: Int) -> String {
+    body(#""metadata":"# + String(repeating: #"{"a":"#, count: levels) + "1" + repeated("}", levels))
+}
+
+struct EventDecoderTests {
+    // MARK: Valid events
+
+    @Test("every field of a full event is decoded")
+    func fullEvent() throws {
+        let e = try decode("""
+            {"id":"9f1c2e7a","source":"scraper-eu-1","seq":1042,"time":"2026-03-05T13:00:00+01:00",
+             "platform":"OpenAI","serviceType":"SCRAPING","model":"gpt-4o","endpoint":"/v1/chat/completions",
+             "usage":{"outputTokens":"300","inputTokens":1200},"cost":"0.15","currency":"eur",
+             "budgetId":"b_1","userId":"user-123","apiUsageId":"u-1","apifyRunId":"r-1",
+             "description":"nightly run","metadata":{"projectId":"proj-123","batch":true}}
+            """)
+        #expect(e.id == "9f1c2e7a")
+        #expect(e.source == "scraper-eu-1")
+        #expect(e.seq == 1042)
+        #expect(e.time?.rfc3339 == "2026-03-05T12:00:00Z")
+        #expect(e.platform == "OpenAI")
+        #expect(e.serviceType == .scraping)
+        #expect(e.model == "gpt-4o")
+        #expect(e.endpoint == "/v1/chat/completions")
+        // Usage keeps the order given.
+        #expect(e.usage.map(\.unit) == ["outputTokens", "inputTokens"])
+        #expect(e.usage.map(\.quantity.description) == ["300", "1200"])
+        #expect(e.quantity(of: "inputTokens") == ExactDecimal(1200))
+        #expect(e.quantity(of: "cachedInputTokens") == nil)
+        #expect(e.cost?.description == "0.15")
+        #expect(e.cost?.nanos == 150_000_000)
+        #expect(e.currency == "EUR")
+        #expect(e.budgetId == "b_1")
+        #expect(e.userId == "user-123")
+        #expect(e.apiUsageId == "u-1")
+        #expect(e.apifyRunId == "r-1")
+        #expect(e.description == "nightly run")
+        #expect(e.metadata?["projectId"] == .string("proj-123"))
+        #expect(e.isBatch)
+    }
+
+    @Test("defaults: source \"\", currency USD, no time, no cost, no usage")
+    func defaults() throws {
+        let e = try decode(body())
+        #expect(e.source == "")
+        #expect(e.currency == "USD")
+        #expect(e.time == nil)
+        #expect(e.cost == nil)
+        #expect(e.seq == nil)
+        #expect(e.model == nil)
+        #expect(e.usage.isEmpty)
+        #expect(e.metadata == nil)
+        #expect(!e.isBatch)
+    }
+
+    @Test("every serviceType of the contract is accepted", arguments: ["API", "SCRAPING", "STORAGE", "PROCESSING", "MONITORING", "OTHER"])
+    func serviceTypes(name: String) throws {
+        let e = try decode(#"{"id":"e1","platform":"Apify","serviceType":"\#(name)"}"#)
+        #expect(e.serviceType.rawValue == name)
+    }
+
+    @Test("amounts as strings and as JSON numbers decode to the same exact value")
+    func amountSpellings() throws {
+        let a = try decode(body(#""cost":"0.1000000000000000000001","usage":{"inputTokens":"1.5e3"}"#))
+        let b = try decode(body(#""cost":0.1,"usage":{"inputTokens":1500}"#))
+        #expect(a.cost == b.cost)
+        #expect(a.cost?.nanos == 100_000_000)
+        #expect(a.quantity(of: "inputTokens") == ExactDecimal(1500))
+    }
+
+    @Test("an explicit cost with more than nine decimals is rounded once, half-even")
+    func costRounding() throws {
+        #expect(try decode(body(#""cost":"0.0000000025""#)).cost?.nanos == 2)
+        #expect(try decode(body(#""cost":"0.0000000035""#)).cost?.nanos == 4)
+        #expect(try decode(body(#""cost":"0.00000000250001""#)).cost?.nanos == 3)
+    }
+
+    // MARK: Limits that are still allowed
+
+    static let accepted: [(String, String)] = [
+        ("id of 128 characters", #"{"id":"\#(repeated("i", 128))","platform":"OpenAI","serviceType":"API"}"#),
+        ("id of 128 non-ASCII characters", #"{"id":"\#(repeated("é", 128))","platform":"OpenAI","serviceType":"API"}"#),
+        ("model of 256 characters", body(#""model":"\#(repeated("m", 256))""#)),
+        ("unknown string field of 256 characters", body(#""note":"\#(repeated("n", 256))""#)),
+        ("description of 4096 characters", body(#""description":"\#(repeated("d", 4096))""#)),
+        // {"k":"…"} is 8 bytes plus the string.
+        ("metadata of exactly 16 KiB", body(#""metadata":{"k":"\#(repeated("x", 16 * 1024 - 8))"}"#)),
+        ("cost of exactly 1e12", body(#""cost":1000000000000"#)),
+        ("cost 1e12 spelled with an exponent", body(#""cost":"1e12""#)),
+        ("cost 1e12 with trailing zeros", body(#""cost":"1000000000000.000000000000""#)),
+        ("cost 0", body(#""cost":0"#)),
+        ("usage quantity of exactly 1e12", body(#""usage":{"inputTokens":1e12}"#)),
+        ("usage quantity 0", body(#""usage":{"inputTokens":0}"#)),
+        ("JSON nesting of exactly 32 levels", nested(levels: 31)),
+    ]
+
+    @Test("values at the limits are accepted", arguments: accepted)
+    func acceptedAtLimit(name: String, text: String) {
+        #expect(rejection(text) == nil, "\(name)")
+    }
+
+    // MARK: Rejections
+
+    static let rejected: [(String, String, String)] = [
+        ("missing id", #"{"platform":"OpenAI","serviceType":"API"}"#, "missing field: id"),
+        ("null id", #"{"id":null,"platform":"OpenAI","serviceType":"API"}"#, "missing field: id"),
+        ("numeric id", #"{"id":7,"platform":"OpenAI","serviceType":"API"}"#, "id must be a string"),
+        ("empty id", #"{"id":"","platform":"OpenAI","serviceType":"API"}"#, "1..128"),
+        ("id of 129 characters", #"{"id":"\#(repeated("i", 129))","platform":"OpenAI","serviceType":"API"}"#, "1..128"),
+        ("missing platform", #"{"id":"e1","serviceType":"API"}"#, "missing field: platform"),
+        ("empty platform", #"{"id":"e1","platform":"","serviceType":"API"}"#, "missing field: platform"),
+        ("missing serviceType", #"{"id":"e1","platform":"OpenAI"}"#, "missing field: serviceType"),
+        ("lower-case serviceType", #"{"id":"e1","platform":"OpenAI","serviceType":"api"}"#, "invalid serviceType"),
+        ("unknown serviceType", #"{"id":"e1","platform":"OpenAI","serviceType":"COMPUTE"}"#, "invalid serviceType"),
+        ("negative cost", body(#""cost":-0.01"#), "negative"),
+        ("tiny negative cost that rounds to zero", body(#""cost":"-0.0000000001""#), "negative"),
+        ("NaN cost", body(#""cost":"NaN""#), "not a finite number"),
+        ("infinite cost", body(#""cost":"Infinity""#), "not a finite number"),
+        ("cost over 1e12 by one nano", body(#""cost":"1000000000000.000000001""#), "over 1e12"),
+        ("cost over 1e12 that rounds to 1e12", body(#""cost":"1000000000000.0000000004""#), "over 1e12"),
+        ("cost 2e12", body(#""cost":2e12"#), "over 1e12"),
+        ("cost with a huge exponent", body(#""cost":1e9999"#), "over 1e12"),
+        ("boolean cost", body(#""cost":true"#), "cost must be a number"),
+        ("negative usage quantity", body(#""usage":{"inputTokens":-1}"#), "usage.inputTokens is negative"),
+        ("usage quantity over 1e12", body(#""usage":{"inputTokens":"1000000000000.1"}"#), "usage.inputTokens is over 1e12"),
+        ("usage quantity not a number", body(#""usage":{"inputTokens":"lots"}"#), "usage.inputTokens"),
+        ("usage not an object", body(#""usage":[1]"#), "usage must be an object"),
+        ("model of 257 characters", body(#""model":"\#(repeated("m", 257))""#), "field model is longer than 256"),
+        ("source of 257 characters", body(#""source":"\#(repeated("s", 257))""#), "field source is longer than 256"),
+        ("unknown string field of 257 characters", body(#""note":"\#(repeated("n", 257))""#), "field note is longer than 256"),
+        ("description of 4097 characters", body(#""description":"\#(repeated("d", 4097))""#), "description is longer than 4096"),
+        ("metadata one byte over 16 KiB", body(#""metadata":{"k":"\#(repeated("x", 16 * 1024 - 7))"}"#), "metadata is larger than 16384"),
+        ("metadata not an object", body(#""metadata":["a"]"#), "metadata must be an object"),
+        ("a JSON array", #"[{"id":"e1","platform":"OpenAI","serviceType":"API"}]"#, "must be a JSON object"),
+        ("a JSON string", #""e1""#, "must be a JSON object"),
+        ("not JSON", #"{"id":"e1","#, "invalid JSON"),
+        ("JSON nesting of 33 levels", nested(levels: 32), "too deep"),
+        ("time without offset", body(#""time":"2026-03-05T12:00:00""#), "RFC 3339"),
+        ("a date as time", body(#""time":"2026-03-05""#), "RFC 3339"),
+        ("currency of four letters", body(#""currency":"EURO""#), "3-letter"),
+        ("negative seq", body(#""seq":-1"#), "seq must be a non-negative integer"),
+    ]
+
+    @Test("invalid events are rejected with a reason that names the problem", arguments: rejected)
+    func rejects(name: String, text: String, reasonContains: String) throws {
+        let r = try #require(rejection(text), "\(name) was accepted")
+        #expect(r.reason.contains(reasonContains), "\(name): reason \"\(r.reason)\"")
+    }
+
+    @Test("a rejection carries the id and source it could read")
+    func rejectionNamesTheEvent() throws {
+        let withSource = try #require(rejection(#"{"id":"e9","source":"s1","platform":"OpenAI","serviceType":"X"}"#))
+        #expect(withSource.id == "e9")
+        #expect(withSource.source == "s1")
+        let withoutSource = try #require(rejection(#"{"id":"e9","platform":"OpenAI"}"#))
+        #expect(withoutSource.id == "e9")
+        #expect(withoutSource.source == "")
+        let withoutId = try #require(rejection(#"{"platform":"OpenAI","serviceType":"API"}"#))
+        #expect(withoutId.id == nil)
+    }
+
+    // MARK: Size limit
+
+    @Test("a message over the size limit is rejected with reason exactly \"oversized\"")
+    func oversized() throws {
+        let text = body()
+        let n = text.utf8.count
+        #expect(rejection(text, maxBytes: n) == nil)
+        let r = try #require(rejection(text, maxBytes: n - 1))
+        #expect(r.reason == "oversized")
+        #expect(r.reason == EventRejection.oversizedReason)
+    }
+
+    @Test("the default size limit is 64 KiB, white space included")
+    func defaultSizeLimit() throws {
+        let text = body()
+        let padding = EventLimits.defaultMaxMessageBytes - text.utf8.count
+        // Trailing white space is valid JSON, so only the size can reject these.
+        let atLimit = text + repeated(" ", padding)
+        #expect(atLimit.utf8.count == 65_536)
+        #expect(rejection(atLimit) == nil)
+        let over = try #require(rejection(atLimit + " "))
+        #expect(over.reason == "oversized")
+    }
+
+    // MARK: CloudEvents
+
+    @Test("a CloudEvents 1.0 structured event takes id, source, time from the envelope and the rest from data")
+    func cloudEvents() throws {
+        let e = try decode("""
+            {"specversion":"1.0","id":"ce-1","source":"scraper-eu-1","type":"com.example.usage",
+             "time":"2026-03-05T12:00:00Z","datacontenttype":"application/json",
+             "data":{"platform":"OpenAI","serviceType":"API","cost":"0.15","metadata":{"projectId":"p"}}}
+            """)
+        #expect(e.id == "ce-1")
+        #expect(e.source == "scraper-eu-1")
+        #expect(e.time?.rfc3339 == "2026-03-05T12:00:00Z")
+        #expect(e.platform == "OpenAI")
+        #expect(e.serviceType == .api)
+        #expect(e.cost?.description == "0.15")
+        #expect(e.metadata?["projectId"] == .string("p"))
+        let base64 = try #require(rejection("""
+            {"specversion":"1.0","id":"ce-2","source":"s","type":"usage","data_base64":"eyJ9"}
+            """))
+        #expect(base64.reason.contains("data_base64"))
+    }
+
+    // MARK: Canonical body (DUPLICATE comparison)
+
+    static let sameBodies: [(String, String, String)] = [
+        ("key order and white space",
+         #"{"id":"e1","platform":"OpenAI","serviceType":"API","cost":0.5,"metadata":{"a":1,"b":[1,2]}}"#,
+         " { \"metadata\" : { \"b\" : [ 1 , 2 ] , \"a\" : 1 } ,\n\t\"cost\" : 0.5 , \"serviceType\" : \"API\" , \"platform\" : \"OpenAI\" , \"id\" : \"e1\" } "),
+        ("cost \"0.50\" and 0.5", body(#""cost":"0.50""#), body(#""cost":0.5"#)),
+        ("cost 0.5 and \"0.5\"", body(#""cost":0.5"#), body(#""cost":"0.5""#)),
+        ("cost 5e-1 and 0.500", body(#""cost":5e-1"#), body(#""cost":0.500"#)),
+        ("equal instants with different offsets", body(#""time":"2026-03-05T12:00:00Z""#), body(#""time":"2026-03-05T13:30:00+01:30""#)),
+        ("equal instants with a zero fraction", body(#""time":"2026-03-05T12:00:00.000Z""#), body(#""time":"2026-03-05T07:00:00-05:00""#)),
+        ("null model and no model", body(#""model":null"#), body()),
+        ("null metadata and no metadata", body(#""metadata":null"#), body()),
+        ("null time and no time", body(#""time":null"#), body()),
+        ("source absent and \"\"", body(), body(#""source":"""#)),
+        ("null source and \"\"", body(#""source":null"#), body(#""source":"""#)),
+        ("currency absent, \"USD\" and \"usd\"", body(), body(#""currency":"usd""#)),
+        ("usage quantities spelled differently, in another order",
+         body(#""usage":{"inputTokens":"1200","outputTokens":300}"#),
+         body(#""usage":{"outputTokens":3.0e2,"inputTokens":1200.00}"#)),
+        ("metadata numbers spelled differently", body(#""metadata":{"n":1.50,"m":{"k":10}}"#), body(#""metadata":{"m":{"k":1e1},"n":1.5}"#)),
+        ("seq as a string and as a number", body(#""seq":"5""#), body(#""seq":5"#)),
+    ]
+
+    @Test("bodies that differ only in spelling have the same canonical body", arguments: sameBodies)
+    func sameCanonicalBody(name: String, a: String, b: String) throws {
+        let x = try decode(a)
+        let y = try decode(b)
+        #expect(x.canonicalBody == y.canonicalBody, "\(name)")
+        #expect(x == y)
+        #expect(x.hashValue == y.hashValue)
+    }
+
+    static let differentBodies: [(String, String, String)] = [
+        ("different cost", body(#""cost":0.5"#), body(#""cost":0.51"#)),
+        ("cost and no cost", body(#""cost":0"#), body()),
+        ("different metadata value", body(#""metadata":{"a":1}"#), body(#""metadata":{"a":2}"#)),
+        ("metadata string vs number", body(#""metadata":{"a":"1"}"#), body(#""metadata":{"a":1}"#)),
+        ("metadata with an extra key", body(#""metadata":{"a":1}"#), body(#""metadata":{"a":1,"b":null}"#)),
+        ("different source", body(#""source":"a""#), body()),
+        ("different instants", body(#""time":"2026-03-05T12:00:00Z""#), body(#""time":"2026-03-05T12:00:00.000000001Z""#)),
+        ("different usage", body(#""usage":{"inputTokens":1}"#), body(#""usage":{"inputTokens":2}"#)),
+        ("different unit", body(#""usage":{"inputTokens":1}"#), body(#""usage":{"outputTokens":1}"#)),
+        ("different model", body(#""model":"gpt-4o""#), body(#""model":"gpt-4o-mini""#)),
+        ("different currency", body(#""cost":1,"currency":"EUR""#), body(#""cost":1"#)),
+        ("an unknown field", body(#""note":"x""#), body()),
+    ]
+
+    @Test("bodies that differ in substance have different canonical bodies", arguments: differentBodies)
+    func differentCanonicalBody(name: String, a: String, b: String) throws {
+        let x = try decode(a)
+        let y = try decode(b)
+        #expect(x.canonicalBody != y.canonicalBody, "\(name)")
+        #expect(x != y)
+    }
+
+    @Test("costs that differ below 1e-9 are different bodies (they are not equal decimals)")
+    func costsDifferingBelowResolution() throws {
+        // CONTRACT §2: only "the spelling of equal decimals" does not matter. These two are
+        // different values, so a resend with the other one is a conflict, not a duplicate.
+        let x = try decode(body(#""cost":"0.1234567891""#))
+        let y = try decode(body(#""cost":"0.123456789""#))
+        #expect(x.cost == y.cost) // both round to the same nano-unit…
+        #expect(x.canonicalBody != y.canonicalBody) // …but the bodies are not the same
+    }
+
+    @Test("the canonical body is sorted, compact JSON with normalized known fields")
+    func canonicalShape() throws {
+        let e = try decode(#"{ "platform":"OpenAI", "id":"e1", "serviceType":"API", "cost":"0.50", "time":"2026-03-05T13:00:00+01:00" }"#)
+        #expect(e.canonicalBody == #"{"cost":0.5,"currency":"USD","id":"e1","platform":"OpenAI","serviceType":"API","source":"","time":"2026-03-05T12:00:00Z"}"#)
+    }
+}

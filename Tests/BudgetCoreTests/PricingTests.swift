@@ -1,0 +1,391 @@
+import BudgetCore
+import Foundation
+import Testing
+
+// CONTRACT §3: the native catalog, the LiteLLM price map, the Pricer and currency conversion.
+
+private func instant(_ text: String) throws -> Timestamp {
+    try Timestamp(rfc3339: text)
+}
+
+/// A usage event at `time` with `extra` fields (no leading comma).
+private func usageEvent(platform: String = "OpenAI", model: String? = "gpt-4o", time: String = "2026-02-15T12:00:00Z", _ extra: String = "") throws -> UsageEvent {
+    var text = #"{"id":"e1","platform":"\#(platform)","serviceType":"API","time":"\#(time)""#
+    if let model { text += #","model":"\#(model)""# }
+    if !extra.isEmpty { text += "," + extra }
+    return try UsageEventDecoder.decode(bytes: Array((text + "}").utf8))
+}
+
+/// What an event costs in a budget of `currency`: the rounded amount, or the reason it is UNPRICED.
+enum PricingOutcome: Equatable, Sendable, CustomStringConvertible {
+    case cost(String)
+    case unpriced(String)
+
+    var description: String {
+        switch self {
+        case .cost(let c): "cost \(c)"
+        case .unpriced(let r): "UNPRICED (\(r))"
+        }
+    }
+
+    var isUnpriced: Bool {
+        if case .unpriced = self { return true }
+        return false
+    }
+}
+
+private func price(_ catalog: Catalog, _ event: UsageEvent, in currency: String = "USD") -> PricingOutcome {
+    let pricer = Pricer(catalog: catalog)
+    let time = event.time ?? Timestamp(nanosecondsSinceEpoch: 0)
+    switch pricer.price(event, at: time) {
+    case .unpriced(let reason):
+        return .unpriced(reason)
+    case .priced(let amount, let from, _):
+        switch pricer.money(amount, from: from, to: currency, at: time) {
+        case .success(let money): return .cost(money.description)
+        case .failure(let failure): return .unpriced(failure.reason)
+        }
+    }
+}
+
+private func loadCatalog(_ json: String) throws -> Catalog {
+    try Catalog.load(json: Array(json.utf8))
+}
+
+private let nativeCatalogJSON = """
+    {"version": "2026-03-01",
+     "prices": [
+       {"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD",
+        "unitPrices": {"inputTokens": "0.0000025", "outputTokens": "0.00001", "cachedInputTokens": "0.00000125"},
+        "perRequest": "0", "batchUnitPrices": {"inputTokens": "0.00000125", "outputTokens": "0.000005"},
+        "alternatives": ["gpt-4o-mini"]},
+       {"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2026-03-01T00:00:00Z", "currency": "USD",
+        "unitPrices": {"inputTokens": "0.000002", "outputTokens": "0.000008"}, "batchUnitPrices": {}},
+       {"platform": "Apify", "model": "web-scraper", "effectiveFrom": "2026-01-01",
+        "unitPrices": {"computeUnits": "0.25", "datasetItems": 0.001}, "perRequest": "0.01"},
+       {"platform": "Mistral", "model": "large", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "eur",
+        "unitPrices": {"inputTokens": "0.000002", "halfNano": "0.0000000005"}},
+       {"platform": "Tiny", "model": "halves", "effectiveFrom": "2026-01-01T00:00:00Z",
+        "unitPrices": {"a": "0.0000000015", "b": "0.0000000015", "c": "0.0000000005"}}
+     ],
+     "rates": [
+       {"from": "EUR", "to": "USD", "rate": "1.08", "effectiveFrom": "2026-01-01T00:00:00Z"},
+       {"from": "eur", "to": "usd", "rate": "1.1", "effectiveFrom": "2026-03-01T00:00:00Z"}
+     ]}
+    """
+
+/// The LiteLLM map shipped in shared/data, loaded once (3.4 MB).
+private let litellm: Result<Catalog, LiteLLMLoadFailure> = {
+    // The repository's shared/ folder sits beside the clone: <root>/../shared/data.
+    let here = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+    let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let candidates = [
+        root.deletingLastPathComponent().appendingPathComponent("shared/data/litellm-model-prices.json").path,
+        "/work/shared/data/litellm-model-prices.json",
+    ]
+    guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }),
+          let data = FileManager.default.contents(atPath: path) else {
+        return .failure(LiteLLMLoadFailure(description: "litellm-model-prices.json not found in \(candidates)"))
+    }
+    do {
+        return .success(try Catalog.load(json: [UInt8](data)))
+    } catch let error as CatalogError {
+        return .failure(LiteLLMLoadFailure(description: "load failed: \(error.message)"))
+    } catch {
+        return .failure(LiteLLMLoadFailure(description: "load failed: \(error)"))
+    }
+}()
+
+private struct LiteLLMLoadFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct NativeCatalogTests {
+    let catalog: Catalog
+
+    init() throws {
+        catalog = try loadCatalog(nativeCatalogJSON)
+    }
+
+    @Test("the native catalog is detected and every entry loaded")
+    func loads() throws {
+        #expect(catalog.version == "2026-03-01")
+        #expect(catalog.entryCount == 5)
+        let entry = try #require(catalog.entry(platform: "OpenAI", model: "gpt-4o", at: try instant("2026-02-01T00:00:00Z")))
+        #expect(entry.unitPrices["outputTokens"] == ExactDecimal(mantissa: 1, exponent: -5))
+        #expect(entry.perRequest == ExactDecimal(0))
+        #expect(entry.alternatives == ["gpt-4o-mini"])
+        // A lower-case currency is read as its code.
+        #expect(catalog.entry(platform: "Mistral", model: "large", at: try instant("2026-02-01T00:00:00Z"))?.currency == "EUR")
+        #expect(catalog.rate(from: "EUR", to: "USD", at: try instant("2026-03-02T00:00:00Z")) == ExactDecimal(mantissa: 11, exponent: -1))
+    }
+
+    static let effectiveDates: [(String, PricingOutcome)] = [
+        ("2025-12-31T23:59:59.999999999Z", .unpriced("")),
+        ("2026-01-01T00:00:00Z", .cost("0.0125")),
+        ("2026-02-28T23:59:59.999999999Z", .cost("0.0125")),
+        ("2026-03-01T00:00:00Z", .cost("0.01")),
+        ("2026-03-01T01:00:00+01:00", .cost("0.01")),
+        ("2027-01-01T00:00:00Z", .cost("0.01")),
+    ]
+
+    @Test("an event is priced by the latest entry in force at its time; before the first, UNPRICED", arguments: effectiveDates)
+    func effectiveDate(time: String, expected: PricingOutcome) throws {
+        let e = try usageEvent(time: time, #""usage":{"inputTokens":1000,"outputTokens":1000}"#)
+        let got = price(catalog, e)
+        if expected.isUnpriced {
+            #expect(got.isUnpriced, "\(time): \(got)")
+        } else {
+            #expect(got == expected, "\(time)")
+        }
+    }
+
+    static let perRequest: [(String, String, PricingOutcome)] = [
+        ("requests absent count as 1", #""usage":{"computeUnits":2}"#, .cost("0.51")),
+        ("perRequest × requests", #""usage":{"computeUnits":2,"requests":3}"#, .cost("0.53")),
+        ("requests alone need no unit price", #""usage":{"requests":10}"#, .cost("0.1")),
+        ("no usage at all is one request", "", .cost("0.01")),
+        ("zero requests", #""usage":{"requests":0,"datasetItems":1000}"#, .cost("1")),
+        ("a unit of quantity 0 without a price", #""usage":{"computeUnits":1,"gbMonths":0}"#, .cost("0.26")),
+        ("a unit without a price", #""usage":{"computeUnits":1,"gbMonths":1}"#, .unpriced("no price for unit gbMonths of Apify/web-scraper")),
+    ]
+
+    @Test("perRequest and unit prices add up (§3)", arguments: perRequest)
+    func requests(name: String, usage: String, expected: PricingOutcome) throws {
+        let e = try usageEvent(platform: "Apify", model: "web-scraper", usage)
+        #expect(price(catalog, e) == expected, "\(name)")
+    }
+
+    @Test("any unpriced unit makes the whole event UNPRICED, never partly priced")
+    func partlyPricingOutcomeIsUnpriced() throws {
+        let e = try usageEvent(#""usage":{"inputTokens":1000,"imageTokens":5,"outputTokens":1000}"#)
+        let got = price(catalog, e)
+        #expect(got.isUnpriced, "\(got)")
+        if case .unpriced(let reason) = got { #expect(reason.contains("imageTokens")) }
+        // A zero quantity of the same unknown unit does not.
+        let zero = try usageEvent(#""usage":{"inputTokens":1000,"imageTokens":0}"#)
+        #expect(price(catalog, zero) == .cost("0.0025"))
+    }
+
+    @Test("cachedInputTokens are priced at their own rate")
+    func cachedTokens() throws {
+        let e = try usageEvent(#""usage":{"inputTokens":1000,"cachedInputTokens":4000}"#)
+        #expect(price(catalog, e) == .cost("0.0075"))
+    }
+
+    static let batch: [(String, String, PricingOutcome)] = [
+        ("batch prices when metadata.batch is true", "2026-02-15T12:00:00Z", .cost("0.00625")),
+        ("an entry with empty batchUnitPrices keeps its unit prices", "2026-03-15T12:00:00Z", .cost("0.01")),
+    ]
+
+    @Test("batchUnitPrices replace unitPrices when metadata.batch is true", arguments: batch)
+    func batchPrices(name: String, time: String, expected: PricingOutcome) throws {
+        let usage = #""usage":{"inputTokens":1000,"outputTokens":1000}"#
+        let batch = try usageEvent(time: time, usage + #","metadata":{"batch":true}"#)
+        #expect(price(catalog, batch) == expected, "\(name)")
+        // batch false, a string "true" and no metadata price normally.
+        let normal = time.hasPrefix("2026-02") ? PricingOutcome.cost("0.0125") : .cost("0.01")
+        #expect(price(catalog, try usageEvent(time: time, usage + #","metadata":{"batch":false}"#)) == normal)
+        #expect(price(catalog, try usageEvent(time: time, usage + #","metadata":{"batch":"true"}"#)) == normal)
+        #expect(price(catalog, try usageEvent(time: time, usage)) == normal)
+    }
+
+    @Test("an explicit cost wins over the catalog, in the event's currency")
+    func explicitCost() throws {
+        let e = try usageEvent(#""usage":{"inputTokens":1000},"cost":"0.15""#)
+        let pricer = Pricer(catalog: catalog)
+        guard case .priced(let amount, let currency, let entry) = pricer.price(e, at: e.time!) else {
+            Issue.record("not priced")
+            return
+        }
+        #expect(amount == ExactDecimal(mantissa: 15, exponent: -2))
+        #expect(currency == "USD")
+        #expect(entry == nil)
+        // Even without a model, and for a model the catalog does not know.
+        #expect(price(catalog, try usageEvent(model: nil, #""cost":2"#)) == .cost("2"))
+        #expect(price(catalog, try usageEvent(model: "unknown", #""cost":2"#)) == .cost("2"))
+        // An explicit EUR cost in a USD budget is converted at the rate of its time.
+        #expect(price(catalog, try usageEvent(#""cost":"0.15","currency":"EUR""#)) == .cost("0.162"))
+    }
+
+    static let caseInsensitive: [(String, String)] = [
+        ("OpenAI", "gpt-4o"), ("openai", "gpt-4o"), ("OPENAI", "GPT-4O"), ("oPeNaI", "Gpt-4o"),
+    ]
+
+    @Test("platform and model are matched case-insensitively", arguments: caseInsensitive)
+    func caseInsensitiveMatch(platform: String, model: String) throws {
+        let e = try usageEvent(platform: platform, model: model, #""usage":{"inputTokens":1000}"#)
+        #expect(price(catalog, e) == .cost("0.0025"))
+    }
+
+    @Test("an event without cost and without model is UNPRICED")
+    func noModel() throws {
+        #expect(price(catalog, try usageEvent(model: nil, #""usage":{"inputTokens":1000}"#)).isUnpriced)
+        #expect(price(catalog, try usageEvent(model: "gpt-5", #""usage":{"inputTokens":1000}"#)).isUnpriced)
+        #expect(price(catalog, try usageEvent(platform: "Azure", #""usage":{"inputTokens":1000}"#)).isUnpriced)
+    }
+
+    static let conversions: [(String, String, String, PricingOutcome)] = [
+        // 1,000,000 × 0.000002 EUR = 2 EUR
+        ("2026-02-15T12:00:00Z", "USD", #""usage":{"inputTokens":1000000}"#, .cost("2.16")),
+        ("2026-02-28T23:59:59Z", "USD", #""usage":{"inputTokens":1000000}"#, .cost("2.16")),
+        ("2026-03-01T00:00:00Z", "USD", #""usage":{"inputTokens":1000000}"#, .cost("2.2")),
+        ("2026-06-01T00:00:00Z", "USD", #""usage":{"inputTokens":1000000}"#, .cost("2.2")),
+        ("2026-02-15T12:00:00Z", "EUR", #""usage":{"inputTokens":1000000}"#, .cost("2")),
+        ("2026-02-15T12:00:00Z", "GBP", #""usage":{"inputTokens":1000000}"#, .unpriced("no rate EUR→GBP")),
+    ]
+
+    @Test("a cost in another currency is converted at the latest rate in force at the event's time", arguments: conversions)
+    func conversion(time: String, budgetCurrency: String, usage: String, expected: PricingOutcome) throws {
+        let e = try usageEvent(platform: "Mistral", model: "large", time: time, usage)
+        #expect(price(catalog, e, in: budgetCurrency) == expected, "\(time) in \(budgetCurrency)")
+    }
+
+    @Test("no inverse and no rate before the first: \"no rate EUR→USD\"")
+    func noRate() throws {
+        // USD → EUR is not derived from EUR → USD.
+        #expect(price(catalog, try usageEvent(#""usage":{"inputTokens":1000}"#), in: "EUR") == .unpriced("no rate USD→EUR"))
+        // Before the first EUR → USD rate.
+        let early = try usageEvent(model: nil, time: "2025-12-31T23:59:59Z", #""cost":"1","currency":"EUR""#)
+        #expect(price(catalog, early) == .unpriced("no rate EUR→USD"))
+        let pricer = Pricer(catalog: catalog)
+        let result = pricer.money(ExactDecimal(1), from: "EUR", to: "USD", at: try instant("2025-06-01T00:00:00Z"))
+        guard case .failure(let failure) = result else {
+            Issue.record("converted without a rate: \(result)")
+            return
+        }
+        #expect(failure.reason == "no rate EUR→USD")
+    }
+
+    @Test("a catalog cost is exact and rounded once, half-even, at the end")
+    func roundedOnceAtTheEnd() throws {
+        // a and b are 1.5 nano-units each: rounding each term gives 2 + 2 = 4, the sum is 3.
+        let e = try usageEvent(platform: "Tiny", model: "halves", #""usage":{"a":1,"b":1}"#)
+        let pricer = Pricer(catalog: catalog)
+        guard case .priced(let amount, _, _) = pricer.price(e, at: e.time!) else {
+            Issue.record("not priced")
+            return
+        }
+        #expect(amount == ExactDecimal(mantissa: 3, exponent: -9))
+        #expect(price(catalog, e) == .cost("0.000000003"))
+        // One term alone: 1.5 nano-units round half-even to 2.
+        #expect(price(catalog, try usageEvent(platform: "Tiny", model: "halves", #""usage":{"a":1}"#)) == .cost("0.000000002"))
+        // 0.5 nano-units rounds to 0 alone, and 3 × 0.5 = 1.5 rounds to 2 (not 3 × 0).
+        #expect(price(catalog, try usageEvent(platform: "Tiny", model: "halves", #""usage":{"c":1}"#)) == .cost("0"))
+        #expect(price(catalog, try usageEvent(platform: "Tiny", model: "halves", #""usage":{"c":3}"#)) == .cost("0.000000002"))
+    }
+
+    @Test("conversion happens before the one rounding")
+    func conversionBeforeRounding() throws {
+        // 0.5 nano-EUR × 1.08 = 0.54 nano-USD → 1 nano-unit; rounding first would give 0.
+        let e = try usageEvent(platform: "Mistral", model: "large", #""usage":{"halfNano":1}"#)
+        #expect(price(catalog, e) == .cost("0.000000001"))
+        #expect(price(catalog, e, in: "EUR") == .cost("0"))
+    }
+
+    static let badCatalogs: [(String, String, String)] = [
+        ("missing model in the second entry",
+         #"{"prices":[{"platform":"A","model":"m","unitPrices":{}},{"platform":"B","unitPrices":{}}]}"#, "prices[1].model"),
+        ("missing platform", #"{"prices":[{"model":"m"}]}"#, "prices[0].platform"),
+        ("negative unit price", #"{"prices":[{"platform":"A","model":"m","unitPrices":{"inputTokens":"-1"}}]}"#, "prices[0].unitPrices.inputTokens"),
+        ("unit price not a number", #"{"prices":[{"platform":"A","model":"m","unitPrices":{"inputTokens":"cheap"}}]}"#, "prices[0].unitPrices.inputTokens"),
+        ("unit prices not an object", #"{"prices":[{"platform":"A","model":"m","unitPrices":[1]}]}"#, "prices[0].unitPrices"),
+        ("bad batch price", #"{"prices":[{"platform":"A","model":"m","batchUnitPrices":{"x":true}}]}"#, "prices[0].batchUnitPrices.x"),
+        ("negative perRequest", #"{"prices":[{"platform":"A","model":"m","perRequest":-1}]}"#, "prices[0].perRequest"),
+        ("bad effectiveFrom", #"{"prices":[{"platform":"A","model":"m","effectiveFrom":"yesterday"}]}"#, "prices[0].effectiveFrom"),
+        ("bad currency", #"{"prices":[{"platform":"A","model":"m","currency":"dollars"}]}"#, "prices[0].currency"),
+        ("entry not an object", #"{"prices":[{"platform":"A","model":"m"},"B"]}"#, "prices[1]"),
+        ("prices not an array", #"{"prices":{"platform":"A"}}"#, "prices must be an array"),
+        ("rate without to", #"{"prices":[],"rates":[{"from":"EUR","rate":"1"}]}"#, "rates[0]"),
+        ("negative rate", #"{"prices":[],"rates":[{"from":"EUR","to":"USD","rate":"-1"}]}"#, "rates[0].rate"),
+        ("bad rate date", #"{"prices":[],"rates":[{"from":"EUR","to":"USD","rate":"1","effectiveFrom":"soon"}]}"#, "rates[0].effectiveFrom"),
+        ("neither native nor LiteLLM", #"{"gpt-4o":{"input_cost_per_token":1}}"#, "neither"),
+        ("not JSON", #"{"prices":["#, "not valid JSON"),
+        ("not an object", #"[]"#, "must be a JSON object"),
+        ("bad LiteLLM price", #"{"m":{"litellm_provider":"p","input_cost_per_token":"free"}}"#, "m.input_cost_per_token"),
+    ]
+
+    @Test("a bad catalog is rejected with a message naming the entry", arguments: badCatalogs)
+    func badCatalog(name: String, json: String, messageContains: String) {
+        do {
+            let c = try Catalog.load(json: Array(json.utf8))
+            Issue.record("\(name): loaded \(c.entryCount) entries")
+        } catch {
+            #expect(error.message.contains(messageContains), "\(name): \(error.message)")
+        }
+    }
+
+    @Test("a later entry with the same platform, model and date replaces the earlier one")
+    func sameDateReplaces() throws {
+        let c = try loadCatalog("""
+            {"prices":[{"platform":"A","model":"m","effectiveFrom":"2026-01-01","unitPrices":{"u":"1"}},
+                       {"platform":"a","model":"M","effectiveFrom":"2026-01-01T00:00:00Z","unitPrices":{"u":"2"}}]}
+            """)
+        #expect(c.entryCount == 1)
+        #expect(price(c, try usageEvent(platform: "A", model: "m", #""usage":{"u":1}"#)) == .cost("2"))
+    }
+}
+
+struct LiteLLMPricingTests {
+    @Test("the LiteLLM map is detected by its shape and loaded whole")
+    func detected() throws {
+        let catalog = try litellm.get()
+        // 3,945 keys with a provider and a token price, plus 3,185 provider/model keys whose
+        // short name is not already a key of that provider (sample_spec left out).
+        #expect(catalog.entryCount == 7130)
+        #expect(catalog.version == "litellm-7130")
+    }
+
+    @Test("OpenAI gpt-4o, 1200 input + 300 output tokens, costs exactly 0.006")
+    func gpt4o() throws {
+        let catalog = try litellm.get()
+        let e = try usageEvent(#""usage":{"inputTokens":1200,"outputTokens":300}"#)
+        #expect(price(catalog, e) == .cost("0.006"))
+        let pricer = Pricer(catalog: catalog)
+        guard case .priced(let amount, let currency, let entry) = pricer.price(e, at: e.time!) else {
+            Issue.record("not priced")
+            return
+        }
+        #expect(amount == ExactDecimal(mantissa: 6, exponent: -3))
+        #expect(currency == "USD")
+        #expect(entry?.model == "gpt-4o")
+        #expect(entry?.platform == "openai")
+        let money = try Money(amount)
+        #expect(money.description == "0.006")
+    }
+
+    static let units: [(String, String, PricingOutcome)] = [
+        ("cached input at cache_read_input_token_cost", #""usage":{"cachedInputTokens":1000}"#, .cost("0.00125")),
+        ("input, cached input and output", #""usage":{"inputTokens":1000,"cachedInputTokens":4000,"outputTokens":100}"#, .cost("0.0085")),
+        ("batch prices from *_batches", #""usage":{"inputTokens":1200,"outputTokens":300},"metadata":{"batch":true}"#, .cost("0.003")),
+        ("a unit the map does not price", #""usage":{"inputTokens":1,"audioSeconds":1}"#, .unpriced("no price for unit audioSeconds of OpenAI/gpt-4o")),
+    ]
+
+    @Test("LiteLLM fields price inputTokens, outputTokens, cachedInputTokens", arguments: units)
+    func unitsPricingOutcome(name: String, usage: String, expected: PricingOutcome) throws {
+        let catalog = try litellm.get()
+        #expect(price(catalog, try usageEvent(usage)) == expected, "\(name)")
+    }
+
+    static let lookups: [(String, String, String, PricingOutcome)] = [
+        ("a provider that does not match the platform", "Anthropic", "gpt-4o", .unpriced("")),
+        ("the provider is matched case-insensitively", "OPENAI", "gpt-4o", .cost("0.0025")),
+        ("a provider/model key is found as model", "Azure", "gpt-realtime-2.1-2026-07-07", .cost("0.004")),
+        ("a provider/model key is found under its full name too", "azure", "azure/gpt-realtime-2.1-2026-07-07", .cost("0.004")),
+        ("the short name is not found on another provider", "OpenAI", "gpt-realtime-2.1-2026-07-07", .unpriced("")),
+        // gemini/gemini-exp-1206 prices input at 0, the plain key gemini-exp-1206 at 3e-07.
+        ("a plain key wins over the same model found through provider/model", "gemini", "gemini-exp-1206", .cost("0.0003")),
+        ("sample_spec is skipped", "one of https://docs.litellm.ai/docs/providers", "sample_spec", .unpriced("")),
+    ]
+
+    @Test("LiteLLM keys are models on their litellm_provider", arguments: lookups)
+    func lookup(name: String, platform: String, model: String, expected: PricingOutcome) throws {
+        let catalog = try litellm.get()
+        let got = price(catalog, try usageEvent(platform: platform, model: model, #""usage":{"inputTokens":1000}"#))
+        if expected.isUnpriced {
+            #expect(got.isUnpriced, "\(name): \(got)")
+        } else {
+            #expect(got == expected, "\(name)")
+        }
+    }
+}

@@ -1,0 +1,452 @@
+import BudgetCore
+import BudgetStore
+import Foundation
+import Testing
+
+// BudgetStore: migrations, exact round trips, the event and outbound logs, dead letters,
+// atomic writes. Every test gets a database in a fresh temporary directory.
+
+private func t(_ text: String) -> Timestamp {
+    // Test literals only: a typo should stop the run loudly.
+    try! Timestamp(rfc3339: text)
+}
+
+private func money(_ text: String) -> Money {
+    try! Money(parsing: text)
+}
+
+/// Runs `body` with a database path in a new temporary directory, removed afterwards.
+private func withDatabasePath<T>(_ body: (String) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("budgetd-store-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    return try body(dir.appendingPathComponent("budgetd.sqlite").path)
+}
+
+/// Opens a store at a fresh path, hands it to `body`, and closes it.
+private func withStore<T>(_ body: (Store, String) throws -> T) throws -> T {
+    try withDatabasePath { path throws in
+        let store = try Store(path: path)
+        defer { store.close() }
+        return try body(store, path)
+    }
+}
+
+private struct Boom: Error {}
+
+/// The string or number text of `key` in each object (nil where it is absent or null).
+private func texts(_ objects: [JSONValue], _ key: String) -> [String?] {
+    objects.map { $0[key]?.stringValue ?? $0[key]?.numberText }
+}
+
+private func storedEvent(
+    _ id: String, source: String = "scraper-1", state: EventState = .allocated, reason: String? = nil,
+    receivedAt: String = "2026-03-05T12:00:01Z", cost: String? = "0.006"
+) -> StoredEvent {
+    StoredEvent(
+        source: source, id: id, body: #"{"id":"\#(id)","platform":"OpenAI","serviceType":"API","source":"\#(source)"}"#,
+        state: state, reason: reason, platform: "OpenAI", serviceType: .api, model: "gpt-4o",
+        time: t("2026-03-05T12:00:00Z"), receivedAt: t(receivedAt), cost: cost.map(money),
+        currency: "USD", budgetId: state == .allocated ? "b" : nil, costAllocationId: state == .allocated ? "c_\(id)" : nil
+    )
+}
+
+/// Budgets at the edges of what a budget can hold: extreme amounts, instant periods, selectors,
+/// fired alerts, an open-ended UNLIMITED.
+private func edgeBudgets() throws -> [Budget] {
+    var ledger = Ledger()
+    var parent = try ledger.createBudget(Args([
+        "name": "Parent \"quoted\" ünïcode", "description": "line 1\nline 2", "budgetType": "MONTHLY",
+        "totalAmount": "999999999999.999999999", "startDate": "2026-03-01", "currency": "EUR", "createdBy": "ops",
+        "alertThreshold90": false, "autoRenewal": true,
+    ]), id: "p", at: t("2026-02-28T09:00:00.5Z"))
+    parent.spentAmount = money("9999999999999.5")
+    parent.status = .exceeded
+    parent.fired = [.threshold80, .threshold100, .budgetExceeded]
+    parent.successorId = "p-next"
+    parent.costCount = 123_456_789_012
+    parent.allocations = [
+        Allocation(
+            id: "al_tiny", budgetId: "p", platform: "OpenAI", serviceType: .api, allocatedAmount: money("0.000000001"),
+            spentAmount: money("9999999999999.5"), priority: .critical, isActive: false, depletedFired: true
+        ),
+        Allocation(
+            id: "al_max", budgetId: "p", platform: "Apify", serviceType: .scraping, allocatedAmount: money("999999999999.999999999"),
+            spentAmount: money("0.000000001"), priority: .low
+        ),
+        Allocation(id: "al_zero", budgetId: "p", platform: "Azure", serviceType: .storage, allocatedAmount: .zero),
+    ]
+    let child = try ledger.createBudget(Args([
+        "name": "Child", "budgetType": "PROJECT", "totalAmount": "0.000000001",
+        "startDate": "2026-03-05T10:30:00.123456789+02:00", "endDate": "2026-03-20T23:59:59.999999999Z",
+        "currency": "EUR", "parentId": "p", "selector": ["projectId": "proj-123", "n": .number("1.50"), "nested": ["a": [1, true, .null]]],
+    ]), id: "c", at: t("2026-03-01T00:00:00Z"))
+    let unlimited = try ledger.createBudget(Args([
+        "name": "Open", "budgetType": "UNLIMITED", "startDate": "2026-01-01",
+    ]), id: "u", at: t("2026-03-01T00:00:00Z"))
+    let quarter = try ledger.createBudget(Args([
+        "name": "Q", "budgetType": "QUARTERLY", "totalAmount": 10, "startDate": "2026-01-31", "endDate": .null,
+    ]), id: "q", at: t("2026-03-01T00:00:00Z"))
+    return [parent, child, unlimited, quarter]
+}
+
+struct StoreTests {
+    @Test("a new database is created, migrated and empty")
+    func freshDatabase() throws {
+        try withStore { store, path throws in
+            let header = try #require(FileManager.default.contents(atPath: path)?.prefix(16))
+            #expect(Array(header) == Array("SQLite format 3\0".utf8))
+            try store.read { r throws in
+                #expect(try r.budgets().isEmpty)
+                #expect(try r.lastSeq() == 0)
+                #expect(try r.events(state: nil, limit: 100).isEmpty)
+                #expect(try r.events(inState: .unpriced, limit: 100).isEmpty)
+                #expect(try r.eventCounts() == [.rejected: 0])
+                #expect(try r.alerts(budgetId: nil, unresolvedOnly: false, sinceSeq: 0, limit: 1000).isEmpty)
+                #expect(try r.outbound(sinceSeq: 0, limit: 1000).isEmpty)
+                #expect(try r.costs(budgetId: "b", from: nil, to: nil, limit: 100).isEmpty)
+            }
+        }
+    }
+
+    @Test("reopening a database migrates nothing twice and keeps its data")
+    func reopen() throws {
+        try withDatabasePath { path throws in
+            let first = try Store(path: path)
+            try first.write { w throws in try w.insertEvent(storedEvent("e1")) }
+            first.close()
+            first.close() // idempotent
+            let second = try Store(path: path)
+            defer { second.close() }
+            #expect(try second.read { try $0.eventCounts() } == [.allocated: 1, .rejected: 0])
+        }
+    }
+
+    @Test("budgets, allocations and amounts at the extremes round-trip exactly")
+    func budgetRoundTrip() throws {
+        let budgets = try edgeBudgets()
+        // The fixture really is at the edges: beyond Int64 nano-units and down to one nano-unit.
+        #expect(budgets[0].spentAmount.nanos > Int128(Int64.max))
+        #expect(budgets[0].allocations[0].allocatedAmount.nanos == 1)
+        #expect(budgets[0].totalAmount.nanos == 999_999_999_999_999_999_999)
+        try withDatabasePath { path throws in
+            let store = try Store(path: path)
+            // Saved newest first: the store returns them by ordinal.
+            try store.write { w throws in for b in budgets.reversed() { try w.saveBudget(b) } }
+            #expect(try store.read { try $0.budgets() } == budgets)
+            store.close()
+
+            let reopened = try Store(path: path)
+            defer { reopened.close() }
+            let loaded = try reopened.read { try $0.budgets() }
+            #expect(loaded == budgets)
+            #expect(loaded.map(\.id) == ["p", "c", "u", "q"])
+            let p = try #require(loaded.first)
+            #expect(p.spentAmount.description == "9999999999999.5")
+            #expect(p.totalAmount.description == "999999999999.999999999")
+            #expect(p.allocations.map(\.id) == ["al_tiny", "al_max", "al_zero"])
+            #expect(p.allocations[0].allocatedAmount.description == "0.000000001")
+            #expect(p.allocations[0].spentAmount.description == "9999999999999.5")
+            #expect(p.fired == [.threshold80, .threshold100, .budgetExceeded])
+            #expect(loaded[1].period.start == t("2026-03-05T08:30:00.123456789Z"))
+            #expect(loaded[1].selector?["n"] == .number("1.50"))
+            #expect(loaded[2].period.endExclusive == nil)
+            #expect(loaded[3].period.endExclusive == t("2026-05-01T00:00:00Z"))
+        }
+    }
+
+    @Test("saving a budget again replaces it and its allocations")
+    func budgetReplace() throws {
+        try withStore { store, _ throws in
+            var b = try edgeBudgets()[0]
+            try store.write { w throws in try w.saveBudget(b) }
+            b.allocations.removeFirst()
+            b.allocations[0].spentAmount = money("42.000000001")
+            b.name = "Renamed"
+            b.status = .active
+            b.fired = []
+            try store.write { w throws in try w.saveBudget(b) }
+            let loaded = try store.read { try $0.budgets() }
+            #expect(loaded == [b])
+            #expect(loaded.first?.allocations.map(\.id) == ["al_max", "al_zero"])
+        }
+    }
+
+    @Test("usage events: insert, find by (source, id), update")
+    func events() throws {
+        try withStore { store, _ throws in
+            let e = storedEvent("e1", state: .unpriced, reason: "no price for OpenAI/gpt-5", cost: nil)
+            try store.write { w throws in
+                #expect(try w.findEvent(source: "scraper-1", id: "e1") == nil)
+                try w.insertEvent(e)
+                // The same id from another source is another event.
+                try w.insertEvent(storedEvent("e1", source: "scraper-2"))
+            }
+            try store.write { w throws in
+                let key = try #require(try w.findEvent(source: "scraper-1", id: "e1"))
+                #expect(key.body == e.body)
+                #expect(key.state == .unpriced)
+                #expect(key.reason == "no price for OpenAI/gpt-5")
+                #expect(try w.findEvent(source: "", id: "e1") == nil)
+                #expect(try w.findEvent(source: "scraper-1", id: "E1") == nil)
+            }
+            #expect(try store.read { try $0.events(inState: .unpriced, limit: 10) } == [e])
+
+            var priced = e
+            priced.state = .allocated
+            priced.reason = nil
+            priced.cost = money("999999999999.999999999")
+            priced.currency = "EUR"
+            priced.budgetId = "b"
+            priced.costAllocationId = "c_1"
+            try store.write { w throws in try w.updateEvent(priced) }
+            try store.read { r throws in
+                #expect(try r.events(inState: .unpriced, limit: 10).isEmpty)
+                let allocated = try r.events(inState: .allocated, limit: 10)
+                #expect(allocated == [priced, storedEvent("e1", source: "scraper-2")])
+                #expect(try r.eventCounts() == [.allocated: 2, .rejected: 0])
+                let listed = try r.events(state: .allocated, limit: 1)
+                #expect(listed.count == 1)
+                // Newest first: scraper-2's was inserted last.
+                #expect(listed.first?["source"] == .string("scraper-2"))
+            }
+            try store.read { r throws in
+                let json = try #require(try r.events(state: nil, limit: 10).last)
+                #expect(json["id"] == .string("e1"))
+                #expect(json["source"] == .string("scraper-1"))
+                #expect(json["state"] == .string("ALLOCATED"))
+                #expect(json["reason"] == .null)
+                #expect(json["cost"] == .number("999999999999.999999999"))
+                #expect(json["body"]?["platform"] == .string("OpenAI"))
+            }
+        }
+    }
+
+    @Test("a second event with the same (source, id) fails and commits nothing of its transaction")
+    func duplicateEvent() throws {
+        try withStore { store, _ throws in
+            try store.write { w throws in try w.insertEvent(storedEvent("e1")) }
+            do {
+                try store.write { w throws in
+                    try w.insertEvent(storedEvent("e2"))
+                    try w.insertEvent(storedEvent("e1"))
+                }
+                Issue.record("a duplicate (source, id) was inserted")
+            } catch let error as StoreError {
+                #expect(error.sqliteCode == 19) // SQLITE_CONSTRAINT
+            }
+            let ids = try store.read { try $0.events(inState: .allocated, limit: 10).map(\.id) }
+            #expect(ids == ["e1"])
+        }
+    }
+
+    @Test("a write that throws midway commits nothing")
+    func atomicWrite() throws {
+        try withStore { store, _ throws in
+            var ledger = Ledger()
+            _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 100, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
+            let messages = ledger.book(amount: money("90"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
+            #expect(messages.count == 2)
+            #expect(throws: Boom.self) {
+                try store.write { w throws in
+                    try w.saveBudget(ledger["b"]!)
+                    try w.insertEvent(storedEvent("e1"))
+                    for m in messages { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) }
+                    try w.insertRejected(RejectedMessage(receivedAt: t("2026-03-05T00:00:00Z"), socket: "ingest", topic: "usage", source: nil, id: nil, reason: "x", body: [1, 2]))
+                    throw Boom()
+                }
+            }
+            try store.read { r throws in
+                #expect(try r.budgets().isEmpty)
+                #expect(try r.lastSeq() == 0)
+                #expect(try r.eventCounts() == [.rejected: 0])
+                #expect(try r.alerts(budgetId: nil, unresolvedOnly: false, sinceSeq: 0, limit: 10).isEmpty)
+            }
+            // The same write without the throw commits all of it.
+            try store.write { w throws in
+                try w.saveBudget(ledger["b"]!)
+                for m in messages { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) }
+            }
+            #expect(try store.read { try $0.lastSeq() } == 2)
+        }
+    }
+
+    @Test("outbound messages are kept in seq order and lastSeq survives reopening the file")
+    func outboundAndLastSeq() throws {
+        try withDatabasePath { path throws in
+            var ledger = Ledger(lastSeq: 0)
+            _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
+            let messages = ledger.book(amount: money("1200"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
+            #expect(messages.map(\.seq) == [1, 2, 3, 4, 5])
+            let store = try Store(path: path)
+            try store.write { w throws in for m in messages { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) } }
+            store.close()
+
+            let reopened = try Store(path: path)
+            defer { reopened.close() }
+            try reopened.read { r throws in
+                #expect(try r.lastSeq() == 5)
+                let after3 = try r.outbound(sinceSeq: 3, limit: 100)
+                #expect(after3.map(\.seq) == [4, 5])
+                #expect(after3.map(\.topic) == ["alert.BUDGET_EXCEEDED", "status.EXCEEDED"])
+                #expect(try JSON.parse(after3[1].payload) == messages[4].payload)
+                #expect(try r.outbound(sinceSeq: 0, limit: 2).map(\.seq) == [1, 2])
+                #expect(try r.outbound(sinceSeq: 5, limit: 100).isEmpty)
+            }
+            // Numbering resumes after the stored seq.
+            var resumed = Ledger(budgets: try reopened.read { try $0.budgets() }, lastSeq: try reopened.read { try $0.lastSeq() })
+            _ = try resumed.createBudget(Args(["name": "C", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-03-01"]), id: "c", at: t("2026-03-01T00:00:00Z"))
+            let next = resumed.book(amount: money("8"), budgetId: "c", platform: "OpenAI", serviceType: .api, eventId: nil, at: t("2026-03-05T00:00:00Z")).messages
+            #expect(next.map(\.seq) == [6])
+            try reopened.write { w throws in for m in next { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) } }
+            #expect(try reopened.read { try $0.lastSeq() } == 6)
+        }
+    }
+
+    @Test("alerts are listed by sinceSeq, budget and unresolved, and resolved once")
+    func alerts() throws {
+        try withStore { store, _ throws in
+            var ledger = Ledger()
+            _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
+            _ = try ledger.createBudget(Args(["name": "O", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-03-01"]), id: "o", at: t("2026-03-01T00:00:00Z"))
+            var messages = ledger.book(amount: money("1200"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
+            messages += ledger.book(amount: money("8"), budgetId: "o", platform: "OpenAI", serviceType: .api, eventId: "e2", at: t("2026-03-05T00:00:00Z")).messages
+            try store.write { w throws in for m in messages { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) } }
+            let alertIds = messages.compactMap { if case .alert(let a) = $0 { a.id } else { nil } }
+            #expect(alertIds.count == 5)
+
+            try store.read { r throws in
+                let all = try r.alerts(budgetId: nil, unresolvedOnly: false, sinceSeq: 0, limit: 1000)
+                // The status event (seq 5) is not an alert.
+                #expect(texts(all, "seq") == ["1", "2", "3", "4", "6"])
+                #expect(texts(all, "type") == ["THRESHOLD_80", "THRESHOLD_90", "THRESHOLD_100", "BUDGET_EXCEEDED", "THRESHOLD_80"])
+                #expect(all.allSatisfy { $0["resolved"] == .bool(false) && $0["resolvedAt"] == .null })
+                #expect(all.first?["spentAmount"] == .number("1200"))
+                #expect(texts(try r.alerts(budgetId: nil, unresolvedOnly: false, sinceSeq: 2, limit: 1000), "seq") == ["3", "4", "6"])
+                #expect(try r.alerts(budgetId: nil, unresolvedOnly: false, sinceSeq: 0, limit: 2).count == 2)
+                #expect(texts(try r.alerts(budgetId: "o", unresolvedOnly: false, sinceSeq: 0, limit: 1000), "budgetId") == ["o"])
+                #expect(try r.alerts(budgetId: "nobody", unresolvedOnly: false, sinceSeq: 0, limit: 1000).isEmpty)
+            }
+
+            let resolved = try store.write { w throws in try w.resolveAlert(id: alertIds[1], at: t("2026-03-06T00:00:00Z")) }
+            #expect(resolved?["resolved"] == .bool(true))
+            #expect(resolved?["resolvedAt"] == .string("2026-03-06T00:00:00Z"))
+            #expect(resolved?["type"] == .string("THRESHOLD_90"))
+            // Resolving again keeps the first time.
+            let again = try store.write { w throws in try w.resolveAlert(id: alertIds[1], at: t("2026-03-07T00:00:00Z")) }
+            #expect(again?["resolvedAt"] == .string("2026-03-06T00:00:00Z"))
+            #expect(try store.write { w throws in try w.resolveAlert(id: "a_nope", at: t("2026-03-07T00:00:00Z")) } == nil)
+
+            try store.read { r throws in
+                let unresolved = try r.alerts(budgetId: nil, unresolvedOnly: true, sinceSeq: 0, limit: 1000)
+                #expect(texts(unresolved, "seq") == ["1", "3", "4", "6"])
+                #expect(try r.alert(id: alertIds[1])?["resolved"] == .bool(true))
+            }
+        }
+    }
+
+    @Test("rejected messages are listed newest first with their reason, the body cut to 4096 bytes")
+    func rejectedMessages() throws {
+        try withStore { store, _ throws in
+            let big = [UInt8](repeating: UInt8(ascii: "x"), count: 5000)
+            let first = RejectedMessage(
+                receivedAt: t("2026-03-05T12:00:00Z"), socket: "ingest-ack", topic: "usage", source: "s1", id: "e1",
+                reason: "missing field: platform", body: Array(#"{"id":"e1"}"#.utf8)
+            )
+            let second = RejectedMessage(
+                receivedAt: t("2026-03-05T12:00:02Z"), socket: "ingest", topic: "usage.openai", source: nil, id: nil,
+                reason: "oversized", body: big
+            )
+            try store.write { w throws in
+                try w.insertRejected(first)
+                try w.insertEvent(storedEvent("ok", receivedAt: "2026-03-05T12:00:01Z"))
+                try w.insertRejected(second)
+            }
+            try store.read { r throws in
+                let rejected = try r.events(state: .rejected, limit: 100)
+                #expect(texts(rejected, "reason") == ["oversized", "missing field: platform"])
+                #expect(rejected.allSatisfy { $0["state"] == .string("REJECTED") })
+                #expect(rejected[0]["body"]?.stringValue?.utf8.count == 4096)
+                #expect(rejected[0]["bodySize"] == .number("5000"))
+                #expect(rejected[0]["id"] == .null)
+                #expect(rejected[0]["socket"] == .string("ingest"))
+                #expect(rejected[0]["topic"] == .string("usage.openai"))
+                #expect(rejected[1]["body"] == .string(#"{"id":"e1"}"#))
+                #expect(rejected[1]["bodySize"] == .number("11"))
+                #expect(rejected[1]["id"] == .string("e1"))
+                #expect(rejected[1]["source"] == .string("s1"))
+                #expect(rejected[1]["receivedAt"] == .string("2026-03-05T12:00:00Z"))
+                #expect(texts(try r.events(state: .rejected, limit: 1), "reason") == ["oversized"])
+                // All states together, newest first by the time received.
+                let all = try r.events(state: nil, limit: 100)
+                #expect(texts(all, "state") == ["REJECTED", "ALLOCATED", "REJECTED"])
+                #expect(try r.eventCounts() == [.allocated: 1, .rejected: 2])
+                // A state filter other than REJECTED lists no dead letters.
+                #expect(try r.events(state: .allocated, limit: 100).count == 1)
+            }
+        }
+        // The cut happens where the message is made, so nothing over 4096 bytes is ever kept.
+        #expect(RejectedMessage.keptBodyBytes == 4096)
+    }
+
+    @Test("cost allocations round-trip and are listed newest first within [from, to]")
+    func costs() throws {
+        try withStore { store, _ throws in
+            func cost(_ id: String, _ date: String, _ amount: String, metadata: JSONObject? = nil) -> CostRecord {
+                CostRecord(
+                    id: id, budgetId: "b", allocationId: id == "c1" ? "al_1" : nil, platform: "OpenAI", serviceType: .api,
+                    costAmount: money(amount), currency: "USD", description: id == "c2" ? "manual" : nil, costDate: t(date),
+                    apiUsageId: "u-\(id)", apifyRunId: nil, eventId: id == "c3" ? nil : "e-\(id)", eventSource: "s", metadata: metadata
+                )
+            }
+            let c1 = cost("c1", "2026-03-01T00:00:00Z", "1000000000000", metadata: ["projectId": "p", "n": .number("1.50")])
+            let c2 = cost("c2", "2026-03-02T00:00:00Z", "0.000000001")
+            let c3 = cost("c3", "2026-03-03T00:00:00Z", "123.456789012")
+            try store.write { w throws in for c in [c2, c3, c1] { try w.insertCost(c, createdAt: t("2026-03-04T00:00:00Z")) } }
+            try store.read { r throws in
+                #expect(try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) == [c3, c2, c1])
+                #expect(try r.costs(budgetId: "b", from: t("2026-03-02T00:00:00Z"), to: nil, limit: 100) == [c3, c2])
+                #expect(try r.costs(budgetId: "b", from: nil, to: t("2026-03-02T00:00:00Z"), limit: 100) == [c2, c1])
+                #expect(try r.costs(budgetId: "b", from: nil, to: nil, limit: 1) == [c3])
+                #expect(try r.costs(budgetId: "other", from: nil, to: nil, limit: 100).isEmpty)
+                #expect(try r.cost(id: "c1") == c1)
+                #expect(try r.cost(id: "c9") == nil)
+            }
+        }
+    }
+
+    @Test("a file that is not a database fails to open with a StoreError")
+    func notADatabase() throws {
+        try withDatabasePath { path throws in
+            let junk = Data(String(repeating: "this is not an SQLite database. ", count: 200).utf8)
+            #expect(FileManager.default.createFile(atPath: path, contents: junk))
+            do {
+                let store = try Store(path: path)
+                store.close()
+                Issue.record("opened a file that is not a database")
+            } catch let error as StoreError {
+                #expect(error.message.contains(path), "\(error.message)")
+                #expect(error.sqliteCode == 26) // SQLITE_NOTADB
+            }
+            // The file is left as it was.
+            #expect(FileManager.default.contents(atPath: path) == junk)
+        }
+    }
+
+    @Test("a database in a directory that does not exist fails with a StoreError")
+    func missingDirectory() {
+        #expect(throws: StoreError.self) {
+            let store = try Store(path: "/nonexistent-\(UUID().uuidString)/budgetd.sqlite")
+            store.close()
+        }
+    }
+
+    @Test("the journal is WAL: a -wal file appears after a write")
+    func walMode() throws {
+        try withStore { store, path throws in
+            try store.write { w throws in try w.insertEvent(storedEvent("e1")) }
+            #expect(FileManager.default.fileExists(atPath: path + "-wal"))
+            #expect((FileManager.default.contents(atPath: path + "-wal")?.count ?? 0) > 0)
+        }
+    }
+}

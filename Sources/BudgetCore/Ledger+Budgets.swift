@@ -91,6 +91,7 @@ extension Ledger {
         try validate(budget)
         budgets[id] = budget
         order.append(id)
+        refreshRoute(id)
         return budget
     }
 
@@ -156,6 +157,7 @@ extension Ledger {
         }
         messages += rearm(budgetId: id, at: now)
         messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now)
+        refreshRoute(id)
         return (budgets[id]!, messages)
     }
 

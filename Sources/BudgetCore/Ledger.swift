@@ -32,12 +32,28 @@ public struct Ledger: Sendable {
     public internal(set) var order: [String] = []
     /// The last `seq` handed out to an alert or status event.
     public internal(set) var lastSeq: Int64
+    /// What routing needs of each budget, in `order`; refreshed when a budget's period,
+    /// status, selector or successor changes (`refreshRoute`).
+    var candidates: [RouteCandidate] = []
+    var candidateIndex: [String: Int] = [:]
 
     public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {
         self.lastSeq = lastSeq
         for b in budgets.sorted(by: { $0.ordinal < $1.ordinal }) {
             self.budgets[b.id] = b
             order.append(b.id)
+            refreshRoute(b.id)
+        }
+    }
+
+    /// Brings the routing view of a budget up to date after it was created or changed.
+    mutating func refreshRoute(_ id: String) {
+        guard let b = budgets[id] else { return }
+        if let i = candidateIndex[id] {
+            candidates[i] = RouteCandidate(b)
+        } else {
+            candidateIndex[id] = candidates.count
+            candidates.append(RouteCandidate(b))
         }
     }
 
@@ -56,8 +72,9 @@ public struct Ledger: Sendable {
 
     /// The budget an event with these fields goes to (CONTRACT §4), or nil.
     public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
-        // Lazily, so routing does not copy every budget for every event.
-        Router.route(budgetId: budgetId, metadata: metadata, time: time, budgets: order.lazy.compactMap { budgets[$0] }) { budgets[$0] }
+        Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates) { id in
+            candidateIndex[id].map { candidates[$0] }
+        }
     }
 
     /// The budget and its ancestors, nearest first (cycles are refused at creation; guarded anyway).

@@ -36,6 +36,9 @@ public final class Store: @unchecked Sendable {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
+            // deduplication does not read pages from the file for every event.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: config)

@@ -1,0 +1,105 @@
+import BudgetCore
+import Foundation
+import Testing
+
+/// Runs `budgetctl` as an operator would, against a real daemon.
+@Suite(.timeLimit(.minutes(3)))
+struct BudgetctlTests {
+    /// Runs budgetctl with arguments; returns (status, stdout, stderr).
+    func budgetctl(_ args: [String]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetctl)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func createShowListAndErrorsThroughTheCommandLine() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let control = ["--control", daemon.control]
+
+        let (status, out, _) = try budgetctl(["budget", "create", "--name", "CLI Ops", "--type", "MONTHLY", "--total", "5000",
+                                              "--start", "2026-03-01", "--id", "b_cli", "--allocation", "OpenAI:API:3000:CRITICAL", "--json"] + control)
+        #expect(status == 0)
+        let created = try JSON.parse(out.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(created["id"]?.stringValue == "b_cli")
+        #expect(created["endDate"]?.stringValue == "2026-03-31")
+        #expect(created["allocations"]?.arrayValue?.first?["priority"]?.stringValue == "CRITICAL")
+
+        let client = try Client(daemon)
+        _ = try client.sendAck(costEvent("cli-1", cost: "4065", budgetId: "b_cli", extra: [("time", "2026-03-10T00:00:00Z")]))
+
+        let (showStatus, show, _) = try budgetctl(["budget", "show", "b_cli"] + control)
+        #expect(showStatus == 0)
+        #expect(show.contains("CLI Ops"))
+        #expect(show.contains("81.3"))
+
+        let (listStatus, list, _) = try budgetctl(["budget", "list", "--json"] + control)
+        #expect(listStatus == 0)
+        #expect(try JSON.parse(list.trimmingCharacters(in: .whitespacesAndNewlines)).arrayValue?.count == 1)
+
+        let (alertsStatus, alerts, _) = try budgetctl(["alerts", "list", "--json"] + control)
+        #expect(alertsStatus == 0)
+        #expect(try JSON.parse(alerts.trimmingCharacters(in: .whitespacesAndNewlines)).arrayValue?.first?["type"]?.stringValue == "THRESHOLD_80")
+
+        // A daemon error: non-zero exit and the message.
+        let (missingStatus, _, missingErr) = try budgetctl(["budget", "show", "b_nope"] + control)
+        #expect(missingStatus == 1)
+        #expect(missingErr.contains("NOT_FOUND"))
+        let (badStatus, _, badErr) = try budgetctl(["budget", "create", "--name", "Bad", "--type", "MONTHLY", "--total", "1000", "--start", "2026-03-01",
+                                                    "--allocation", "OpenAI:API:800", "--allocation", "Apify:SCRAPING:500"] + control)
+        #expect(badStatus == 1)
+        #expect(badErr.contains("Total allocation (1300) exceeds budget total (1000)"))
+    }
+
+    @Test func alertsTailPrintsAlertsAndRecoversFromSeq() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "100")
+        // Two alerts before the tail starts: --since-seq 0 must replay them from outbound.list.
+        _ = try client.sendAck(costEvent("tail-1", cost: "95", budgetId: budgetId))
+        let (status, out, err) = try budgetctl(["alerts", "tail", "--since-seq", "0", "--count", "2", "--json",
+                                                "--control", daemon.control, "--publish", daemon.publish])
+        #expect(status == 0, "\(err)")
+        let lines = out.split(separator: "\n").map { try? JSON.parse(String($0)) }
+        #expect(lines.map { $0?["type"]?.stringValue } == ["THRESHOLD_80", "THRESHOLD_90"])
+        #expect(lines.map { $0?["seq"]?.numberText } == ["1", "2"])
+    }
+
+    @Test func daemonVersionAndConfigCheck() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetd)
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let version = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(version.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3)
+
+        let dir = try TempDir()
+        try Data("{\"prices\": 5}".utf8).write(to: URL(fileURLWithPath: dir.file("bad.json")))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: Products.budgetd)
+        check.arguments = ["--check-config", "--config", dir.file("bad.json")]
+        let err = Pipe()
+        check.standardError = err
+        check.standardOutput = FileHandle.nullDevice
+        try check.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 1)
+        #expect(message.contains("prices"))
+    }
+}

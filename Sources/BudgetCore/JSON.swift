@@ -277,7 +277,14 @@ private struct UTF8Key: Hashable {
     @inline(__always)
     static func same(_ a: String, _ b: String) -> Bool {
         // Lengths differ for nearly every pair of distinct keys; UTF8View.count is O(1).
-        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+        guard a.utf8.count == b.utf8.count else { return false }
+        // Native strings are contiguous: compare the bytes directly rather than through the
+        // generic UTF8View iterator (the hot spot of key lookups in profiles).
+        let fast: Bool?? = a.utf8.withContiguousStorageIfAvailable { pa in
+            b.utf8.withContiguousStorageIfAvailable { pb in pa.elementsEqual(pb) }
+        }
+        if let fast, let equal = fast { return equal }
+        return a.utf8.elementsEqual(b.utf8)
     }
 
     static func == (lhs: UTF8Key, rhs: UTF8Key) -> Bool {

@@ -35,6 +35,8 @@ public struct Ledger: Sendable {
     /// What routing needs of each budget, in `order`; refreshed when a budget's period,
     /// status, selector or successor changes (`refreshRoute`).
     var candidates: [RouteCandidate] = []
+    /// UNPRICED_USAGE alerts raised: platform, model and month (see `unpricedKey`).
+    var unpricedAlerted: Set<String> = []
     var candidateIndex: [String: Int] = [:]
 
     public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {

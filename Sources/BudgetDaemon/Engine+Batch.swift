@@ -37,6 +37,10 @@ extension Engine {
                     case .control(let envelope, let frames, _):
                         let reply = try handleControl(frames: frames, w, &out)
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
+                    case .reload:
+                        do { _ = try reloadCatalog(w, &out) } catch let failure as ControlFailure {
+                            logger.error("SIGHUP: \(failure.message)")
+                        }
                     }
                 }
                 if out.budgetsChanged {
@@ -56,6 +60,7 @@ extension Engine {
             if !failedIngest.isEmpty { pending = failedIngest }
             nextRetry = now.adding(seconds: 1)
             setHealth(ok: false, reason: "cannot commit: \(error)", at: now)
+            if batch.contains(where: { if case .reload = $0 { true } else { false } }) { requestReload() }
             for case .control(let envelope, _, _) in batch {
                 let reply = Self.errorReply(.internalError, "database unavailable: \(error)")
                 send(.control(envelope + [reply.serializedBytes()]))
@@ -157,16 +162,24 @@ extension Engine {
             platform: event.platform, serviceType: event.serviceType, model: event.model, time: time,
             receivedAt: receivedAt, cost: nil, currency: nil, budgetId: nil, costAllocationId: nil
         )
+        let routed = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time)
+        func unpriced(_ reason: String) -> StoredEvent {
+            stored.reason = reason
+            stored.budgetId = routed
+            out.outbound += ledger.unpricedUsage(
+                platform: event.platform, serviceType: event.serviceType, model: event.model, reason: reason,
+                budgetId: routed, currency: event.currency, eventId: event.id, at: SystemClock.now()
+            )
+            return stored
+        }
         let amount: ExactDecimal, currency: String
         switch pricer.price(event, at: time) {
         case .unpriced(let reason):
-            stored.reason = reason
-            return stored
+            return unpriced(reason)
         case .priced(let a, let c, _):
             (amount, currency) = (a, c)
         }
-        guard let budgetId = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time),
-              let budget = ledger[budgetId] else {
+        guard let budgetId = routed, let budget = ledger[budgetId] else {
             stored.state = .unallocated
             stored.reason = unallocatedReason(event, time: time)
             // Remember the cost it would have had, in its own currency, for people reading event.list.
@@ -179,9 +192,7 @@ extension Engine {
         let money: Money
         switch pricer.money(amount, from: currency, to: budget.currency, at: time) {
         case .failure(let failure):
-            stored.reason = failure.reason
-            stored.budgetId = budgetId
-            return stored
+            return unpriced(failure.reason)
         case .success(let m):
             money = m
         }

@@ -123,15 +123,7 @@ extension Engine {
             }
             return .object(JSONObject([("priced", .number(priced)), ("allocated", .number(allocated)), ("remaining", .number(remaining))]))
         case "prices.reload":
-            guard let path = config.pricesPath else {
-                throw ControlFailure(.validationFailed, "no price catalog is configured (--prices)")
-            }
-            do { pricer = Pricer(catalog: try Self.loadCatalog(path: path)) } catch {
-                throw ControlFailure(.validationFailed, "catalog refused, the old one stays: \(error)")
-            }
-            logger.info("price catalog reloaded", metadata: ["version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)"])
-            _ = try reprocess(state: .unpriced, w, &out)
-            return .object(JSONObject([("version", .string(pricer.catalog.version)), ("entries", .number(pricer.catalog.entryCount))]))
+            return try reloadCatalog(w, &out)
         case "price.quote":
             return try quote(args)
         case "health":
@@ -147,6 +139,27 @@ extension Engine {
             }
             throw ControlFailure(.unknownOp, "unknown op \(op)")
         }
+    }
+
+    /// Loads the catalog file again (`prices.reload`, SIGHUP); a bad one is refused and the old
+    /// one kept. Then UNPRICED events are priced again, in the same transaction.
+    func reloadCatalog(_ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+        guard let path = config.pricesPath else {
+            throw ControlFailure(.validationFailed, "no price catalog is configured (--prices)")
+        }
+        let started = SystemClock.now()
+        do { pricer = Pricer(catalog: try Self.loadCatalog(path: path)) } catch {
+            throw ControlFailure(.validationFailed, "catalog refused, the old one stays: \(error)")
+        }
+        let r = try reprocess(state: .unpriced, w, &out)
+        logger.info("price catalog reloaded", metadata: [
+            "version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)",
+            "ms": "\((SystemClock.now() - started) / 1_000_000)", "priced": "\(r.priced)", "allocated": "\(r.allocated)",
+        ])
+        return .object(JSONObject([
+            ("version", .string(pricer.catalog.version)), ("entries", .number(pricer.catalog.entryCount)),
+            ("priced", .number(r.priced)), ("allocated", .number(r.allocated)),
+        ]))
     }
 
     func budget(_ args: Args, key: String = "id") throws -> Budget {

@@ -13,10 +13,14 @@ enum WorkItem {
     case ack(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
     /// From the control ROUTER: the envelope and the request frames.
     case control(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
+    /// SIGHUP: reload the price catalog and price UNPRICED events again.
+    case reload
 
     var isIngest: Bool {
-        if case .control = self { return false }
-        return true
+        switch self {
+        case .publish, .ack: true
+        case .control, .reload: false
+        }
     }
 }
 
@@ -38,6 +42,7 @@ public final class Engine: @unchecked Sendable {
     let config: DaemonConfiguration
     let logger: Logger
     let stopRequested = Atomic<Bool>(false)
+    let reloadRequested = Atomic<Bool>(false)
 
     var store: Store!
     var ledger = Ledger()
@@ -73,6 +78,11 @@ public final class Engine: @unchecked Sendable {
         stopRequested.store(true, ordering: .releasing)
     }
 
+    /// Asks the loop to reload the price catalog (SIGHUP), between two batches; safe from any thread.
+    public func requestReload() {
+        reloadRequested.store(true, ordering: .releasing)
+    }
+
     // MARK: The loop
 
     /// Opens everything, serves until asked to stop, drains, and closes. Runs on its own thread.
@@ -85,11 +95,16 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous)
-        let (budgets, lastSeq) = try store.read { r in (try r.budgets(), try r.lastSeq()) }
+        let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
         ledger = Ledger(budgets: budgets, lastSeq: lastSeq)
+        for u in unpriced { ledger.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }
         if let path = config.pricesPath {
+            let started = SystemClock.now()
             pricer = Pricer(catalog: try Self.loadCatalog(path: path))
-            logger.info("price catalog loaded", metadata: ["version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)"])
+            logger.info("price catalog loaded", metadata: [
+                "version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)",
+                "ms": "\((SystemClock.now() - started) / 1_000_000)",
+            ])
         }
         context = try ZMQContext()
         ingest = try context.makeSocket(.sub)
@@ -141,6 +156,9 @@ public final class Engine: @unchecked Sendable {
             if now >= nextHeartbeat { heartbeat(now) }
             if !pending.isEmpty && now >= nextRetry {
                 process(pending)
+            }
+            if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                process([.reload])
             }
             let waitMs = max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).

@@ -102,6 +102,16 @@ public struct StoreReader {
         return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(alertJSON)
     }
 
+    /// (platform, model, UTC month of triggeredAt) of every UNPRICED_USAGE alert raised, so the
+    /// once-a-month rule holds across restarts.
+    public func unpricedAlerts() throws -> [(platform: String, model: String?, month: String)] {
+        try String.fetchAll(db, sql: "SELECT payload FROM alerts WHERE type = 'UNPRICED_USAGE'").compactMap { text in
+            guard let o = try? JSON.parse(text).objectValue, let platform = o["platform"]?.stringValue,
+                  let at = o["triggeredAt"]?.stringValue, let t = try? Timestamp(rfc3339: at) else { return nil }
+            return (platform, o["model"]?.stringValue, t.civilDate.monthString)
+        }
+    }
+
     /// Every alert and status event after `sinceSeq`, in order.
     public func outbound(sinceSeq: Int64, limit: Int) throws -> [(seq: Int64, topic: String, payload: String)] {
         try Row.fetchAll(db, sql: "SELECT seq, topic, payload FROM outbound WHERE seq > ? ORDER BY seq LIMIT ?",

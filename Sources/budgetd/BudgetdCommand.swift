@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import BudgetCore
 import BudgetDaemon
 import Foundation
@@ -92,6 +93,12 @@ struct BudgetdCommand: AsyncParsableCommand {
         let engine = Engine(configuration: configuration, logger: logger) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
+        // SIGHUP reloads the price catalog (between two batches, on the engine thread).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { engine.requestReload() }
+        hangup.resume()
+        defer { hangup.cancel() }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: EngineService(engine: engine), successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],

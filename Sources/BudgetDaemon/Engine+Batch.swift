@@ -10,10 +10,19 @@ struct BatchOutput {
     var touchedBudgets: Set<String> = []
     /// Budgets created or changed in this batch: UNALLOCATED events are routed again.
     var budgetsChanged = false
+    /// The batch's additions to the daily rollup, written once per key at commit.
+    var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
 
-    mutating func add(_ booking: Booking) {
+    /// Records a booked cost: its budgets, its messages, and its day in each budget of the chain.
+    mutating func add(_ booking: Booking, amount: Money, day: CivilDate, platform: String, serviceType: ServiceType) {
         touchedBudgets.formUnion(booking.touchedBudgets)
         outbound += booking.messages
+        let dayText = day.description
+        for id in booking.touchedBudgets {
+            let key = DailyKey(budgetId: id, day: dayText, platform: platform, serviceType: serviceType)
+            let old = daily[key] ?? (.zero, 0)
+            daily[key] = (old.amount + amount, old.count + 1)
+        }
     }
 }
 
@@ -49,6 +58,7 @@ extension Engine {
                 for id in out.touchedBudgets.sorted() {
                     if let b = ledger[id] { try w.saveBudget(b) }
                 }
+                for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }
                 for m in out.outbound { try w.insertOutbound(m, at: now) }
             }
         } catch {
@@ -208,7 +218,7 @@ extension Engine {
             apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata
         )
         try w.insertCost(cost, createdAt: now)
-        out.add(booking)
+        out.add(booking, amount: money, day: time.civilDate, platform: event.platform, serviceType: event.serviceType)
         stored.state = .allocated
         stored.cost = money
         stored.currency = budget.currency

@@ -83,7 +83,10 @@ extension Engine {
             out.budgetsChanged = true
             return b.json
         case "budget.get":
-            return try budget(args).summary(at: now)
+            let b = try budget(args)
+            guard case .object(var summary) = b.summary(at: now) else { return b.summary(at: now) }
+            summary["dailySpend"] = .array(try dailySpend(of: b, w))
+            return .object(summary)
         case "budget.list":
             return .array(try listBudgets(args).map(\.json))
         case "cost.allocate":
@@ -162,6 +165,19 @@ extension Engine {
         ]))
     }
 
+    /// The budget's spend per UTC day of its period (days with spend only), ascending, from the rollup.
+    func dailySpend(of b: Budget, _ w: StoreWriter) throws -> [JSONValue] {
+        var byDay: [(String, Money)] = []
+        for row in try w.reader.dailySpend(budgetIds: [b.id], fromDay: nil, toDay: nil) {
+            if let last = byDay.last, last.0 == row.key.day {
+                byDay[byDay.count - 1].1 = last.1 + row.amount
+            } else {
+                byDay.append((row.key.day, row.amount))
+            }
+        }
+        return byDay.map { .object(JSONObject([("date", .string($0.0)), ("amount", .number($0.1.description))])) }
+    }
+
     func budget(_ args: Args, key: String = "id") throws -> Budget {
         let id = try args.requiredString(key, max: EventLimits.maxIdLength)
         guard let b = ledger[id] else { throw ControlFailure(.notFound, "no budget \(id)") }
@@ -219,7 +235,7 @@ extension Engine {
             apifyRunId: try args.string("apifyRunId"), eventId: nil, eventSource: nil, metadata: metadata
         )
         try w.insertCost(cost, createdAt: now)
-        out.add(booking)
+        out.add(booking, amount: amount, day: cost.costDate.civilDate, platform: platform, serviceType: serviceType)
         return cost.json
     }
 

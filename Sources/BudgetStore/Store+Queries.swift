@@ -112,6 +112,24 @@ public struct StoreReader {
         }
     }
 
+    /// Daily rollup rows, for some budgets (nil: all) and an inclusive day range, by day.
+    public func dailySpend(budgetIds: [String]?, fromDay: String?, toDay: String?) throws -> [DailySpend] {
+        var sql = "SELECT budget_id, day, platform, service_type, amount, count FROM daily_spend WHERE day >= ? AND day <= ?"
+        var args: [(any DatabaseValueConvertible)?] = [fromDay ?? "", toDay ?? "~"]
+        if let budgetIds {
+            if budgetIds.isEmpty { return [] }
+            sql += " AND budget_id IN (" + budgetIds.map { _ in "?" }.joined(separator: ",") + ")"
+            args += budgetIds.map { $0 }
+        }
+        sql += " ORDER BY day, budget_id, platform, service_type"
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+            DailySpend(
+                key: DailyKey(budgetId: row[0], day: row[1], platform: row[2], serviceType: ServiceType(rawValue: row[3]) ?? .other),
+                amount: try money(row[4]), count: row[5]
+            )
+        }
+    }
+
     /// Every alert and status event after `sinceSeq`, in order.
     public func outbound(sinceSeq: Int64, limit: Int) throws -> [(seq: Int64, topic: String, payload: String)] {
         try Row.fetchAll(db, sql: "SELECT seq, topic, payload FROM outbound WHERE seq > ? ORDER BY seq LIMIT ?",

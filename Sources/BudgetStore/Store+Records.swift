@@ -92,6 +92,29 @@ public struct RejectedMessage: Sendable, Hashable {
     }
 }
 
+/// One row of the daily rollup.
+public struct DailyKey: Sendable, Hashable {
+    public var budgetId: String
+    /// UTC day, `YYYY-MM-DD`.
+    public var day: String
+    public var platform: String
+    public var serviceType: ServiceType
+
+    public init(budgetId: String, day: String, platform: String, serviceType: ServiceType) {
+        self.budgetId = budgetId
+        self.day = day
+        self.platform = platform
+        self.serviceType = serviceType
+    }
+}
+
+/// A day's spend of one budget on one platform and service.
+public struct DailySpend: Sendable, Hashable {
+    public var key: DailyKey
+    public var amount: Money
+    public var count: Int64
+}
+
 /// What is known of a stored (source, id) for deduplication.
 public struct EventKey: Sendable, Hashable {
     public var body: String
@@ -211,4 +234,21 @@ public struct StoreWriter {
     }
 
     public var reader: StoreReader { StoreReader(db: db) }
+
+    /// Adds to a day's running total (exact: read, add, write, inside the batch's transaction).
+    public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
+        let select = try db.cachedStatement(sql: """
+            SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?
+            """)
+        var total = amount
+        var n = count
+        if let row = try Row.fetchOne(select, arguments: [key.budgetId, key.day, key.platform, key.serviceType.rawValue]) {
+            total += try reader.money(row[0])
+            n += row[1] as Int64
+        }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO daily_spend (budget_id, day, platform, service_type, amount, count) VALUES (?,?,?,?,?,?)
+            """)
+        try upsert.execute(arguments: [key.budgetId, key.day, key.platform, key.serviceType.rawValue, total.description, n])
+    }
 }

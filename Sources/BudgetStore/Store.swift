@@ -184,6 +184,23 @@ public final class Store: @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2-daily-spend") { db in
+            // Running totals per budget, UTC day, platform and service: what analytics, forecasts
+            // and sparklines read instead of scanning every cost. A cost counts in its budget and in
+            // each ancestor (as in the budgets' own totals); roots hold each cost once.
+            try db.execute(sql: """
+                CREATE TABLE daily_spend (
+                    budget_id TEXT NOT NULL,
+                    day TEXT NOT NULL,
+                    platform TEXT NOT NULL,
+                    service_type TEXT NOT NULL,
+                    amount TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (budget_id, day, platform, service_type)
+                ) WITHOUT ROWID;
+                CREATE INDEX daily_spend_day ON daily_spend(day);
+                """)
+        }
         return migrator
     }
 }

@@ -71,6 +71,9 @@ struct PipelineTests {
         #expect(summary["totalSpent"]?.numberText == "151.5")
         #expect(summary["totalRemaining"]?.numberText == "-51.5")
         #expect(summary["spentPercentage"]?.numberText == "151.5")
+        let today = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)).civilDate.description
+        #expect(summary["dailySpend"]?.arrayValue?.map { $0["date"]?.stringValue } == [today])
+        #expect(summary["dailySpend"]?.arrayValue?.first?["amount"]?.numberText == "151.5")
         let stats = try client.call("stats")
         #expect(stats["alertsPublished"]?.numberText == "4")
         #expect(stats["statusEventsPublished"]?.numberText == "1")

@@ -55,17 +55,53 @@ extension ZMQSocket {
     ///   expired).
     /// - Throws: ``ZMQError``, such as ``ZMQError/Code/terminated`` at shutdown.
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
+        try receiveMessage(dontWait: dontWait, readingUserID: false)?.frames
+    }
+
+    /// Receives one whole multipart message and the authenticated identity
+    /// of the peer that sent it: the `User-Id` property libzmq attaches to
+    /// every frame of a connection that a ZAP handler admitted
+    /// (`zmq_msg_gets`).
+    ///
+    /// With a ``ZAPAuthenticator`` table policy the user id is the sender's
+    /// CURVE public key in Z85, so a server can apply roles and audit per
+    /// message. It is there on the receiving side of the connection's server
+    /// (the socket that set ``setCurveServer(secretKey:)``), whatever the
+    /// socket type: a ROUTER sees it with the identity frame, a bound SUB with
+    /// each published message, an XPUB with each subscription. A CURVE client
+    /// never has one: the server is not authenticated by ZAP.
+    ///
+    /// - Parameter dontWait: return `nil` at once instead of blocking when no
+    ///   message is waiting.
+    /// - Returns: the frames in order (at least one) and the user id, `nil`
+    ///   when no ZAP handler admitted the peer or it gave an empty user id
+    ///   (a NULL-mechanism connection); `nil` altogether if no message was
+    ///   ready (only possible with `dontWait`, or when the receive timeout
+    ///   expired).
+    /// - Throws: ``ZMQError``, such as ``ZMQError/Code/terminated`` at shutdown.
+    public func receiveWithUserID(dontWait: Bool = false) throws -> (frames: [[UInt8]], userID: String?)? {
+        try receiveMessage(dontWait: dontWait, readingUserID: true)
+    }
+
+    /// ``receive(dontWait:)``, and when `readingUserID` the first frame's
+    /// `User-Id` property.
+    private func receiveMessage(
+        dontWait: Bool,
+        readingUserID: Bool
+    ) throws(ZMQError) -> (frames: [[UInt8]], userID: String?)? {
         let socket = openHandle
         // A zmq_msg_t must stay at one address while libzmq uses it (small
         // messages are stored inside it), so it lives in a temporary
         // allocation, not a Swift `var` that inout could copy. No heap either.
-        return try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) { buffer throws(ZMQError) -> [[UInt8]]? in
+        return try withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) {
+            buffer throws(ZMQError) -> (frames: [[UInt8]], userID: String?)? in
             let message = buffer.baseAddress!
             // zmq_msg_init(3): "always returns zero".
             zmq_msg_init(message)
             defer { zmq_msg_close(message) }
 
             var frames: [[UInt8]] = []
+            var userID: String?
             // The first frame may be refused; the rest of a message arrives
             // with it (atomic delivery), so they are read without ZMQ_DONTWAIT.
             var flags: CInt = dontWait ? ZMQ_DONTWAIT : 0
@@ -84,13 +120,22 @@ extension ZMQSocket {
                 if frames.isEmpty {
                     // Most of our messages have two to four frames.
                     frames.reserveCapacity(4)
+                    if readingUserID {
+                        // zmq_msg_gets(3): the string belongs to the message
+                        // and lives until it is closed or reused, so it is
+                        // copied now. NULL (EINVAL) when the connection has
+                        // no such property: no ZAP handler admitted it.
+                        if let value = zmq_msg_gets(message, "User-Id"), value.pointee != 0 {
+                            userID = String(cString: value)
+                        }
+                    }
                 }
                 frames.append(
                     [UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(message), count: zmq_msg_size(message)))
                 )
                 flags = 0
             } while zmq_msg_more(message) != 0
-            return frames
+            return (frames, userID)
         }
     }
 }

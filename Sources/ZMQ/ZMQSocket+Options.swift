@@ -132,7 +132,7 @@ extension ZMQSocket {
     }
 
     /// `zmq_setsockopt` with a fixed-size value (`int` or `int64_t`, per the option).
-    private func setFixedOption<Value: BitwiseCopyable>(
+    internal func setFixedOption<Value: BitwiseCopyable>(
         _ option: CInt,
         _ value: Value,
         _ name: @autoclosure () -> String
@@ -145,7 +145,7 @@ extension ZMQSocket {
     }
 
     /// `zmq_setsockopt` with a byte-string value.
-    private func setBufferOption(
+    internal func setBufferOption(
         _ option: CInt,
         _ bytes: UnsafeRawBufferPointer,
         _ name: @autoclosure () -> String

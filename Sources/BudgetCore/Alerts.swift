@@ -16,6 +16,11 @@ public struct AlertRecord: Sendable, Hashable {
     public var triggeredAt: Timestamp
     public var eventId: String?
     public var message: String
+    /// SPENDING_SPIKE: spend in the recent window and the baseline it was compared with.
+    public var windowAmount: Money? = nil
+    public var baselineAmount: Money? = nil
+    /// LOW_BUDGET: when the budget runs out at its burn rate.
+    public var projectedExhaustion: Timestamp? = nil
     public var resolved: Bool = false
     public var resolvedAt: Timestamp?
 
@@ -41,6 +46,9 @@ public struct AlertRecord: Sendable, Hashable {
         o["triggeredAt"] = .string(triggeredAt.rfc3339)
         o["eventId"] = eventId.map(JSONValue.string) ?? .null
         o["message"] = .string(message)
+        if let windowAmount { o["windowAmount"] = .number(windowAmount.description) }
+        if let baselineAmount { o["baselineAmount"] = .number(baselineAmount.description) }
+        if let projectedExhaustion { o["projectedExhaustion"] = .string(projectedExhaustion.rfc3339) }
         if includeResolution {
             o["resolved"] = .bool(resolved)
             o["resolvedAt"] = resolvedAt.map { .string($0.rfc3339) } ?? .null

@@ -170,6 +170,18 @@ extension Ledger {
                 throw LedgerError(.validationFailed, "Total allocation (\(sum)) exceeds budget total (\(b.totalAmount))")
             }
         }
+        // Allocation ids are unique across budgets (the store's primary key): a client-chosen id
+        // that is taken must be refused here, not fail the whole batch's commit.
+        var ids: Set<String> = []
+        for a in b.allocations {
+            if a.id.isEmpty { throw LedgerError(.validationFailed, "an allocation id must not be empty") }
+            if !ids.insert(a.id).inserted { throw LedgerError(.validationFailed, "allocation id \(a.id) appears twice") }
+        }
+        for other in budgets.values where other.id != b.id {
+            if let taken = other.allocations.first(where: { ids.contains($0.id) }) {
+                throw LedgerError(.conflict, "allocation id \(taken.id) is already used by budget \(other.id)")
+            }
+        }
         if let parentId = b.parentId {
             guard let parent = budgets[parentId] else { throw LedgerError(.validationFailed, "parent budget \(parentId) not found") }
             if parent.currency != b.currency {

@@ -37,6 +37,12 @@ public struct Ledger: Sendable {
     var candidates: [RouteCandidate] = []
     /// UNPRICED_USAGE alerts raised: platform, model and month (see `unpricedKey`).
     var unpricedAlerted: Set<String> = []
+    /// Settings of SPENDING_SPIKE and LOW_BUDGET.
+    public var settings = AlertSettings()
+    /// Hourly spend by cost time, per budget and per "budget/allocation".
+    var history: [String: HourlySpend] = [:]
+    /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
+    var lastSpikeHour: [String: Int64] = [:]
     var candidateIndex: [String: Int] = [:]
 
     public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {
@@ -94,8 +100,9 @@ public struct Ledger: Sendable {
     /// allocation; then the alert rules run, in the order of CONTRACT §5.
     public mutating func book(
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
-        eventId: String?, at now: Timestamp
+        eventId: String?, costTime: Timestamp? = nil, at now: Timestamp
     ) -> Booking {
+        recordHistory(amount: amount, budgetId: budgetId, platform: platform, serviceType: serviceType, at: costTime ?? now)
         let ids = chain(from: budgetId)
         var allocationId: String?
         var matched: [String: Int] = [:]
@@ -112,14 +119,14 @@ public struct Ledger: Sendable {
         }
         var messages: [OutboundMessage] = []
         for id in ids {
-            messages += evaluate(budgetId: id, allocationIndex: matched[id], eventId: eventId, at: now)
+            messages += evaluate(budgetId: id, allocationIndex: matched[id], eventId: eventId, fromCost: true, at: now)
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }
 
     /// Fires what is crossed and not yet fired for one budget: thresholds lowest first,
     /// BUDGET_EXCEEDED, status.EXCEEDED, ALLOCATION_DEPLETED.
-    mutating func evaluate(budgetId: String, allocationIndex: Int?, eventId: String?, at now: Timestamp) -> [OutboundMessage] {
+    mutating func evaluate(budgetId: String, allocationIndex: Int?, eventId: String?, fromCost: Bool = false, at now: Timestamp) -> [OutboundMessage] {
         guard var b = budgets[budgetId] else { return [] }
         var messages: [OutboundMessage] = []
         if !b.isUnlimited {
@@ -139,6 +146,7 @@ public struct Ledger: Sendable {
             }
         }
         let indices = allocationIndex.map { [$0] } ?? Array(b.allocations.indices)
+        var spikes: [OutboundMessage] = []
         for i in indices {
             let a = b.allocations[i]
             guard !a.depletedFired, a.spentAmount > .zero, a.spentAmount >= a.allocatedAmount else { continue }
@@ -152,6 +160,14 @@ public struct Ledger: Sendable {
             record.message = "\(b.name): allocation \(a.platform)/\(a.serviceType.rawValue) has spent \(a.spentAmount.displayString) of \(a.allocatedAmount.displayString) \(b.currency)"
             messages.append(.alert(record))
         }
+        // SPENDING_SPIKE (the budget's, then its allocation's), then LOW_BUDGET: §5's order.
+        // Only a cost (an event) can start a spike; a change of settings or totals cannot.
+        if fromCost {
+            if let m = spike(b, allocation: nil, eventId: eventId, at: now) { spikes.append(m) }
+            if let i = allocationIndex, let m = spike(b, allocation: b.allocations[i], eventId: eventId, at: now) { spikes.append(m) }
+        }
+        messages += spikes
+        if let m = lowBudget(&b, eventId: eventId, at: now) { messages.append(m) }
         budgets[budgetId] = b
         return messages
     }

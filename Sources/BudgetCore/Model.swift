@@ -123,6 +123,8 @@ public struct Budget: Sendable, Hashable {
     public var allocations: [Allocation]
     /// The next period's budget once renewed.
     public var successorId: String?
+    /// The previous period's budget this one renewed.
+    public var predecessorId: String?
     /// Number of cost allocations booked directly to this budget or a descendant (locks some fields).
     public var costCount: Int64
 
@@ -133,7 +135,7 @@ public struct Budget: Sendable, Hashable {
         alertThreshold100: Bool = true, autoRenewal: Bool = false, parentId: String? = nil,
         selector: JSONObject? = nil, createdBy: String? = nil, createdAt: Timestamp, ordinal: Int64 = 0,
         fired: Set<AlertType> = [], allocations: [Allocation] = [], successorId: String? = nil,
-        costCount: Int64 = 0
+        predecessorId: String? = nil, costCount: Int64 = 0
     ) {
         self.id = id
         self.name = name
@@ -157,6 +159,7 @@ public struct Budget: Sendable, Hashable {
         self.fired = fired
         self.allocations = allocations
         self.successorId = successorId
+        self.predecessorId = predecessorId
         self.costCount = costCount
     }
 

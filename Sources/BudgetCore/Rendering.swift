@@ -80,6 +80,8 @@ extension Budget {
             ("autoRenewal", .bool(autoRenewal)), ("parentId", parentId.map(JSONValue.string) ?? .null),
             ("selector", selector.map(JSONValue.object) ?? .null), ("createdBy", createdBy.map(JSONValue.string) ?? .null),
             ("createdAt", .string(createdAt.rfc3339)), ("spentPercentage", .number(spentPercentage)),
+            ("predecessorId", predecessorId.map(JSONValue.string) ?? .null),
+            ("successorId", successorId.map(JSONValue.string) ?? .null),
             ("allocations", .array(allocations.map(\.json))),
         ]))
     }

@@ -1,4 +1,4 @@
-import BudgetCore
+public import BudgetCore
 public import BudgetStore
 
 /// Everything budgetd can be told, with the defaults of CONTRACT §1 and §8.
@@ -18,6 +18,8 @@ public import BudgetStore
 /// - `synchronous`: SQLite `synchronous` (FULL, NORMAL, OFF); FULL.
 /// - `receiveHighWaterMark`, `sendHighWaterMark`: ZeroMQ queue bounds per socket; 100000.
 /// - `logLevel`: trace, debug, info, notice, warning, error, critical; info.
+/// - `spikeWindowHours`, `spikeBaselineDays`, `spikeFactorPercent`, `spikeMinAmount`,
+///   `lowBudgetMinElapsedHours`: SPENDING_SPIKE and LOW_BUDGET (see `AlertSettings`); 1, 7, 300, "10", 24.
 public struct DaemonConfiguration: Sendable {
     public var databasePath: String
     public var ingestEndpoint = "tcp://127.0.0.1:7600"
@@ -34,6 +36,7 @@ public struct DaemonConfiguration: Sendable {
     public var receiveHighWaterMark: Int32 = 100_000
     public var sendHighWaterMark: Int32 = 100_000
     public var logLevel: String = "info"
+    public var alerts = AlertSettings()
 
     public init(databasePath: String) {
         self.databasePath = databasePath
@@ -77,6 +80,15 @@ public struct DaemonConfiguration: Sendable {
                 }
                 synchronous = mode
             case "logLevel": logLevel = try string()
+            case "spikeWindowHours": alerts.spikeWindowHours = try int(1...168)
+            case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
+            case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)
+            case "lowBudgetMinElapsedHours": alerts.lowBudgetMinElapsedHours = try int(0...8760)
+            case "spikeMinAmount":
+                guard let text = v.numberText ?? v.stringValue, let amount = try? Money.parseAmount(text) else {
+                    throw ConfigurationError("config key spikeMinAmount must be a non-negative decimal amount")
+                }
+                alerts.spikeMinAmount = amount
             default: throw ConfigurationError("unknown config key \(key)")
             }
         }

@@ -46,6 +46,11 @@ extension Engine {
                     case .control(let envelope, let frames, _):
                         let reply = try handleControl(frames: frames, w, &out)
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
+                    case .tick:
+                        let rolled = ledger.rollOver(at: now) { IDs.make("b") }
+                        out.touchedBudgets.formUnion(rolled.changed)
+                        out.outbound += rolled.messages
+                        if !rolled.changed.isEmpty { out.budgetsChanged = true }
                     case .reload:
                         do { _ = try reloadCatalog(w, &out) } catch let failure as ControlFailure {
                             logger.error("SIGHUP: \(failure.message)")
@@ -209,7 +214,7 @@ extension Engine {
         let now = SystemClock.now()
         let booking = ledger.book(
             amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
-            eventId: event.id, at: now
+            eventId: event.id, costTime: time, at: now
         )
         let cost = CostRecord(
             id: IDs.make("c"), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,

@@ -31,7 +31,7 @@ extension Engine {
     }
 
     /// The ops of CONTRACT §6 not built yet answer UNKNOWN_OP saying so.
-    static let laterOps: Set<String> = ["analytics", "forecast", "optimization.list", "optimization.update", "spend.check"]
+    static let laterOps: Set<String> = ["forecast", "optimization.list", "optimization.update"]
 
     /// Answers one control request. Domain failures become error replies; only a database failure throws.
     func handleControl(frames: [[UInt8]], _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
@@ -93,9 +93,10 @@ extension Engine {
             return try allocateCost(args, w, &out, now: now)
         case "cost.list":
             let b = try budget(args, key: "budgetId")
-            return .array(try w.reader.costs(
-                budgetId: b.id, from: try args.instant("from"), to: try args.instant("to"), limit: try limit(args, default: 100)
-            ).map(\.json))
+            let from = try args.instant("from")
+            let to = try inclusiveEnd(args, "to")
+            if let from, let to, to < from { throw ControlFailure(.validationFailed, "to must not be before from") }
+            return .array(try w.reader.costs(budgetId: b.id, from: from, to: to, limit: try limit(args, default: 100)).map(\.json))
         case "alert.list":
             return .array(try w.reader.alerts(
                 budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
@@ -117,8 +118,11 @@ extension Engine {
             return .array(try w.reader.events(state: try args.enumValue("state", EventState.self), limit: try limit(args, default: 100)))
         case "event.reprocess":
             let states: [EventState] = if let s = try args.enumValue("state", EventState.self) { [s] } else { [.unpriced, .unallocated] }
+            if states.contains(where: { $0 != .unpriced && $0 != .unallocated }) {
+                throw ControlFailure(.validationFailed, "event.reprocess takes state UNPRICED or UNALLOCATED (ALLOCATED events are booked; REJECTED ones are dead letters)")
+            }
             var priced = 0, allocated = 0, remaining = 0
-            for state in states where state == .unpriced || state == .unallocated {
+            for state in states {
                 let r = try reprocess(state: state, w, &out)
                 priced += r.priced
                 allocated += r.allocated
@@ -129,6 +133,19 @@ extension Engine {
             return try reloadCatalog(w, &out)
         case "price.quote":
             return try quote(args)
+        case "analytics":
+            return try analytics(args, w)
+        case "spend.check":
+            return try ledger.checkSpend(SpendRequest(args), at: now).json
+        case "allocation.add", "allocation.update", "allocation.remove":
+            let (b, messages) = switch op {
+            case "allocation.add": try ledger.addAllocation(args, at: now)
+            case "allocation.update": try ledger.updateAllocation(args, at: now)
+            default: try ledger.removeAllocation(args, at: now)
+            }
+            out.touchedBudgets.insert(b.id)
+            out.outbound += messages
+            return b.json
         case "health":
             return .object(JSONObject([
                 ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),
@@ -136,6 +153,9 @@ extension Engine {
             ]))
         case "stats":
             return stats.json(lastSeq: ledger.lastSeq)
+        case "forecast": return try forecastOp(args, w, now: now)
+        case "optimization.list": return try optimizationListOp(args, w, now: now)
+        case "optimization.update": return try optimizationUpdateOp(args, w, now: now)
         default:
             if Self.laterOps.contains(op) {
                 throw ControlFailure(.unknownOp, "op \(op) is not available in budgetd \(budgetdVersion) yet")
@@ -184,6 +204,11 @@ extension Engine {
         return b
     }
 
+    /// The last instant an end bound covers: an end day includes its whole day (CONTRACT §4).
+    func inclusiveEnd(_ args: Args, _ key: String) throws -> Timestamp? {
+        try args.dateSpec(key).map { $0.endExclusive.adding(nanoseconds: -1) }
+    }
+
     func limit(_ args: Args, default value: Int) throws -> Int {
         guard let n = try args.int("limit") else { return value }
         guard n >= 1 && n <= 100_000 else { throw ControlFailure(.validationFailed, "limit must be 1...100000") }
@@ -195,12 +220,8 @@ extension Engine {
         let status = try args.enumValue("status", BudgetStatus.self)
         let type = try args.enumValue("budgetType", BudgetType.self)
         let from = try args.dateSpec("startDate")?.startInstant
-        // An end day includes its whole day.
-        let to: Timestamp? = switch try args.dateSpec("endDate") {
-        case .day(let d)?: d.addingDays(1).startInstant.adding(nanoseconds: -1)
-        case .instant(let t)?: t
-        case nil: nil
-        }
+        let to = try inclusiveEnd(args, "endDate")
+        if let from, let to, to < from { throw ControlFailure(.validationFailed, "endDate must not be before startDate") }
         return ledger.budgetsInOrder.filter { b in
             if let status, b.status != status { return false }
             if let type, b.budgetType != type { return false }

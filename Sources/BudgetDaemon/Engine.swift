@@ -15,11 +15,13 @@ enum WorkItem {
     case control(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
     /// SIGHUP: reload the price catalog and price UNPRICED events again.
     case reload
+    /// The scheduler: complete ended periods and renew budgets.
+    case tick
 
     var isIngest: Bool {
         switch self {
         case .publish, .ack: true
-        case .control, .reload: false
+        case .control, .reload, .tick: false
         }
     }
 }
@@ -87,8 +89,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Opens everything, serves until asked to stop, drains, and closes. Runs on its own thread.
     public func run() throws {
-        try open()
+        // Close whatever was opened even when opening fails halfway (a port in use, say).
         defer { closeAll() }
+        try open()
         try serve()
         try drain()
     }
@@ -98,6 +101,8 @@ public final class Engine: @unchecked Sendable {
         let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
         ledger = Ledger(budgets: budgets, lastSeq: lastSeq)
         for u in unpriced { ledger.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }
+        ledger.settings = config.alerts
+        try restoreHistory()
         if let path = config.pricesPath {
             let started = SystemClock.now()
             pricer = Pricer(catalog: try Self.loadCatalog(path: path))
@@ -132,6 +137,25 @@ public final class Engine: @unchecked Sendable {
         onReady(line)
     }
 
+    /// Rebuilds the spend history the spike windows need, and when spikes last fired, from the
+    /// database, so a restart neither misses a spike nor repeats one.
+    func restoreHistory() throws {
+        let now = SystemClock.now()
+        let hours = Int64(config.alerts.spikeBaselineDays + 1) * 24 + Int64(config.alerts.spikeWindowHours)
+        let since = now.adding(nanoseconds: -hours * 3_600_000_000_000)
+        let (costs, spikes) = try store.read { r in (try r.costs(since: since), try r.spikeAlerts(since: since)) }
+        for c in costs {
+            ledger.recordHistory(amount: c.amount, budgetId: c.budgetId, platform: c.platform, serviceType: c.serviceType, at: c.at)
+        }
+        for s in spikes {
+            var allocation: String?
+            if let p = s.platform, let t = s.serviceType {
+                allocation = ledger[s.budgetId]?.allocations.first { $0.hasKey(platform: p, serviceType: t) }?.id
+            }
+            ledger.rememberSpike(budgetId: s.budgetId, allocationId: allocation, at: s.at)
+        }
+    }
+
     static func loadCatalog(path: String) throws -> Catalog {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("cannot read price catalog \(path)")
@@ -151,9 +175,18 @@ public final class Engine: @unchecked Sendable {
     }
 
     func serve() throws {
+        // Periods that ended while the daemon was down are completed (and renewed) first.
+        process([.tick])
+        var nextTick = SystemClock.now()
         while !stopRequested.load(ordering: .acquiring) {
             let now = SystemClock.now()
             if now >= nextHeartbeat { heartbeat(now) }
+            if now >= nextTick {
+                // Cheap check first: a transaction only when some period has ended.
+                if let end = ledger.nextPeriodEnd, end <= now { process([.tick]) }
+                if HourlySpend.hour(now) != HourlySpend.hour(nextTick) { ledger.pruneHistory(at: now) }
+                nextTick = now.adding(seconds: 1)
+            }
             if !pending.isEmpty && now >= nextRetry {
                 process(pending)
             }

@@ -42,7 +42,7 @@ public struct StoreReader {
                 createdBy: row["created_by"], createdAt: Timestamp(nanosecondsSinceEpoch: row["created_at"]),
                 ordinal: row["ordinal"],
                 fired: Set(firedText.split(separator: ",").compactMap { AlertType(rawValue: String($0)) }),
-                allocations: allocations[id] ?? [], successorId: row["successor_id"], costCount: row["cost_count"]
+                allocations: allocations[id] ?? [], successorId: row["successor_id"], predecessorId: row["predecessor_id"], costCount: row["cost_count"]
             )
         }
     }
@@ -127,6 +127,25 @@ public struct StoreReader {
                 key: DailyKey(budgetId: row[0], day: row[1], platform: row[2], serviceType: ServiceType(rawValue: row[3]) ?? .other),
                 amount: try money(row[4]), count: row[5]
             )
+        }
+    }
+
+    /// Costs with a cost date at or after `time`, oldest first, to rebuild spike history at start.
+    public func costs(since time: Timestamp) throws -> [(budgetId: String, platform: String, serviceType: ServiceType, amount: Money, at: Timestamp)] {
+        try Row.fetchAll(db, sql: """
+            SELECT budget_id, platform, service_type, cost_amount, cost_date FROM cost_allocations
+            WHERE cost_date >= ? ORDER BY cost_date
+            """, arguments: [time.nanosecondsSinceEpoch]).map { row in
+            (row[0], row[1], ServiceType(rawValue: row[2]) ?? .other, try money(row[3]), Timestamp(nanosecondsSinceEpoch: row[4]))
+        }
+    }
+
+    /// SPENDING_SPIKE alerts since `time`: (budgetId, platform, serviceType, triggeredAt).
+    public func spikeAlerts(since time: Timestamp) throws -> [(budgetId: String, platform: String?, serviceType: ServiceType?, at: Timestamp)] {
+        try String.fetchAll(db, sql: "SELECT payload FROM alerts WHERE type = 'SPENDING_SPIKE' AND seq > 0").compactMap { text in
+            guard let o = try? JSON.parse(text).objectValue, let id = o["budgetId"]?.stringValue,
+                  let at = o["triggeredAt"]?.stringValue, let t = try? Timestamp(rfc3339: at), t >= time else { return nil }
+            return (id, o["platform"]?.stringValue, o["serviceType"]?.stringValue.flatMap(ServiceType.init(rawValue:)), t)
         }
     }
 

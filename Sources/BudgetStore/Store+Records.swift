@@ -196,8 +196,8 @@ public struct StoreWriter {
         let stmt = try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO budgets (id, ordinal, name, description, budget_type, total_amount, spent_amount, currency,
               start_date, explicit_end, start_ns, end_ns, status, alert80, alert90, alert100, auto_renewal, parent_id,
-              selector, created_by, created_at, fired, successor_id, cost_count)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              selector, created_by, created_at, fired, successor_id, cost_count, predecessor_id)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
         try stmt.execute(arguments: [
             b.id, b.ordinal, b.name, b.description, b.budgetType.rawValue, b.totalAmount.description,
@@ -205,7 +205,7 @@ public struct StoreWriter {
             b.period.start.nanosecondsSinceEpoch, b.period.endExclusive?.nanosecondsSinceEpoch, b.status.rawValue,
             b.alertThreshold80, b.alertThreshold90, b.alertThreshold100, b.autoRenewal, b.parentId,
             b.selector.map { JSONValue.object($0).serialized() }, b.createdBy, b.createdAt.nanosecondsSinceEpoch,
-            b.fired.map(\.rawValue).sorted().joined(separator: ","), b.successorId, b.costCount,
+            b.fired.map(\.rawValue).sorted().joined(separator: ","), b.successorId, b.costCount, b.predecessorId,
         ])
         let delete = try db.cachedStatement(sql: "DELETE FROM allocations WHERE budget_id = ?")
         try delete.execute(arguments: [b.id])

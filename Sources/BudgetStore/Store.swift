@@ -201,6 +201,25 @@ public final class Store: @unchecked Sendable {
                 CREATE INDEX daily_spend_day ON daily_spend(day);
                 """)
         }
+        migrator.registerMigration("v3-periods") { db in
+            try db.execute(sql: "ALTER TABLE budgets ADD COLUMN predecessor_id TEXT")
+            try db.execute(sql: "CREATE INDEX cost_allocations_date ON cost_allocations(cost_date)")
+        }
+        migrator.registerMigration("v4-optimizations") { db in
+            // The workflow status of each recommendation (recomputed on every list, so only
+            // the status and the last computed figures are kept), and the event-time index
+            // that recommendations scan their window of usage by.
+            try db.execute(sql: """
+                CREATE TABLE optimizations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    status TEXT NOT NULL,
+                    snapshot TEXT NOT NULL,
+                    computed_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX usage_events_time ON usage_events(event_time);
+                """)
+        }
         return migrator
     }
 }

@@ -110,8 +110,9 @@ extension AlertsCommand {
                 after that seq.
 
                 A silent daemon (no heartbeat for 3 intervals) is reported on \
-                standard error. Runs until SIGINT or SIGTERM (exit 0), or until \
-                --count messages are printed.
+                standard error, as is the starting point (`following ENDPOINT \
+                after seq N`) once it is set. Runs until SIGINT or SIGTERM (exit \
+                0), or until --count messages are printed.
                 """
         )
 
@@ -167,6 +168,12 @@ extension AlertsCommand {
                     client: client, publish: publish, filters: filters, json: global.json, limit: count
                 )
                 try follower.start(sinceSeq: sinceSeq)
+                if !follower.isDone {
+                    // On standard error, so it never mixes with what scripts read;
+                    // it also tells a test when the starting point is set.
+                    let after = follower.lastSeq.map { "after seq \($0)" } ?? "from the first message"
+                    Console.err("following \(publish) \(after)")
+                }
                 while !follower.isDone, !StopSignal.requested {
                     let ready = try poll([(socket: subscriber, events: .readable)], timeoutMilliseconds: 250)
                     if ready[0].contains(.readable) {

@@ -257,7 +257,16 @@ extension BudgetCommand {
     /// `budgetctl budget show ID` → `budget.get`.
     struct Show: ControlCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a budget's summary (budget.get): spend, burn rate, projected end, allocations."
+            abstract: "Show a budget's summary (budget.get): spend, burn rate, projected end, allocations, daily spend, open alerts.",
+            discussion: """
+                Prints the budget with a spend bar (10 cells, one per full 10 % \
+                spent), its allocations with their own bars, the daily spend of \
+                the period up to today as a sparkline (days without spend count \
+                as 0; periods over 93 days are drawn by week) with its highest \
+                and lowest days, and the budget's unresolved alerts (alert.list). \
+                Amounts are the daemon's exact figures with at least two decimals. \
+                With --json, only the budget.get result, unchanged.
+                """
         )
 
         @OptionGroup var global: GlobalOptions
@@ -268,7 +277,11 @@ extension BudgetCommand {
         func run(with client: ControlClient) throws {
             let summary = try client.call("budget.get", ["id": .string(id)])
             if printedJSON(summary) { return }
-            BudgetText.printSummary(summary)
+            // Both replies before printing anything, so a failure prints no half summary.
+            let alerts = try client.call(
+                "alert.list", ["budgetId": .string(id), "unresolved": true]
+            )
+            BudgetText.printSummary(summary, alerts: alerts, now: Now.timestamp())
         }
     }
 
@@ -276,7 +289,16 @@ extension BudgetCommand {
     struct List: ControlCommand {
         static let configuration = CommandConfiguration(
             abstract: "List budgets (budget.list) as a table.",
-            discussion: "--from and --to keep the budgets whose period overlaps that range."
+            discussion: """
+                --from and --to keep the budgets whose period overlaps that range.
+
+                Each budget has a spend bar, one cell per full 10 % of its total \
+                spent (UNLIMITED budgets have none), and the exact percentage; on \
+                a terminal (unless NO_COLOR is set) it is green under 80 %, yellow \
+                from 80 to 100 %, red over 100 % or EXCEEDED. Amounts are the \
+                daemon's exact figures with at least two decimals. With --json, \
+                the budget.list result, unchanged.
+                """
         )
 
         @OptionGroup var global: GlobalOptions
@@ -303,18 +325,21 @@ extension BudgetCommand {
             if printedJSON(budgets) { return }
 
             var table = Table(
-                ["ID", "NAME", "TYPE", "STATUS", "SPENT", "TOTAL", "%", "PERIOD"],
+                ["ID", "NAME", "TYPE", "STATUS", "SPENT", "TOTAL", "USED", "%", "PERIOD"],
                 rightAligned: ["SPENT", "TOTAL", "%"]
             )
             for budget in budgets.arrayValue ?? [] {
+                let currency = Format.cell(budget["currency"])
+                let gauge = BudgetText.gauge(budget)
                 table.append([
                     Format.cell(budget["id"]),
                     Format.cell(budget["name"]),
                     Format.cell(budget["budgetType"]),
                     Format.cell(budget["status"]),
-                    Format.amount(budget["spentAmount"]),
-                    BudgetText.total(budget),
-                    BudgetText.percent(budget),
+                    Format.amount(budget["spentAmount"], currency: currency),
+                    BudgetText.total(budget, currency: currency),
+                    gauge.paintedBar,
+                    gauge.paintedPercent,
                     Format.period(start: budget["startDate"], end: budget["endDate"]),
                 ])
             }
@@ -325,36 +350,35 @@ extension BudgetCommand {
 
 /// Budgets as text for people.
 enum BudgetText {
+    static func isUnlimited(_ budget: JSONValue) -> Bool {
+        budget["budgetType"]?.stringValue == BudgetTypeChoice.unlimited.rawValue
+    }
+
     /// `5000.00 USD`, or `unlimited`.
-    static func total(_ budget: JSONValue) -> String {
-        if budget["budgetType"]?.stringValue == BudgetTypeChoice.unlimited.rawValue {
-            return "unlimited"
-        }
-        return Format.amount(budget["totalAmount"])
+    static func total(_ budget: JSONValue, currency: String) -> String {
+        isUnlimited(budget) ? "unlimited" : Format.amount(budget["totalAmount"], currency: currency)
     }
 
-    /// The reply's `spentPercentage`, or one computed exactly from spent and total.
-    static func percent(_ budget: JSONValue) -> String {
-        if let given = budget["spentPercentage"], given.numberText != nil {
-            return Format.percent(given)
-        }
-        if budget["budgetType"]?.stringValue == BudgetTypeChoice.unlimited.rawValue {
-            return "-"
-        }
-        return Format.percent(spent: budget["spentAmount"], total: budget["totalAmount"])
+    /// The budget's spend bar and percentage; red when the daemon says EXCEEDED.
+    static func gauge(_ budget: JSONValue) -> SpendGauge {
+        SpendGauge(
+            spent: budget["spentAmount"], total: budget["totalAmount"],
+            unlimited: isUnlimited(budget),
+            exceeded: budget["status"]?.stringValue == BudgetStatusChoice.exceeded.rawValue
+        )
     }
 
-    /// A budget as a block of `label value` lines, then its allocations.
+    /// A budget as a block of `label  value` lines, then its allocations.
     static func printBudget(_ budget: JSONValue, allocations: JSONValue?, extra: [(String, String)] = []) {
         let currency = Format.cell(budget["currency"])
         var lines: [(String, String)] = [
-            ("id", Format.cell(budget["id"])),
             ("name", Format.cell(budget["name"])),
+            ("id", Format.cell(budget["id"])),
             ("type", Format.cell(budget["budgetType"])),
-            ("period", Format.period(start: budget["startDate"], end: budget["endDate"])),
             ("status", Format.cell(budget["status"])),
+            ("period", Format.period(start: budget["startDate"], end: budget["endDate"])),
             ("spent", spent(budget, currency: currency)),
-            ("remaining", remaining(budget["remainingAmount"], currency: currency)),
+            ("remaining", Format.amount(budget["remainingAmount"], currency: currency)),
         ]
         lines += extra
         let thresholds = [("80", "alertThreshold80"), ("90", "alertThreshold90"), ("100", "alertThreshold100")]
@@ -374,11 +398,14 @@ enum BudgetText {
 
         let width = lines.map(\.0.count).max() ?? 0
         Console.out(lines: lines.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 })
-        printAllocations(allocations)
+        printAllocations(allocations, currency: currency)
     }
 
-    /// `budget.get`'s summary: the budget with the summary's figures, then allocations.
-    static func printSummary(_ summary: JSONValue) {
+    /// `budget show`: the summary of `budget.get` (the budget with the
+    /// summary's figures, burn rate, projected end), the allocations, the
+    /// daily spend as a sparkline (when the reply has `dailySpend`), and the
+    /// budget's open alerts (`alerts`, an `alert.list` result).
+    static func printSummary(_ summary: JSONValue, alerts: JSONValue?, now: Timestamp) {
         guard var budget = summary["budget"]?.objectValue else {
             Console.out(summary.serialized())
             return
@@ -388,55 +415,135 @@ enum BudgetText {
         if let remaining = summary["totalRemaining"] { budget["remainingAmount"] = remaining }
         if let percentage = summary["spentPercentage"] { budget["spentPercentage"] = percentage }
         let currency = Format.cell(budget["currency"])
-        let projected: String = switch summary["projectedEndDate"] {
-        case .string(let date)?: date
-        default: "-"
-        }
         printBudget(
             .object(budget),
             allocations: summary["allocations"] ?? budget["allocations"],
             extra: [
                 ("burn rate", "\(Format.amount(summary["burnRate"])) \(currency)/day"),
-                ("projected end", projected),
+                ("projected end", projectedEnd(summary, budget: .object(budget), now: now)),
             ]
         )
-    }
-
-    /// `4065.00 of 5000.00 USD (81.3%)`, or `12.00 USD (unlimited)`.
-    private static func spent(_ budget: JSONValue, currency: String) -> String {
-        let spent = Format.amount(budget["spentAmount"])
-        if budget["budgetType"]?.stringValue == BudgetTypeChoice.unlimited.rawValue {
-            return "\(spent) \(currency) (unlimited)"
+        if let daily = summary["dailySpend"]?.arrayValue {
+            printDailySpend(daily, budget: .object(budget), currency: currency, now: now)
         }
-        return "\(spent) of \(total(budget)) \(currency) (\(percent(budget)))"
+        if let alerts {
+            printOpenAlerts(alerts)
+        }
     }
 
-    private static func remaining(_ value: JSONValue?, currency: String) -> String {
-        guard let value, !value.isNull else { return "-" }
-        return "\(Format.amount(value)) \(currency)"
+    /// When the remainder runs out at the burn rate, as people read it.
+    ///
+    /// The daemon projects from now, which says nothing about a period that
+    /// is over, and answers "now" when nothing remains: both are said in
+    /// words instead of an instant that changes with every call.
+    static func projectedEnd(_ summary: JSONValue, budget: JSONValue, now: Timestamp) -> String {
+        guard case .string(let text)? = summary["projectedEndDate"] else { return "-" }
+        let end = budget["endDate"]?.stringValue.flatMap { try? DateSpec(parsing: $0) }
+        if let end, end.endExclusive <= now {
+            return "- (the period is over)"
+        }
+        if let remaining = Format.money(budget["remainingAmount"]), remaining <= .zero {
+            return "reached: nothing remains"
+        }
+        let shown = Format.instant(.string(text))
+        guard let end, let projected = try? Timestamp(rfc3339: text) else { return shown }
+        if projected < end.endExclusive {
+            return SpendLevel.near.colour.paint("\(shown) (before the period ends)")
+        }
+        return "\(shown) (after the period ends)"
+    }
+
+    /// `4065.00 USD of 5000.00 USD  ████████░░  81.3 %`, or `12.00 USD (unlimited)`.
+    private static func spent(_ budget: JSONValue, currency: String) -> String {
+        let spent = Format.amount(budget["spentAmount"], currency: currency)
+        if isUnlimited(budget) {
+            return "\(spent) (unlimited)"
+        }
+        return "\(spent) of \(total(budget, currency: currency))  \(gauge(budget).text)"
     }
 
     /// The allocations table, after a blank line; nothing when there are none.
-    static func printAllocations(_ allocations: JSONValue?) {
+    static func printAllocations(_ allocations: JSONValue?, currency: String) {
         guard let allocations = allocations?.arrayValue, !allocations.isEmpty else { return }
         var table = Table(
-            ["PLATFORM", "SERVICE", "PRIORITY", "ALLOCATED", "SPENT", "REMAINING", "%", "ACTIVE"],
+            ["PLATFORM", "SERVICE", "PRIORITY", "ALLOCATED", "SPENT", "REMAINING", "USED", "%", "ACTIVE"],
             rightAligned: ["ALLOCATED", "SPENT", "REMAINING", "%"]
         )
         for allocation in allocations {
+            let gauge = SpendGauge(spent: allocation["spentAmount"], total: allocation["allocatedAmount"])
             table.append([
                 Format.cell(allocation["platform"]),
                 Format.cell(allocation["serviceType"]),
                 Format.cell(allocation["priority"]),
-                Format.amount(allocation["allocatedAmount"]),
-                Format.amount(allocation["spentAmount"]),
-                Format.amount(allocation["remainingAmount"]),
-                Format.percent(spent: allocation["spentAmount"], total: allocation["allocatedAmount"]),
+                Format.amount(allocation["allocatedAmount"], currency: currency),
+                Format.amount(allocation["spentAmount"], currency: currency),
+                Format.amount(allocation["remainingAmount"], currency: currency),
+                gauge.paintedBar,
+                gauge.paintedPercent,
                 Format.cell(allocation["isActive"]),
             ])
         }
         Console.out("")
         Console.out("allocations")
+        Console.out(lines: table.render())
+    }
+
+    /// The daily spend of the period up to today as a sparkline, with the
+    /// highest and lowest days; nothing for a period that has not started.
+    static func printDailySpend(_ daily: [JSONValue], budget: JSONValue, currency: String, now: Timestamp) {
+        guard let startText = budget["startDate"]?.stringValue,
+              let start = try? DateSpec(parsing: startText)
+        else { return }
+        let last: CivilDate? = switch budget["endDate"]?.stringValue.flatMap({ try? DateSpec(parsing: $0) }) {
+        case .day(let date)?: date
+        case .instant(let instant)?: instant.civilDate
+        case nil: nil
+        }
+        guard let sparkline = Sparkline(
+            dailySpend: daily, first: start.startInstant.civilDate, last: last, today: now.civilDate
+        ) else { return }
+        let range = "\(sparkline.first)..\(sparkline.last)"
+        Console.out("")
+        guard let highest = sparkline.highestDay, let lowest = sparkline.lowestDay else {
+            Console.out("daily spend \(range): none")
+            return
+        }
+        var title = "daily spend \(range)"
+        if sparkline.daysPerCell > 1 {
+            title += " (one cell per \(sparkline.daysPerCell) days"
+            let cells = (sparkline.days.count + sparkline.daysPerCell - 1) / sparkline.daysPerCell
+            title += cells > Sparkline.maxDailyCells ? ", the last \(Sparkline.maxDailyCells))" : ")"
+        }
+        func day(_ pick: (date: CivilDate, amount: Money)) -> String {
+            "\(pick.date) \(Format.amount(pick.amount.description)) \(currency)"
+        }
+        Console.out(lines: [
+            title,
+            sparkline.line,
+            "highest \(day(highest)), lowest \(day(lowest)), "
+                + "\(sparkline.daysWithoutSpend) of \(sparkline.days.count) days without spend",
+        ])
+    }
+
+    /// The open alerts table, after a blank line.
+    static func printOpenAlerts(_ alerts: JSONValue) {
+        Console.out("")
+        guard let alerts = alerts.arrayValue, !alerts.isEmpty else {
+            Console.out("open alerts: none")
+            return
+        }
+        var table = Table(["SEQ", "ID", "TYPE", "SEVERITY", "TRIGGERED", "MESSAGE"], rightAligned: ["SEQ"])
+        for alert in alerts {
+            table.append([
+                Format.cell(alert["seq"]),
+                Format.cell(alert["id"]),
+                Format.cell(alert["type"]),
+                Format.cell(alert["severity"]),
+                Format.instant(alert["triggeredAt"]),
+                Format.cell(alert["message"]),
+            ])
+        }
+        Console.out("open alerts")
         Console.out(lines: table.render())
     }
 }

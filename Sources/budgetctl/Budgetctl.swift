@@ -9,9 +9,11 @@ struct Budgetctl: ParsableCommand {
         commandName: "budgetctl",
         abstract: "Drive budgetd: budgets, costs, alerts, events, prices, and load tests.",
         discussion: """
-            Every command talks to the daemon's control socket (--control) and \
-            prints tables for people, or the raw `result` JSON of the reply with \
-            --json, for scripts.
+            Commands talk to the daemon's control socket (--control; `alerts \
+            tail` also to its outbound socket, `events send` to its ingest \
+            sockets instead) and print tables for people, or the raw `result` \
+            JSON of the reply with --json, for scripts. Colour is used on a \
+            terminal only, unless NO_COLOR is set.
 
             Exit status: 0 on success; 1 when the daemon answered with an error \
             (printed as `error CODE: message` on standard error); 2 when it did \
@@ -27,6 +29,7 @@ struct Budgetctl: ParsableCommand {
             Health.self,
             Stats.self,
             PricesCommand.self,
+            ForecastCommand.self, RecommendationsCommand.self,
             Bench.self,
         ]
     )
@@ -40,7 +43,7 @@ struct GlobalOptions: ParsableArguments {
     )
     var control = "tcp://127.0.0.1:7603"
 
-    @Flag(help: "Print JSON instead of text, for scripts: the reply's raw `result` on one line (alerts tail: each payload; bench: the report).")
+    @Flag(help: "Print JSON instead of text, for scripts: the reply's raw `result` on one line (alerts tail: each payload; events send: the acknowledgement; bench: the report).")
     var json = false
 
     @Option(

@@ -5,8 +5,8 @@ import BudgetCore
 struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Inspect stored usage events and dead letters; re-process the unpriced and unallocated.",
-        subcommands: [List.self, Reprocess.self]
+        abstract: "Send a usage event; inspect stored events and dead letters; re-process the unpriced and unallocated.",
+        subcommands: [Send.self, List.self, Reprocess.self]
     )
 }
 

@@ -78,20 +78,23 @@ struct Table {
         var widths = headers.map(\.count)
         for row in rows {
             for (column, cell) in row.enumerated() {
-                widths[column] = max(widths[column], cell.count)
+                widths[column] = max(widths[column], Format.visibleWidth(cell))
             }
         }
         func line(_ cells: [String]) -> String {
             var parts: [String] = []
             for (column, cell) in cells.enumerated() {
-                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                let padding = String(repeating: " ", count: widths[column] - Format.visibleWidth(cell))
                 let isLast = column == cells.count - 1
                 switch alignments[column] {
                 case .right: parts.append(padding + cell)
                 case .left: parts.append(isLast ? cell : cell + padding)
                 }
             }
-            return parts.joined(separator: "  ")
+            var text = parts.joined(separator: "  ")
+            // A last column that is empty in this row leaves the separator behind.
+            while text.last == " " { text.removeLast() }
+            return text
         }
         return [line(headers)] + rows.map(line)
     }
@@ -136,6 +139,49 @@ enum Format {
         guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
         let decimals = text.distance(from: dot, to: text.endIndex) - 1
         return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
+    }
+
+    /// An amount and its currency, `4065.00 USD` (see ``amount(_:)-(JSONValue?)``);
+    /// `-` when absent or `null`.
+    static func amount(_ value: JSONValue?, currency: String) -> String {
+        guard let value, !value.isNull else { return "-" }
+        let text = amount(value)
+        return text == "-" ? text : "\(text) \(currency)"
+    }
+
+    /// An amount of a reply as exact ``Money``, nil when absent or not a number.
+    static func money(_ value: JSONValue?) -> Money? {
+        guard let text = value?.numberText ?? value?.stringValue else { return nil }
+        return try? Money(parsing: text)
+    }
+
+    /// An RFC 3339 instant to the second, `2026-03-20T10:11:12Z`, for tables:
+    /// the fraction of a second only widens the column.
+    static func instant(_ value: JSONValue?) -> String {
+        guard let text = value?.stringValue, !text.isEmpty else { return "-" }
+        guard let time = try? Timestamp(rfc3339: text) else { return text }
+        let whole = Timestamp(
+            secondsSinceEpoch: time.nanosecondsSinceEpoch / 1_000_000_000
+                - (time.nanosecondsSinceEpoch % 1_000_000_000 < 0 ? 1 : 0)
+        )
+        return whole.rfc3339
+    }
+
+    /// How many columns `text` takes on a terminal: its characters, not
+    /// counting ANSI escape sequences (`ESC [ … m`).
+    static func visibleWidth(_ text: String) -> Int {
+        var width = 0
+        var inEscape = false
+        for character in text {
+            if inEscape {
+                if character == "m" { inEscape = false }
+            } else if character == "\u{1B}" {
+                inEscape = true
+            } else {
+                width += 1
+            }
+        }
+        return width
     }
 
     /// A percentage literal with a `%` sign, `-` when absent.

@@ -55,6 +55,7 @@ private func storedEvent(
 /// fired alerts, an open-ended UNLIMITED.
 private func edgeBudgets() throws -> [Budget] {
     var ledger = Ledger()
+    ledger.settings.lowBudgetMinElapsedHours = 1_000_000  // these bookings would legitimately run low
     var parent = try ledger.createBudget(Args([
         "name": "Parent \"quoted\" ünïcode", "description": "line 1\nline 2", "budgetType": "MONTHLY",
         "totalAmount": "999999999999.999999999", "startDate": "2026-03-01", "currency": "EUR", "createdBy": "ops",
@@ -244,6 +245,7 @@ struct StoreTests {
     func atomicWrite() throws {
         try withStore { store, _ throws in
             var ledger = Ledger()
+            ledger.settings.lowBudgetMinElapsedHours = 1_000_000  // these bookings would legitimately run low
             _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 100, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
             let messages = ledger.book(amount: money("90"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
             #expect(messages.count == 2)
@@ -275,6 +277,7 @@ struct StoreTests {
     func outboundAndLastSeq() throws {
         try withDatabasePath { path throws in
             var ledger = Ledger(lastSeq: 0)
+            ledger.settings.lowBudgetMinElapsedHours = 1_000_000  // these bookings would legitimately run low
             _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
             let messages = ledger.book(amount: money("1200"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
             #expect(messages.map(\.seq) == [1, 2, 3, 4, 5])
@@ -295,6 +298,7 @@ struct StoreTests {
             }
             // Numbering resumes after the stored seq.
             var resumed = Ledger(budgets: try reopened.read { try $0.budgets() }, lastSeq: try reopened.read { try $0.lastSeq() })
+            resumed.settings.lowBudgetMinElapsedHours = 1_000_000  // these bookings would legitimately run low
             _ = try resumed.createBudget(Args(["name": "C", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-03-01"]), id: "c", at: t("2026-03-01T00:00:00Z"))
             let next = resumed.book(amount: money("8"), budgetId: "c", platform: "OpenAI", serviceType: .api, eventId: nil, at: t("2026-03-05T00:00:00Z")).messages
             #expect(next.map(\.seq) == [6])
@@ -307,6 +311,7 @@ struct StoreTests {
     func alerts() throws {
         try withStore { store, _ throws in
             var ledger = Ledger()
+            ledger.settings.lowBudgetMinElapsedHours = 1_000_000  // these bookings would legitimately run low
             _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
             _ = try ledger.createBudget(Args(["name": "O", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-03-01"]), id: "o", at: t("2026-03-01T00:00:00Z"))
             var messages = ledger.book(amount: money("1200"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages

@@ -76,6 +76,24 @@ struct BudgetctlTests {
         #expect(lines.map { $0?["seq"]?.numberText } == ["1", "2"])
     }
 
+    @Test func aPortInUseIsAClearErrorAndExitOne() throws {
+        let dir = try TempDir()
+        let first = try Daemon(dir: dir)
+        defer { #expect(first.stop() == 0) }
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: Products.budgetd)
+        second.arguments = ["--db", dir.file("other.db"), "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+                            "--publish", "tcp://127.0.0.1:*", "--control", first.control]
+        let err = Pipe()
+        second.standardError = err
+        try second.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationReason == .exit)
+        #expect(second.terminationStatus == 1)
+        #expect(message.lowercased().contains("address"))
+    }
+
     @Test func daemonVersionAndConfigCheck() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Products.budgetd)

@@ -44,9 +44,15 @@ final class Daemon: @unchecked Sendable {
     private let output = OutputBuffer()
 
     /// Starts budgetd and waits for its `ready` line.
-    init(dir: TempDir, dbName: String = "budgetd.db", heartbeatMs: Int = 100, extraArgs: [String] = []) throws {
+    /// `config` adds keys to the test config. LOW_BUDGET and SPENDING_SPIKE are quiet by default
+    /// (their timing depends on today's date, which tests must not); their own tests turn them on.
+    init(dir: TempDir, dbName: String = "budgetd.db", heartbeatMs: Int = 100, config: [String: String] = [:], extraArgs: [String] = []) throws {
         let configPath = dir.file("config.json")
-        try Data("{\"heartbeatIntervalMs\": \(heartbeatMs), \"drainTimeoutMs\": 3000}".utf8).write(to: URL(fileURLWithPath: configPath))
+        var keys = ["heartbeatIntervalMs": "\(heartbeatMs)", "drainTimeoutMs": "3000",
+                    "lowBudgetMinElapsedHours": "8760", "spikeMinAmount": "\"1000000000000\""]
+        for (k, v) in config { keys[k] = v }
+        let text = "{" + keys.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
         process.executableURL = URL(fileURLWithPath: Products.budgetd)
         process.arguments = [
             "--config", configPath, "--db", dir.file(dbName),

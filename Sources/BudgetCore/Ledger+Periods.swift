@@ -1,0 +1,71 @@
+extension Ledger {
+    /// Ends periods (CONTRACT §5, issue 5): every budget whose period ended by `now` and is not
+    /// COMPLETED or CANCELLED becomes COMPLETED (with its status event); one with `autoRenewal`
+    /// gets a successor for the next period with the same total, allocations and thresholds,
+    /// linked both ways. A successor whose period has ended too (the daemon was down) is completed
+    /// and renewed in turn, so one call brings the chain up to `now`.
+    ///
+    /// Returns the budgets created or changed (to persist) and the messages to publish.
+    public mutating func rollOver(at now: Timestamp, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
+        var changed: [String] = []
+        var messages: [OutboundMessage] = []
+        var i = 0
+        // `order` grows while we walk it: successors are visited too.
+        while i < order.count {
+            let id = order[i]
+            i += 1
+            guard var b = budgets[id], let end = b.period.endExclusive, end <= now,
+                  b.status != .completed, b.status != .cancelled else { continue }
+            let previous = b.status
+            b.status = .completed
+            budgets[id] = b
+            messages.append(.status(statusChange(b, from: previous, at: now)))
+            changed.append(id)
+            guard b.autoRenewal, b.successorId == nil, let next = b.period.successor(type: b.budgetType) else {
+                refreshRoute(id)
+                continue
+            }
+            let newId = makeID()
+            var successor = Budget(
+                id: newId, name: b.name, description: b.description, budgetType: b.budgetType,
+                totalAmount: b.totalAmount, currency: b.currency, period: next,
+                explicitEnd: b.explicitEnd == nil ? nil : next.endSpec,
+                alertThreshold80: b.alertThreshold80, alertThreshold90: b.alertThreshold90,
+                alertThreshold100: b.alertThreshold100, autoRenewal: true,
+                parentId: b.parentId.map { coveringSuccessor(of: $0, at: next.start) },
+                selector: b.selector, createdBy: b.createdBy, createdAt: now, ordinal: nextOrdinal,
+                predecessorId: id
+            )
+            successor.allocations = b.allocations.map { a in
+                Allocation(
+                    id: IDs.make("al"), budgetId: newId, platform: a.platform, serviceType: a.serviceType,
+                    allocatedAmount: a.allocatedAmount, priority: a.priority, isActive: a.isActive
+                )
+            }
+            b.successorId = newId
+            budgets[id] = b
+            budgets[newId] = successor
+            order.append(newId)
+            refreshRoute(id)
+            refreshRoute(newId)
+            changed.append(newId)
+        }
+        return (changed, messages)
+    }
+
+    /// A renewed child's parent: the parent's own successor whose period covers `time`, if renewed.
+    func coveringSuccessor(of id: String, at time: Timestamp) -> String {
+        var current = id
+        var hops = 0
+        while let b = budgets[current], !b.period.covers(time), let next = b.successorId, hops < 10_000 {
+            current = next
+            hops += 1
+        }
+        return current
+    }
+
+    /// The earliest end among budgets still to be completed: the scheduler need not look before it.
+    public var nextPeriodEnd: Timestamp? {
+        candidates.lazy.filter { $0.status != .completed && $0.status != .cancelled }.compactMap(\.endExclusive).min()
+    }
+}

@@ -1,0 +1,211 @@
+import BudgetCore
+import Testing
+
+// Issue 5 on a mock clock: every instant is passed in. Period rollover and renewal,
+// restart after a period ended, SPENDING_SPIKE windows, LOW_BUDGET timing.
+
+private func at(_ text: String) -> Timestamp { try! Timestamp(rfc3339: text) }
+private func money(_ text: String) -> Money { try! Money(parsing: text) }
+
+private func alertTypes(_ messages: [OutboundMessage]) -> [String] { messages.map(\.topic) }
+
+/// A counter for successor ids, so tests know them in advance.
+private final class IDCounter {
+    var n = 0
+    func next() -> String { n += 1; return "r\(n)" }
+}
+
+private func ledger(_ budgets: [(String, JSONObject)], at now: Timestamp = at("2026-01-01T00:00:00Z")) throws -> Ledger {
+    var l = Ledger()
+    for (id, args) in budgets { _ = try l.createBudget(Args(args), id: id, at: now) }
+    return l
+}
+
+private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, extra: JSONObject = [:]) -> JSONObject {
+    var o: JSONObject = ["name": "Ops", "budgetType": "MONTHLY", "totalAmount": .number(String(total)), "startDate": .string(start), "autoRenewal": .bool(renew)]
+    for (k, v) in extra { o[k] = v }
+    return o
+}
+
+@Suite struct RolloverTests {
+    @Test func aMonthEndsCompletedAndRenewsWithTheSameTotalAllocationsAndThresholds() throws {
+        var l = try ledger([("m", monthly("2026-03-01", extra: [
+            "alertThreshold90": false,
+            "allocations": [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 600, "priority": "HIGH"]],
+        ]))])
+        _ = l.book(amount: money("850"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "e", costTime: at("2026-03-20T00:00:00Z"), at: at("2026-03-20T00:00:00Z"))
+        let ids = IDCounter()
+        #expect(l.rollOver(at: at("2026-03-31T23:59:59Z"), makeID: ids.next).messages.isEmpty)
+        let r = l.rollOver(at: at("2026-04-01T00:00:30Z"), makeID: ids.next)
+        #expect(r.changed == ["m", "r1"])
+        guard case .status(let s)? = r.messages.first else { Issue.record("no status event"); return }
+        #expect(r.messages.count == 1)
+        #expect(s.topic == "status.COMPLETED")
+        #expect(s.previousStatus == .active)
+        let old = try #require(l["m"]), new = try #require(l["r1"])
+        #expect(old.status == .completed)
+        #expect(old.successorId == "r1")
+        #expect(new.predecessorId == "m")
+        #expect(new.status == .active)
+        #expect(new.period.startSpec.description == "2026-04-01")
+        #expect(new.period.endSpec?.description == "2026-04-30")
+        #expect(new.totalAmount == money("1000"))
+        #expect(new.spentAmount == .zero)
+        #expect(new.alertThreshold90 == false)
+        #expect(new.fired.isEmpty)
+        #expect(new.allocations.map { "\($0.platform)/\($0.allocatedAmount)/\($0.priority.rawValue)/\($0.spentAmount)" } == ["OpenAI/600/HIGH/0"])
+        #expect(new.allocations.first?.id != old.allocations.first?.id)
+        // Nothing more to do until April ends.
+        #expect(l.rollOver(at: at("2026-04-15T00:00:00Z"), makeID: ids.next).changed.isEmpty)
+        #expect(l.nextPeriodEnd == at("2026-05-01T00:00:00Z"))
+    }
+
+    @Test func thresholdsFireAgainInTheNextPeriod() throws {
+        var l = try ledger([("m", monthly("2026-03-01"))])
+        l.settings.lowBudgetMinElapsedHours = 1_000_000
+        let first = l.book(amount: money("850"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "a", costTime: at("2026-03-05T00:00:00Z"), at: at("2026-03-05T00:00:00Z"))
+        #expect(alertTypes(first.messages) == ["alert.THRESHOLD_80"])
+        _ = l.rollOver(at: at("2026-04-01T00:00:00Z"), makeID: { "next" })
+        let second = l.book(amount: money("850"), budgetId: "next", platform: "OpenAI", serviceType: .api, eventId: "b", costTime: at("2026-04-01T00:00:00Z"), at: at("2026-04-01T00:00:00Z"))
+        #expect(alertTypes(second.messages) == ["alert.THRESHOLD_80"])
+        // A late March event still lands in March and does not re-fire its threshold.
+        #expect(l.route(budgetId: nil, metadata: nil, time: at("2026-03-30T00:00:00Z")) == "m")
+        let late = l.book(amount: money("10"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "c", costTime: at("2026-03-30T00:00:00Z"), at: at("2026-04-02T00:00:00Z"))
+        #expect(late.messages.isEmpty)
+    }
+
+    @Test func afterARestartEveryEndedPeriodIsCompletedAndTheChainReachesNow() throws {
+        // The daemon was down from January to mid-April: one call brings the chain up to date.
+        var l = try ledger([("jan", monthly("2026-01-01")), ("once", monthly("2026-01-01", renew: false))])
+        let ids = IDCounter()
+        let r = l.rollOver(at: at("2026-04-15T00:00:00Z"), makeID: ids.next)
+        let completed = r.messages.compactMap { if case .status(let s) = $0 { s.budgetId } else { nil } }
+        #expect(completed == ["jan", "once", "r1", "r2"])
+        #expect(l["r3"]?.status == .active)
+        #expect(l["r3"]?.period.startSpec.description == "2026-04-01")
+        #expect(l["once"]?.successorId == nil)
+        // An explicit id follows the chain to the period of the event's time.
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-02-10T00:00:00Z")) == "r1")
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-04-10T00:00:00Z")) == "r3")
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-07-10T00:00:00Z")) == nil)
+    }
+
+    @Test func pausedBudgetsCompleteAndCancelledOnesStay() throws {
+        var l = try ledger([("p", monthly("2026-01-01", renew: false)), ("c", monthly("2026-01-01", renew: false))])
+        _ = try l.updateBudget(Args(["id": "p", "status": "PAUSED"]), at: at("2026-01-10T00:00:00Z"))
+        _ = try l.updateBudget(Args(["id": "c", "status": "CANCELLED"]), at: at("2026-01-10T00:00:00Z"))
+        let r = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: { "x" })
+        #expect(r.changed == ["p"])
+        #expect(l["p"]?.status == .completed)
+        #expect(l["c"]?.status == .cancelled)
+    }
+
+    @Test func aRenewedChildHangsUnderItsParentsRenewal() throws {
+        var l = try ledger([
+            ("parent", monthly("2026-01-01", total: 5000)),
+            ("child", monthly("2026-01-01", total: 1000, extra: ["parentId": "parent"])),
+        ])
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: ids.next)
+        #expect(l["parent"]?.successorId == "r1")
+        #expect(l["r2"]?.predecessorId == "child")
+        #expect(l["r2"]?.parentId == "r1")
+    }
+
+    @Test func projectAndExplicitEndsRenewWithTheSameLength() throws {
+        var l = try ledger([("p", ["name": "P", "budgetType": "PROJECT", "totalAmount": 10, "startDate": "2026-01-01", "endDate": "2026-01-10", "autoRenewal": true])])
+        _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), makeID: { "p2" })
+        #expect(l["p2"]?.period.startSpec.description == "2026-01-11")
+        #expect(l["p2"]?.period.endSpec?.description == "2026-01-20")
+    }
+}
+
+@Suite struct SpikeAndLowBudgetTests {
+    /// A yearly budget (no low-budget noise) with a baseline of 5 per day at 10:30 over 7 days.
+    func withBaseline(allocation: Bool = false) throws -> Ledger {
+        var extra: JSONObject = [:]
+        if allocation { extra["allocations"] = [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 100000]] }
+        var args: JSONObject = ["name": "Y", "budgetType": "YEARLY", "totalAmount": 1000000, "startDate": "2026-03-01"]
+        for (k, v) in extra { args[k] = v }
+        var l = try ledger([("y", args)])
+        for day in 1...7 {
+            let t = at("2026-03-0\(day)T10:30:00Z")
+            let r = l.book(amount: money("5"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "b\(day)", costTime: t, at: t)
+            #expect(r.messages.isEmpty)
+        }
+        return l
+    }
+
+    @Test func aWindowFarAboveItsBaselineFiresOncePerWindow() throws {
+        var l = try withBaseline()
+        // 14 in the 10:00 hour of day 8: 14 > 3 × 5 is false → nothing.
+        let t1 = at("2026-03-08T10:05:00Z")
+        #expect(l.book(amount: money("14"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "s1", costTime: t1, at: t1).messages.isEmpty)
+        // +6 → 20 > 15 and ≥ 10: spike.
+        let t2 = at("2026-03-08T10:20:00Z")
+        let spike = l.book(amount: money("6"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "s2", costTime: t2, at: t2).messages
+        #expect(alertTypes(spike) == ["alert.SPENDING_SPIKE"])
+        guard case .alert(let a)? = spike.first else { return }
+        #expect(a.severity == .warning)
+        #expect(a.windowAmount == money("20"))
+        #expect(a.baselineAmount == money("5"))
+        #expect(a.eventId == "s2")
+        #expect(a.message.contains("20.00 USD in the last hour against a baseline of 5.00 USD"))
+        // Once per window: more spend in the same hour does not repeat it.
+        let t3 = at("2026-03-08T10:50:00Z")
+        #expect(l.book(amount: money("50"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "s3", costTime: t3, at: t3).messages.isEmpty)
+        // The next hour is a new window; its baseline (the 11:00 hours) is 0, and 12 ≥ 10.
+        let t4 = at("2026-03-08T11:01:00Z")
+        #expect(alertTypes(l.book(amount: money("12"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "s4", costTime: t4, at: t4).messages) == ["alert.SPENDING_SPIKE"])
+    }
+
+    @Test func smallAmountsAndNewBudgetsAreNotNoisy() throws {
+        var l = try withBaseline()
+        // Below the minimum amount (10), however far above the baseline (0 at 15:00).
+        let t = at("2026-03-08T15:00:00Z")
+        #expect(l.book(amount: money("9.99"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "x", costTime: t, at: t).messages.isEmpty)
+        // A budget younger than a day has no baseline yet.
+        var fresh = try ledger([("n", ["name": "N", "budgetType": "YEARLY", "totalAmount": 1000000, "startDate": "2026-03-01"])])
+        let t0 = at("2026-03-01T12:00:00Z")
+        #expect(fresh.book(amount: money("500"), budgetId: "n", platform: "OpenAI", serviceType: .api, eventId: "y", costTime: t0, at: t0).messages.isEmpty)
+    }
+
+    @Test func anAllocationSpikesOnItsOwnAfterTheBudget() throws {
+        var l = try withBaseline(allocation: true)
+        let t = at("2026-03-08T10:20:00Z")
+        let messages = l.book(amount: money("20"), budgetId: "y", platform: "openai", serviceType: .api, eventId: "s", costTime: t, at: t).messages
+        #expect(alertTypes(messages) == ["alert.SPENDING_SPIKE", "alert.SPENDING_SPIKE"])
+        guard case .alert(let budgetSpike)? = messages.first, case .alert(let allocationSpike)? = messages.last else { return }
+        #expect(budgetSpike.platform == nil)
+        #expect(allocationSpike.platform == "OpenAI")
+        #expect(allocationSpike.serviceType == .api)
+    }
+
+    @Test func aRestoredSpikeIsNotRepeatedInItsWindow() throws {
+        var l = try withBaseline()
+        l.rememberSpike(budgetId: "y", allocationId: nil, at: at("2026-03-08T10:01:00Z"))
+        let t = at("2026-03-08T10:20:00Z")
+        #expect(l.book(amount: money("20"), budgetId: "y", platform: "OpenAI", serviceType: .api, eventId: "s", costTime: t, at: t).messages.isEmpty)
+    }
+
+    @Test(arguments: [
+        // (when, amount, expected): March, total 1000; LOW_BUDGET needs 24 h of period first.
+        ("2026-03-01T12:00:00Z", "600", false),   // too early to trust the rate
+        ("2026-03-03T00:00:00Z", "500", true),    // 250/day: out around March 5
+        ("2026-03-16T00:00:00Z", "400", false),   // 26.67/day: lasts past the end
+    ])
+    func lowBudgetTiming(when: String, amount: String, fires: Bool) throws {
+        var l = try ledger([("m", monthly("2026-03-01", renew: false))])
+        let t = at(when)
+        let messages = l.book(amount: money(amount), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "e", costTime: t, at: t).messages
+        #expect(messages.contains { $0.topic == "alert.LOW_BUDGET" } == fires)
+        if fires {
+            guard case .alert(let a)? = messages.last else { return }
+            #expect(a.projectedExhaustion == at("2026-03-05T00:00:00Z"))
+            #expect(a.message.contains("2026-03-05T00:00:00Z"))
+            // Once per period.
+            let again = l.book(amount: money("1"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "f", costTime: t, at: t)
+            #expect(!again.messages.contains { $0.topic == "alert.LOW_BUDGET" })
+        }
+    }
+}

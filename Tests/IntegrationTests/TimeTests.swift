@@ -1,0 +1,113 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+/// Periods, renewal, LOW_BUDGET and SPENDING_SPIKE in the running daemon (issue 5).
+@Suite(.timeLimit(.minutes(3)))
+struct TimeTests {
+    var now: Timestamp { Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
+
+    @Test func anEndedPeriodIsCompletedAndRenewedUpToNow() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let today = now.civilDate
+        // A monthly budget that started five months ago renews month by month up to this one.
+        let start = CivilDate(year: today.year, month: today.month, day: 1)!.addingMonths(-5)
+        let first = try client.call("budget.create", [
+            "id": "b_first", "name": "Rolling", "budgetType": "MONTHLY", "totalAmount": .number("100"),
+            "startDate": .string(start.description), "autoRenewal": true,
+        ])
+        #expect(first["id"]?.stringValue == "b_first")
+        try waitFor { try client.call("budget.list", ["status": "COMPLETED"]).arrayValue?.count == 5 }
+        let all = try #require(try client.call("budget.list").arrayValue)
+        #expect(all.count == 6)
+        #expect(all.filter { $0["status"]?.stringValue == "COMPLETED" }.count == 5)
+        let current = try #require(all.first { $0["status"]?.stringValue == "ACTIVE" })
+        #expect(current["startDate"]?.stringValue == CivilDate(year: today.year, month: today.month, day: 1)!.description)
+        #expect(current["predecessorId"]?.stringValue != nil)
+        let statuses = try #require(try client.call("outbound.list", ["sinceSeq": .number("0")]).arrayValue)
+        #expect(statuses.compactMap { $0["topic"]?.stringValue } == Array(repeating: "status.COMPLETED", count: 5))
+        #expect(statuses.first?["payload"]?["budgetId"]?.stringValue == "b_first")
+        // Publishers keep the first id: an event now follows the chain to this month's budget.
+        let ack = try client.sendAck(costEvent("roll-1", cost: "5", budgetId: "b_first"))
+        #expect(ack.string("state") == "ALLOCATED")
+        #expect(try client.call("budget.get", ["id": current["id"] ?? .null])["totalSpent"]?.numberText == "5")
+    }
+
+    @Test func aPeriodThatEndedWhileTheDaemonWasDownIsCompletedAtStart() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let end = now.adding(seconds: 2)
+        _ = try client.call("budget.create", [
+            "id": "b_short", "name": "Short", "budgetType": "PROJECT", "totalAmount": .number("10"),
+            "startDate": .string(now.civilDate.description), "endDate": .string(end.rfc3339),
+        ])
+        #expect(daemon.stop() == 0)
+        Thread.sleep(forTimeInterval: 3)
+        daemon = try Daemon(dir: dir)
+        client = try Client(daemon)
+        try waitFor { try client.call("budget.get", ["id": "b_short"])["budget"]?["status"]?.stringValue == "COMPLETED" }
+        let outbound = try #require(try client.call("outbound.list", ["sinceSeq": .number("0")]).arrayValue)
+        #expect(outbound.compactMap { $0["topic"]?.stringValue } == ["status.COMPLETED"])
+        #expect(outbound.first?["payload"]?["previousStatus"]?.stringValue == "ACTIVE")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func lowBudgetFiresOnceWithTheProjectedExhaustion() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, config: ["lowBudgetMinElapsedHours": "24"])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        // Ten days in, twenty to go; 50 of 100 spent: 5 a day runs out in ten days, before the end.
+        let start = now.adding(seconds: -10 * 86_400)
+        let end = now.adding(seconds: 20 * 86_400)
+        _ = try client.call("budget.create", [
+            "id": "b_low", "name": "Low", "budgetType": "PROJECT", "totalAmount": .number("100"),
+            "startDate": .string(start.rfc3339), "endDate": .string(end.rfc3339),
+        ])
+        let sub = try client.subscriber()
+        _ = try client.sendAck(costEvent("low-1", cost: "50", budgetId: "b_low"))
+        let alert = try #require(try client.next(sub))
+        #expect(alert.topic == "alert.LOW_BUDGET")
+        #expect(alert.payload.string("severity") == "WARNING")
+        let exhaustion = try Timestamp(rfc3339: try #require(alert.payload.string("projectedExhaustion")))
+        let expected = now.adding(seconds: 10 * 86_400)
+        #expect(abs(exhaustion - expected) < 120 * 1_000_000_000)
+        #expect(alert.payload.string("message")?.contains("will run out around") == true)
+        _ = try client.sendAck(costEvent("low-2", cost: "1", budgetId: "b_low"))
+        #expect(try client.quiet(sub, ms: 300))
+    }
+
+    @Test func aSpendingSpikeAgainstYesterdaysSameHourFiresOnce() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, config: ["spikeBaselineDays": "1", "spikeMinAmount": "\"10\""])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        _ = try client.call("budget.create", [
+            "id": "b_spike", "name": "Spiky", "budgetType": "UNLIMITED", "startDate": "2026-01-01",
+        ])
+        let sub = try client.subscriber()
+        let yesterday = now.adding(seconds: -86_400)
+        _ = try client.sendAck(costEvent("sp-0", cost: "5", budgetId: "b_spike", extra: [("time", .string(yesterday.rfc3339))]))
+        _ = try client.sendAck(costEvent("sp-1", cost: "50", budgetId: "b_spike"))
+        let spike = try #require(try client.next(sub))
+        #expect(spike.topic == "alert.SPENDING_SPIKE")
+        #expect(spike.payload.number("windowAmount") == "50")
+        #expect(spike.payload.number("baselineAmount") == "5")
+        #expect(spike.payload.string("eventId") == "sp-1")
+        _ = try client.sendAck(costEvent("sp-2", cost: "80", budgetId: "b_spike"))
+        #expect(try client.quiet(sub, ms: 300))
+        // Restarting does not forget that this window already fired.
+        #expect(daemon.stop() == 0)
+        let again = try Daemon(dir: dir, config: ["spikeBaselineDays": "1", "spikeMinAmount": "\"10\""])
+        let c2 = try Client(again)
+        _ = try c2.sendAck(costEvent("sp-3", cost: "80", budgetId: "b_spike"))
+        let alerts = try #require(try c2.call("alert.list", ["budgetId": "b_spike"]).arrayValue)
+        #expect(alerts.count == 1)
+        #expect(again.stop() == 0)
+    }
+}

@@ -37,6 +37,7 @@ public struct DaemonConfiguration: Sendable {
     public var sendHighWaterMark: Int32 = 100_000
     public var logLevel: String = "info"
     public var alerts = AlertSettings()
+    public var security = SecurityConfiguration()
 
     public init(databasePath: String) {
         self.databasePath = databasePath
@@ -80,6 +81,11 @@ public struct DaemonConfiguration: Sendable {
                 }
                 synchronous = mode
             case "logLevel": logLevel = try string()
+            case "curveSecretKey": security.secretKeyPath = try string()
+            case "curvePublishers": security.publishersPath = try string()
+            case "curveOperators": security.operatorsPath = try string()
+            case "curveViewers": security.viewersPath = try string()
+            case "curveSubscribers": security.subscribersPath = try string()
             case "spikeWindowHours": alerts.spikeWindowHours = try int(1...168)
             case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
             case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)

@@ -43,8 +43,8 @@ extension Engine {
                         try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, w, &out)
                     case .ack(let envelope, let frames, let receivedAt):
                         try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, w, &out)
-                    case .control(let envelope, let frames, _):
-                        let reply = try handleControl(frames: frames, w, &out)
+                    case .control(let envelope, let frames, let userID):
+                        let reply = try handleControl(frames: frames, userID: userID, w, &out)
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
                     case .tick:
                         let rolled = ledger.rollOver(at: now) { IDs.make("b") }

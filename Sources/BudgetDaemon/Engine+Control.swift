@@ -34,7 +34,7 @@ extension Engine {
     static let laterOps: Set<String> = ["forecast", "optimization.list", "optimization.update"]
 
     /// Answers one control request. Domain failures become error replies; only a database failure throws.
-    func handleControl(frames: [[UInt8]], _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+    func handleControl(frames: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
         guard frames.count == 1 else {
             return Self.errorReply(.badRequest, "a control request is one JSON frame, got \(frames.count)")
         }
@@ -53,16 +53,32 @@ extension Engine {
         guard let op = request["op"]?.stringValue else {
             return Self.errorReply(.badRequest, "request needs \"op\", a string")
         }
+        if let keys = securityKeys {
+            switch keys.role(of: userID) {
+            case .operator: break
+            case .viewer where Self.readOnlyOps.contains(op): break
+            case .viewer:
+                return Self.errorReply(.unauthorized, "op \(op) changes state: key \(userID ?? "?") is a viewer; operators may")
+            case .none:
+                return Self.errorReply(.unauthorized, "key \(userID ?? "(none)") is not an operator or viewer")
+            }
+        }
         var args = JSONObject()
         if let a = request["args"], !a.isNull {
             guard let o = a.objectValue else { return Self.errorReply(.badRequest, "\"args\" must be an object") }
             args = o
         }
+        // A refused request leaves nothing behind: the ledger and the batch's output are put back
+        // as they were (copy-on-write makes the snapshot free unless the op changed something).
+        let ledgerBefore = ledger
+        let outBefore = out
         do {
             return Self.okReply(try perform(op: op, Args(args), w, &out))
         } catch let failure as ControlFailure {
+            (ledger, out) = (ledgerBefore, outBefore)
             return Self.errorReply(failure.code, failure.message)
         } catch let error as LedgerError {
+            (ledger, out) = (ledgerBefore, outBefore)
             return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
         }
     }
@@ -247,13 +263,21 @@ extension Engine {
             guard let o = m.objectValue else { throw ControlFailure(.validationFailed, "metadata must be an object") }
             metadata = o
         }
-        let booking = ledger.book(amount: amount, budgetId: b.id, platform: platform, serviceType: serviceType, eventId: nil, at: now)
+        // Every argument is read and checked before the ledger changes: a bad one must not leave
+        // a booking in memory that the database never saw.
+        let description = try args.string("description", max: EventLimits.maxDescriptionLength)
+        let costDate = try args.instant("costDate") ?? now
+        let apiUsageId = try args.string("apiUsageId")
+        let apifyRunId = try args.string("apifyRunId")
+        let booking = ledger.book(
+            amount: amount, budgetId: b.id, platform: platform, serviceType: serviceType, eventId: nil,
+            costTime: costDate, at: now
+        )
         let cost = CostRecord(
             id: key ?? IDs.make("c"), budgetId: b.id, allocationId: booking.allocationId, platform: platform,
-            serviceType: serviceType, costAmount: amount, currency: b.currency,
-            description: try args.string("description", max: EventLimits.maxDescriptionLength),
-            costDate: try args.instant("costDate") ?? now, apiUsageId: try args.string("apiUsageId"),
-            apifyRunId: try args.string("apifyRunId"), eventId: nil, eventSource: nil, metadata: metadata
+            serviceType: serviceType, costAmount: amount, currency: b.currency, description: description,
+            costDate: costDate, apiUsageId: apiUsageId, apifyRunId: apifyRunId, eventId: nil, eventSource: nil,
+            metadata: metadata
         )
         try w.insertCost(cost, createdAt: now)
         out.add(booking, amount: amount, day: cost.costDate.civilDate, platform: platform, serviceType: serviceType)

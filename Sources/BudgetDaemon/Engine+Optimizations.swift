@@ -74,8 +74,8 @@ extension Engine {
             if let currency = roots[row.key.budgetId] { analyzer.addBookedSpend(row.amount, currency: currency) }
         }
         try w.reader.forEachUsageEvent(from: from, to: now) { stored in
-            // Stored bodies were validated on the way in; one that no longer decodes is skipped.
-            guard let value = try? JSON.parse(stored.body), let event = try? UsageEventDecoder.decode(value) else { return }
+            // Stored bodies were validated on the way in; one that no longer reads is skipped.
+            guard let body = try? JSON.parse(stored.body).objectValue, let event = UsageEvent(storedBody: body) else { return }
             analyzer.add(event, time: stored.time, cost: stored.cost, currency: stored.currency)
         }
         return analyzer.recommendations()

@@ -11,8 +11,9 @@ enum WorkItem {
     case publish(frames: [[UInt8]], receivedAt: Timestamp)
     /// From the acknowledged ROUTER: the envelope to reply on, then [topic, json].
     case ack(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
-    /// From the control ROUTER: the envelope and the request frames.
-    case control(envelope: [[UInt8]], frames: [[UInt8]], receivedAt: Timestamp)
+    /// From the control ROUTER: the envelope, the request frames, and the client's CURVE key (Z85)
+    /// when CURVE is on.
+    case control(envelope: [[UInt8]], frames: [[UInt8]], userID: String?)
     /// SIGHUP: reload the price catalog and price UNPRICED events again.
     case reload
     /// The scheduler: complete ended periods and renew budgets.
@@ -58,6 +59,10 @@ public final class Engine: @unchecked Sendable {
     var ingestAck: ZMQSocket!
     var publisher: ZMQSocket!
     var control: ZMQSocket!
+    /// CURVE keys and the ZAP handler, when CURVE is configured. The handler is bound before any
+    /// socket: without one, libzmq admits every CURVE client.
+    var securityKeys: SecurityKeys?
+    var authenticator: ZAPAuthenticator?
 
     /// Ingest items of a batch that failed to commit, retried before anything new is read.
     var pending: [WorkItem] = []
@@ -112,23 +117,36 @@ public final class Engine: @unchecked Sendable {
             ])
         }
         context = try ZMQContext()
+        if config.security.isEnabled {
+            let keys = try SecurityKeys.load(config.security)
+            securityKeys = keys
+            authenticator = try ZAPAuthenticator(context: context, policy: keys.policy)
+            logger.info("CURVE on", metadata: [
+                "publicKey": "\(keys.server.publicKey)", "publishers": "\(keys.publishers.count)",
+                "operators": "\(keys.operators.count)", "viewers": "\(keys.viewers.count)", "subscribers": "\(keys.subscribers.count)",
+            ])
+        }
         ingest = try context.makeSocket(.sub)
+        try secure(ingest, endpoint: config.ingestEndpoint, domain: SecurityKeys.ingestDomain)
         try ingest.setReceiveHighWaterMark(config.receiveHighWaterMark)
         try ingest.setMaxMessageSize(config.socketMaxMessageBytes)
         try ingest.subscribe("usage")
         try ingest.bind(config.ingestEndpoint)
 
         ingestAck = try context.makeSocket(.router)
+        try secure(ingestAck, endpoint: config.ingestAckEndpoint, domain: SecurityKeys.ingestDomain)
         try ingestAck.setReceiveHighWaterMark(config.receiveHighWaterMark)
         try ingestAck.setSendHighWaterMark(config.sendHighWaterMark)
         try ingestAck.setMaxMessageSize(config.socketMaxMessageBytes)
         try ingestAck.bind(config.ingestAckEndpoint)
 
         publisher = try context.makeSocket(.pub)
+        try secure(publisher, endpoint: config.publishEndpoint, domain: SecurityKeys.publishDomain)
         try publisher.setSendHighWaterMark(config.sendHighWaterMark)
         try publisher.bind(config.publishEndpoint)
 
         control = try context.makeSocket(.router)
+        try secure(control, endpoint: config.controlEndpoint, domain: SecurityKeys.controlDomain)
         try control.setMaxMessageSize(config.socketMaxMessageBytes)
         try control.bind(config.controlEndpoint)
 
@@ -170,6 +188,9 @@ public final class Engine: @unchecked Sendable {
             try? socket?.setLinger(milliseconds: 1000)
             socket?.close()
         }
+        // Sockets first, then the ZAP handler, then the context: a CURVE socket must never be
+        // left without its handler.
+        authenticator?.stop()
         context?.terminate()
         store?.close()
     }
@@ -238,9 +259,9 @@ public final class Engine: @unchecked Sendable {
                 } else { open[1] = false }
             }
             if open[2] {
-                if let frames = try control.receive(dontWait: true) {
+                if let (frames, userID) = try control.receiveWithUserID(dontWait: true) {
                     let (envelope, body) = Self.splitEnvelope(frames)
-                    batch.append(.control(envelope: envelope, frames: body, receivedAt: now))
+                    batch.append(.control(envelope: envelope, frames: body, userID: userID))
                 } else { open[2] = false }
             }
         }

@@ -120,14 +120,16 @@ extension ZMQSocket {
                 if frames.isEmpty {
                     // Most of our messages have two to four frames.
                     frames.reserveCapacity(4)
-                    if readingUserID {
-                        // zmq_msg_gets(3): the string belongs to the message
-                        // and lives until it is closed or reused, so it is
-                        // copied now. NULL (EINVAL) when the connection has
-                        // no such property: no ZAP handler admitted it.
-                        if let value = zmq_msg_gets(message, "User-Id"), value.pointee != 0 {
-                            userID = String(cString: value)
-                        }
+                }
+                if readingUserID && userID == nil {
+                    // zmq_msg_gets(3): the string belongs to the message and lives until it is
+                    // closed or reused, so it is copied now. NULL (EINVAL) when the connection
+                    // has no such property: no ZAP handler admitted it. Every frame is asked,
+                    // not only the first: libzmq 4.3.4's ROUTER drops the metadata from the
+                    // identity frame it prefetched for zmq_poll (seen in budgetd's engine,
+                    // which polls), while the frames after it keep theirs.
+                    if let value = zmq_msg_gets(message, "User-Id"), value.pointee != 0 {
+                        userID = String(cString: value)
                     }
                 }
                 frames.append(

@@ -33,8 +33,16 @@ struct BudgetdCommand: AsyncParsableCommand {
     var logLevel: String?
     @Option(help: "Serve Prometheus metrics at HOST:PORT/metrics (not available in this version).")
     var metrics: String?
-    @Option(name: .customLong("curve-secret-key"), help: "CURVE secret key file (not available in this version).")
+    @Option(name: .customLong("curve-secret-key"), help: "The daemon's Z85 CURVE secret key file (budgetctl keygen NAME writes NAME.key): turns on CURVE for every TCP socket.")
     var curveSecretKey: String?
+    @Option(name: .customLong("curve-publishers"), help: "Public keys allowed on the ingest sockets: a file, one Z85 key per line, or a directory of .pub files.")
+    var curvePublishers: String?
+    @Option(name: .customLong("curve-operators"), help: "Public keys allowed every control op (file or directory of .pub files).")
+    var curveOperators: String?
+    @Option(name: .customLong("curve-viewers"), help: "Public keys allowed the read-only control ops (file or directory of .pub files).")
+    var curveViewers: String?
+    @Option(name: .customLong("curve-subscribers"), help: "Public keys allowed on the outbound socket (file or directory of .pub files).")
+    var curveSubscribers: String?
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and price catalog, then exit 0 or 1.")
     var checkConfig = false
 
@@ -59,9 +67,15 @@ struct BudgetdCommand: AsyncParsableCommand {
             throw ConfigurationError("log level \(c.logLevel) is not one of trace debug info notice warning error critical")
         }
         if metrics != nil { throw ConfigurationError("--metrics is not available in budgetd \(budgetdVersion) yet") }
-        if curveSecretKey != nil {
-            // Refuse rather than run unencrypted while the operator believes CURVE is on.
-            throw ConfigurationError("--curve-secret-key is not available in budgetd \(budgetdVersion) yet")
+        if let curveSecretKey { c.security.secretKeyPath = curveSecretKey }
+        if let curvePublishers { c.security.publishersPath = curvePublishers }
+        if let curveOperators { c.security.operatorsPath = curveOperators }
+        if let curveViewers { c.security.viewersPath = curveViewers }
+        if let curveSubscribers { c.security.subscribersPath = curveSubscribers }
+        let lists = [c.security.publishersPath, c.security.operatorsPath, c.security.viewersPath, c.security.subscribersPath]
+        if !c.security.isEnabled && lists.contains(where: { $0 != nil }) {
+            // Refuse rather than run open while the operator believes access is restricted.
+            throw ConfigurationError("--curve-publishers/operators/viewers/subscribers need --curve-secret-key")
         }
         return c
     }
@@ -71,11 +85,7 @@ struct BudgetdCommand: AsyncParsableCommand {
         do {
             configuration = try makeConfiguration()
             if checkConfig {
-                if let path = configuration.pricesPath {
-                    let data = FileManager.default.contents(atPath: path)
-                    guard let data else { throw ConfigurationError("cannot read price catalog \(path)") }
-                    do { _ = try Catalog.load(json: [UInt8](data)) } catch { throw ConfigurationError("price catalog \(path): \(error.message)") }
-                }
+                try configuration.check()
                 print("configuration OK")
                 return
             }

@@ -1,0 +1,125 @@
+import BudgetCore
+import Foundation
+import ZMQ
+
+/// CURVE on every TCP socket (CONTRACT §8): the daemon's secret key and who may use what.
+///
+/// Roles map to ZAP domains: publishers → `ingest` (both ingest sockets), operators and viewers
+/// → `control`, subscribers → `publish`. A key in no list is refused at the handshake; a viewer
+/// reaches the control socket but gets `UNAUTHORIZED` for ops that change state.
+public struct SecurityConfiguration: Sendable {
+    /// The daemon's Z85 secret key file (as `budgetctl keygen NAME` writes `NAME.key`).
+    public var secretKeyPath: String?
+    /// Each: a file of Z85 public keys, one per line (`#` comments), or a directory of `.pub` files.
+    public var publishersPath: String?
+    public var operatorsPath: String?
+    public var viewersPath: String?
+    public var subscribersPath: String?
+
+    public init() {}
+
+    public var isEnabled: Bool { secretKeyPath != nil }
+}
+
+/// The loaded keys.
+struct SecurityKeys: Sendable {
+    var server: CurveKeyPair
+    var publishers: Set<CurvePublicKey>
+    var operators: Set<CurvePublicKey>
+    var viewers: Set<CurvePublicKey>
+    var subscribers: Set<CurvePublicKey>
+
+    static let ingestDomain = "ingest", controlDomain = "control", publishDomain = "publish"
+
+    /// Reads the key files; a missing file or a bad key is an error naming the file.
+    static func load(_ c: SecurityConfiguration) throws -> SecurityKeys {
+        guard let secretPath = c.secretKeyPath else { throw ConfigurationError("CURVE needs --curve-secret-key") }
+        let secret = try keys(in: secretPath).first ?? ""
+        let server: CurveKeyPair
+        do { server = try CurveKeyPair(secretKey: secret) } catch {
+            throw ConfigurationError("\(secretPath) does not hold a Z85 CURVE secret key (40 characters)")
+        }
+        func list(_ path: String?) throws -> Set<CurvePublicKey> {
+            guard let path else { return [] }
+            var result: Set<CurvePublicKey> = []
+            for key in try publicKeys(at: path) {
+                guard let k = try? CurvePublicKey(z85: key) else {
+                    throw ConfigurationError("\(path): \"\(key.prefix(8))…\" is not a Z85 CURVE public key")
+                }
+                result.insert(k)
+            }
+            return result
+        }
+        return SecurityKeys(
+            server: server, publishers: try list(c.publishersPath), operators: try list(c.operatorsPath),
+            viewers: try list(c.viewersPath), subscribers: try list(c.subscribersPath)
+        )
+    }
+
+    /// The Z85 keys in a file: non-empty lines that are not comments.
+    static func keys(in path: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigurationError("cannot read key file \(path)") }
+        return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    /// A list file, or every `.pub` file of a directory.
+    static func publicKeys(at path: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ConfigurationError("key list \(path) does not exist")
+        }
+        guard isDirectory.boolValue else { return try keys(in: path) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".pub") }.sorted()
+        return try names.flatMap { try keys(in: path + "/" + $0) }
+    }
+
+    var policy: ZAPPolicy {
+        ZAPPolicy(allowedKeys: [
+            Self.ingestDomain: publishers, Self.controlDomain: operators.union(viewers), Self.publishDomain: subscribers,
+        ])
+    }
+
+    /// What a control client may do, by its authenticated key (Z85).
+    func role(of userID: String?) -> ControlRole {
+        guard let userID, let key = try? CurvePublicKey(z85: userID) else { return .none }
+        if operators.contains(key) { return .operator }
+        if viewers.contains(key) { return .viewer }
+        return .none
+    }
+}
+
+/// What a control client may do.
+enum ControlRole {
+    /// Every op (also every local client when CURVE is off).
+    case `operator`
+    /// Read-only ops.
+    case viewer
+    case none
+}
+
+extension Engine {
+    /// Ops that change nothing, open to viewers.
+    static let readOnlyOps: Set<String> = [
+        "budget.get", "budget.list", "cost.list", "alert.list", "outbound.list", "analytics", "forecast",
+        "optimization.list", "spend.check", "price.quote", "event.list", "health", "stats", "audit.list",
+    ]
+
+    /// Makes a socket a CURVE server in a ZAP domain when its endpoint is TCP (CURVE is for the network;
+    /// ipc and inproc endpoints are guarded by the file system and the process).
+    func secure(_ socket: ZMQSocket, endpoint: String, domain: String) throws {
+        guard let keys = securityKeys, endpoint.hasPrefix("tcp://") else { return }
+        try socket.setZAPDomain(domain)
+        try socket.setCurveServer(secretKey: keys.server.secretKey)
+    }
+}
+
+extension DaemonConfiguration {
+    /// What `budgetd --check-config` checks beyond parsing: the catalog loads and the CURVE key
+    /// files hold valid keys. Throws the first problem, naming the file.
+    public func check() throws {
+        if let path = pricesPath { _ = try Engine.loadCatalog(path: path) }
+        if security.isEnabled { _ = try SecurityKeys.load(security) }
+    }
+}

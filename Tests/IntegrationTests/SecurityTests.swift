@@ -1,0 +1,135 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+/// CURVE on every TCP socket, with the roles of CONTRACT §8, against the real daemon.
+@Suite(.timeLimit(.minutes(3)))
+struct SecurityTests {
+    struct Keys {
+        let server = try! CurveKeyPair.generate()
+        let publisher = try! CurveKeyPair.generate()
+        let operatorKey = try! CurveKeyPair.generate()
+        let viewer = try! CurveKeyPair.generate()
+        let subscriber = try! CurveKeyPair.generate()
+        let stranger = try! CurveKeyPair.generate()
+    }
+
+    func write(_ text: String, _ path: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Starts a daemon with CURVE: operators as a list file, the other roles as directories of .pub files.
+    func secureDaemon(_ dir: TempDir, _ k: Keys) throws -> Daemon {
+        try write("# budgetd\n\(k.server.secretKey)\n", dir.file("server.key"))
+        try write("# operators\n\(k.operatorKey.publicKey)\n", dir.file("operators.txt"))
+        for (role, key) in [("publishers", k.publisher), ("viewers", k.viewer), ("subscribers", k.subscriber)] {
+            try FileManager.default.createDirectory(atPath: dir.file(role), withIntermediateDirectories: true)
+            try write(key.publicKey + "\n", dir.file("\(role)/one.pub"))
+        }
+        return try Daemon(dir: dir, extraArgs: [
+            "--curve-secret-key", dir.file("server.key"), "--curve-operators", dir.file("operators.txt"),
+            "--curve-publishers", dir.file("publishers"), "--curve-viewers", dir.file("viewers"),
+            "--curve-subscribers", dir.file("subscribers"),
+        ])
+    }
+
+    /// A socket of `type` connected with CURVE as `client` (or plain when nil).
+    func connect(_ context: ZMQContext, _ type: SocketType, to endpoint: String, server: CurveKeyPair, as client: CurveKeyPair?) throws -> ZMQSocket {
+        let s = try context.makeSocket(type)
+        try s.setLinger(milliseconds: 0)
+        if let client { try s.setCurveClient(serverPublicKey: server.publicKey, keyPair: client) }
+        try s.connect(endpoint)
+        return s
+    }
+
+    /// One control request; nil when nothing answers within `ms`.
+    func request(_ s: ZMQSocket, _ op: String, _ args: JSONValue = [:], ms: Int = 1500) throws -> JSONValue? {
+        let body: JSONValue = ["op": .string(op), "args": args]
+        try s.send([body.serializedBytes()])
+        guard try poll([(s, .readable)], timeoutMilliseconds: ms)[0].contains(.readable), let reply = try s.receive() else { return nil }
+        return try JSON.parse(reply[0])
+    }
+
+    @Test func rolesDecideWhoMayDoWhat() throws {
+        let dir = try TempDir()
+        let k = Keys()
+        let daemon = try secureDaemon(dir, k)
+        defer { #expect(daemon.stop() == 0) }
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        var sockets: [ZMQSocket] = []
+        defer { for s in sockets { s.close() } }
+        func socket(_ type: SocketType, _ endpoint: String, _ key: CurveKeyPair?) throws -> ZMQSocket {
+            let s = try connect(context, type, to: endpoint, server: k.server, as: key)
+            sockets.append(s)
+            return s
+        }
+
+        // An operator may change things.
+        let op = try socket(.dealer, daemon.control, k.operatorKey)
+        let created = try #require(try request(op, "budget.create", [
+            "id": "b_sec", "name": "Secure", "budgetType": "MONTHLY", "totalAmount": .number("100"),
+            "startDate": .string(Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)).civilDate.description),
+        ], ms: 10_000))
+        #expect(created["ok"]?.boolValue == true, "\(created.serialized())")
+
+        // A viewer may read, not write.
+        let viewer = try socket(.dealer, daemon.control, k.viewer)
+        #expect(try request(viewer, "budget.get", ["id": "b_sec"], ms: 10_000)?["ok"]?.boolValue == true)
+        let refused = try #require(try request(viewer, "budget.update", ["id": "b_sec", "totalAmount": .number("5")]))
+        #expect(refused["error"]?["code"]?.stringValue == "UNAUTHORIZED")
+        #expect(refused["error"]?["message"]?.stringValue?.contains("viewer") == true)
+
+        // A key in no list, and a client without CURVE, are refused at the handshake: no answer at all.
+        #expect(try request(try socket(.dealer, daemon.control, k.stranger), "health") == nil)
+        #expect(try request(try socket(.dealer, daemon.control, nil), "health") == nil)
+        // A publisher's key does not open the control socket either.
+        #expect(try request(try socket(.dealer, daemon.control, k.publisher), "health") == nil)
+
+        // Ingest: only publishers.
+        let event = costEvent("sec-1", cost: "1", budgetId: "b_sec").serializedBytes()
+        let publisher = try socket(.dealer, daemon.ingestAck, k.publisher)
+        try publisher.send([Array("usage".utf8), event])
+        #expect(try poll([(publisher, .readable)], timeoutMilliseconds: 10_000)[0].contains(.readable))
+        let ack = try JSON.parse(try #require(try publisher.receive()?.last))
+        #expect(ack["status"]?.stringValue == "ACCEPTED")
+        let intruder = try socket(.dealer, daemon.ingestAck, k.stranger)
+        try intruder.send([Array("usage".utf8), costEvent("sec-2", cost: "1000", budgetId: "b_sec").serializedBytes()])
+        #expect(try poll([(intruder, .readable)], timeoutMilliseconds: 1500)[0].isEmpty)
+        #expect(try request(op, "budget.get", ["id": "b_sec"], ms: 10_000)?["result"]?["totalSpent"]?.numberText == "1")
+
+        // Outbound: only subscribers hear the heartbeat.
+        let subscriber = try socket(.sub, daemon.publish, k.subscriber)
+        try subscriber.subscribe("heartbeat")
+        #expect(try poll([(subscriber, .readable)], timeoutMilliseconds: 10_000)[0].contains(.readable))
+        let eavesdropper = try socket(.sub, daemon.publish, k.viewer)
+        try eavesdropper.subscribe("")
+        #expect(try poll([(eavesdropper, .readable)], timeoutMilliseconds: 1500)[0].isEmpty)
+    }
+
+    @Test func badKeyFilesStopTheDaemonWithAMessage() throws {
+        let dir = try TempDir()
+        try write("not a key\n", dir.file("server.key"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetd)
+        p.arguments = ["--check-config", "--curve-secret-key", dir.file("server.key")]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        #expect(message.contains("server.key"))
+        // Allow lists without a server key would be a false sense of security: refused.
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: Products.budgetd)
+        q.arguments = ["--check-config", "--curve-operators", dir.file("server.key")]
+        q.standardError = FileHandle.nullDevice
+        q.standardOutput = FileHandle.nullDevice
+        try q.run()
+        q.waitUntilExit()
+        #expect(q.terminationStatus == 1)
+    }
+}

@@ -72,23 +72,25 @@ public struct SeriesForecast: Sendable, Hashable {
 }
 
 /// Forecasts a daily spend series by least squares: a level, a linear trend and a
-/// day-of-week profile, each kept only when the data supports it.
+/// day-of-week profile, each kept only when the data supports it (docs/forecasting.md).
 ///
 /// - Fewer than 3 days: the mean day (`LEVEL`).
 /// - 3 to 13 days: a line; fewer than 14 days cannot estimate six weekday effects.
-/// - 14 days and more: a line plus six weekday dummies (Monday is the reference); the
-///   weekday block is kept when an F-test at 5 % says it explains the data, the trend when
-///   its t-test at 5 % does. A series that is flat within its noise is thus forecast by its
-///   (weekday) mean, not by a noisy slope.
+/// - 14 days and more: a line plus six weekday effects, kept when an F-test at 5 % says they
+///   explain the data; from 28 days, also each weekday's own slope (weekday × trend), kept by
+///   the same test, so a weekly profile can grow with the level. The trend is then kept when
+///   its t-test at 5 % says so: a series flat within its noise is forecast by its (weekday)
+///   mean, not by a noisy slope.
 /// - The fit uses the last ``fitWindow(horizon:)`` days at most, so an old regime does not
 ///   bend the line for ever; predictions below zero are cut to zero.
 ///
 /// `trendDirection` is INCREASING or DECREASING when the slope is significant (t-test at 5 %)
 /// *and* it moves spend by at least ``materialChange`` of the mean day over 30 days; STABLE
 /// otherwise. `confidence` = length score × fit score: the length score rises with the days of
-/// history (√(n/30) × 90 up to 30 days, then up to 95 at 90 days: "30+ days, 80–90 %"), the
-/// fit score is 1 ÷ (1 + 2 × r), where r is the prediction standard error of the period's
-/// total relative to the forecast total (noise and the uncertainty of the fitted terms).
+/// history (√(n/30) × 90 up to 30 days, then up to 95 at 90 days: "30+ days, 80–90 %"); the
+/// fit score is 1 ÷ (1 + 2 × r), where r is the larger of the prediction standard error of
+/// the period's total relative to the forecast total (noise and the uncertainty of the fitted
+/// terms) and the out-of-sample error of ``holdoutError(y:days:horizon:)``.
 public enum Forecaster {
     /// Days of history at most, whatever the horizon.
     public static let maxHistoryDays = 365
@@ -140,7 +142,8 @@ public enum Forecaster {
             variance > 0 ? 1 : 0
         }
         let relativeError = max(modelError, holdoutError(y: y, days: days, horizon: horizon))
-        let fitScore = 1 / (1 + 2 * relativeError)
+        // Degenerate arithmetic (never seen, but Int128(Double) would trap on NaN) scores as a 100 % error.
+        let fitScore = relativeError.isFinite ? 1 / (1 + 2 * relativeError) : 1.0 / 3
         let n = Double(window)
         let lengthScore = window >= 30 ? 90 + 5 * min(1, (n - 30) / 60) : 90 * (n / 30).squareRoot()
         let confidence = ExactDecimal(mantissa: Int128((lengthScore * fitScore * 100).rounded(.toNearestOrEven)), exponent: -2)
@@ -267,8 +270,9 @@ struct Fit {
         return abs(beta[term]) / variance.squareRoot() > StudentT.critical95(df: df)
     }
 
-    /// The model for `y`: the largest one the length allows, then the weekday block (F-test)
-    /// and the trend (t-test) dropped when they are not significant at 5 %.
+    /// The model for `y`: the line, plus the weekday block (14+ days) and the weekday × trend
+    /// block (28+ days) when their F-tests at 5 % say they explain the data; then the trend
+    /// (with its interactions) dropped when its t-test at 5 % does not hold.
     static func choose(y: [Double], days: [CivilDate]) -> Fit {
         let level = Fit(spec: FitSpec(hasTrend: false, hasWeekday: false), y: y, days: days)!
         guard y.count >= 3 else { return level }

@@ -122,11 +122,13 @@ public struct Recommendation: Sendable, Hashable {
 /// catalog as it is now. Pure: the events, the catalog and `now` are handed in.
 ///
 /// - CHANGE_TIER: events priced by the catalog (no explicit `cost`) of a model whose entry
-///   lists `alternatives`. Each event is priced at today's entry of its model and of every
-///   alternative (batch prices for batch events, as the `Pricer` does); the cheapest
-///   alternative that prices every such event wins if it costs less.
-/// - BATCH_REQUESTS: catalog-priced events not marked `metadata.batch` of a model whose entry
-///   has `batchUnitPrices`: the same events priced as batch.
+///   lists `alternatives`, and that today's entry can price. Their usage is summed per unit
+///   (batch and non-batch apart) and priced with the `Pricer`'s rules at today's entry of the
+///   model and of each alternative (batch prices for the batch part where an entry has them;
+///   prices are linear, so this is the sum of the events' prices); the cheapest alternative
+///   that prices the whole mix wins if it costs less.
+/// - BATCH_REQUESTS: the same events not marked `metadata.batch`, of a model whose entry has
+///   `batchUnitPrices`: their mix priced as batch.
 /// - CACHE_RESULTS: events with a `metadata.requestHash` string and a cost: every event whose
 ///   hash was seen earlier in the window (same platform, service and model) is a saving.
 /// - REDUCE_FREQUENCY: SCRAPING runs of an actor (`metadata.actorId`, else the event's
@@ -154,8 +156,10 @@ public struct OptimizationAnalyzer {
     var spend: [String: Money] = [:]
     /// Booked spend of the window per currency: the other base of the impact rule.
     var booked: [String: Money] = [:]
-    var tiers: [ItemKey: TierGroup] = [:]
-    var batches: [ItemKey: BatchGroup] = [:]
+    var items: [ItemKey: ItemGroup] = [:]
+    /// Today's entry and the group key of each (platform, model) as spelled in events, so
+    /// the catalog is searched once per spelling, not once per event.
+    var entries: [SpelledModel: (entry: PriceEntry, key: ItemKey)?] = [:]
     var caches: [CacheKey: CacheGroup] = [:]
     var actors: [ActorKey: ActorGroup] = [:]
     /// Groups in the order first seen, so the output does not depend on hashing.
@@ -199,99 +203,97 @@ public struct OptimizationAnalyzer {
     }
 
     mutating func addCatalogPriced(_ event: UsageEvent, model: String) {
-        guard let entry = pricer.catalog.entry(platform: event.platform, model: model, at: now),
-              case .priced(let current, _, _) = pricer.price(event, at: now)
-        else { return }
-        let key = ItemKey(platform: event.platform.lowercased(), serviceType: event.serviceType, model: model.lowercased())
-        let alternatives = entry.alternatives.filter { $0.lowercased() != model.lowercased() }
-        if !alternatives.isEmpty {
-            if tiers[key] == nil {
-                tiers[key] = TierGroup(entry: entry, alternatives: alternatives)
-                order.append(.tier(key))
+        let spelled = SpelledModel(platform: event.platform, model: model)
+        if entries[spelled] == nil {
+            let found = pricer.catalog.entry(platform: event.platform, model: model, at: now).map {
+                (entry: $0, key: ItemKey(platform: event.platform.lowercased(), serviceType: event.serviceType, model: model.lowercased()))
             }
-            var group = tiers[key]!
-            group.events += 1
-            group.current.add(current)
-            for (i, alternative) in group.alternatives.enumerated() where !group.alternativeTotals[i].failed {
-                var other = event
-                other.model = alternative
-                if case .priced(let amount, let currency, _) = pricer.price(other, at: now) {
-                    group.alternativeTotals[i].add(amount)
-                    group.alternativeCurrencies[i] = currency
-                } else {
-                    group.alternativeTotals[i].failed = true
-                }
-            }
-            tiers[key] = group
+            entries.updateValue(found, forKey: spelled)
         }
-        if !event.isBatch && !entry.batchUnitPrices.isEmpty {
-            var batched = event
-            var metadata = event.metadata ?? JSONObject()
-            metadata["batch"] = .bool(true)
-            batched.metadata = metadata
-            if batches[key] == nil {
-                batches[key] = BatchGroup(entry: entry)
-                order.append(.batch(key))
-            }
-            var group = batches[key]!
-            group.events += 1
-            group.current.add(current)
-            if case .priced(let amount, _, _) = pricer.price(batched, at: now) {
-                group.batch.add(amount)
-            } else {
-                group.batch.failed = true
-            }
-            batches[key] = group
+        guard case .some(.some(let found)) = entries[spelled] else { return }
+        let entry = found.entry
+        var key = found.key
+        key.serviceType = event.serviceType
+        // An event today's entry cannot price (a unit without a price) stays out: it is UNPRICED
+        // at today's prices, and would make every comparison fail.
+        guard Self.prices(event, with: entry) else { return }
+        if items[key] == nil {
+            let alternatives = entry.alternatives.filter { $0.lowercased() != model.lowercased() }
+            guard !alternatives.isEmpty || !entry.batchUnitPrices.isEmpty else { return }
+            items[key] = ItemGroup(entry: entry, alternatives: alternatives)
+            order.append(.item(key))
         }
+        if event.isBatch {
+            items[key]!.batch.add(event)
+        } else {
+            items[key]!.plain.add(event)
+        }
+    }
+
+    /// Whether `entry` has a price for every unit of `event` with a quantity (the `Pricer`'s rule).
+    static func prices(_ event: UsageEvent, with entry: PriceEntry) -> Bool {
+        let prices = event.isBatch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
+        return event.usage.allSatisfy { $0.unit == "requests" || $0.quantity.isZero || prices[$0.unit] != nil }
     }
 
     /// The recommendations found, largest saving first (ties by id), all PENDING.
     public func recommendations() -> [Recommendation] {
         var result: [Recommendation] = []
         for group in order {
-            let found: Recommendation? = switch group {
-            case .tier(let key): tiers[key].flatMap { changeTier(key, $0) }
-            case .batch(let key): batches[key].flatMap { batchRequests(key, $0) }
-            case .cache(let key): caches[key].flatMap { cacheResults(key, $0) }
-            case .actor(let key): actors[key].flatMap { reduceFrequency(key, $0) }
+            switch group {
+            case .item(let key):
+                guard let group = items[key] else { continue }
+                result += [changeTier(key, group), batchRequests(key, group)].compactMap { $0 }
+            case .cache(let key):
+                if let r = caches[key].flatMap({ cacheResults(key, $0) }) { result.append(r) }
+            case .actor(let key):
+                if let r = actors[key].flatMap({ reduceFrequency(key, $0) }) { result.append(r) }
             }
-            if let found { result.append(found) }
         }
         return result.sorted { ($0.potentialSavings, $1.id) > ($1.potentialSavings, $0.id) }
     }
 
     // MARK: Each rule
 
-    func changeTier(_ key: ItemKey, _ group: TierGroup) -> Recommendation? {
-        let currency = group.entry.currency
-        guard let current = money(group.current, from: currency, to: currency) else { return nil }
+    func changeTier(_ key: ItemKey, _ group: ItemGroup) -> Recommendation? {
+        let entry = group.entry
+        let currency = entry.currency
+        guard !group.alternatives.isEmpty, let current = cost(of: group, at: entry, in: currency) else { return nil }
         var best: (name: String, cost: Money)?
-        for (i, name) in group.alternatives.enumerated() where !group.alternativeTotals[i].failed {
-            guard let from = group.alternativeCurrencies[i],
-                  let cost = money(group.alternativeTotals[i], from: from, to: currency) else { continue }
+        for name in group.alternatives {
+            guard let other = pricer.catalog.entry(platform: entry.platform, model: name, at: now),
+                  let cost = cost(of: group, at: other, in: currency) else { continue }
             if best == nil || cost < best!.cost { best = (name, cost) }
         }
         guard let best, best.cost < current else { return nil }
-        let entry = group.entry
         let text = "Switch \(entry.platform) \(entry.model) to \(best.name), the cheapest alternative the catalog lists: "
-            + "the \(count(group.events, "request")) of the last \(count(windowDays, "day")) would cost "
+            + "the \(count(group.plain.events + group.batch.events, "request")) of the last \(count(windowDays, "day")) would cost "
             + "\(Self.amount(best.cost)) \(currency) instead of \(Self.amount(current)) \(currency) at today's prices."
         return make(.changeTier, platform: entry.platform, serviceType: key.serviceType, model: entry.model,
                     target: best.name, currency: currency, current: current, projected: best.cost, text: text)
     }
 
-    func batchRequests(_ key: ItemKey, _ group: BatchGroup) -> Recommendation? {
-        let currency = group.entry.currency
-        guard !group.batch.failed,
-              let current = money(group.current, from: currency, to: currency),
-              let projected = money(group.batch, from: currency, to: currency),
-              projected < current else { return nil }
+    func batchRequests(_ key: ItemKey, _ group: ItemGroup) -> Recommendation? {
         let entry = group.entry
+        let currency = entry.currency
+        guard !entry.batchUnitPrices.isEmpty, group.plain.events > 0,
+              let current = money(group.plain.price(at: entry, batch: false), from: currency, to: currency),
+              let projected = money(group.plain.price(at: entry, batch: true), from: currency, to: currency),
+              projected < current else { return nil }
         let text = "Send \(entry.platform) \(entry.model) requests that can wait through the batch API "
-            + "(metadata.batch): the \(count(group.events, "non-batch request")) of the last \(count(windowDays, "day")) "
+            + "(metadata.batch): the \(count(group.plain.events, "non-batch request")) of the last \(count(windowDays, "day")) "
             + "would cost \(Self.amount(projected)) \(currency) at batch prices instead of \(Self.amount(current)) \(currency)."
         return make(.batchRequests, platform: entry.platform, serviceType: key.serviceType, model: entry.model,
                     target: nil, currency: currency, current: current, projected: projected, text: text)
+    }
+
+    /// The group's whole usage (plain and batch) at `entry`, converted into `currency` at
+    /// today's rate; nil when the entry cannot price all of it.
+    func cost(of group: ItemGroup, at entry: PriceEntry, in currency: String) -> Money? {
+        guard let plain = group.plain.price(at: entry, batch: false),
+              let batch = group.batch.price(at: entry, batch: true) else { return nil }
+        let (sum, overflow) = plain.addingReportingOverflow(batch)
+        return overflow ? nil : money(sum, from: entry.currency, to: currency)
     }
 
     func cacheResults(_ key: CacheKey, _ group: CacheGroup) -> Recommendation? {
@@ -357,9 +359,9 @@ public struct OptimizationAnalyzer {
         return .low
     }
 
-    /// An exact sum converted (when needed) at today's rate and rounded once, half-even.
-    func money(_ sum: ExactSum, from: String, to: String) -> Money? {
-        guard !sum.failed, case .success(let m) = pricer.money(sum.value, from: from, to: to, at: now) else { return nil }
+    /// An exact amount converted (when needed) at today's rate and rounded once, half-even.
+    func money(_ amount: ExactDecimal?, from: String, to: String) -> Money? {
+        guard let amount, case .success(let m) = pricer.money(amount, from: from, to: to, at: now) else { return nil }
         return m
     }
 
@@ -393,9 +395,15 @@ extension OptimizationAnalyzer {
         var model: String
     }
 
-    /// A group of one rule, by its key.
+    /// A model as an event spells it (the catalog is case-insensitive; this is a cache key).
+    struct SpelledModel: Hashable {
+        var platform: String
+        var model: String
+    }
+
+    /// A group of the rules, by its key.
     enum Group {
-        case tier(ItemKey), batch(ItemKey), cache(CacheKey), actor(ActorKey)
+        case item(ItemKey), cache(CacheKey), actor(ActorKey)
     }
 
     struct CacheKey: Hashable {
@@ -411,38 +419,60 @@ extension OptimizationAnalyzer {
         var currency: String
     }
 
-    /// An exact running sum that remembers an overflow or an event it could not price.
-    struct ExactSum {
-        var value = ExactDecimal.zero
-        var failed = false
+    /// The summed usage of some events: quantity per unit and requests (each event's
+    /// `usage.requests`, 1 when absent), exact.
+    struct UsageMix {
+        var units: [String: ExactDecimal] = [:]
+        var requests = ExactDecimal.zero
+        var events = 0
+        var overflow = false
 
-        mutating func add(_ amount: ExactDecimal) {
-            let (sum, overflow) = value.addingReportingOverflow(amount)
-            if overflow { failed = true } else { value = sum }
+        mutating func add(_ event: UsageEvent) {
+            events += 1
+            var eventRequests = ExactDecimal(1)
+            for (unit, quantity) in event.usage {
+                if unit == "requests" {
+                    eventRequests = quantity
+                } else if !quantity.isZero {
+                    let (sum, o) = (units[unit] ?? .zero).addingReportingOverflow(quantity)
+                    if o { overflow = true } else { units[unit] = sum }
+                }
+            }
+            let (sum, o) = requests.addingReportingOverflow(eventRequests)
+            if o { overflow = true } else { requests = sum }
+        }
+
+        /// Σ quantity × unit price + perRequest × requests, as the `Pricer` prices one event
+        /// (batch prices replace unit prices when asked and the entry has any); nil when a
+        /// unit has no price or the arithmetic overflows. An empty mix costs 0.
+        func price(at entry: PriceEntry, batch: Bool) -> ExactDecimal? {
+            if events == 0 { return .zero }
+            if overflow { return nil }
+            let prices = batch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
+            var total = ExactDecimal.zero
+            for (unit, quantity) in units {
+                guard let price = prices[unit] else { return nil }
+                let (product, o1) = quantity.multipliedReportingOverflow(by: price)
+                let (sum, o2) = total.addingReportingOverflow(product)
+                if o1 || o2 { return nil }
+                total = sum
+            }
+            if let perRequest = entry.perRequest {
+                let (product, o1) = requests.multipliedReportingOverflow(by: perRequest)
+                let (sum, o2) = total.addingReportingOverflow(product)
+                if o1 || o2 { return nil }
+                total = sum
+            }
+            return total
         }
     }
 
-    struct TierGroup {
+    /// The catalog-priced usage of one model: its entry today, and the mixes of its plain and batch events.
+    struct ItemGroup {
         var entry: PriceEntry
         var alternatives: [String]
-        var events = 0
-        var current = ExactSum()
-        var alternativeTotals: [ExactSum]
-        var alternativeCurrencies: [String?]
-
-        init(entry: PriceEntry, alternatives: [String]) {
-            self.entry = entry
-            self.alternatives = alternatives
-            alternativeTotals = Array(repeating: ExactSum(), count: alternatives.count)
-            alternativeCurrencies = Array(repeating: nil, count: alternatives.count)
-        }
-    }
-
-    struct BatchGroup {
-        var entry: PriceEntry
-        var events = 0
-        var current = ExactSum()
-        var batch = ExactSum()
+        var plain = UsageMix()
+        var batch = UsageMix()
     }
 
     struct CacheGroup {
@@ -485,5 +515,35 @@ extension OptimizationAnalyzer {
                 runs[id] = Run(firstTime: time, order: runs.count, cost: cost, resultHash: resultHash)
             }
         }
+    }
+}
+
+extension UsageEvent {
+    /// Reads back a body as `usage_events` stores it (canonical, validated on the way in)
+    /// without validating and canonicalizing it again: the fields recommendations use, for
+    /// scanning a window of events quickly. Nil when a required field is missing or malformed.
+    public init?(storedBody object: JSONObject) {
+        guard let id = object["id"]?.stringValue, let platform = object["platform"]?.stringValue,
+              let serviceType = object["serviceType"]?.stringValue.flatMap(ServiceType.init(rawValue:))
+        else { return nil }
+        var usage: [(unit: String, quantity: ExactDecimal)] = []
+        if let units = object["usage"]?.objectValue {
+            for (unit, value) in units {
+                guard let text = value.numberText ?? value.stringValue, let quantity = try? ExactDecimal(parsing: text) else { return nil }
+                usage.append((unit, quantity))
+            }
+        }
+        var cost: Money?
+        if let value = object["cost"], !value.isNull {
+            guard let text = value.numberText ?? value.stringValue, let money = try? Money(parsing: text) else { return nil }
+            cost = money
+        }
+        self.init(
+            id: id, source: object["source"]?.stringValue ?? "", seq: nil, time: nil, platform: platform,
+            serviceType: serviceType, model: object["model"]?.stringValue, endpoint: nil, usage: usage, cost: cost,
+            currency: object["currency"]?.stringValue ?? "USD", budgetId: nil, userId: nil, apiUsageId: nil,
+            apifyRunId: object["apifyRunId"]?.stringValue, description: nil, metadata: object["metadata"]?.objectValue,
+            canonicalBody: ""
+        )
     }
 }

@@ -157,7 +157,14 @@ extension Engine {
             return
         }
         stats.accepted += 1
-        if let seq = event.seq { stats.observe(source: event.source, seq: seq) }
+        if let seq = event.seq {
+            let last = stats.lastSourceSeq[event.source]
+            stats.observe(source: event.source, seq: seq)
+            if let last, seq > last + 1 {
+                // The publisher lost messages (a PUB at its high-water mark drops them).
+                logger.warning("sequence gap from \(event.source): \(last) then \(seq), \(seq - last - 1) missing")
+            }
+        }
         let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, w, &out)
         try w.insertEvent(stored)
         switch stored.state {

@@ -73,7 +73,11 @@ extension Engine {
         let ledgerBefore = ledger
         let outBefore = out
         do {
-            return Self.okReply(try perform(op: op, Args(args), w, &out))
+            let result = try perform(op: op, Args(args), w, &out)
+            if !Self.readOnlyOps.contains(op) {
+                try audit(op: op, args: args, actor: userID ?? "local", before: ledgerBefore, result: result, w)
+            }
+            return Self.okReply(result)
         } catch let failure as ControlFailure {
             (ledger, out) = (ledgerBefore, outBefore)
             return Self.errorReply(failure.code, failure.message)
@@ -81,6 +85,16 @@ extension Engine {
             (ledger, out) = (ledgerBefore, outBefore)
             return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
         }
+    }
+
+    /// Records a successful change in the audit log: who, when, the op and its args, and the
+    /// target budget as it was before and is after (or the op's result for other targets).
+    func audit(op: String, args: JSONObject, actor: String, before: Ledger, result: JSONValue, _ w: StoreWriter) throws {
+        let budgetId = args["budgetId"]?.stringValue ?? (op.hasPrefix("budget.") ? (args["id"]?.stringValue ?? result["id"]?.stringValue) : nil)
+        let target = budgetId ?? args["id"]?.stringValue
+        let beforeJSON = budgetId.flatMap { before[$0]?.json }
+        let afterJSON = budgetId.flatMap { ledger[$0]?.json } ?? result
+        try w.insertAudit(at: SystemClock.now(), actor: actor, op: op, target: target, args: .object(args), before: beforeJSON, after: afterJSON)
     }
 
     func perform(op: String, _ args: Args, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
@@ -162,6 +176,10 @@ extension Engine {
             out.touchedBudgets.insert(b.id)
             out.outbound += messages
             return b.json
+        case "audit.list":
+            return .array(try w.reader.audit(
+                target: try args.string("target"), beforeID: try args.int("before"), limit: try limit(args, default: 100)
+            ))
         case "health":
             return .object(JSONObject([
                 ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),

@@ -149,6 +149,32 @@ public struct StoreReader {
         }
     }
 
+    /// Audit entries, newest first, optionally for one target (a budget id, an alert id …) and
+    /// before a row id (cursor).
+    public func audit(target: String?, beforeID: Int64?, limit: Int) throws -> [JSONValue] {
+        var sql = "SELECT rowid, at, actor, op, target, args, before, after FROM audit_log WHERE rowid < ?"
+        var args: [(any DatabaseValueConvertible)?] = [beforeID ?? Int64.max]
+        if let target {
+            sql += " AND target = ?"
+            args.append(target)
+        }
+        sql += " ORDER BY rowid DESC LIMIT ?"
+        args.append(limit)
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+            func json(_ i: Int) -> JSONValue {
+                guard let text = row[i] as String? else { return .null }
+                return (try? JSON.parse(text)) ?? .string(text)
+            }
+            return .object(JSONObject([
+                ("id", .number(String(row[0] as Int64))),
+                ("at", .string(Timestamp(nanosecondsSinceEpoch: row[1]).rfc3339)),
+                ("actor", .string(row[2])), ("op", .string(row[3])),
+                ("target", (row[4] as String?).map(JSONValue.string) ?? .null),
+                ("args", json(5)), ("before", json(6)), ("after", json(7)),
+            ]))
+        }
+    }
+
     /// Every alert and status event after `sinceSeq`, in order.
     public func outbound(sinceSeq: Int64, limit: Int) throws -> [(seq: Int64, topic: String, payload: String)] {
         try Row.fetchAll(db, sql: "SELECT seq, topic, payload FROM outbound WHERE seq > ? ORDER BY seq LIMIT ?",

@@ -235,6 +235,14 @@ public struct StoreWriter {
 
     public var reader: StoreReader { StoreReader(db: db) }
 
+    /// Records a control change in the audit log.
+    public func insertAudit(at: Timestamp, actor: String, op: String, target: String?, args: JSONValue, before: JSONValue?, after: JSONValue?) throws {
+        let stmt = try db.cachedStatement(sql: "INSERT INTO audit_log (at, actor, op, target, args, before, after) VALUES (?,?,?,?,?,?,?)")
+        try stmt.execute(arguments: [
+            at.nanosecondsSinceEpoch, actor, op, target, args.serialized(), before?.serialized(), after?.serialized(),
+        ])
+    }
+
     /// Adds to a day's running total (exact: read, add, write, inside the batch's transaction).
     public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
         let select = try db.cachedStatement(sql: """

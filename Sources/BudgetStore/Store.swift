@@ -220,6 +220,22 @@ public final class Store: @unchecked Sendable {
                 CREATE INDEX usage_events_time ON usage_events(event_time);
                 """)
         }
+        migrator.registerMigration("v5-audit") { db in
+            // Every control change: who (the CURVE key, or "local"), when, what, before and after.
+            try db.execute(sql: """
+                CREATE TABLE audit_log (
+                    rowid INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    op TEXT NOT NULL,
+                    target TEXT,
+                    args TEXT NOT NULL,
+                    before TEXT,
+                    after TEXT
+                );
+                CREATE INDEX audit_log_target ON audit_log(target, rowid);
+                """)
+        }
         return migrator
     }
 }

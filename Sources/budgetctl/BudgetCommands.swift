@@ -5,8 +5,8 @@ import BudgetCore
 struct BudgetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "budget",
-        abstract: "Create, change and inspect budgets.",
-        subcommands: [Create.self, Update.self, Show.self, List.self]
+        abstract: "Create, change and inspect budgets and their allocations.",
+        subcommands: [Create.self, Update.self, Show.self, List.self, Allocation.self]
     )
 }
 

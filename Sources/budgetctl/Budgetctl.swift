@@ -7,7 +7,7 @@ import ZMQ
 struct Budgetctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "budgetctl",
-        abstract: "Drive budgetd: budgets, costs, alerts, events, prices, and load tests.",
+        abstract: "Drive budgetd: budgets, allocations, costs, alerts, spend checks, analytics, events, prices, and load tests.",
         discussion: """
             Commands talk to the daemon's control socket (--control; `alerts \
             tail` also to its outbound socket, `events send` to its ingest \
@@ -18,13 +18,17 @@ struct Budgetctl: ParsableCommand {
             Exit status: 0 on success; 1 when the daemon answered with an error \
             (printed as `error CODE: message` on standard error); 2 when it did \
             not answer within --timeout or the reply was unreadable; 64 for a \
-            command-line mistake.
+            command-line mistake. `spend check` also exits 1 when the spend is \
+            denied, and `health` 3 when the daemon is DEGRADED.
             """,
         subcommands: [
             Call.self,
             BudgetCommand.self,
             CostCommand.self,
             AlertsCommand.self,
+            OutboundCommand.self,
+            SpendCommand.self,
+            AnalyticsCommand.self,
             EventsCommand.self,
             Health.self,
             Stats.self,

@@ -239,3 +239,21 @@ private func analyze(_ events: [(event: UsageEvent, time: Timestamp, cost: Money
         #expect(edge.recommendations().first { $0.optimizationType == .cacheResults }?.impact == .medium)
     }
 }
+
+@Suite struct StoredBodyTests {
+    @Test func aStoredBodyReadsBackAsTheDecoderReadIt() throws {
+        let decoded = event(#""id":"e1","source":"s","platform":"OpenAI","serviceType":"API","model":"gpt-4o","usage":{"inputTokens":"1200.50","requests":2},"cost":"0.10","apifyRunId":"r1","metadata":{"batch":true,"requestHash":"h"}"#)
+        let stored = try #require(try JSON.parse(decoded.canonicalBody).objectValue)
+        let read = try #require(UsageEvent(storedBody: stored))
+        #expect(read.id == "e1" && read.source == "s" && read.platform == "OpenAI" && read.serviceType == .api)
+        #expect(read.model == "gpt-4o")
+        #expect(read.usage.map(\.unit) == decoded.usage.map(\.unit))
+        #expect(read.usage.map(\.quantity) == decoded.usage.map(\.quantity))
+        #expect(read.cost == decoded.cost)
+        #expect(read.currency == "USD")
+        #expect(read.apifyRunId == "r1")
+        #expect(read.isBatch)
+        #expect(read.metadata?["requestHash"]?.stringValue == "h")
+        #expect(UsageEvent(storedBody: JSONObject([("id", "x")])) == nil)
+    }
+}

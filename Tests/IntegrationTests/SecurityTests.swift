@@ -99,6 +99,14 @@ struct SecurityTests {
         #expect(try poll([(intruder, .readable)], timeoutMilliseconds: 1500)[0].isEmpty)
         #expect(try request(op, "budget.get", ["id": "b_sec"], ms: 10_000)?["result"]?["totalSpent"]?.numberText == "1")
 
+        // The audit log says who changed what; the refused update left no entry.
+        let audit = try #require(try request(op, "audit.list", ["target": "b_sec"], ms: 10_000)?["result"]?.arrayValue)
+        #expect(audit.count == 1)
+        #expect(audit.first?["op"]?.stringValue == "budget.create")
+        #expect(audit.first?["actor"]?.stringValue == k.operatorKey.publicKey)
+        #expect(audit.first?["before"]?.isNull == true)
+        #expect(audit.first?["after"]?["totalAmount"]?.numberText == "100")
+
         // Outbound: only subscribers hear the heartbeat.
         let subscriber = try socket(.sub, daemon.publish, k.subscriber)
         try subscriber.subscribe("heartbeat")
@@ -106,6 +114,25 @@ struct SecurityTests {
         let eavesdropper = try socket(.sub, daemon.publish, k.viewer)
         try eavesdropper.subscribe("")
         #expect(try poll([(eavesdropper, .readable)], timeoutMilliseconds: 1500)[0].isEmpty)
+    }
+
+    @Test func everyChangeIsAuditedWithBeforeAndAfter() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let id = try makeBudget(client, total: "100")
+        _ = try client.call("budget.update", ["id": .string(id), "totalAmount": .number("250")])
+        _ = try client.call("budget.get", ["id": .string(id)])
+        _ = try client.request("budget.update", ["id": .string(id), "status": "COMPLETED"])
+        let entries = try #require(try client.call("audit.list", ["target": .string(id)]).arrayValue)
+        #expect(entries.map { $0["op"]?.stringValue } == ["budget.update", "budget.create"])
+        #expect(entries.allSatisfy { $0["actor"]?.stringValue == "local" })
+        #expect(entries.first?["before"]?["totalAmount"]?.numberText == "100")
+        #expect(entries.first?["after"]?["totalAmount"]?.numberText == "250")
+        #expect(entries.first?["args"]?["totalAmount"]?.numberText == "250")
+        let older = try #require(try client.call("audit.list", ["before": entries[0]["id"] ?? .null]).arrayValue)
+        #expect(older.map { $0["op"]?.stringValue } == ["budget.create"])
     }
 
     @Test func badKeyFilesStopTheDaemonWithAMessage() throws {

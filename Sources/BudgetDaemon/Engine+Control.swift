@@ -30,8 +30,6 @@ extension Engine {
         .object(JSONObject([("ok", true), ("result", result)]))
     }
 
-    /// The ops of CONTRACT §6 not built yet answer UNKNOWN_OP saying so.
-    static let laterOps: Set<String> = ["forecast", "optimization.list", "optimization.update"]
 
     /// Answers one control request. Domain failures become error replies; only a database failure throws.
     func handleControl(frames: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
@@ -191,9 +189,6 @@ extension Engine {
         case "optimization.list": return try optimizationListOp(args, w, now: now)
         case "optimization.update": return try optimizationUpdateOp(args, w, now: now)
         default:
-            if Self.laterOps.contains(op) {
-                throw ControlFailure(.unknownOp, "op \(op) is not available in budgetd \(budgetdVersion) yet")
-            }
             throw ControlFailure(.unknownOp, "unknown op \(op)")
         }
     }

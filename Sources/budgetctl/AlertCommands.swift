@@ -156,11 +156,12 @@ extension AlertsCommand {
                 for prefix in Set(filters + ["alert.", "status.", "heartbeat"]) {
                     try subscriber.subscribe(prefix)
                 }
+                try global.secure(subscriber)
                 try subscriber.connect(publish)
 
                 let client = try ControlClient(
                     context: context, endpoint: global.control,
-                    timeout: global.timeoutDuration, timeoutText: global.timeoutText
+                    timeout: global.timeoutDuration, timeoutText: global.timeoutText, secure: global.secure
                 )
                 defer { client.close() }
 

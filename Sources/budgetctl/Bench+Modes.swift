@@ -20,6 +20,7 @@ extension Bench {
         try publisher.setLinger(milliseconds: 0)
         // No limit: a PUB drops what does not fit, and this bench must not.
         try publisher.setSendHighWaterMark(0)
+        try global.secure(publisher)
         try publisher.connect(ingest)
         try waitForSubscription(publisher, endpoint: ingest, clock: clock)
 
@@ -76,6 +77,7 @@ extension Bench {
         try dealer.setLinger(milliseconds: 0)
         try dealer.setSendHighWaterMark(0)
         try dealer.setReceiveHighWaterMark(0)
+        try global.secure(dealer)
         try dealer.connect(ingestAck)
 
         let total = messages.count

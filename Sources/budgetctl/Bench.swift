@@ -111,7 +111,7 @@ struct Bench: ParsableCommand {
             case .pub, .ack:
                 let client = try ControlClient(
                     context: context, endpoint: global.control,
-                    timeout: global.timeoutDuration, timeoutText: global.timeoutText
+                    timeout: global.timeoutDuration, timeoutText: global.timeoutText, secure: global.secure
                 )
                 defer { client.close() }
                 if setup {

@@ -34,7 +34,7 @@ struct Budgetctl: ParsableCommand {
             Stats.self,
             PricesCommand.self,
             ForecastCommand.self, RecommendationsCommand.self,
-            Bench.self,
+            Bench.self, Keygen.self,
         ]
     )
 }
@@ -57,6 +57,31 @@ struct GlobalOptions: ParsableArguments {
         )
     )
     var timeout: Double = 5
+
+    @Option(
+        name: .customLong("curve-key"),
+        help: ArgumentHelp("Use CURVE with this key pair (NAME.key, as `budgetctl keygen NAME` writes); needs --curve-server-key.", valueName: "name")
+    )
+    var curveKey: String?
+
+    @Option(
+        name: .customLong("curve-server-key"),
+        help: ArgumentHelp("The daemon's public key file (its NAME.pub), for CURVE.", valueName: "file")
+    )
+    var curveServerKey: String?
+
+    /// Makes `socket` a CURVE client of the daemon when --curve-key is given; call before connect.
+    func secure(_ socket: ZMQSocket) throws {
+        switch (curveKey, curveServerKey) {
+        case (nil, nil):
+            return
+        case (let key?, let server?):
+            let security = try ClientSecurity.load(key: key, serverKey: server)
+            try socket.setCurveClient(serverPublicKey: security.serverPublicKey, keyPair: security.keyPair)
+        default:
+            throw CommandFailure("--curve-key and --curve-server-key go together", status: 64)
+        }
+    }
 
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 86_400 else {
@@ -81,7 +106,7 @@ struct GlobalOptions: ParsableArguments {
             let context = try ZMQContext()
             defer { context.terminate() }
             let client = try ControlClient(
-                context: context, endpoint: control, timeout: timeoutDuration, timeoutText: timeoutText
+                context: context, endpoint: control, timeout: timeoutDuration, timeoutText: timeoutText, secure: secure
             )
             defer { client.close() }
             return try body(client)

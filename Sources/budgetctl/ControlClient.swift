@@ -43,7 +43,7 @@ final class ControlClient {
 
     /// Connects to `endpoint`; no daemon needs to be there yet (ZeroMQ
     /// connects in the background), so this fails only for a malformed endpoint.
-    init(context: ZMQContext, endpoint: String, timeout: Duration, timeoutText: String) throws {
+    init(context: ZMQContext, endpoint: String, timeout: Duration, timeoutText: String, secure: (ZMQSocket) throws -> Void) throws {
         self.endpoint = endpoint
         self.timeout = timeout
         self.timeoutText = timeoutText
@@ -52,6 +52,7 @@ final class ControlClient {
             try socket.setLinger(milliseconds: 0)
             try socket.setReqCorrelate(true)
             try socket.setReqRelaxed(true)
+            try secure(socket)
             try socket.connect(endpoint)
         } catch {
             socket.close()

@@ -200,6 +200,7 @@ extension EventsCommand {
             // The linger bounds the flush that context termination waits for.
             let linger = Int32(clamping: ControlClient.milliseconds(global.timeoutDuration))
             defer { publisher.close(lingerMilliseconds: linger) }
+            try global.secure(publisher)
             try publisher.connect(ingest)
             try waitForSubscription(publisher, topic: frames[0])
             try publisher.send(frames)
@@ -246,6 +247,7 @@ extension EventsCommand {
             let dealer = try context.makeSocket(.dealer)
             defer { dealer.close() }
             try dealer.setLinger(milliseconds: 0)
+            try global.secure(dealer)
             try dealer.connect(ingestAck)
             let attempts = retries + 1
             for attempt in 1...attempts {

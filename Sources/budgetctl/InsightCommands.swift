@@ -128,20 +128,7 @@ struct SpendChart {
         let top = (history + projection).max() ?? .zero
         let past = String(history.map { Self.block($0, max: top) })
         let future = String(projection.map { Self.block($0, max: top) })
-        return past + "│" + InsightColour.cyan(future)
-    }
-}
-
-/// Colour for the forecast half of a chart, on a terminal only (and not with `NO_COLOR`).
-enum InsightColour {
-    static let isEnabled: Bool = {
-        guard isatty(1) == 1 else { return false }
-        if let value = getenv("NO_COLOR"), value.pointee != 0 { return false }
-        return true
-    }()
-
-    static func cyan(_ text: String) -> String {
-        isEnabled && !text.isEmpty ? "\u{1B}[36m\(text)\u{1B}[0m" : text
+        return past + "│" + Colour.cyan.paint(future)
     }
 }
 

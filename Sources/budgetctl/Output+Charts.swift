@@ -12,7 +12,7 @@ import Darwin
 /// `NO_COLOR` is not set to a non-empty value (https://no-color.org), so
 /// pipes, files and tests get plain text.
 enum Colour: String {
-    case green = "32", yellow = "33", red = "31"
+    case green = "32", yellow = "33", red = "31", cyan = "36"
 
     /// Whether standard output gets colour, decided once per process.
     static let isEnabled: Bool = {

@@ -135,6 +135,43 @@ struct SecurityTests {
         #expect(older.map { $0["op"]?.stringValue } == ["budget.create"])
     }
 
+    /// Runs a binary; returns (status, stdout, stderr).
+    func run(_ path: String, _ args: [String]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func budgetctlKeygenAndCurveOptionsReachASecureDaemon() throws {
+        let dir = try TempDir()
+        for name in ["budgetd", "alice", "mallory"] {
+            let (status, out, err) = try run(Products.budgetctl, ["keygen", dir.file(name)])
+            #expect(status == 0, "\(err)")
+            #expect(out.contains(dir.file(name) + ".pub"))
+        }
+        let secretMode = try FileManager.default.attributesOfItem(atPath: dir.file("alice.key"))[.posixPermissions] as? Int
+        #expect(secretMode == 0o600)
+        #expect(try run(Products.budgetctl, ["keygen", dir.file("alice")]).0 == 1)  // never overwrites
+        try FileManager.default.createDirectory(atPath: dir.file("operators"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir.file("alice.pub"), toPath: dir.file("operators/alice.pub"))
+        let daemon = try Daemon(dir: dir, extraArgs: ["--curve-secret-key", dir.file("budgetd.key"), "--curve-operators", dir.file("operators")])
+        defer { #expect(daemon.stop() == 0) }
+        let base = ["--control", daemon.control, "--timeout", "2", "--curve-server-key", dir.file("budgetd.pub")]
+        let ok = try run(Products.budgetctl, ["health", "--json", "--curve-key", dir.file("alice")] + base)
+        #expect(ok.0 == 0, "\(ok.2)")
+        #expect(try JSON.parse(ok.1.trimmingCharacters(in: .whitespacesAndNewlines))["status"]?.stringValue == "OK")
+        // Not listed, or no CURVE at all: no answer, exit 2.
+        #expect(try run(Products.budgetctl, ["health", "--curve-key", dir.file("mallory")] + base).0 == 2)
+        #expect(try run(Products.budgetctl, ["health", "--control", daemon.control, "--timeout", "2"]).0 == 2)
+    }
+
     @Test func badKeyFilesStopTheDaemonWithAMessage() throws {
         let dir = try TempDir()
         try write("not a key\n", dir.file("server.key"))

@@ -523,6 +523,8 @@ extension UsageEvent {
     /// without validating and canonicalizing it again: the fields recommendations use, for
     /// scanning a window of events quickly. Nil when a required field is missing or malformed.
     public init?(storedBody object: JSONObject) {
+        // A CREDIT (a refund) is not usage: recommendations look at what was used.
+        if object["kind"]?.stringValue == EventKind.credit.rawValue { return nil }
         guard let id = object["id"]?.stringValue, let platform = object["platform"]?.stringValue,
               let serviceType = object["serviceType"]?.stringValue.flatMap(ServiceType.init(rawValue:))
         else { return nil }

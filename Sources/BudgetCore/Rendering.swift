@@ -15,12 +15,24 @@ public struct CostRecord: Sendable, Hashable {
     public var eventId: String?
     public var eventSource: String?
     public var metadata: JSONObject?
+    /// COST (a booked cost), CREDIT (a refund: negative) or REPRICE (a re-pricing difference).
+    public var kind: CostKind
+    /// The event a CREDIT or REPRICE entry corrects, if any.
+    public var corrects: EventRef?
+    /// For REPRICE: the catalog versions the difference goes from and to.
+    public var catalogFrom: String?
+    public var catalogTo: String?
 
     public init(
         id: String, budgetId: String, allocationId: String?, platform: String, serviceType: ServiceType,
         costAmount: Money, currency: String, description: String?, costDate: Timestamp,
-        apiUsageId: String?, apifyRunId: String?, eventId: String?, eventSource: String?, metadata: JSONObject?
+        apiUsageId: String?, apifyRunId: String?, eventId: String?, eventSource: String?, metadata: JSONObject?,
+        kind: CostKind = .cost, corrects: EventRef? = nil, catalogFrom: String? = nil, catalogTo: String? = nil
     ) {
+        self.kind = kind
+        self.corrects = corrects
+        self.catalogFrom = catalogFrom
+        self.catalogTo = catalogTo
         self.id = id
         self.budgetId = budgetId
         self.allocationId = allocationId
@@ -50,8 +62,16 @@ public struct CostRecord: Sendable, Hashable {
             ("eventId", eventId.map(JSONValue.string) ?? .null),
             ("eventSource", eventSource.map(JSONValue.string) ?? .null),
             ("metadata", metadata.map(JSONValue.object) ?? .null),
+            ("kind", .string(kind.rawValue)), ("correctsEvent", corrects?.json ?? .null),
+            ("catalogFrom", catalogFrom.map(JSONValue.string) ?? .null),
+            ("catalogTo", catalogTo.map(JSONValue.string) ?? .null),
         ]))
     }
+}
+
+/// What a cost allocation row is. The history is append-only: a correction is a new row.
+public enum CostKind: String, Sendable, Hashable, CaseIterable {
+    case cost = "COST", credit = "CREDIT", reprice = "REPRICE"
 }
 
 extension Allocation {

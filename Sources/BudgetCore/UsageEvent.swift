@@ -23,6 +23,10 @@ public struct UsageEvent: Sendable, Hashable {
     public var metadata: JSONObject?
     /// The canonical JSON text of the body: two bodies are "the same" (DUPLICATE) exactly when these are equal.
     public var canonicalBody: String
+    /// `USAGE` (absent) or `CREDIT`: a refund or credit note, booked as a negative cost (docs/ledger.md).
+    public var kind: EventKind = .usage
+    /// The event a CREDIT corrects, when it names one (`correctsEvent: {source, id}`).
+    public var correctsEvent: EventRef?
 
     public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody == b.canonicalBody }
     public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBody) }
@@ -32,6 +36,41 @@ public struct UsageEvent: Sendable, Hashable {
 
     public func quantity(of unit: String) -> ExactDecimal? {
         usage.first { $0.unit == unit }?.quantity
+    }
+}
+
+/// What a usage event records: usage (a cost) or a credit (a refund: a negative cost).
+public enum EventKind: String, Sendable, Hashable, CaseIterable {
+    case usage = "USAGE", credit = "CREDIT"
+}
+
+/// A stored event's key: (source, id).
+public struct EventRef: Sendable, Hashable {
+    public var source: String
+    public var id: String
+    public init(source: String, id: String) {
+        self.source = source
+        self.id = id
+    }
+
+    public var json: JSONValue { .object(JSONObject([("source", .string(source)), ("id", .string(id))])) }
+
+    /// Reads `{source?, id}` (a missing source is ""), or nil for null/absent.
+    public static func parse(_ value: JSONValue?) throws(EventRejection) -> EventRef? {
+        guard let value, !value.isNull else { return nil }
+        guard let o = value.objectValue, let id = o["id"]?.stringValue, !id.isEmpty, id.count <= EventLimits.maxIdLength else {
+            throw EventRejection("correctsEvent must be an object {source, id}")
+        }
+        let source: String
+        if let s = o["source"], !s.isNull {
+            guard let text = s.stringValue, text.count <= EventLimits.maxStringLength else {
+                throw EventRejection("correctsEvent.source must be a string")
+            }
+            source = text
+        } else {
+            source = ""
+        }
+        return EventRef(source: source, id: id)
     }
 }
 
@@ -161,7 +200,21 @@ public enum UsageEventDecoder {
             metadata = metadataObject
         }
 
-        let event = UsageEvent(
+        var kind = EventKind.usage
+        if let kindText = try optionalString(object, "kind", reject) {
+            guard let k = EventKind(rawValue: kindText) else {
+                throw reject("invalid kind \"\(kindText)\": expected USAGE or CREDIT")
+            }
+            kind = k
+        }
+        if kind == .credit {
+            if cost == nil { throw reject("a CREDIT event needs an explicit cost (a positive amount)") }
+            if cost == .zero { throw reject("a CREDIT event needs a cost greater than 0") }
+        }
+        let correctsEvent: EventRef?
+        do { correctsEvent = try EventRef.parse(object["correctsEvent"]) } catch { throw reject(error.reason) }
+
+        var event = UsageEvent(
             id: id, source: source, seq: seq, time: time, platform: platform, serviceType: serviceType,
             model: try optionalString(object, "model", reject),
             endpoint: try optionalString(object, "endpoint", reject),
@@ -173,6 +226,8 @@ public enum UsageEventDecoder {
             description: description, metadata: metadata,
             canonicalBody: ""
         )
+        event.kind = kind
+        event.correctsEvent = correctsEvent
         // Other string fields of unknown meaning are still bounded.
         for (key, value) in object {
             if let s = value.stringValue, s.count > EventLimits.maxStringLength, key != "description" {
@@ -197,6 +252,9 @@ public enum UsageEventDecoder {
         canonical["source"] = .string(event.source)
         canonical["currency"] = .string(event.currency)
         if let seq = event.seq { canonical["seq"] = .number(String(seq)) }
+        // `kind` USAGE is the default: spelled or not, the same body.
+        canonical["kind"] = nil
+        if event.kind == .credit { canonical["kind"] = .string(EventKind.credit.rawValue) }
         if let time = event.time { canonical["time"] = .string(time.rfc3339) }
         // The exact decimal as given, not the rounded money: 0.1234567891 and 0.123456789
         // are different bodies even though they book the same amount.
@@ -238,7 +296,7 @@ public enum UsageEventDecoder {
 
     static let knownFields: Set<String> = [
         "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost",
-        "currency", "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description",
+        "currency", "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description", "kind", "correctsEvent",
     ]
 
     /// Numbers spelled canonically wherever they are, so 1.50 and 1.5 compare equal.

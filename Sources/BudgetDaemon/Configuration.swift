@@ -3,13 +3,15 @@ public import BudgetStore
 
 /// Everything budgetd can be told, with the defaults of CONTRACT §1 and §8.
 ///
-/// Keys of the config file (JSON, `--config PATH`), each overridden by the flag of the same name:
+/// Keys of the config file (JSON, `--config PATH`), each overridden by its environment variable
+/// `BUDGETD_<KEY>` (`environmentName(of:)`), which the flag of the same name overrides in turn:
 /// - `db` (`--db`): the SQLite file; default `budgetd.db` in `$STATE_DIRECTORY` or the working directory.
 /// - `ingest` (`--ingest`): SUB endpoint for fire-and-forget usage events; `tcp://127.0.0.1:7600`.
 /// - `ingestAck` (`--ingest-ack`): ROUTER endpoint for acknowledged usage events; `tcp://127.0.0.1:7601`.
 /// - `publish` (`--publish`): PUB endpoint for alerts, status, heartbeat, health; `tcp://127.0.0.1:7602`.
 /// - `control` (`--control`): ROUTER endpoint for control requests; `tcp://127.0.0.1:7603`.
 /// - `prices` (`--prices`): price catalog file (native JSON or LiteLLM map); none = explicit costs only.
+/// - `metrics` (`--metrics`): `HOST:PORT` serving Prometheus metrics at `/metrics`; off by default.
 /// - `heartbeatIntervalMs`: heartbeat period; 1000.
 /// - `maxMessageBytes`: a larger usage message is rejected with reason `oversized`; 65536.
 /// - `socketMaxMessageBytes`: ZMQ_MAXMSGSIZE, a larger one drops the sender's connection; 1048576.
@@ -36,6 +38,8 @@ public struct DaemonConfiguration: Sendable {
     public var receiveHighWaterMark: Int32 = 100_000
     public var sendHighWaterMark: Int32 = 100_000
     public var logLevel: String = "info"
+    /// `HOST:PORT` to serve Prometheus metrics on (`/metrics`); nil = off.
+    public var metricsAddress: String?
     public var alerts = AlertSettings()
     public var security = SecurityConfiguration()
 
@@ -51,53 +55,108 @@ public struct DaemonConfiguration: Sendable {
         }
         guard let object = value.objectValue else { throw ConfigurationError("config file must be a JSON object") }
         for (key, v) in object {
-            func string() throws(ConfigurationError) -> String {
-                guard let s = v.stringValue, !s.isEmpty else { throw ConfigurationError("config key \(key) must be a non-empty string") }
-                return s
-            }
-            func int(_ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-                guard let t = v.numberText, let n = Int(t), range.contains(n) else {
-                    throw ConfigurationError("config key \(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-                }
-                return n
-            }
-            switch key {
-            case "db": databasePath = try string()
-            case "ingest": ingestEndpoint = try string()
-            case "ingestAck": ingestAckEndpoint = try string()
-            case "publish": publishEndpoint = try string()
-            case "control": controlEndpoint = try string()
-            case "prices": pricesPath = try string()
-            case "heartbeatIntervalMs": heartbeatIntervalMs = try int(10...3_600_000)
-            case "maxMessageBytes": maxMessageBytes = try int(256...(64 << 20))
-            case "socketMaxMessageBytes": socketMaxMessageBytes = Int64(try int(1024...(1 << 30)))
-            case "maxBatch": maxBatch = try int(1...1_000_000)
-            case "drainTimeoutMs": drainTimeoutMs = try int(0...600_000)
-            case "receiveHighWaterMark": receiveHighWaterMark = Int32(try int(0...100_000_000))
-            case "sendHighWaterMark": sendHighWaterMark = Int32(try int(0...100_000_000))
-            case "synchronous":
-                guard let mode = SynchronousMode(rawValue: try string().uppercased()) else {
-                    throw ConfigurationError("config key synchronous must be FULL, NORMAL or OFF")
-                }
-                synchronous = mode
-            case "logLevel": logLevel = try string()
-            case "curveSecretKey": security.secretKeyPath = try string()
-            case "curvePublishers": security.publishersPath = try string()
-            case "curveOperators": security.operatorsPath = try string()
-            case "curveViewers": security.viewersPath = try string()
-            case "curveSubscribers": security.subscribersPath = try string()
-            case "spikeWindowHours": alerts.spikeWindowHours = try int(1...168)
-            case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
-            case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)
-            case "lowBudgetMinElapsedHours": alerts.lowBudgetMinElapsedHours = try int(0...8760)
-            case "spikeMinAmount":
-                guard let text = v.numberText ?? v.stringValue, let amount = try? Money.parseAmount(text) else {
-                    throw ConfigurationError("config key spikeMinAmount must be a non-negative decimal amount")
-                }
-                alerts.spikeMinAmount = amount
-            default: throw ConfigurationError("unknown config key \(key)")
-            }
+            try apply(key: key, value: v, origin: "config key \(key)")
         }
+    }
+
+    /// Every key the config file (and the environment) knows.
+    public static let keys = [
+        "db", "ingest", "ingestAck", "publish", "control", "prices", "metrics", "heartbeatIntervalMs", "maxMessageBytes",
+        "socketMaxMessageBytes", "maxBatch", "drainTimeoutMs", "synchronous", "receiveHighWaterMark", "sendHighWaterMark",
+        "logLevel", "curveSecretKey", "curvePublishers", "curveOperators", "curveViewers", "curveSubscribers",
+        "spikeWindowHours", "spikeBaselineDays", "spikeFactorPercent", "spikeMinAmount", "lowBudgetMinElapsedHours",
+    ]
+
+    /// The environment variable that overrides a config key: `BUDGETD_` and the key in upper
+    /// snake case (`ingestAck` → `BUDGETD_INGEST_ACK`, `heartbeatIntervalMs` → `BUDGETD_HEARTBEAT_INTERVAL_MS`).
+    public static func environmentName(of key: String) -> String {
+        var name = "BUDGETD_"
+        for c in key {
+            if c.isUppercase { name += "_" }
+            name += c.uppercased()
+        }
+        return name
+    }
+
+    /// Applies `BUDGETD_<KEY>` variables (between the config file and the flags). A `BUDGETD_`
+    /// variable that names no key is an error, as an unknown config key is: a typo must not be
+    /// silently ignored.
+    public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
+        let byName = Dictionary(uniqueKeysWithValues: Self.keys.map { (Self.environmentName(of: $0), $0) })
+        for (name, text) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("BUDGETD_") {
+            guard let key = byName[name] else {
+                throw ConfigurationError("unknown environment variable \(name) (config keys map to BUDGETD_<KEY>, see docs/configuration.md)")
+            }
+            try apply(key: key, value: .string(text), origin: "environment variable \(name) (config key \(key))")
+        }
+    }
+
+    /// One key. `origin` names where the value came from in error messages. Values from the
+    /// environment arrive as strings; numbers are accepted as their text.
+    public mutating func apply(key: String, value v: JSONValue, origin: String) throws(ConfigurationError) {
+        func string() throws(ConfigurationError) -> String {
+            guard let s = v.stringValue, !s.isEmpty else { throw ConfigurationError("\(origin) must be a non-empty string") }
+            return s
+        }
+        func int(_ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let t = v.numberText ?? v.stringValue, let n = Int(t), range.contains(n) else {
+                throw ConfigurationError("\(origin) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return n
+        }
+        switch key {
+        case "db": databasePath = try string()
+        case "ingest": ingestEndpoint = try string()
+        case "ingestAck": ingestAckEndpoint = try string()
+        case "publish": publishEndpoint = try string()
+        case "control": controlEndpoint = try string()
+        case "prices": pricesPath = try string()
+        case "metrics":
+            let address = try string()
+            guard Self.isHostPort(address) else { throw ConfigurationError("\(origin) must be HOST:PORT (e.g. 127.0.0.1:9464)") }
+            metricsAddress = address
+        case "heartbeatIntervalMs": heartbeatIntervalMs = try int(10...3_600_000)
+        case "maxMessageBytes": maxMessageBytes = try int(256...(64 << 20))
+        case "socketMaxMessageBytes": socketMaxMessageBytes = Int64(try int(1024...(1 << 30)))
+        case "maxBatch": maxBatch = try int(1...1_000_000)
+        case "drainTimeoutMs": drainTimeoutMs = try int(0...600_000)
+        case "receiveHighWaterMark": receiveHighWaterMark = Int32(try int(0...100_000_000))
+        case "sendHighWaterMark": sendHighWaterMark = Int32(try int(0...100_000_000))
+        case "synchronous":
+            guard let mode = SynchronousMode(rawValue: try string().uppercased()) else {
+                throw ConfigurationError("\(origin) must be FULL, NORMAL or OFF")
+            }
+            synchronous = mode
+        case "logLevel":
+            let level = try string()
+            guard Self.logLevels.contains(level) else {
+                throw ConfigurationError("\(origin): \(level) is not one of \(Self.logLevels.joined(separator: " "))")
+            }
+            logLevel = level
+        case "curveSecretKey": security.secretKeyPath = try string()
+        case "curvePublishers": security.publishersPath = try string()
+        case "curveOperators": security.operatorsPath = try string()
+        case "curveViewers": security.viewersPath = try string()
+        case "curveSubscribers": security.subscribersPath = try string()
+        case "spikeWindowHours": alerts.spikeWindowHours = try int(1...168)
+        case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
+        case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)
+        case "lowBudgetMinElapsedHours": alerts.lowBudgetMinElapsedHours = try int(0...8760)
+        case "spikeMinAmount":
+            guard let text = v.numberText ?? v.stringValue, let amount = try? Money.parseAmount(text) else {
+                throw ConfigurationError("\(origin) must be a non-negative decimal amount")
+            }
+            alerts.spikeMinAmount = amount
+        default: throw ConfigurationError("unknown config key \(key)")
+        }
+    }
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// `HOST:PORT` or `[IPv6]:PORT` with a numeric port (0 = ephemeral).
+    public static func isHostPort(_ s: String) -> Bool {
+        guard let colon = s.lastIndex(of: ":"), UInt16(s[s.index(after: colon)...]) != nil else { return false }
+        return colon != s.startIndex
     }
 }
 

@@ -34,6 +34,7 @@ extension Engine {
         let ledgerBefore = ledger
         let statsBefore = stats
         let now = SystemClock.now()
+        let started = SystemdNotifier.monotonicNow()
         var out = BatchOutput()
         do {
             try store.write { w in
@@ -83,6 +84,8 @@ extension Engine {
             return
         }
         stats.batches += 1
+        metrics.committed(before: statsBefore, after: stats, items: batch.count, nanoseconds: SystemdNotifier.monotonicNow() - started)
+        for id in out.touchedBudgets { if let b = ledger[id] { metrics.update(b) } }
         if batch.contains(where: \.isIngest) { pending = [] }
         if pending.isEmpty { setHealth(ok: true, reason: nil, at: now) }
         for reply in out.replies { send(reply) }
@@ -91,6 +94,7 @@ extension Engine {
             switch m {
             case .alert(let a):
                 stats.alertsPublished += 1
+                metrics.alert(type: a.type.rawValue)
                 logger.notice("alert \(a.type.rawValue) seq=\(a.seq) budget=\(a.budgetId ?? "-"): \(a.message)")
             case .status(let s):
                 stats.statusEventsPublished += 1
@@ -198,8 +202,9 @@ extension Engine {
         switch pricer.price(event, at: time) {
         case .unpriced(let reason):
             return unpriced(reason)
-        case .priced(let a, let c, _):
+        case .priced(let a, let c, let entry):
             (amount, currency) = (a, c)
+            if entry != nil { stored.catalogVersion = pricer.catalog.version }
         }
         guard let budgetId = routed, let budget = ledger[budgetId] else {
             stored.state = .unallocated
@@ -216,10 +221,10 @@ extension Engine {
         case .failure(let failure):
             return unpriced(failure.reason)
         case .success(let m):
-            money = m
+            money = event.kind == .credit ? -m : m  // a CREDIT books a negative cost (docs/ledger.md)
         }
         let now = SystemClock.now()
-        let booking = ledger.book(
+        let booking = ledger.adjust(
             amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
             eventId: event.id, costTime: time, at: now
         )
@@ -227,7 +232,8 @@ extension Engine {
             id: IDs.make("c"), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
             serviceType: event.serviceType, costAmount: money, currency: budget.currency,
             description: event.description, costDate: time, apiUsageId: event.apiUsageId,
-            apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata
+            apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata,
+            kind: event.kind == .credit ? .credit : .cost, corrects: event.correctsEvent
         )
         try w.insertCost(cost, createdAt: now)
         out.add(booking, amount: money, day: time.civilDate, platform: event.platform, serviceType: event.serviceType)

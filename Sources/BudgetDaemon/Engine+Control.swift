@@ -124,8 +124,23 @@ extension Engine {
             let from = try args.instant("from")
             let to = try inclusiveEnd(args, "to")
             if let from, let to, to < from { throw ControlFailure(.validationFailed, "to must not be before from") }
+            let (paged, cursor) = try pageRequest(args)
+            if paged {
+                if let cursor, case .costs = cursor {} else if cursor != nil { throw ControlFailure(.validationFailed, "cursor is not a cost.list cursor") }
+                return pageJSON(try w.reader.costsPage(budgetId: b.id, from: from, to: to, limit: try limit(args, default: 100), after: cursor))
+            }
             return .array(try w.reader.costs(budgetId: b.id, from: from, to: to, limit: try limit(args, default: 100)).map(\.json))
+        case "cost.credit":
+            return try creditOp(args, w, &out, now: now)
         case "alert.list":
+            let (paged, cursor) = try pageRequest(args)
+            if paged {
+                if let cursor, case .alerts = cursor {} else if cursor != nil { throw ControlFailure(.validationFailed, "cursor is not an alert.list cursor") }
+                return pageJSON(try w.reader.alertsPage(
+                    budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
+                    sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000), after: cursor
+                ))
+            }
             return .array(try w.reader.alerts(
                 budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
                 sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000)
@@ -143,7 +158,24 @@ extension Engine {
                 ]))
             })
         case "event.list":
+            let (paged, cursor) = try pageRequest(args)
+            if paged {
+                if let cursor, case .events = cursor {} else if cursor != nil { throw ControlFailure(.validationFailed, "cursor is not an event.list cursor") }
+                let from = try args.instant("from")
+                let to = try inclusiveEnd(args, "to")
+                if let from, let to, to < from { throw ControlFailure(.validationFailed, "to must not be before from") }
+                return pageJSON(try w.reader.eventsPage(
+                    state: try args.enumValue("state", EventState.self), budgetId: try args.string("budgetId"),
+                    from: from, to: to, limit: try limit(args, default: 100), after: cursor
+                ))
+            }
             return .array(try w.reader.events(state: try args.enumValue("state", EventState.self), limit: try limit(args, default: 100)))
+        case "event.get":
+            return try eventGetOp(args, w)
+        case "event.reprice":
+            return try repriceOp(args, w, &out, now: now)
+        case "backup.create":
+            return try backupOp(args)
         case "event.reprocess":
             let states: [EventState] = if let s = try args.enumValue("state", EventState.self) { [s] } else { [.unpriced, .unallocated] }
             if states.contains(where: { $0 != .unpriced && $0 != .unallocated }) {

@@ -71,10 +71,20 @@ public final class Engine: @unchecked Sendable {
     let startedAt: Timestamp
     /// Called once the sockets are bound, with the `ready` line's endpoints.
     let onReady: @Sendable (String) -> Void
+    /// systemd's READY=1 / STOPPING=1 / WATCHDOG=1 (a no-op outside systemd).
+    let notifier: SystemdNotifier
+    /// Alert settings from a SIGHUP's re-read config file, applied by the engine thread.
+    let pendingAlertSettings = Mutex<AlertSettings?>(nil)
+    /// Engine-thread only.
+    let metrics = EngineMetrics()
 
-    public init(configuration: DaemonConfiguration, logger: Logger, onReady: @escaping @Sendable (String) -> Void) {
+    public init(
+        configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
+        onReady: @escaping @Sendable (String) -> Void
+    ) {
         config = configuration
         self.logger = logger
+        self.notifier = notifier
         startedAt = SystemClock.now()
         stats = Stats(startedAt: startedAt)
         self.onReady = onReady
@@ -152,7 +162,12 @@ public final class Engine: @unchecked Sendable {
 
         let line = "ready ingest=\(try ingest.lastEndpoint) ingest-ack=\(try ingestAck.lastEndpoint) publish=\(try publisher.lastEndpoint) control=\(try control.lastEndpoint)"
         logger.info("budgetd started", metadata: ["db": "\(config.databasePath)", "budgets": "\(budgets.count)", "lastSeq": "\(lastSeq)"])
+        for b in budgets { metrics.update(b) }
+        if let backup = store.backupPath {
+            logger.notice("database backed up before its schema migration", metadata: ["backup": "\(backup)"])
+        }
         onReady(line)
+        notifier.notify("READY=1")
     }
 
     /// Rebuilds the spend history the spike windows need, and when spikes last fired, from the
@@ -200,6 +215,8 @@ public final class Engine: @unchecked Sendable {
         process([.tick])
         var nextTick = SystemClock.now()
         while !stopRequested.load(ordering: .acquiring) {
+            // From this loop itself: if it hangs, the pings stop and systemd restarts the daemon.
+            notifier.watchdogIfDue()
             let now = SystemClock.now()
             if now >= nextHeartbeat { heartbeat(now) }
             if now >= nextTick {
@@ -212,6 +229,14 @@ public final class Engine: @unchecked Sendable {
                 process(pending)
             }
             if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                if let settings = pendingAlertSettings.withLock({ $0.take() }), settings != ledger.settings {
+                    ledger.settings = settings
+                    logger.notice("alert settings reloaded", metadata: [
+                        "spikeWindowHours": "\(settings.spikeWindowHours)", "spikeBaselineDays": "\(settings.spikeBaselineDays)",
+                        "spikeFactorPercent": "\(settings.spikeFactorPercent)", "spikeMinAmount": "\(settings.spikeMinAmount)",
+                        "lowBudgetMinElapsedHours": "\(settings.lowBudgetMinElapsedHours)",
+                    ])
+                }
                 process([.reload])
             }
             let waitMs = max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
@@ -227,16 +252,46 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// On stop: take what has been received for up to `drainTimeoutMs`, commit it, acknowledge it.
+    ///
+    /// What the sockets hold is taken once, before anything is acknowledged: an acknowledgement
+    /// invites a windowed client's next event, and a drain that kept reading would take new work
+    /// for as long as clients keep sending. Messages that arrive later stay unread and
+    /// unacknowledged (their clients resend them to the next start). A batch that cannot commit
+    /// is retried until the deadline, as in `serve`.
     func drain() throws {
+        notifier.notify("STOPPING=1")
         let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)
+        var queued: [WorkItem] = []
+        var next = 0
+        var tookIngest = false
         while SystemClock.now() < deadline {
-            if !pending.isEmpty { process(pending) }
-            let batch = try take(includeIngest: pending.isEmpty)
-            if batch.isEmpty && pending.isEmpty { break }
-            if !batch.isEmpty { process(batch) }
+            notifier.watchdogIfDue()
+            if !pending.isEmpty {
+                process(pending)
+                if !pending.isEmpty {
+                    // Still failing: wait a little (not the serve loop's full second) and retry.
+                    Thread.sleep(forTimeInterval: 0.1)
+                    continue
+                }
+            }
+            if !tookIngest {
+                // At most 16 full batches, so a publisher that never pauses cannot hold the drain.
+                while queued.count - next < config.maxBatch * 16 && SystemClock.now() < deadline {
+                    let batch = try take(includeIngest: true)
+                    if batch.isEmpty { break }
+                    queued += batch
+                }
+                tookIngest = true
+            }
+            guard next < queued.count else { break }
+            let end = min(next + config.maxBatch, queued.count)
+            process(Array(queued[next..<end]))
+            next = end
         }
-        if !pending.isEmpty {
-            logger.error("stopping with uncommitted events", metadata: ["count": "\(pending.count)"])
+        if !pending.isEmpty || next < queued.count {
+            logger.error("stopping with uncommitted events (not acknowledged: their clients resend them)", metadata: [
+                "count": "\(pending.count + queued[next...].filter(\.isIngest).count)",
+            ])
         }
         logger.info("budgetd stopped", metadata: ["accepted": "\(stats.accepted)", "lastSeq": "\(ledger.lastSeq)"])
     }
@@ -301,6 +356,7 @@ public final class Engine: @unchecked Sendable {
     func setHealth(ok: Bool, reason: String?, at now: Timestamp) {
         guard health.ok != ok else { return }
         health = (ok, reason)
+        metrics.health(ok: ok)
         let payload = JSONValue.object(JSONObject([
             ("at", .string(now.rfc3339)), ("status", .string(ok ? "OK" : "DEGRADED")),
             ("reason", reason.map(JSONValue.string) ?? .null),

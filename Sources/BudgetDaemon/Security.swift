@@ -104,6 +104,7 @@ extension Engine {
     static let readOnlyOps: Set<String> = [
         "budget.get", "budget.list", "cost.list", "alert.list", "outbound.list", "analytics", "forecast",
         "optimization.list", "spend.check", "price.quote", "event.list", "health", "stats", "audit.list",
+        "event.get",
     ]
 
     /// Makes a socket a CURVE server in a ZAP domain when its endpoint is TCP (CURVE is for the network;

@@ -59,7 +59,10 @@ public struct StoreReader {
             currency: row["currency"], description: row["description"],
             costDate: Timestamp(nanosecondsSinceEpoch: row["cost_date"]), apiUsageId: row["api_usage_id"],
             apifyRunId: row["apify_run_id"], eventId: row["event_id"], eventSource: row["event_source"],
-            metadata: try metadataText.flatMap { try JSON.parse($0).objectValue }
+            metadata: try metadataText.flatMap { try JSON.parse($0).objectValue },
+            kind: CostKind(rawValue: row["kind"] as String? ?? "COST") ?? .cost,
+            corrects: (row["corrects_event_id"] as String?).map { EventRef(source: row["corrects_source"] as String? ?? "", id: $0) },
+            catalogFrom: row["catalog_from"], catalogTo: row["catalog_to"]
         )
     }
 
@@ -183,7 +186,7 @@ public struct StoreReader {
 
     func storedEvent(_ row: Row) throws -> StoredEvent {
         let cost: String? = row["cost"]
-        return StoredEvent(
+        var e = StoredEvent(
             source: row["source"], id: row["event_id"], body: row["body"],
             state: EventState(rawValue: row["state"]) ?? .unpriced, reason: row["reason"], platform: row["platform"],
             serviceType: ServiceType(rawValue: row["service_type"]) ?? .other, model: row["model"],
@@ -191,6 +194,8 @@ public struct StoreReader {
             receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), cost: try cost.map(money),
             currency: row["currency"], budgetId: row["budget_id"], costAllocationId: row["cost_allocation_id"]
         )
+        e.catalogVersion = row["catalog_version"]
+        return e
     }
 
     /// Stored events and dead letters, newest first; `state` REJECTED lists dead letters only.

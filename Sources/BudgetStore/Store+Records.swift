@@ -18,6 +18,8 @@ public struct StoredEvent: Sendable, Hashable {
     public var currency: String?
     public var budgetId: String?
     public var costAllocationId: String?
+    /// The catalog version a catalog-priced event was priced with (nil for an explicit cost).
+    public var catalogVersion: String? = nil
 
     public init(
         source: String, id: String, body: String, state: EventState, reason: String?, platform: String,
@@ -41,7 +43,8 @@ public struct StoredEvent: Sendable, Hashable {
     }
 
     public var json: JSONValue {
-        .object(JSONObject([
+        let parsedBody = (try? JSON.parse(body)) ?? .string(body)
+        return .object(JSONObject([
             ("id", .string(id)), ("source", .string(source)), ("state", .string(state.rawValue)),
             ("reason", reason.map(JSONValue.string) ?? .null), ("platform", .string(platform)),
             ("serviceType", .string(serviceType.rawValue)), ("model", model.map(JSONValue.string) ?? .null),
@@ -49,7 +52,9 @@ public struct StoredEvent: Sendable, Hashable {
             ("cost", cost.map { .number($0.description) } ?? .null), ("currency", currency.map(JSONValue.string) ?? .null),
             ("budgetId", budgetId.map(JSONValue.string) ?? .null),
             ("costAllocationId", costAllocationId.map(JSONValue.string) ?? .null),
-            ("body", (try? JSON.parse(body)) ?? .string(body)),
+            ("kind", .string(parsedBody["kind"]?.stringValue ?? EventKind.usage.rawValue)),
+            ("catalogVersion", catalogVersion.map(JSONValue.string) ?? .null),
+            ("body", parsedBody),
         ]))
     }
 }
@@ -135,37 +140,41 @@ public struct StoreWriter {
     public func insertEvent(_ e: StoredEvent) throws {
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
-              event_time, received_at, cost, currency, budget_id, cost_allocation_id)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
         try stmt.execute(arguments: [
             e.source, e.id, e.body, e.state.rawValue, e.reason, e.platform, e.serviceType.rawValue, e.model,
             e.time.nanosecondsSinceEpoch, e.receivedAt.nanosecondsSinceEpoch, e.cost?.description, e.currency,
-            e.budgetId, e.costAllocationId,
+            e.budgetId, e.costAllocationId, e.catalogVersion,
         ])
     }
 
     /// Records a re-processed event's new outcome.
     public func updateEvent(_ e: StoredEvent) throws {
         let stmt = try db.cachedStatement(sql: """
-            UPDATE usage_events SET state = ?, reason = ?, cost = ?, currency = ?, budget_id = ?, cost_allocation_id = ?
+            UPDATE usage_events SET state = ?, reason = ?, cost = ?, currency = ?, budget_id = ?, cost_allocation_id = ?,
+              catalog_version = ?
             WHERE source = ? AND event_id = ?
             """)
         try stmt.execute(arguments: [
-            e.state.rawValue, e.reason, e.cost?.description, e.currency, e.budgetId, e.costAllocationId, e.source, e.id,
+            e.state.rawValue, e.reason, e.cost?.description, e.currency, e.budgetId, e.costAllocationId,
+            e.catalogVersion, e.source, e.id,
         ])
     }
 
     public func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO cost_allocations (id, budget_id, allocation_id, platform, service_type, cost_amount, currency,
-              description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+              description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at,
+              kind, corrects_source, corrects_event_id, catalog_from, catalog_to)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
         try stmt.execute(arguments: [
             c.id, c.budgetId, c.allocationId, c.platform, c.serviceType.rawValue, c.costAmount.description, c.currency,
             c.description, c.costDate.nanosecondsSinceEpoch, c.apiUsageId, c.apifyRunId, c.eventSource, c.eventId,
             c.metadata.map { JSONValue.object($0).serialized() }, createdAt.nanosecondsSinceEpoch,
+            c.kind.rawValue, c.corrects?.source, c.corrects?.id, c.catalogFrom, c.catalogTo,
         ])
     }
 

@@ -1,5 +1,6 @@
 import BudgetCore
 import GRDB
+import Foundation
 
 /// A failure of the database: it could not be opened, read or written.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
@@ -26,6 +27,9 @@ public enum SynchronousMode: String, Sendable {
 public final class Store: @unchecked Sendable {
     let queue: DatabaseQueue
     public let path: String
+    /// The copy made before this open applied pending migrations to an existing database
+    /// (`<path>.pre-<first pending migration>.bak`), for the caller to log; nil when none ran.
+    public private(set) var backupPath: String?
 
     /// Opens (creating if needed) and migrates the database at `path`. WAL journal.
     public init(path: String, synchronous: SynchronousMode = .full) throws(StoreError) {
@@ -41,11 +45,45 @@ public final class Store: @unchecked Sendable {
             try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         do {
+            // A corrupt file that still opens must not start as if empty, and must not be written
+            // to first (opening in WAL mode writes, and so do migrations): an existing file is
+            // checked on a read-only connection before anything else.
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                if isDirectory.boolValue { throw StoreError("cannot open database \(path): it is a directory") }
+                var readOnly = Configuration()
+                readOnly.readonly = true
+                readOnly.label = "budgetd-check"
+                let checker = try DatabaseQueue(path: path, configuration: readOnly)
+                let check = try checker.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                try checker.close()
+                if check != "ok" { throw StoreError("database \(path) failed its integrity check: \(check ?? "no answer")") }
+            }
             queue = try DatabaseQueue(path: path, configuration: config)
-            try Self.migrator.migrate(queue)
-            // A corrupt file that still opens must not start as if empty.
-            let check = try queue.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
-            if check != "ok" { throw StoreError("database \(path) failed its integrity check: \(check ?? "no answer")") }
+            // An upgrade: back the database up (a consistent, compacted copy) before changing its
+            // schema, so a failed or regretted upgrade can be undone. A new database needs none.
+            let migrator = Self.migrator
+            let applied = try queue.read { db in try migrator.appliedIdentifiers(db) }
+            if !applied.isEmpty, let next = migrator.migrations.first(where: { !applied.contains($0) }) {
+                let backup = "\(path).pre-\(next).bak"
+                try? FileManager.default.removeItem(atPath: backup)  // VACUUM INTO refuses an existing file
+                try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [backup]) }
+                backupPath = backup
+            }
+            try migrator.migrate(queue)
+            // SQLite silently opens a file it cannot write (read-only file, directory or file
+            // system) for reading only; every commit would then fail. Write once, in a
+            // transaction rolled back (nothing reaches the file), so such a database stops the
+            // start instead. (BEGIN IMMEDIATE alone succeeds on a read-only WAL database.)
+            do {
+                try queue.inDatabase { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    defer { try? db.execute(sql: "ROLLBACK") }
+                    try db.execute(sql: "CREATE TABLE main.budgetd_write_check (x)")
+                }
+            } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
+                throw StoreError("database \(path) is read-only: budgetd must be able to write it (\(error.message ?? "\(error)"))", sqliteCode: error.resultCode.primaryResultCode.rawValue)
+            }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -234,6 +272,22 @@ public final class Store: @unchecked Sendable {
                     after TEXT
                 );
                 CREATE INDEX audit_log_target ON audit_log(target, rowid);
+                """)
+        }
+        migrator.registerMigration("v6-ledger") { db in
+            // Adjustments (docs/ledger.md): a cost row's kind (COST, CREDIT, REPRICE), the event
+            // it corrects and, for re-pricing, the catalog versions; the catalog version an
+            // event was priced with.
+            try db.execute(sql: """
+                ALTER TABLE cost_allocations ADD COLUMN kind TEXT NOT NULL DEFAULT 'COST';
+                ALTER TABLE cost_allocations ADD COLUMN corrects_source TEXT;
+                ALTER TABLE cost_allocations ADD COLUMN corrects_event_id TEXT;
+                ALTER TABLE cost_allocations ADD COLUMN catalog_from TEXT;
+                ALTER TABLE cost_allocations ADD COLUMN catalog_to TEXT;
+                CREATE INDEX cost_allocations_corrects ON cost_allocations(corrects_event_id, corrects_source)
+                  WHERE corrects_event_id IS NOT NULL;
+                CREATE INDEX cost_allocations_event ON cost_allocations(event_id) WHERE event_id IS NOT NULL;
+                ALTER TABLE usage_events ADD COLUMN catalog_version TEXT;
                 """)
         }
         return migrator

@@ -4,6 +4,8 @@ import BudgetCore
 import BudgetDaemon
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -31,7 +33,7 @@ struct BudgetdCommand: AsyncParsableCommand {
     var prices: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
-    @Option(help: "Serve Prometheus metrics at HOST:PORT/metrics (not available in this version).")
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: ephemeral; off by default).")
     var metrics: String?
     @Option(name: .customLong("curve-secret-key"), help: "The daemon's Z85 CURVE secret key file (budgetctl keygen NAME writes NAME.key): turns on CURVE for every TCP socket.")
     var curveSecretKey: String?
@@ -46,8 +48,9 @@ struct BudgetdCommand: AsyncParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and price catalog, then exit 0 or 1.")
     var checkConfig = false
 
-    func makeConfiguration() throws -> DaemonConfiguration {
-        let stateDirectory = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]
+    /// The configuration file, then `BUDGETD_<KEY>` environment variables, then the flags.
+    func makeConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonConfiguration {
+        let stateDirectory = environment["STATE_DIRECTORY"]
             .flatMap { $0.split(separator: ":").first.map(String.init) }
         var c = DaemonConfiguration(databasePath: stateDirectory.map { $0 + "/budgetd.db" } ?? "budgetd.db")
         if let config {
@@ -56,22 +59,23 @@ struct BudgetdCommand: AsyncParsableCommand {
             }
             try c.apply(configFile: [UInt8](data))
         }
-        if let db { c.databasePath = db }
-        if let ingest { c.ingestEndpoint = ingest }
-        if let ingestAck { c.ingestAckEndpoint = ingestAck }
-        if let publish { c.publishEndpoint = publish }
-        if let control { c.controlEndpoint = control }
-        if let prices { c.pricesPath = prices }
-        if let logLevel { c.logLevel = logLevel }
-        guard Logger.Level(rawValue: c.logLevel) != nil else {
-            throw ConfigurationError("log level \(c.logLevel) is not one of trace debug info notice warning error critical")
+        try c.apply(environment: environment)
+        func flag(_ key: String, _ value: String?, _ name: String) throws {
+            if let value { try c.apply(key: key, value: .string(value), origin: "--\(name)") }
         }
-        if metrics != nil { throw ConfigurationError("--metrics is not available in budgetd \(budgetdVersion) yet") }
-        if let curveSecretKey { c.security.secretKeyPath = curveSecretKey }
-        if let curvePublishers { c.security.publishersPath = curvePublishers }
-        if let curveOperators { c.security.operatorsPath = curveOperators }
-        if let curveViewers { c.security.viewersPath = curveViewers }
-        if let curveSubscribers { c.security.subscribersPath = curveSubscribers }
+        try flag("db", db, "db")
+        try flag("ingest", ingest, "ingest")
+        try flag("ingestAck", ingestAck, "ingest-ack")
+        try flag("publish", publish, "publish")
+        try flag("control", control, "control")
+        try flag("prices", prices, "prices")
+        try flag("logLevel", logLevel, "log-level")
+        try flag("metrics", metrics, "metrics")
+        try flag("curveSecretKey", curveSecretKey, "curve-secret-key")
+        try flag("curvePublishers", curvePublishers, "curve-publishers")
+        try flag("curveOperators", curveOperators, "curve-operators")
+        try flag("curveViewers", curveViewers, "curve-viewers")
+        try flag("curveSubscribers", curveSubscribers, "curve-subscribers")
         let lists = [c.security.publishersPath, c.security.operatorsPath, c.security.viewersPath, c.security.subscribersPath]
         if !c.security.isEnabled && lists.contains(where: { $0 != nil }) {
             // Refuse rather than run open while the operator believes access is restricted.
@@ -93,24 +97,67 @@ struct BudgetdCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("budgetd: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        // Only main bootstraps logging and metrics, once.
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let journal = JournalLogHandler.stderrIsJournal(ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap { label in
+            if journal {
+                var handler = JournalLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "budgetd")
-        let engine = Engine(configuration: configuration, logger: logger) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metricsField = ""
+        if let address = configuration.metricsAddress {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.valueHistogramBuckets["budgetd_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+            factory.durationHistogramBuckets["budgetd_commit_duration_seconds"] = [
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+            ]
+            MetricsSystem.bootstrap(factory)
+            let server: MetricsServer
+            do {
+                server = try MetricsServer(address: address) { registry.emitToBuffer() }
+            } catch {
+                logger.critical("budgetd cannot start: \(error)")
+                throw ExitCode(1)
+            }
+            metricsField = " metrics=\(server.boundAddress)"
+            services.append(.init(service: MetricsServerService(server: server), successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        // SIGHUP reloads the price catalog (between two batches, on the engine thread).
+        let readySuffix = metricsField
+        let engine = Engine(configuration: configuration, logger: logger, notifier: SystemdNotifier()) { line in
+            // The metrics socket is bound before the engine opens, so READY=1 (sent right after
+            // this line) covers it too.
+            FileHandle.standardError.write(Data((line + readySuffix + "\n").utf8))
+        }
+        // SIGHUP reloads the price catalog and the alert settings of the config file (between
+        // two batches, on the engine thread). A config file that no longer validates is refused
+        // and the running settings stay.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler { engine.requestReload() }
+        hangup.setEventHandler {
+            do {
+                let fresh = try makeConfiguration()
+                engine.requestReload(alertSettings: fresh.alerts)
+            } catch {
+                logger.error("SIGHUP: configuration refused, the running alert settings stay: \(error)")
+                engine.requestReload()
+            }
+        }
         hangup.resume()
         defer { hangup.cancel() }
+        // Shut down in reverse order: the engine drains first, then the metrics endpoint goes.
+        services.append(.init(service: EngineService(engine: engine), successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [.init(service: EngineService(engine: engine), successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

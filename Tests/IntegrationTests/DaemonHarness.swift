@@ -46,19 +46,27 @@ final class Daemon: @unchecked Sendable {
     /// Starts budgetd and waits for its `ready` line.
     /// `config` adds keys to the test config. LOW_BUDGET and SPENDING_SPIKE are quiet by default
     /// (their timing depends on today's date, which tests must not); their own tests turn them on.
-    init(dir: TempDir, dbName: String = "budgetd.db", heartbeatMs: Int = 100, config: [String: String] = [:], extraArgs: [String] = []) throws {
+    /// `launcher`, when given, is a command that runs budgetd: it gets the budgetd path and its
+    /// arguments appended (e.g. `unshare -m sh -c '… && exec "$0" "$@"'`, so budgetd keeps the pid).
+    init(dir: TempDir, dbName: String = "budgetd.db", dbPath: String? = nil, heartbeatMs: Int = 100, config: [String: String] = [:], extraArgs: [String] = [], launcher: [String] = []) throws {
         let configPath = dir.file("config.json")
         var keys = ["heartbeatIntervalMs": "\(heartbeatMs)", "drainTimeoutMs": "3000",
                     "lowBudgetMinElapsedHours": "8760", "spikeMinAmount": "\"1000000000000\""]
         for (k, v) in config { keys[k] = v }
         let text = "{" + keys.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
         try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
-        process.executableURL = URL(fileURLWithPath: Products.budgetd)
-        process.arguments = [
-            "--config", configPath, "--db", dir.file(dbName),
+        let arguments = [
+            "--config", configPath, "--db", dbPath ?? dir.file(dbName),
             "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
             "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
         ] + extraArgs
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [Products.budgetd] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Products.budgetd)
+            process.arguments = arguments
+        }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice

@@ -1,0 +1,111 @@
+import BudgetCore
+import CoreMetrics
+
+/// The daemon's metrics, made through whatever `MetricsSystem` `main` bootstrapped (Prometheus in
+/// budgetd; the no-op factory anywhere else, so tests never bootstrap).
+///
+/// Names (see docs/operations.md):
+/// - `budgetd_ingest_events_total{outcome}`: received, accepted, duplicate, rejected, unpriced,
+///   unallocated (unpriced and unallocated are accepted events that were not booked).
+/// - `budgetd_ingest_rejected_total{reason}`: rejections by reason (the part before the first colon).
+/// - `budgetd_commit_batch_size`: histogram of items per committed transaction.
+/// - `budgetd_commit_duration_seconds`: histogram of the time one batch takes to process and commit.
+/// - `budgetd_alerts_total{type}`: alerts published, by type.
+/// - `budgetd_budget_spent{budget}`, `budgetd_budget_total{budget}`, `budgetd_budget_spent_percent{budget}`.
+/// - `budgetd_sequence_gaps_total{source}`: forward jumps of a source's `seq`.
+/// - `budgetd_healthy`: 1 when commits succeed, 0 while DEGRADED.
+///
+/// Counters are fed from the `Stats` difference of a batch after it commits: a batch that rolls
+/// back restores its `Stats`, and a counter cannot be rolled back, so counting next to the `Stats`
+/// increments would count a retried batch twice.
+///
+/// Engine-thread only (like `Stats`); the handles it caches are thread-safe themselves.
+final class EngineMetrics {
+    /// More distinct reasons or sources than this share the label value `other`, so a hostile
+    /// publisher cannot grow the scrape without bound.
+    static let maxLabelValues = 1000
+
+    private let outcomes: [String: Counter]
+    private var rejected: [String: Counter] = [:]
+    private var alerts: [String: Counter] = [:]
+    private var gaps: [String: Counter] = [:]
+    private var budgets: [String: (spent: Gauge, total: Gauge, percent: Gauge)] = [:]
+    private let batchSize = Recorder(label: "budgetd_commit_batch_size", aggregate: true)
+    private let commitDuration = Timer(label: "budgetd_commit_duration_seconds")
+    private let healthy = Gauge(label: "budgetd_healthy")
+
+    init() {
+        var outcomes: [String: Counter] = [:]
+        for o in ["received", "accepted", "duplicate", "rejected", "unpriced", "unallocated"] {
+            outcomes[o] = Counter(label: "budgetd_ingest_events_total", dimensions: [("outcome", o)])
+        }
+        self.outcomes = outcomes
+        healthy.record(1)
+    }
+
+    /// After a batch commits: what it changed in `Stats`, its size and how long it took.
+    func committed(before: Stats, after: Stats, items: Int, nanoseconds: Int64) {
+        batchSize.record(items)
+        commitDuration.recordNanoseconds(nanoseconds)
+        add("received", after.received - before.received)
+        add("accepted", after.accepted - before.accepted)
+        add("duplicate", after.duplicates - before.duplicates)
+        add("rejected", after.rejected - before.rejected)
+        add("unpriced", after.unpriced - before.unpriced)
+        add("unallocated", after.unallocated - before.unallocated)
+        if after.rejected != before.rejected {
+            for (reason, n) in after.rejectedByReason where n != before.rejectedByReason[reason] {
+                counter(&rejected, "budgetd_ingest_rejected_total", "reason", reason)
+                    .increment(by: n - (before.rejectedByReason[reason] ?? 0))
+            }
+        }
+        if after.gaps != before.gaps {
+            for (source, n) in after.gaps where n != before.gaps[source] {
+                counter(&gaps, "budgetd_sequence_gaps_total", "source", source)
+                    .increment(by: n - (before.gaps[source] ?? 0))
+            }
+        }
+    }
+
+    func alert(type: String) {
+        counter(&alerts, "budgetd_alerts_total", "type", type).increment()
+    }
+
+    func health(ok: Bool) {
+        healthy.record(ok ? 1 : 0)
+    }
+
+    /// Sets the spent / total / percentage gauges of a budget (in its own currency's units).
+    func update(_ budget: Budget) {
+        let g: (spent: Gauge, total: Gauge, percent: Gauge)
+        if let existing = budgets[budget.id] {
+            g = existing
+        } else {
+            let d = [("budget", budget.id)]
+            g = (Gauge(label: "budgetd_budget_spent", dimensions: d), Gauge(label: "budgetd_budget_total", dimensions: d),
+                 Gauge(label: "budgetd_budget_spent_percent", dimensions: d))
+            budgets[budget.id] = g
+        }
+        let spent = Self.units(budget.spentAmount), total = Self.units(budget.totalAmount)
+        g.spent.record(spent)
+        g.total.record(total)
+        g.percent.record(total > 0 ? spent / total * 100 : 0)
+    }
+
+    private func add(_ outcome: String, _ n: Int64) {
+        if n > 0 { outcomes[outcome]?.increment(by: n) }
+    }
+
+    private func counter(_ cache: inout [String: Counter], _ label: String, _ key: String, _ value: String) -> Counter {
+        if let c = cache[value] { return c }
+        let bounded = cache.count < Self.maxLabelValues ? value : "other"
+        if let c = cache[bounded] { return c }
+        let c = Counter(label: label, dimensions: [(key, bounded)])
+        cache[bounded] = c
+        return c
+    }
+
+    static func units(_ m: Money) -> Double {
+        Double(m.nanos) / Double(Money.nanosPerUnit)
+    }
+}

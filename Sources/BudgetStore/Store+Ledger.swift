@@ -1,0 +1,246 @@
+public import BudgetCore
+import Foundation
+import GRDB
+
+// Ledger operations' queries: event lookup, adjustments of an event, re-pricing candidates,
+// cursor pages, and the online backup (docs/ledger.md).
+
+/// A cursor position in a listing; encoded as an opaque string for clients.
+public enum PageCursor: Sendable, Hashable {
+    /// `cost.list`: newest first by (cost_date, rowid); the last row returned.
+    case costs(costDate: Int64, rowid: Int64)
+    /// `event.list`: the last rowid taken from each table (`Int64.max` when none yet).
+    case events(eventRowid: Int64, rejectedRowid: Int64)
+    /// `alert.list`: the last seq returned.
+    case alerts(seq: Int64)
+
+    public var text: String {
+        switch self {
+        case .costs(let d, let r): "c.\(d).\(r)"
+        case .events(let e, let r): "e.\(e).\(r)"
+        case .alerts(let s): "a.\(s)"
+        }
+    }
+
+    /// Reads a cursor from its text; nil when it is not one.
+    public init?(text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let numbers = parts.dropFirst().compactMap { Int64($0) }
+        guard numbers.count == parts.count - 1 else { return nil }
+        switch (parts.first, numbers.count) {
+        case ("c", 2): self = .costs(costDate: numbers[0], rowid: numbers[1])
+        case ("e", 2): self = .events(eventRowid: numbers[0], rejectedRowid: numbers[1])
+        case ("a", 1): self = .alerts(seq: numbers[0])
+        default: return nil
+        }
+    }
+}
+
+/// One page of a listing: the items and where the next page starts (nil at the end).
+public struct Page: Sendable {
+    public var items: [JSONValue]
+    public var nextCursor: PageCursor?
+}
+
+extension StoreReader {
+    /// A stored (accepted) event by (source, id).
+    public func event(source: String, id: String) throws -> StoredEvent? {
+        try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE source = ? AND event_id = ?", arguments: [source, id])
+            .map(storedEvent)
+    }
+
+    /// A dead letter by (source, id), the newest one.
+    public func rejected(source: String, id: String) throws -> JSONValue? {
+        try Row.fetchOne(db, sql: """
+            SELECT rowid, * FROM rejected_messages WHERE coalesce(source, '') = ? AND event_id = ? ORDER BY rowid DESC LIMIT 1
+            """, arguments: [source, id]).map { rejectedJSON($0).json }
+    }
+
+    /// Every cost row of an event: its booking, then the adjustments that correct it, in order.
+    public func costs(ofEvent source: String, id: String) throws -> [CostRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM cost_allocations
+            WHERE (event_id = ? AND event_source = ?) OR (corrects_event_id = ? AND corrects_source = ?)
+            ORDER BY rowid
+            """, arguments: [id, source, id, source]).map(costRecord)
+    }
+
+    /// ALLOCATED events in a time range (event time, inclusive), optionally of one platform and
+    /// model (case-insensitive), oldest first: what `event.reprice` looks at.
+    public func allocatedEvents(platform: String?, model: String?, from: Timestamp?, to: Timestamp?) throws -> [StoredEvent] {
+        var sql = "SELECT * FROM usage_events WHERE state = 'ALLOCATED' AND event_time >= ? AND event_time <= ?"
+        var args: [(any DatabaseValueConvertible)?] = [from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max]
+        if let platform {
+            sql += " AND lower(platform) = lower(?)"
+            args.append(platform)
+        }
+        if let model {
+            sql += " AND lower(model) = lower(?)"
+            args.append(model)
+        }
+        sql += " ORDER BY rowid"
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(storedEvent)
+    }
+
+    /// One page of a budget's costs, newest first, within [from, to]; stable under inserts (a
+    /// cursor names the last row returned by (cost date, rowid), so no row repeats or is skipped).
+    public func costsPage(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> Page {
+        var sql = "SELECT rowid AS rid, * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
+        var args: [(any DatabaseValueConvertible)?] = [budgetId, from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max]
+        if case .costs(let d, let r) = cursor {
+            sql += " AND (cost_date < ? OR (cost_date = ? AND rowid < ?))"
+            args += [d, d, r]
+        }
+        sql += " ORDER BY cost_date DESC, rowid DESC LIMIT ?"
+        args.append(limit + 1)
+        let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+        let kept = rows.prefix(limit)
+        let items = try kept.map { try costRecord($0).json }
+        var next: PageCursor?
+        if rows.count > limit, let last = kept.last {
+            next = .costs(costDate: last["cost_date"], rowid: last["rid"])
+        }
+        return Page(items: items, nextCursor: next)
+    }
+
+    /// One page of `event.list`: accepted events and dead letters merged newest first, as the
+    /// array form does. With `budgetId`, accepted events of that budget only (no dead letters);
+    /// `from`/`to` bound the event time (a dead letter's time is when it was received).
+    public func eventsPage(state: EventState?, budgetId: String?, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> Page {
+        var eventBound = Int64.max, rejectedBound = Int64.max
+        if case .events(let e, let r) = cursor { (eventBound, rejectedBound) = (e, r) }
+        let lo = from?.nanosecondsSinceEpoch ?? Int64.min, hi = to?.nanosecondsSinceEpoch ?? Int64.max
+        var accepted: [(rowid: Int64, at: Int64, json: JSONValue)] = []
+        var rejected: [(rowid: Int64, at: Int64, json: JSONValue)] = []
+        if state != .rejected {
+            var sql = "SELECT * FROM usage_events WHERE rowid < ? AND event_time >= ? AND event_time <= ?"
+            var args: [(any DatabaseValueConvertible)?] = [eventBound, lo, hi]
+            if let state {
+                sql += " AND state = ?"
+                args.append(state.rawValue)
+            }
+            if let budgetId {
+                sql += " AND budget_id = ?"
+                args.append(budgetId)
+            }
+            sql += " ORDER BY rowid DESC LIMIT ?"
+            args.append(limit + 1)
+            accepted = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+                let e = try storedEvent(row)
+                return (row["rowid"], e.receivedAt.nanosecondsSinceEpoch, e.json)
+            }
+        }
+        if (state == nil || state == .rejected) && budgetId == nil {
+            rejected = try Row.fetchAll(db, sql: """
+                SELECT rowid, * FROM rejected_messages WHERE rowid < ? AND received_at >= ? AND received_at <= ?
+                ORDER BY rowid DESC LIMIT ?
+                """, arguments: [rejectedBound, lo, hi, limit + 1]).map(rejectedJSON)
+        }
+        var items: [JSONValue] = []
+        var i = 0, j = 0
+        var lastEvent = eventBound, lastRejected = rejectedBound
+        var more = false
+        while i < accepted.count || j < rejected.count {
+            if items.count == limit {
+                more = true
+                break
+            }
+            if j >= rejected.count || (i < accepted.count && accepted[i].at >= rejected[j].at) {
+                items.append(accepted[i].json)
+                lastEvent = accepted[i].rowid
+                i += 1
+            } else {
+                items.append(rejected[j].json)
+                lastRejected = rejected[j].rowid
+                j += 1
+            }
+        }
+        return Page(items: items, nextCursor: more ? .events(eventRowid: lastEvent, rejectedRowid: lastRejected) : nil)
+    }
+
+    func rejectedJSON(_ row: Row) -> (rowid: Int64, at: Int64, json: JSONValue) {
+        var m = RejectedMessage(
+            receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), socket: row["socket"], topic: row["topic"],
+            source: row["source"], id: row["event_id"], reason: row["reason"], body: [UInt8]((row["body"] as Data?) ?? Data())
+        )
+        m.bodySize = row["body_size"]
+        return (row["rowid"], m.receivedAt.nanosecondsSinceEpoch, m.json)
+    }
+
+    /// One page of alerts in `seq` order after `sinceSeq` (or the cursor's seq).
+    public func alertsPage(budgetId: String?, unresolvedOnly: Bool, sinceSeq: Int64, limit: Int, after cursor: PageCursor?) throws -> Page {
+        var since = sinceSeq
+        if case .alerts(let s) = cursor { since = max(since, s) }
+        let rows = try alerts(budgetId: budgetId, unresolvedOnly: unresolvedOnly, sinceSeq: since, limit: limit + 1)
+        let kept = Array(rows.prefix(limit))
+        var next: PageCursor?
+        if rows.count > limit, let seqText = kept.last?["seq"]?.numberText, let seq = Int64(seqText) {
+            next = .alerts(seq: seq)
+        }
+        return Page(items: kept, nextCursor: next)
+    }
+
+    /// Re-pricing adjustments recorded so far, per event: their sum and the catalog version of
+    /// the last one (what the event is now priced at).
+    public func repriceAdjustments() throws -> [EventRef: (sum: Money, catalogTo: String?)] {
+        var result: [EventRef: (sum: Money, catalogTo: String?)] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT corrects_source, corrects_event_id, cost_amount, catalog_to FROM cost_allocations
+            WHERE kind = 'REPRICE' AND corrects_event_id IS NOT NULL ORDER BY rowid
+            """) {
+            let key = EventRef(source: row[0] as String? ?? "", id: row[1])
+            let old = result[key]?.sum ?? .zero
+            result[key] = (old + (try money(row[2])), row[3])
+        }
+        return result
+    }
+
+    /// Per budget: its spent amount as stored, oldest budget first.
+    public func budgetTotals() throws -> [(id: String, spent: Money)] {
+        try Row.fetchAll(db, sql: "SELECT id, spent_amount FROM budgets ORDER BY ordinal").map { ($0[0], try money($0[1])) }
+    }
+}
+
+/// What a backup holds, read back from the new file.
+public struct BackupSummary: Sendable {
+    public var bytes: Int64
+    public var events: Int64
+    public var costs: Int64
+    public var budgets: [(id: String, spent: Money)]
+}
+
+extension Store {
+    /// Writes a consistent copy of the database to `path` with `VACUUM INTO` (docs/ledger.md).
+    ///
+    /// It runs on a connection of its own, so it copies the last committed state (WAL: a reader
+    /// never blocks the writer's commits, and the writer's open transaction is not in the copy).
+    /// Refuses a path that exists.
+    public func backup(to path: String) throws(StoreError) -> BackupSummary {
+        if FileManager.default.fileExists(atPath: path) { throw StoreError("\(path) exists: a backup never overwrites a file") }
+        var config = Configuration()
+        config.readonly = true
+        config.label = "budgetd-backup"
+        config.busyMode = .timeout(5)
+        do {
+            let reader = try DatabaseQueue(path: self.path, configuration: config)
+            defer { try? reader.close() }
+            try reader.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            let copy = try DatabaseQueue(path: path, configuration: config)
+            defer { try? copy.close() }
+            return try copy.read { db in
+                let r = StoreReader(db: db)
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
+                return BackupSummary(
+                    bytes: size ?? 0,
+                    events: try Int64.fetchOne(db, sql: "SELECT count(*) FROM usage_events") ?? 0,
+                    costs: try Int64.fetchOne(db, sql: "SELECT count(*) FROM cost_allocations") ?? 0,
+                    budgets: try r.budgetTotals()
+                )
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("backup to \(path) failed: \(error)", sqliteCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue)
+        }
+    }
+}

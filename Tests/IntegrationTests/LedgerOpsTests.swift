@@ -1,0 +1,352 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+// Ledger operations (docs/ledger.md): credits and refunds, re-pricing, backup and restore,
+// export with cursor pages, event.get — through the real daemon.
+
+private func errorCode(_ reply: JSONValue) -> String? { reply["error"]?["code"]?.stringValue }
+
+private func spent(_ client: Client, _ id: String) throws -> String? {
+    try client.call("budget.get", ["id": .string(id)])["budget"]?["spentAmount"]?.numberText
+}
+
+/// The sum of a budget's daily rollup (what analytics and budget.get's dailySpend read).
+private func rollupTotal(_ client: Client, _ id: String) throws -> Money {
+    let days = try client.call("budget.get", ["id": .string(id)])["dailySpend"]?.arrayValue ?? []
+    return try days.reduce(Money.zero) { $0 + (try Money(parsing: $1["amount"]?.numberText ?? "0")) }
+}
+
+/// Messages on the subscriber until it is quiet, as topics ("alert.THRESHOLD_80", "status.ACTIVE").
+private func drain(_ client: Client, _ sub: ZMQSocket, quietMs: Int = 700) throws -> [String] {
+    var topics: [String] = []
+    while let m = try client.next(sub, timeoutMs: quietMs) { topics.append(m.topic) }
+    return topics
+}
+
+private func catalog(version: String, inputPrice: String) -> String {
+    """
+    {"version": "\(version)", "prices": [{"platform": "OpenAI", "model": "m1", "currency": "USD",
+      "unitPrices": {"inputTokens": "\(inputPrice)"}, "perRequest": "0"}]}
+    """
+}
+
+private func usageEvent(_ id: String, tokens: Int, model: String = "m1") -> JSONValue {
+    .object(JSONObject([
+        ("id", .string(id)), ("source", "test"), ("platform", "OpenAI"), ("serviceType", "API"),
+        ("model", .string(model)), ("usage", .object(JSONObject([("inputTokens", .number(String(tokens)))]))),
+    ]))
+}
+
+/// Runs budgetctl to the end: (exit status, standard output, standard error).
+private func budgetctl(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Products.budgetctl)
+    process.arguments = args
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let errors = OutputBuffer()
+    let done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        done.signal()
+    }
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text)
+}
+
+/// A flag shared with a publishing thread.
+private final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var count = 0
+    var isStopped: Bool { lock.withLock { stopped } }
+    func stop() { lock.withLock { stopped = true } }
+    func sent() { lock.withLock { count += 1 } }
+    var sentCount: Int { lock.withLock { count } }
+}
+
+@Suite(.timeLimit(.minutes(5)))
+struct LedgerOpsTests {
+    @Test func aRefundRearmsThresholdsAndEndsExceeded() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100", extra: [
+            ("allocations", [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 100]]),
+        ])
+        let sub = try client.subscriber()
+
+        #expect(try client.sendAck(costEvent("e1", cost: "85", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try drain(client, sub) == ["alert.THRESHOLD_80"])
+        #expect(try client.sendAck(costEvent("e2", cost: "20", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try drain(client, sub) == [
+            "alert.THRESHOLD_90", "alert.THRESHOLD_100", "alert.BUDGET_EXCEEDED", "status.EXCEEDED", "alert.ALLOCATION_DEPLETED",
+        ])
+
+        // A refund of more than the event cost is refused; negative amounts too.
+        let tooMuch = try client.request("cost.credit", ["correctsEvent": ["source": "test", "id": "e2"], "amount": 21])
+        #expect(errorCode(tooMuch) == "VALIDATION_FAILED")
+        #expect(errorCode(try client.request("cost.credit", ["budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "amount": -1])) == "VALIDATION_FAILED")
+        #expect(errorCode(try client.request("cost.credit", ["correctsEvent": ["source": "test", "id": "nope"], "amount": 1])) == "NOT_FOUND")
+
+        // Refund e2 through the control socket: 85 spent, back under 90 and 100 and not over.
+        let credit = try client.call("cost.credit", [
+            "id": "refund-1", "correctsEvent": ["source": "test", "id": "e2"], "amount": 20, "reason": "provider refund",
+        ])
+        #expect(credit["costAmount"]?.numberText == "-20")
+        #expect(credit["kind"]?.stringValue == "CREDIT")
+        #expect(credit["correctsEvent"]?["id"]?.stringValue == "e2")
+        #expect(credit["budgetId"]?.stringValue == b)
+        #expect(try drain(client, sub) == ["status.ACTIVE"])
+        // Idempotent by id.
+        #expect(try client.call("cost.credit", ["id": "refund-1", "correctsEvent": ["source": "test", "id": "e2"], "amount": 20])["id"] == credit["id"])
+        #expect(try spent(client, b) == "85")
+        let summary = try client.call("budget.get", ["id": .string(b)])
+        #expect(summary["budget"]?["status"]?.stringValue == "ACTIVE")
+        #expect(summary["allocations"]?.arrayValue?.first?["spentAmount"]?.numberText == "85")
+
+        // A CREDIT event on the ingest socket: positive cost, kind CREDIT; 75 spent re-arms 80.
+        #expect(try client.sendAck(costEvent("cr1", cost: "-10", budgetId: b, extra: [("kind", "CREDIT")])).string("status") == "REJECTED")
+        #expect(try client.sendAck(.object(JSONObject([("id", "cr0"), ("platform", "OpenAI"), ("serviceType", "API"), ("kind", "CREDIT")]))).string("status") == "REJECTED")
+        #expect(try client.sendAck(costEvent("cr1", cost: "10", budgetId: b, extra: [("kind", "CREDIT")])).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(costEvent("cr1", cost: "10", budgetId: b, extra: [("kind", "CREDIT")])).string("status") == "DUPLICATE")
+        #expect(try drain(client, sub) == [])
+        #expect(try spent(client, b) == "75")
+
+        // The next crossing fires every threshold again, in order.
+        #expect(try client.sendAck(costEvent("e3", cost: "30", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try drain(client, sub) == [
+            "alert.THRESHOLD_80", "alert.THRESHOLD_90", "alert.THRESHOLD_100", "alert.BUDGET_EXCEEDED", "status.EXCEEDED",
+            "alert.ALLOCATION_DEPLETED",
+        ])
+        #expect(try spent(client, b) == "105")
+        // The daily rollup (analytics) and the cost rows agree with the running total.
+        #expect(try rollupTotal(client, b) == Money(nanos: 105 * Money.nanosPerUnit))
+        let costs = try client.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? []
+        let sum = try costs.reduce(Money.zero) { $0 + (try Money(parsing: $1["costAmount"]?.numberText ?? "0")) }
+        #expect(sum == Money(nanos: 105 * Money.nanosPerUnit))
+        #expect(costs.filter { $0["kind"]?.stringValue == "CREDIT" }.count == 2)
+        let analytics = try client.call("analytics")
+        #expect(analytics["totalSpent"]?.numberText == "105")
+        // event.get shows the event with its booking and the refund that corrects it.
+        let e2 = try client.call("event.get", ["source": "test", "id": "e2"])
+        #expect(e2["totalCost"]?.numberText == "0")
+        #expect(e2["costs"]?.arrayValue?.count == 2)
+        let cr1 = try client.call("event.get", ["source": "test", "id": "cr1"])
+        #expect(cr1["kind"]?.stringValue == "CREDIT")
+        #expect(cr1["totalCost"]?.numberText == "-10")
+    }
+
+    @Test func repricingRecordsTheDifferenceOnceAndDryRunsRecordNothing() throws {
+        let dir = try TempDir()
+        let prices = dir.file("prices.json")
+        try Data(catalog(version: "v1", inputPrice: "0.01").utf8).write(to: URL(fileURLWithPath: prices))
+        let daemon = try Daemon(dir: dir, extraArgs: ["--prices", prices])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "1000")
+        for i in 1...3 {
+            #expect(try client.sendAck(usageEvent("u\(i)", tokens: 100)).string("state") == "ALLOCATED")  // 1 each
+        }
+        #expect(try client.sendAck(costEvent("x1", cost: "5", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try spent(client, b) == "8")
+
+        // Nothing to do with the catalog in force.
+        let none = try client.call("event.reprice")
+        #expect(none["count"]?.numberText == "0")
+        #expect(none["unchanged"]?.numberText == "3")
+        #expect(none["explicitCost"]?.numberText == "1")
+
+        // The catalog is fixed: 0.015 a token.
+        try Data(catalog(version: "v2", inputPrice: "0.015").utf8).write(to: URL(fileURLWithPath: prices))
+        #expect(try client.call("prices.reload")["version"]?.stringValue == "v2")
+        let dry = try client.call("event.reprice", ["dryRun": true])
+        #expect(dry["count"]?.numberText == "3")
+        #expect(dry["totalDifference"]?.numberText == "1.5")
+        #expect(dry["recorded"]?.boolValue == false)
+        #expect(dry["events"]?.arrayValue?.first?["catalogFrom"]?.stringValue == "v1")
+        #expect(dry["events"]?.arrayValue?.first?["catalogTo"]?.stringValue == "v2")
+        #expect(try spent(client, b) == "8")
+        #expect((try client.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? []).count == 4)
+
+        // Bounded rows, full figures.
+        let limited = try client.call("event.reprice", ["dryRun": true, "limit": 1])
+        #expect(limited["events"]?.arrayValue?.count == 1)
+        #expect(limited["truncated"]?.boolValue == true)
+        #expect(limited["totalDifference"]?.numberText == "1.5")
+
+        // The real run changes the totals by exactly the difference; a second one changes nothing.
+        let run = try client.call("event.reprice", ["platform": "openai", "model": "M1"])
+        #expect(run["count"]?.numberText == "3")
+        #expect(run["totalDifference"]?.numberText == "1.5")
+        #expect(run["recorded"]?.boolValue == true)
+        #expect(try spent(client, b) == "9.5")
+        let again = try client.call("event.reprice")
+        #expect(again["count"]?.numberText == "0")
+        #expect(again["totalDifference"]?.numberText == "0")
+        #expect(try spent(client, b) == "9.5")
+        #expect(try rollupTotal(client, b) == (try Money(parsing: "9.5")))
+
+        let u1 = try client.call("event.get", ["source": "test", "id": "u1"])
+        #expect(u1["totalCost"]?.numberText == "1.5")
+        let adjustment = u1["costs"]?.arrayValue?.dropFirst().first
+        #expect(adjustment?["kind"]?.stringValue == "REPRICE")
+        #expect(adjustment?["costAmount"]?.numberText == "0.5")
+        #expect(adjustment?["catalogFrom"]?.stringValue == "v1")
+        #expect(adjustment?["catalogTo"]?.stringValue == "v2")
+
+        // "What would it have cost" with a catalog in the request: 0.02 a token → 2 each, +1.5
+        // over the 4.5 now; nothing recorded, even without dryRun.
+        let whatIf = try client.call("event.reprice", ["catalog": try JSON.parse(catalog(version: "proposal", inputPrice: "0.02"))])
+        #expect(whatIf["count"]?.numberText == "3")
+        #expect(whatIf["currentTotal"]?.numberText == "4.5")
+        #expect(whatIf["newTotal"]?.numberText == "6")
+        #expect(whatIf["totalDifference"]?.numberText == "1.5")
+        #expect(whatIf["recorded"]?.boolValue == false)
+        #expect(try spent(client, b) == "9.5")
+        #expect(try client.call("event.reprice")["count"]?.numberText == "0")
+        #expect(errorCode(try client.request("event.reprice", ["catalog": "nope"])) == "VALIDATION_FAILED")
+
+        // A cheaper catalog records negative differences.
+        try Data(catalog(version: "v3", inputPrice: "0.005").utf8).write(to: URL(fileURLWithPath: prices))
+        _ = try client.call("prices.reload")
+        let down = try client.call("event.reprice")
+        #expect(down["totalDifference"]?.numberText == "-3")
+        #expect(down["events"]?.arrayValue?.first?["catalogFrom"]?.stringValue == "v2")
+        #expect(try spent(client, b) == "6.5")
+    }
+
+    @Test func aBackupUnderIngestRestoresWithEqualTotals() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        var daemon: Daemon? = try Daemon(dir: dir, dbPath: db)
+        let client = try Client(daemon!)
+        let b = try makeBudget(client, total: "100000000")
+        let flag = StopFlag()
+        let running = daemon!
+        let finished = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { finished.signal() }
+            guard let publisher = try? Client(running) else { return }
+            var i = 0
+            while !flag.isStopped {
+                i += 1
+                if (try? publisher.sendAck(costEvent("load-\(i)", cost: "0.5", budgetId: b))) != nil { flag.sent() }
+            }
+        }
+        while flag.sentCount < 200 { Thread.sleep(forTimeInterval: 0.02) }
+        let backupPath = dir.file("backup.db")
+        let backup = try client.call("backup.create", ["path": .string(backupPath)])
+        while flag.sentCount < 400 { Thread.sleep(forTimeInterval: 0.02) }
+        flag.stop()
+        finished.wait()
+        #expect(errorCode(try client.request("backup.create", ["path": .string(backupPath)])) == "CONFLICT")
+        #expect(errorCode(try client.request("backup.create", ["path": "relative.db"])) == "VALIDATION_FAILED")
+
+        let atBackup = backup["budgets"]?.arrayValue?.first { $0["id"]?.stringValue == b }?["spentAmount"]?.numberText
+        let events = Int(backup["events"]?.numberText ?? "0") ?? 0
+        #expect(events >= 200)
+        #expect(try Money(parsing: atBackup ?? "x") == Money(nanos: Int128(events) * Money.nanosPerUnit / 2))
+        let later = try spent(client, b)
+        #expect(later != atBackup)
+        #expect(daemon?.stop() == 0)
+        daemon = nil
+
+        // Restore: stop, remove the WAL files, copy the backup over the database, start.
+        let fm = FileManager.default
+        for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: db + suffix) { try fm.removeItem(atPath: db + suffix) }
+        try fm.copyItem(atPath: backupPath, toPath: db)
+        let restored = try Daemon(dir: dir, dbPath: db)
+        defer { #expect(restored.stop() == 0) }
+        let client2 = try Client(restored)
+        #expect(try spent(client2, b) == atBackup)
+        let costs = try client2.call("cost.list", ["budgetId": .string(b), "limit": 100_000]).arrayValue ?? []
+        #expect(costs.count == events)
+        #expect(try rollupTotal(client2, b) == (try Money(parsing: atBackup ?? "x")))
+        if fm.isExecutableFile(atPath: "/usr/bin/sqlite3") {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            p.arguments = [backupPath, "PRAGMA integrity_check"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        }
+    }
+
+    @Test func exportAndCursorPagesEqualTheListsAndEventGetFindsEvents() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100000")
+        for i in 1...23 {
+            #expect(try client.sendAck(costEvent("e\(i)", cost: "1.\(i)", budgetId: b, extra: [("description", .string("item, \"\(i)\""))])).string("state") == "ALLOCATED")
+        }
+        _ = try client.call("cost.credit", ["budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "amount": "0.000000001"])
+        let all = try client.call("cost.list", ["budgetId": .string(b), "limit": 1000]).arrayValue ?? []
+        #expect(all.count == 24)
+
+        // Pages are stable under concurrent inserts: no row repeats or goes missing.
+        var seen: [JSONValue] = []
+        var page = try client.call("cost.list", ["budgetId": .string(b), "page": true, "limit": 10])
+        seen += page["items"]?.arrayValue ?? []
+        for i in 1...5 { _ = try client.sendAck(costEvent("late\(i)", cost: "2", budgetId: b)) }
+        while let next = page["nextCursor"]?.stringValue {
+            page = try client.call("cost.list", ["budgetId": .string(b), "page": true, "limit": 10, "cursor": .string(next)])
+            seen += page["items"]?.arrayValue ?? []
+        }
+        #expect(seen.compactMap { $0["id"]?.stringValue } == all.compactMap { $0["id"]?.stringValue })
+        #expect(errorCode(try client.request("cost.list", ["budgetId": .string(b), "cursor": "e.1.2"])) == "VALIDATION_FAILED")
+        #expect(errorCode(try client.request("cost.list", ["budgetId": .string(b), "cursor": "garbage"])) == "VALIDATION_FAILED")
+        let everything = try client.call("cost.list", ["budgetId": .string(b), "limit": 1000]).arrayValue ?? []
+        #expect(everything.count == 29)
+
+        // budgetctl export: JSON lines over several pages equal cost.list; CSV has a header and exact amounts.
+        let jsonl = try budgetctl(["export", "costs", "--control", daemon.control, "--budget", b, "--format", "jsonl", "--page-size", "7"])
+        #expect(jsonl.status == 0, "\(jsonl.err)")
+        let exported = try jsonl.out.split(separator: "\n").map { try JSON.parse(String($0)) }
+        #expect(exported == everything)
+        let csv = try budgetctl(["export", "costs", "--control", daemon.control, "--budget", b, "--page-size", "4"])
+        #expect(csv.status == 0, "\(csv.err)")
+        let rows = csv.out.split(separator: "\n").map(String.init)
+        #expect(rows.first?.hasPrefix("id,budgetId,allocationId,kind,platform,serviceType,costAmount,") == true)
+        #expect(rows.count == 30)
+        #expect(rows.contains { $0.contains(",CREDIT,OpenAI,API,-0.000000001,USD,") })
+        #expect(rows.contains { $0.contains("\"item, \"\"23\"\"\"") })
+
+        // Events: pages of event.list equal the array form; export by budget.
+        let events = try client.call("event.list", ["limit": 1000]).arrayValue ?? []
+        var pagedEvents: [JSONValue] = []
+        var cursor: JSONValue = .null
+        repeat {
+            let p = try client.call("event.list", ["page": true, "limit": 6, "cursor": cursor])
+            pagedEvents += p["items"]?.arrayValue ?? []
+            cursor = p["nextCursor"] ?? .null
+        } while !cursor.isNull
+        #expect(pagedEvents == events)
+        let eventExport = try budgetctl(["export", "events", "--control", daemon.control, "--budget", b, "--format", "jsonl", "--page-size", "5"])
+        #expect(eventExport.status == 0, "\(eventExport.err)")
+        #expect(eventExport.out.split(separator: "\n").count == 28)
+
+        let got = try client.call("event.get", ["source": "test", "id": "e7"])
+        #expect(got["id"]?.stringValue == "e7")
+        #expect(got["cost"]?.numberText == "1.7")
+        #expect(got["totalCost"]?.numberText == "1.7")
+        #expect(errorCode(try client.request("event.get", ["source": "test", "id": "missing"])) == "NOT_FOUND")
+
+        // alert.list pages.
+        let alerts = try client.call("alert.list", ["page": true, "limit": 2])
+        #expect(alerts["items"]?.arrayValue != nil)
+    }
+}

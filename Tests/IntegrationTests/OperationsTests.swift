@@ -1,0 +1,436 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+// MARK: helpers
+
+/// A datagram socket playing systemd's side of sd_notify: bound at `address` (`@name` = abstract).
+final class NotifyListener: @unchecked Sendable {
+    let fd: Int32
+    let address: String
+
+    init(address: String) throws {
+        self.address = address
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(address.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+        let length = withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            return MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count
+        }
+        let rc = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(length)) }
+        }
+        guard fd >= 0, rc == 0 else { throw HarnessError("cannot bind \(address): \(String(cString: strerror(errno)))") }
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// The next datagram, or nil after `seconds`.
+    func next(seconds: Double) -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { return String(decoding: buffer[..<n], as: UTF8.self) }
+        }
+        return nil
+    }
+
+    /// Waits for a datagram equal to `state`, collecting the others.
+    func wait(for state: String, seconds: Double, seen: inout [String]) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let m = next(seconds: deadline.timeIntervalSinceNow) else { return false }
+            seen.append(m)
+            if m.split(separator: "\n").contains(Substring(state)) { return true }
+        }
+        return false
+    }
+}
+
+/// A raw TCP client, so the tests say exactly what bytes go on the wire.
+final class RawHTTP {
+    let fd: Int32
+
+    init(_ hostPort: String) throws {
+        let colon = hostPort.lastIndex(of: ":")!
+        let host = String(hostPort[..<colon]), port = UInt16(hostPort[hostPort.index(after: colon)...])!
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw HarnessError("connect \(hostPort): \(String(cString: strerror(errno)))") }
+        var tv = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Everything until the server closes, or nil if it is still open after `seconds`.
+    func readToClose(seconds: Double = 10) -> String? {
+        var all: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) { return String(decoding: all, as: UTF8.self) }
+            if n > 0 { all += buffer[..<n] }
+        }
+        return nil
+    }
+
+    static func get(_ hostPort: String, _ path: String = "/metrics", method: String = "GET") throws -> String {
+        let c = try RawHTTP(hostPort)
+        c.send("\(method) \(path) HTTP/1.1\r\nHost: test\r\n\r\n")
+        guard let text = c.readToClose() else { throw HarnessError("no answer from \(hostPort)") }
+        return text
+    }
+}
+
+/// The `metrics=` field of the daemon's ready line.
+func metricsAddress(_ daemon: Daemon) throws -> String {
+    guard let line = daemon.stderr.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }),
+          let field = line.split(separator: " ").first(where: { $0.hasPrefix("metrics=") }) else {
+        throw HarnessError("no metrics= in the ready line:\n\(daemon.stderr)")
+    }
+    return String(field.dropFirst("metrics=".count))
+}
+
+/// The value of one sample line (`name{labels} value`) of an exposition.
+func sample(_ text: String, _ series: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
+}
+
+/// Runs budgetd to completion with `arguments` and `environment` added to ours.
+func runBudgetd(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Products.budgetd)
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BUDGETD_") }.merging(environment) { $1 }
+    let pipe = Pipe()
+    p.standardError = pipe
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+// MARK: systemd
+
+@Suite("systemd notify, metrics endpoint, configuration, example clients")
+struct OperationsTests {
+    @Test("READY=1 after bind, WATCHDOG=1 from the loop, STOPPING=1 on SIGTERM", arguments: ["path", "abstract"])
+    func systemdNotify(kind: String) throws {
+        let dir = try TempDir()
+        let address = kind == "path" ? dir.file("notify") : "@budgetd-test-\(UUID().uuidString)"
+        let listener = try NotifyListener(address: address)
+        let daemon = try Daemon(dir: dir, launcher: ["/usr/bin/env", "NOTIFY_SOCKET=\(address)", "WATCHDOG_USEC=400000"])
+        var seen: [String] = []
+        #expect(listener.wait(for: "READY=1", seconds: 10, seen: &seen), "got \(seen)")
+        #expect(seen.count == 1, "READY=1 must come first: \(seen)")
+        // WATCHDOG_USEC=400ms: a ping at least every 200 ms.
+        #expect(listener.wait(for: "WATCHDOG=1", seconds: 2, seen: &seen), "got \(seen)")
+        #expect(listener.wait(for: "WATCHDOG=1", seconds: 2, seen: &seen), "got \(seen)")
+        daemon.process.terminate()
+        #expect(listener.wait(for: "STOPPING=1", seconds: 10, seen: &seen), "got \(seen)")
+        #expect(daemon.stop() == 0)
+        #expect(seen.filter { $0 == "READY=1" }.count == 1)
+    }
+
+    @Test("no NOTIFY_SOCKET: nothing is sent and the daemon runs as before")
+    func withoutSystemd() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, launcher: ["/usr/bin/env", "-u", "NOTIFY_SOCKET", "WATCHDOG_USEC=1000"])
+        let client = try Client(daemon)
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("on the journal's stream: <N> priority prefixes, no timestamps")
+    func journalLines() throws {
+        let dir = try TempDir()
+        let log = dir.file("journal.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        var st = stat()
+        stat(log, &st)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetd)
+        p.arguments = ["--db", dir.file("j.db"), "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+                       "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]) { $1 }
+        p.standardError = FileHandle(forWritingAtPath: log)
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready ") && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("<6>budgetd: budgetd started") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("<6>budgetd: budgetd stopped") }, "\(lines)")
+        #expect(lines.allSatisfy { $0.hasPrefix("<") || $0.hasPrefix("ready ") }, "\(lines)")
+    }
+
+    // MARK: metrics
+
+    @Test("--metrics: the ready line names the bound address; counters, gauges and histograms count what happened")
+    func metricsScrape() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, extraArgs: ["--metrics", "127.0.0.1:0"])
+        let address = try metricsAddress(daemon)
+        let client = try Client(daemon)
+        let budget = try makeBudget(client, total: "100")
+        #expect(try client.sendAck(costEvent("m1", cost: "85", budgetId: budget, extra: [("seq", .number("1"))])).string("status") == "ACCEPTED")
+        #expect(try client.sendAck(costEvent("m1", cost: "85", budgetId: budget, extra: [("seq", .number("1"))])).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(costEvent("m2", cost: "1", budgetId: budget, extra: [("seq", .number("5"))])).string("status") == "ACCEPTED")
+        #expect(try client.sendAck(costEvent("m3", cost: "1", budgetId: "b_nope")).string("state") == "UNALLOCATED")
+        #expect(try client.sendAckRaw([Array("usage".utf8), Array("{not json".utf8)]).string("status") == "REJECTED")
+        #expect(try client.sendAckRaw([Array("usage".utf8)]).string("status") == "REJECTED")
+
+        let text = try RawHTTP.get(address)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(text.prefix(200))")
+        #expect(text.contains("Content-Type: text/plain; version=0.0.4"))
+        #expect(sample(text, #"budgetd_ingest_events_total{outcome="received"}"#) == 6, "\(text)")
+        #expect(sample(text, #"budgetd_ingest_events_total{outcome="accepted"}"#) == 3)
+        #expect(sample(text, #"budgetd_ingest_events_total{outcome="duplicate"}"#) == 1)
+        #expect(sample(text, #"budgetd_ingest_events_total{outcome="rejected"}"#) == 2)
+        #expect(sample(text, #"budgetd_ingest_events_total{outcome="unallocated"}"#) == 1)
+        #expect(sample(text, #"budgetd_ingest_rejected_total{reason="invalid JSON"}"#) == 1)
+        #expect(sample(text, #"budgetd_sequence_gaps_total{source="test"}"#) == 1)
+        #expect(sample(text, #"budgetd_alerts_total{type="THRESHOLD_80"}"#) == 1, "\(text)")
+        #expect(sample(text, "budgetd_budget_spent{budget=\"\(budget)\"}") == 86)
+        #expect(sample(text, "budgetd_budget_total{budget=\"\(budget)\"}") == 100)
+        #expect(sample(text, "budgetd_budget_spent_percent{budget=\"\(budget)\"}") == 86)
+        #expect(text.contains("budgetd_commit_batch_size_bucket{le="))
+        #expect(text.contains("budgetd_commit_duration_seconds_bucket{le="))
+        #expect(sample(text, "budgetd_healthy") == 1)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("the metrics endpoint survives hostile clients, and the daemon keeps answering")
+    func hostileHTTP() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, extraArgs: ["--metrics", "127.0.0.1:0"])
+        let address = try metricsAddress(daemon)
+        let client = try Client(daemon)
+
+        #expect(try RawHTTP.get(address, "/nope").hasPrefix("HTTP/1.1 404"))
+        #expect(try RawHTTP.get(address, "/metrics", method: "POST").hasPrefix("HTTP/1.1 405"))
+        #expect(try RawHTTP.get(address, "/metrics", method: "HEAD").hasPrefix("HTTP/1.1 200"))
+
+        // Slow clients first: they must not hold up anyone else.
+        let slow = try RawHTTP(address)
+        slow.send("GET /metr")
+        let silent = try RawHTTP(address)
+        let started = Date()
+
+        // Garbage, binary, a huge request line, headers without end, an HTTP/2 preface.
+        let garbage = try RawHTTP(address)
+        garbage.send([0x16, 0x03, 0x01, 0x00, 0xff] + Array(repeating: 0, count: 100) + Array("\r\n\r\n".utf8))
+        #expect(garbage.readToClose()?.hasPrefix("HTTP/1.1 400") == true)
+        let longLine = try RawHTTP(address)
+        longLine.send("GET /" + String(repeating: "a", count: 64 * 1024) + " HTTP/1.1\r\n\r\n")
+        #expect(longLine.readToClose().map { $0.isEmpty || $0.hasPrefix("HTTP/1.1 431") } == true)
+        let headers = try RawHTTP(address)
+        headers.send("GET /metrics HTTP/1.1\r\n")
+        for i in 0..<1000 { headers.send("X-Header-\(i): " + String(repeating: "x", count: 64) + "\r\n") }
+        #expect(headers.readToClose().map { $0.isEmpty || $0.hasPrefix("HTTP/1.1 431") } == true)
+        let h2 = try RawHTTP(address)
+        h2.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        #expect(h2.readToClose()?.hasPrefix("HTTP/1.1 400") == true)
+
+        // More connections than the limit: the extra ones are closed, the scrape after works.
+        var crowd: [RawHTTP] = []
+        for _ in 0..<40 { crowd.append(try RawHTTP(address)) }
+        crowd.removeAll()
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+
+        // The slow ones are closed at the request timeout (5 s), not kept forever.
+        #expect(slow.readToClose(seconds: 10) != nil)
+        #expect(silent.readToClose(seconds: 10) != nil)
+        let held = Date().timeIntervalSince(started)
+        #expect(held > 3 && held < 9, "slow clients were held \(held) s")
+
+        let text = try RawHTTP.get(address)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("--metrics with a bad address or a port in use: exit 1 naming it")
+    func metricsBadAddress() throws {
+        let dir = try TempDir()
+        let bad = try runBudgetd(["--check-config", "--metrics", "localhost"])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("--metrics must be HOST:PORT"), "\(bad.output)")
+        let daemon = try Daemon(dir: dir, extraArgs: ["--metrics", "127.0.0.1:0"])
+        let taken = try metricsAddress(daemon)
+        let second = try runBudgetd(["--db", dir.file("other.db"), "--metrics", taken, "--ingest", "tcp://127.0.0.1:*",
+                                     "--ingest-ack", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*"])
+        #expect(second.status == 1)
+        #expect(second.output.contains("cannot listen"), "\(second.output)")
+        #expect(daemon.stop() == 0)
+    }
+
+    // MARK: configuration
+
+    @Test("BUDGETD_<KEY> overrides the file, a flag overrides both; bad values name the variable")
+    func environmentOverrides() throws {
+        let dir = try TempDir()
+        try Data(#"{"maxBatch": 10, "logLevel": "info"}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        let ok = try runBudgetd(["--check-config", "--config", dir.file("c.json")], environment: ["BUDGETD_MAX_BATCH": "20", "BUDGETD_LOG_LEVEL": "debug"])
+        #expect(ok.status == 0, "\(ok.output)")
+        let bad = try runBudgetd(["--check-config", "--config", dir.file("c.json")], environment: ["BUDGETD_MAX_BATCH": "many"])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("BUDGETD_MAX_BATCH") && bad.output.contains("maxBatch"), "\(bad.output)")
+        let unknown = try runBudgetd(["--check-config"], environment: ["BUDGETD_MAX_BACH": "1"])
+        #expect(unknown.status == 1)
+        #expect(unknown.output.contains("unknown environment variable BUDGETD_MAX_BACH"), "\(unknown.output)")
+        let level = try runBudgetd(["--check-config"], environment: ["BUDGETD_LOG_LEVEL": "loud"])
+        #expect(level.status == 1 && level.output.contains("BUDGETD_LOG_LEVEL"), "\(level.output)")
+        // The flag wins over the environment: a good flag hides a bad variable's value.
+        let flagWins = try runBudgetd(["--check-config", "--log-level", "debug"], environment: ["BUDGETD_LOG_LEVEL": "debug"])
+        #expect(flagWins.status == 0, "\(flagWins.output)")
+        let badFile = try runBudgetd(["--check-config", "--config", dir.file("c.json")], environment: ["BUDGETD_METRICS": "nowhere"])
+        #expect(badFile.status == 1 && badFile.output.contains("BUDGETD_METRICS"), "\(badFile.output)")
+
+        // The environment reaches a running daemon: BUDGETD_METRICS turns the endpoint on.
+        let daemon = try Daemon(dir: dir, launcher: ["/usr/bin/env", "BUDGETD_METRICS=127.0.0.1:0"])
+        #expect(try RawHTTP.get(try metricsAddress(daemon)).hasPrefix("HTTP/1.1 200"))
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("SIGHUP re-reads the alert settings; a bad file is refused and the old settings stay")
+    func reloadAlertSettings() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        let budget = try makeBudget(client)
+        #expect(try client.sendAck(costEvent("h1", cost: "1", budgetId: budget)).string("status") == "ACCEPTED")
+        let config = dir.file("config.json")
+        try Data(#"{"heartbeatIntervalMs": 100, "spikeFactorPercent": 500, "spikeMinAmount": "5", "lowBudgetMinElapsedHours": 48}"#.utf8)
+            .write(to: URL(fileURLWithPath: config))
+        kill(daemon.process.processIdentifier, SIGHUP)
+        var deadline = Date().addingTimeInterval(10)
+        while !daemon.stderr.contains("alert settings reloaded") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(daemon.stderr.contains("alert settings reloaded"), "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("spikeFactorPercent=500"))
+
+        try Data(#"{"spikeFactorPercent": 5}"#.utf8).write(to: URL(fileURLWithPath: config))
+        kill(daemon.process.processIdentifier, SIGHUP)
+        deadline = Date().addingTimeInterval(10)
+        while !daemon.stderr.contains("configuration refused") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(daemon.stderr.contains("configuration refused"), "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("spikeFactorPercent"))
+        // Nothing was dropped or counted twice around the reloads.
+        #expect(try client.sendAck(costEvent("h2", cost: "1", budgetId: budget)).string("status") == "ACCEPTED")
+        let stats = try client.call("stats")
+        #expect(stats["accepted"]?.numberText == "2")
+        #expect(daemon.stop() == 0)
+    }
+
+    // MARK: upgrade
+
+    @Test("pending migrations back the database up first (VACUUM INTO <db>.pre-<migration>.bak)")
+    func migrationBackup() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        var daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        _ = try makeBudget(client, name: "Kept")
+        #expect(daemon.stop() == 0)
+        // Pretend the database predates v5-audit (a plain CREATE TABLE, so undoing it is exact).
+        let last = "v5-audit"
+        _ = try sqlite(db, "DELETE FROM grdb_migrations WHERE identifier = '\(last)'; DROP TABLE audit_log")
+        let tables = try sqlite(db, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'")
+        daemon = try Daemon(dir: dir)
+        let backup = "\(db).pre-\(last).bak"
+        #expect(FileManager.default.fileExists(atPath: backup), "\(tables)\n\(daemon.stderr)")
+        #expect(daemon.stderr.contains("database backed up before its schema migration"))
+        #expect(try sqlite(backup, "SELECT name FROM budgets") == "Kept")
+        #expect(daemon.stop() == 0)
+    }
+
+    // MARK: example clients
+
+    @Test("examples/publish.py, pager.py and budgetctl.sh against the real daemon")
+    func exampleClients() throws {
+        guard (try? runTool("/usr/bin/env", ["python3", "-c", "import zmq"]))?.status == 0 else {
+            print("SKIPPED exampleClients: python3 with pyzmq is not installed (pip install pyzmq)")
+            return
+        }
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, heartbeatMs: 200)
+        let client = try Client(daemon)
+        let budget = try makeBudget(client, total: "1")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        // The pager, in the background: it must see the alert the publisher's events cause.
+        let pager = Process()
+        pager.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        pager.arguments = ["python3", "\(root)/examples/pager.py", "--publish", daemon.publish, "--control", daemon.control,
+                           "--exit-after", "1", "--timeout", "20"]
+        let pagerOut = Pipe()
+        pager.standardOutput = pagerOut
+        pager.standardError = pagerOut
+        try pager.run()
+        Thread.sleep(forTimeInterval: 1)
+        let publish = try runTool("/usr/bin/env", ["python3", "\(root)/examples/publish.py", "--ingest", daemon.ingest,
+                                                   "--ingest-ack", daemon.ingestAck, "--budget", budget, "--cost", "0.95"])
+        #expect(publish.status == 0, "\(publish.output)")
+        #expect(publish.output.contains("ACCEPTED"), "\(publish.output)")
+        let pagerText = String(decoding: pagerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        pager.waitUntilExit()
+        #expect(pager.terminationStatus == 0, "\(pagerText)")
+        #expect(pagerText.contains("ALERT"), "\(pagerText)")
+
+        let walk = try runTool("/bin/bash", ["\(root)/examples/budgetctl.sh"], environment: [
+            "BUDGETCTL": Products.budgetctl, "CONTROL": daemon.control, "PUBLISH": daemon.publish, "INGEST_ACK": daemon.ingestAck,
+        ])
+        #expect(walk.status == 0, "\(walk.output)")
+        #expect(walk.output.contains("budget created"), "\(walk.output)")
+        #expect(daemon.stop() == 0)
+    }
+}
+
+func sqlite(_ db: String, _ sql: String) throws -> String {
+    let r = try runTool("/usr/bin/env", ["sqlite3", db, sql])
+    guard r.status == 0 else { throw HarnessError("sqlite3: \(r.output)") }
+    return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    p.standardError = pipe
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -171,7 +171,7 @@ struct OperationsTests {
     func journalLines() throws {
         let dir = try TempDir()
         let log = dir.file("journal.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        #expect(FileManager.default.createFile(atPath: log, contents: nil))
         var st = stat()
         stat(log, &st)
         let p = Process()

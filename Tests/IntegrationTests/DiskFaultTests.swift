@@ -1,0 +1,232 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+/// Disk full, and databases that cannot be used at start (issue 6, item 8; docs/reliability.md).
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct DiskFaultTests {
+    // MARK: Disk full
+
+    /// The database on a 16 MiB tmpfs that only budgetd sees (a private mount namespace); the
+    /// test fills it through `nsenter`, then frees it.
+    @Test(.enabled(if: MountNamespace.available, "needs root, unshare -m and nsenter to mount a private tmpfs; skipped here"))
+    func diskFullStopsAcknowledgementsReportsDegradedAndResumesByItself() throws {
+        let dir = try TempDir()
+        let fs = dir.file("fs")
+        try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: true)
+        let db = fs + "/budgetd.db"
+        let daemon = try Daemon(
+            dir: dir, dbPath: db,
+            launcher: MountNamespace.launcher("mount -t tmpfs -o size=16m tmpfs '\(fs)'")
+        )
+        defer { daemon.kill9() }
+        let pid = daemon.process.processIdentifier
+        let client = try Client(daemon)
+        let health = try client.subscriber(topics: ["health"])
+        let budgetId = try makeBudget(client, total: "1000")
+        let model = EventModel(source: "full", budgetIds: [budgetId], count: 120, unpricedEvery: 0)
+        for i in 0..<20 {
+            #expect(try client.sendAck(JSONValue.object(try JSON.parse(model.events[i].body).objectValue!)).string("status") == "ACCEPTED")
+        }
+
+        // Fill the file system.
+        let filled = try MountNamespace.run(in: pid, "dd if=/dev/zero of='\(fs)/filler' bs=64k 2>/dev/null; df -k '\(fs)' | tail -1")
+        let available = filled.output.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Int($0) }
+        #expect(available == 0, "df after filling: \(filled.output)")
+
+        // 100 events while full: none is acknowledged, because none can be committed.
+        let dealer = try client.socket(.dealer)
+        try dealer.connect(daemon.ingestAck)
+        for i in 20..<120 { try dealer.send([Array("usage".utf8), model.events[i].body]) }
+        let fullAt = Date()
+        let degraded = try #require(try client.next(health, timeoutMs: 5000), "no health message")
+        let degradedSeconds = Date().timeIntervalSince(fullAt)
+        #expect(degraded.topic == "health")
+        #expect(degraded.payload.string("status") == "DEGRADED")
+        let reason = degraded.payload.string("reason") ?? ""
+        #expect(reason.contains("full"), "reason: \(reason)")
+        #expect(try poll([(dealer, .readable)], timeoutMilliseconds: 2500)[0].isEmpty, "an event was acknowledged while the disk was full")
+        // Still up, says so over control and in its log; reads still work.
+        #expect(daemon.process.isRunning)
+        let op = try client.call("health")
+        #expect(op["status"]?.stringValue == "DEGRADED")
+        #expect(op["reason"]?.stringValue?.contains("full") == true)
+        #expect(daemon.stderr.contains("health DEGRADED"))
+        #expect(try client.call("event.list", ["limit": .number("1000")]).arrayValue?.count == 20)
+
+        // Free the space: the pending events commit by themselves, once, and are acknowledged.
+        try MountNamespace.run(in: pid, "rm -f '\(fs)/filler'")
+        let freedAt = Date()
+        var replies = 0
+        let deadline = Date().addingTimeInterval(10)
+        while replies < 100 && Date() < deadline {
+            guard try poll([(dealer, .readable)], timeoutMilliseconds: 200)[0].contains(.readable) else { continue }
+            while let reply = try dealer.receive(dontWait: true), let o = try JSON.parse(reply.last ?? []).objectValue {
+                model.record(ack: o)
+                replies += 1
+            }
+        }
+        let resumeSeconds = Date().timeIntervalSince(freedAt)
+        #expect(replies == 100)
+        #expect(model.accepted.count == 100 && model.acceptedTwice.isEmpty && model.rejected.isEmpty)
+        let ok = try #require(try client.next(health, timeoutMs: 5000))
+        #expect(ok.payload.string("status") == "OK")
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(daemon.stderr.contains("health OK"))
+        // Exactly once: resends are duplicates, the total is the model's.
+        for i in 20..<120 {
+            try dealer.send([Array("usage".utf8), model.events[i].body])
+        }
+        var duplicates = 0
+        while duplicates < 100, try poll([(dealer, .readable)], timeoutMilliseconds: 5000)[0].contains(.readable) {
+            while let reply = try dealer.receive(dontWait: true) {
+                if try JSON.parse(reply.last ?? [])["status"]?.stringValue == "DUPLICATE" { duplicates += 1 }
+            }
+        }
+        #expect(duplicates == 100)
+        let expected = model.expectedSpent(stored: Set(0..<120))[0]
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == expected.description)
+        #expect(try client.call("event.list", ["limit": .number("1000")]).arrayValue?.count == 120)
+        let check = try MountNamespace.run(in: pid, "\(SQLiteShell.path ?? "sqlite3") -readonly '\(db)' 'PRAGMA integrity_check'")
+        #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
+        #expect(daemon.stop() == 0)
+        reportFigures("""
+            diskFull: tmpfs=16MiB acceptedBefore=20 sentWhileFull=100 acknowledgedWhileFull=0 \
+            degradedAfter=\(String(format: "%.2f", degradedSeconds))s \
+            resumedAfterFree=\(String(format: "%.2f", resumeSeconds))s committedOnce=\(model.accepted.count) \
+            duplicatesOnResend=\(duplicates) fullFor=\(String(format: "%.1f", freedAt.timeIntervalSince(fullAt)))s
+            """)
+    }
+
+    // MARK: Databases that cannot be used
+
+    /// Runs budgetd on `db` until it exits (it must: a database it cannot use stops the start).
+    static func start(db: String, launcher: [String] = []) throws -> (status: Int32, output: String) {
+        let arguments = [
+            "--db", db, "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+            "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+        ]
+        return try runCommand((launcher.isEmpty ? [Products.budgetd] : launcher + [Products.budgetd]) + arguments, timeoutSeconds: 20)
+    }
+
+    /// A real database with budgets, events, costs and alerts, in `dir`; stopped cleanly
+    /// (checkpointed) unless `crash`, which leaves it as kill -9 does (with its -wal and -shm).
+    static func makeDatabase(_ dir: TempDir, name: String, crash: Bool = false) throws -> String {
+        let daemon = try Daemon(dir: dir, dbName: name)
+        let client = try Client(daemon)
+        let budgets = try CrashTests.makeBudgets(client)
+        let model = EventModel(source: "db", budgetIds: budgets, count: 3000)
+        let load = LoadDriver(model: model, clients: 2, window: 64, publishEvery: 0)
+        try load.run(daemon: daemon, client: client, sendNew: true, publish: false, stop: { false })
+        if crash {
+            daemon.kill9()
+        } else {
+            #expect(daemon.stop() == 0)
+        }
+        return dir.file(name)
+    }
+
+    @Test func aFileThatIsNotADatabaseStopsTheStart() throws {
+        let dir = try TempDir()
+        var rng = SeededGenerator(seed: 6)
+        let db = dir.file("garbage.db")
+        let garbage = (0..<65536).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try Data(garbage).write(to: URL(fileURLWithPath: db))
+        let (status, output) = try Self.start(db: db)
+        #expect(status != 0)
+        #expect(output.contains("not a database"), "\(output)")
+        #expect(!output.contains("ready "))
+        // Left as it was: never replaced by an empty database.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == Data(garbage))
+
+        let text = dir.file("text.db")
+        try Data("budgets: none\n".utf8).write(to: URL(fileURLWithPath: text))
+        let (textStatus, textOutput) = try Self.start(db: text)
+        #expect(textStatus != 0 && textOutput.contains("not a database"), "\(textOutput)")
+    }
+
+    @Test func aCorruptDatabaseStopsTheStart() throws {
+        let dir = try TempDir()
+        let db = try Self.makeDatabase(dir, name: "real.db")
+        #expect(!FileManager.default.fileExists(atPath: db + "-wal"), "a clean stop checkpoints the WAL")
+        let original = try Data(contentsOf: URL(fileURLWithPath: db))
+        let pageSize = 4096
+        #expect(original.count >= 20 * pageSize)
+        var rng = SeededGenerator(seed: 8)
+        var reports: [String] = []
+
+        // Pages overwritten with garbage (the header page kept, so SQLite still opens it).
+        var overwritten = original
+        for page in stride(from: 2, to: original.count / pageSize, by: 3) {
+            for k in 0..<pageSize { overwritten[page * pageSize + k] = UInt8.random(in: 0...255, using: &rng) }
+        }
+        // Truncated to half its pages.
+        let truncated = original.prefix(original.count / pageSize / 2 * pageSize)
+        // Only the b-tree header bytes of a few pages zeroed: a subtler corruption.
+        var headers = original
+        for page in [original.count / pageSize / 2, original.count / pageSize - 2] {
+            for k in 0..<12 { headers[page * pageSize + k] = 0 }
+        }
+        for (name, bytes) in [("overwritten", overwritten), ("truncated", Data(truncated)), ("headers", headers)] {
+            let path = dir.file("\(name).db")
+            try bytes.write(to: URL(fileURLWithPath: path))
+            let (status, output) = try Self.start(db: path)
+            #expect(status != 0, "\(name): exit \(status)")
+            #expect(!output.contains("ready "), "\(name) started")
+            let clear = ["integrity check", "malformed", "corrupt", "not a database"].contains { output.contains($0) }
+            #expect(clear, "\(name): \(output)")
+            reports.append("\(name)=exit\(status)")
+            // Left untouched for the operator to repair.
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
+        }
+        // The intact original still starts.
+        let (status, output) = try Self.start(db: db, launcher: ["/usr/bin/timeout", "-s", "TERM", "3"])
+        #expect(output.contains("ready "), "\(output)")
+        #expect(status == 124 || status == 0)
+        reportFigures("corruptDatabase: \(reports.joined(separator: " "))")
+    }
+
+    @Test(.enabled(if: MountNamespace.available, "needs root, unshare -m and nsenter for a read-only bind mount; skipped here"))
+    func aReadOnlyDatabaseStopsTheStart() throws {
+        let dir = try TempDir()
+        var reports: [String] = []
+        // Stopped cleanly (no -shm: SQLite cannot open it at all) and crashed (with -wal and
+        // -shm: SQLite would open it read-only without a word; budgetd must refuse).
+        for crash in [false, true] {
+            let name = crash ? "crashed" : "clean"
+            let sub = try TempDir()
+            let db = try Self.makeDatabase(sub, name: "budgetd.db", crash: crash)
+            let before = try Data(contentsOf: URL(fileURLWithPath: db))
+            let readOnly = MountNamespace.launcher("mount --bind '\(sub.path)' '\(sub.path)' && mount -o remount,bind,ro '\(sub.path)'")
+            let (status, output) = try Self.start(db: db, launcher: readOnly)
+            #expect(status != 0, "\(name): exit \(status)")
+            #expect(!output.contains("ready "), "\(name) started read-only: \(output)")
+            #expect(output.contains("read-only") || output.contains("unable to open"), "\(name): \(output)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before)
+            reports.append("roMount/\(name)=exit\(status)")
+        }
+        // An immutable file in a writable directory (chattr +i; not every file system has it).
+        let db = try Self.makeDatabase(dir, name: "immutable.db", crash: true)
+        if let chattr = findExecutable(["/usr/bin/chattr", "/bin/chattr"]), try runCommand([chattr, "+i", db]).status == 0 {
+            defer { _ = try? runCommand([chattr, "-i", db]) }
+            let (status, output) = try Self.start(db: db)
+            #expect(status != 0)
+            #expect(output.contains("read-only"), "\(output)")
+            reports.append("immutable=exit\(status)")
+        } else {
+            print("reliability: chattr +i is not supported on \(dir.path); the immutable-file case is skipped")
+        }
+        reportFigures("readOnlyDatabase: \(reports.joined(separator: " "))")
+    }
+
+    @Test func anUnopenablePathStopsTheStart() throws {
+        let dir = try TempDir()
+        for path in ["/nonexistent-\(UUID().uuidString)/budgetd.db", dir.path] {
+            let (status, output) = try Self.start(db: path)
+            #expect(status != 0, "\(path)")
+            #expect(output.contains("unable to open") || output.contains("is a directory"), "\(path): \(output)")
+            #expect(!output.contains("ready "))
+        }
+    }
+}

@@ -22,6 +22,10 @@ public import BudgetStore
 /// - `logLevel`: trace, debug, info, notice, warning, error, critical; info.
 /// - `spikeWindowHours`, `spikeBaselineDays`, `spikeFactorPercent`, `spikeMinAmount`,
 ///   `lowBudgetMinElapsedHours`: SPENDING_SPIKE and LOW_BUDGET (see `AlertSettings`); 1, 7, 300, "10", 24.
+/// - `retentionDays`: raw usage events, dead letters and outbound messages received more than this
+///   many days ago are pruned once a day (docs/ledger.md); 0 = keep forever.
+/// - `dedupWindowDays`: usage events younger than this are never pruned, so a resend within it is
+///   still DUPLICATE; at most `retentionDays` (when that is not 0); 0.
 public struct DaemonConfiguration: Sendable {
     public var databasePath: String
     public var ingestEndpoint = "tcp://127.0.0.1:7600"
@@ -41,6 +45,10 @@ public struct DaemonConfiguration: Sendable {
     /// `HOST:PORT` to serve Prometheus metrics on (`/metrics`); nil = off.
     public var metricsAddress: String?
     public var alerts = AlertSettings()
+    /// Days raw events, dead letters and outbound messages are kept; 0 = forever.
+    public var retentionDays: Int = 0
+    /// Days a usage event is never pruned in, whatever `retention.run` is asked (idempotency window).
+    public var dedupWindowDays: Int = 0
     public var security = SecurityConfiguration()
 
     public init(databasePath: String) {
@@ -65,6 +73,7 @@ public struct DaemonConfiguration: Sendable {
         "socketMaxMessageBytes", "maxBatch", "drainTimeoutMs", "synchronous", "receiveHighWaterMark", "sendHighWaterMark",
         "logLevel", "curveSecretKey", "curvePublishers", "curveOperators", "curveViewers", "curveSubscribers",
         "spikeWindowHours", "spikeBaselineDays", "spikeFactorPercent", "spikeMinAmount", "lowBudgetMinElapsedHours",
+        "retentionDays", "dedupWindowDays",
     ]
 
     /// The environment variable that overrides a config key: `BUDGETD_` and the key in upper
@@ -142,12 +151,21 @@ public struct DaemonConfiguration: Sendable {
         case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
         case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)
         case "lowBudgetMinElapsedHours": alerts.lowBudgetMinElapsedHours = try int(0...8760)
+        case "retentionDays": retentionDays = try int(0...36_500)
+        case "dedupWindowDays": dedupWindowDays = try int(0...36_500)
         case "spikeMinAmount":
             guard let text = v.numberText ?? v.stringValue, let amount = try? Money.parseAmount(text) else {
                 throw ConfigurationError("\(origin) must be a non-negative decimal amount")
             }
             alerts.spikeMinAmount = amount
         default: throw ConfigurationError("unknown config key \(key)")
+        }
+    }
+
+    /// Checks what no single key can: `dedupWindowDays` ≤ `retentionDays` (unless that is 0, forever).
+    public func validate() throws(ConfigurationError) {
+        if retentionDays > 0 && dedupWindowDays > retentionDays {
+            throw ConfigurationError("dedupWindowDays (\(dedupWindowDays)) must be at most retentionDays (\(retentionDays))")
         }
     }
 

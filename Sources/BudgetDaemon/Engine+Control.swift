@@ -176,6 +176,8 @@ extension Engine {
             return try repriceOp(args, w, &out, now: now)
         case "backup.create":
             return try backupOp(args)
+        case "retention.run":
+            return try retentionOp(args, w, now: now)
         case "event.reprocess":
             let states: [EventState] = if let s = try args.enumValue("state", EventState.self) { [s] } else { [.unpriced, .unallocated] }
             if states.contains(where: { $0 != .unpriced && $0 != .unallocated }) {

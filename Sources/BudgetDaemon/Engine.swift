@@ -214,6 +214,8 @@ public final class Engine: @unchecked Sendable {
         // Periods that ended while the daemon was down are completed (and renewed) first.
         process([.tick])
         var nextTick = SystemClock.now()
+        // Retention runs at start, then once a day (when `retentionDays` is set).
+        var nextRetention = nextTick
         while !stopRequested.load(ordering: .acquiring) {
             // From this loop itself: if it hangs, the pings stop and systemd restarts the daemon.
             notifier.watchdogIfDue()
@@ -223,6 +225,10 @@ public final class Engine: @unchecked Sendable {
                 // Cheap check first: a transaction only when some period has ended.
                 if let end = ledger.nextPeriodEnd, end <= now { process([.tick]) }
                 if HourlySpend.hour(now) != HourlySpend.hour(nextTick) { ledger.pruneHistory(at: now) }
+                if now >= nextRetention {
+                    runRetention(at: now)
+                    nextRetention = now.adding(seconds: Self.secondsPerDay)
+                }
                 nextTick = now.adding(seconds: 1)
             }
             if !pending.isEmpty && now >= nextRetry {

@@ -290,6 +290,14 @@ public final class Store: @unchecked Sendable {
                 ALTER TABLE usage_events ADD COLUMN catalog_version TEXT;
                 """)
         }
+        migrator.registerMigration("v7-retention") { db in
+            // Retention (docs/ledger.md) deletes by receipt time.
+            try db.execute(sql: """
+                CREATE INDEX usage_events_received ON usage_events(received_at);
+                CREATE INDEX rejected_messages_received ON rejected_messages(received_at);
+                CREATE INDEX outbound_created ON outbound(created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -35,7 +35,7 @@ struct Budgetctl: ParsableCommand {
             PricesCommand.self,
             ForecastCommand.self, RecommendationsCommand.self,
             Bench.self, Keygen.self,
-            ExportCommand.self,
+            ExportCommand.self, BackupCommand.self, RetentionCommand.self,
         ]
     )
 }

@@ -5,8 +5,8 @@ import BudgetCore
 struct CostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cost",
-        abstract: "Book costs by hand and list a budget's costs.",
-        subcommands: [Allocate.self, List.self]
+        abstract: "Book costs and credits by hand and list a budget's costs.",
+        subcommands: [Allocate.self, Credit.self, List.self]
     )
 }
 

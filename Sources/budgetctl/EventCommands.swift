@@ -6,7 +6,7 @@ struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Send a usage event; inspect stored events and dead letters; re-process the unpriced and unallocated.",
-        subcommands: [Send.self, List.self, Reprocess.self]
+        subcommands: [Send.self, List.self, Get.self, Reprocess.self, Reprice.self]
     )
 }
 

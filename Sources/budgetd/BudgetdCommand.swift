@@ -81,6 +81,7 @@ struct BudgetdCommand: AsyncParsableCommand {
             // Refuse rather than run open while the operator believes access is restricted.
             throw ConfigurationError("--curve-publishers/operators/viewers/subscribers need --curve-secret-key")
         }
+        try c.validate()
         return c
     }
 

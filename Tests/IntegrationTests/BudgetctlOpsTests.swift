@@ -364,6 +364,8 @@ struct BudgetctlOpsTests {
             "spend.check": ["spend", "check"], "price.quote": ["prices", "quote"], "prices.reload": ["prices", "reload"],
             "event.list": ["events", "list"], "event.reprocess": ["events", "reprocess"],
             "health": ["health"], "stats": ["stats"],
+            "cost.credit": ["cost", "credit"], "event.get": ["events", "get"], "event.reprice": ["events", "reprice"],
+            "backup.create": ["backup"], "retention.run": ["retention", "run"],
         ]
         for (op, command) in commands.sorted(by: { $0.key < $1.key }) {
             let help = try budgetctl(command + ["--help"])

@@ -1,0 +1,139 @@
+import BudgetCore
+import Foundation
+import Testing
+
+// Retention (docs/ledger.md): `retention.run` prunes raw events, dead letters and the outbound
+// log; costs, budgets, the daily rollup and analytics stay as they were; the dedup window keeps
+// resends DUPLICATE.
+
+/// Runs budgetctl to the end: (exit status, standard output, standard error).
+private func budgetctl(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Products.budgetctl)
+    process.arguments = args
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let errors = OutputBuffer()
+    let done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        done.signal()
+    }
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text)
+}
+
+private func errorCode(_ reply: JSONValue) -> String? { reply["error"]?["code"]?.stringValue }
+
+/// An instant an hour from now, RFC 3339: "everything received so far".
+private func anHourFromNow() -> String {
+    Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970) + 3600).rfc3339
+}
+
+@Suite(.timeLimit(.minutes(3)))
+struct RetentionTests {
+    @Test func pruningKeepsTotalsAndAnalytics() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100", extra: [
+            ("allocations", [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 100]]),
+        ])
+        #expect(try client.sendAck(costEvent("e1", cost: "12.5", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(costEvent("e2", cost: "70.125", budgetId: b)).string("state") == "ALLOCATED")  // 82.625: THRESHOLD_80
+        _ = try client.call("cost.credit", ["correctsEvent": ["source": "test", "id": "e1"], "amount": "2.5"])
+        // No prices: a usage event waits UNPRICED, and is kept (it is not booked yet).
+        let unpriced = JSONValue.object(JSONObject([
+            ("id", "u1"), ("source", "test"), ("platform", "OpenAI"), ("serviceType", "API"), ("model", "m1"),
+            ("usage", .object(JSONObject([("inputTokens", .number("10"))]))),
+        ]))
+        #expect(try client.sendAck(unpriced).string("state") == "UNPRICED")
+        #expect(try client.sendAck(.object(JSONObject([("id", "bad"), ("source", "test")]))).string("status") == "REJECTED")
+
+        let budgetBefore = try client.call("budget.get", ["id": .string(b)])
+        let analyticsBefore = try client.call("analytics")
+        let costsBefore = try client.call("cost.list", ["budgetId": .string(b)])
+        #expect(budgetBefore["budget"]?["spentAmount"]?.numberText == "80.125")
+        #expect(try client.call("event.list", ["state": "REJECTED"]).arrayValue?.count == 1)
+        #expect(try client.call("outbound.list").arrayValue?.isEmpty == false)
+
+        // Not a time: refused. Retention off (retentionDays 0) and no olderThan: nothing happens.
+        #expect(errorCode(try client.request("retention.run", ["olderThan": "yesterday"])) == "VALIDATION_FAILED")
+        let off = try client.call("retention.run")
+        #expect(off["enabled"]?.boolValue == false)
+        #expect(off["usageEvents"]?.numberText == "0")
+
+        let run = try client.call("retention.run", ["olderThan": .string(anHourFromNow())])
+        #expect(run["usageEvents"]?.numberText == "2", "\(run.serialized())")
+        #expect(run["deadLetters"]?.numberText == "1")
+        #expect(run["outbound"]?.numberText != "0")
+
+        // Totals, allocations, the daily rollup, costs and analytics are what they were.
+        let budgetAfter = try client.call("budget.get", ["id": .string(b)])
+        // (The rest of budget.get is time-based: burn rate, projected exhaustion.)
+        for key in ["budget", "allocations", "dailySpend"] {
+            #expect(budgetAfter[key] == budgetBefore[key], "\(key): \(budgetAfter[key]?.serialized() ?? "-") vs \(budgetBefore[key]?.serialized() ?? "-")")
+        }
+        #expect(try client.call("analytics") == analyticsBefore)
+        #expect(try client.call("cost.list", ["budgetId": .string(b)]) == costsBefore)
+        #expect(try client.call("alert.list", ["budgetId": .string(b)]).arrayValue?.isEmpty == false)
+        // The raw events are gone; the UNPRICED one stays.
+        let events = try client.call("event.list").arrayValue ?? []
+        #expect(events.map { $0["id"]?.stringValue } == ["u1"])
+        #expect(errorCode(try client.request("event.get", ["source": "test", "id": "e2"])) == "NOT_FOUND")
+        #expect(try client.call("event.list", ["state": "REJECTED"]).arrayValue?.isEmpty == true)
+        #expect(try client.call("outbound.list").arrayValue?.isEmpty == true)
+        // A second run has nothing left.
+        #expect(try client.call("retention.run", ["olderThan": .string(anHourFromNow())])["usageEvents"]?.numberText == "0")
+        // A change: operators only, and audited.
+        let audit = try client.call("audit.list").arrayValue ?? []
+        #expect(audit.contains { $0["op"]?.stringValue == "retention.run" })
+    }
+
+    @Test func theDedupWindowKeepsResendsDuplicate() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, config: ["retentionDays": "30", "dedupWindowDays": "7"])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100")
+        #expect(try client.sendAck(costEvent("e1", cost: "5", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(.object(JSONObject([("id", "bad"), ("source", "test")]))).string("status") == "REJECTED")
+
+        // Configured retention (30 days): nothing is that old.
+        let daily = try client.call("retention.run")
+        #expect(daily["enabled"]?.boolValue == true)
+        #expect(daily["usageEvents"]?.numberText == "0")
+        #expect(daily["deadLetters"]?.numberText == "0")
+
+        // Asked to prune everything: dead letters go, events inside the 7-day window stay.
+        let cli = try budgetctl(["retention", "run", "--older-than", anHourFromNow(), "--control", daemon.control])
+        #expect(cli.status == 0, "\(cli.err)")
+        #expect(cli.out.hasPrefix("pruned 0 usage events (received before "), "\(cli.out)")
+        #expect(cli.out.contains("1 dead letters and "), "\(cli.out)")
+        let resend = try client.sendAck(costEvent("e1", cost: "5", budgetId: b))
+        #expect(resend.string("status") == "DUPLICATE")
+        #expect(try client.call("budget.get", ["id": .string(b)])["budget"]?["spentAmount"]?.numberText == "5")
+    }
+
+    @Test func aDedupWindowLongerThanRetentionIsRefused() throws {
+        let dir = try TempDir()
+        try Data("{\"retentionDays\": 7, \"dedupWindowDays\": 30}".utf8).write(to: URL(fileURLWithPath: dir.file("bad.json")))
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: Products.budgetd)
+        check.arguments = ["--check-config", "--config", dir.file("bad.json")]
+        let err = Pipe()
+        check.standardError = err
+        check.standardOutput = FileHandle.nullDevice
+        try check.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 1)
+        #expect(message.contains("dedupWindowDays"), "\(message)")
+    }
+}

@@ -390,28 +390,8 @@ struct BudgetctlOpsTests {
 
     /// Runs budgetctl to the end: (exit status, standard output, standard error).
     private func budgetctl(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Products.budgetctl)
-        process.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "NO_COLOR")
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Standard error on a thread of its own, so neither pipe can fill up and block budgetctl.
-        let errors = OutputBuffer()
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            done.signal()
-        }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text)
+        // Colour depends on the terminal, not on NO_COLOR, in these golden tests.
+        try runProcess(Products.budgetctl, args, removingEnvironment: ["NO_COLOR"])
     }
 
     private func eventually(_ condition: () throws -> Bool) throws {

@@ -341,3 +341,31 @@ extension JSONObject {
 extension JSONValue {
     subscript(key: String) -> JSONValue? { objectValue?[key] }
 }
+
+/// Runs a binary to its end: (exit status, standard output, standard error). Standard error is
+/// read on a thread of its own, so neither pipe can fill up and block the child.
+func runProcess(_ path: String, _ args: [String], removingEnvironment: [String] = []) throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = args
+    if !removingEnvironment.isEmpty {
+        var environment = ProcessInfo.processInfo.environment
+        for key in removingEnvironment { environment.removeValue(forKey: key) }
+        process.environment = environment
+    }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let errors = OutputBuffer()
+    let done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        done.signal()
+    }
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text)
+}

@@ -7,24 +7,7 @@ import Testing
 
 /// Runs budgetctl to the end: (exit status, standard output, standard error).
 private func budgetctl(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Products.budgetctl)
-    process.arguments = args
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let errors = OutputBuffer()
-    let done = DispatchSemaphore(value: 0)
-    Thread.detachNewThread {
-        errors.append(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-        done.signal()
-    }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    done.wait()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors.text)
+    try runProcess(Products.budgetctl, args)
 }
 
 /// Runs budgetctl with --json; it must succeed; the parsed result.

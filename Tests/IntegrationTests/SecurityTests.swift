@@ -137,16 +137,7 @@ struct SecurityTests {
 
     /// Runs a binary; returns (status, stdout, stderr).
     func run(_ path: String, _ args: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runProcess(path, args)
     }
 
     @Test func budgetctlKeygenAndCurveOptionsReachASecureDaemon() throws {

@@ -166,6 +166,15 @@ struct UsageQuantity: ExpressibleByArgument, Sendable {
         self.unit = String(parts[0])
         self.quantity = quantity
     }
+
+    /// The `usage` object of an event: unit → quantity; a later entry wins over an earlier one.
+    static func object(_ entries: [UsageQuantity]) -> JSONObject {
+        var object = JSONObject()
+        for entry in entries {
+            object[entry.unit] = entry.quantity.json
+        }
+        return object
+    }
 }
 
 /// `PLATFORM:SERVICETYPE:AMOUNT[:PRIORITY]`, one allocation of a budget,

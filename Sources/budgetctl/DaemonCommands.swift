@@ -142,13 +142,7 @@ extension PricesCommand {
                 "serviceType": service.json,
             ]
             args.set("model", model.map(JSONValue.string))
-            if !usage.isEmpty {
-                var quantities = JSONObject()
-                for entry in usage {
-                    quantities[entry.unit] = entry.quantity.json
-                }
-                args["usage"] = .object(quantities)
-            }
+            if !usage.isEmpty { args["usage"] = .object(UsageQuantity.object(usage)) }
             args.set("cost", cost?.json)
             args.set("currency", currency.map { .string($0.uppercased()) })
             args.set("time", time.map(JSONValue.string))

@@ -157,13 +157,7 @@ extension EventsCommand {
             event.set("platform", platform.map(JSONValue.string))
             event.set("serviceType", service?.json)
             event.set("model", model.map(JSONValue.string))
-            if !usage.isEmpty {
-                var quantities = JSONObject()
-                for entry in usage {
-                    quantities[entry.unit] = entry.quantity.json
-                }
-                event["usage"] = .object(quantities)
-            }
+            if !usage.isEmpty { event["usage"] = .object(UsageQuantity.object(usage)) }
             event.set("cost", cost?.json)
             event.set("currency", currency.map { .string($0.uppercased()) })
             event.set("budgetId", budget.map(JSONValue.string))

@@ -107,16 +107,8 @@ struct RetentionTests {
     @Test func aDedupWindowLongerThanRetentionIsRefused() throws {
         let dir = try TempDir()
         try Data("{\"retentionDays\": 7, \"dedupWindowDays\": 30}".utf8).write(to: URL(fileURLWithPath: dir.file("bad.json")))
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: Products.budgetd)
-        check.arguments = ["--check-config", "--config", dir.file("bad.json")]
-        let err = Pipe()
-        check.standardError = err
-        check.standardOutput = FileHandle.nullDevice
-        try check.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 1)
-        #expect(message.contains("dedupWindowDays"), "\(message)")
+        let check = try runProcess(Products.budgetd, ["--check-config", "--config", dir.file("bad.json")])
+        #expect(check.status == 1)
+        #expect(check.err.contains("dedupWindowDays"), "\(check.err)")
     }
 }

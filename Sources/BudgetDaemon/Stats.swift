@@ -33,7 +33,7 @@ struct Stats: Sendable {
         rejectedByReason[key, default: 0] += 1
     }
 
-    func json(lastSeq: Int64) -> JSONValue {
+    func json(lastSeq: Int64, process: ProcessFigures? = nil) -> JSONValue {
         .object(JSONObject([
             ("received", .number(received)), ("accepted", .number(accepted)), ("duplicates", .number(duplicates)),
             ("rejected", .number(rejected)), ("unpriced", .number(unpriced)), ("unallocated", .number(unallocated)),
@@ -43,6 +43,13 @@ struct Stats: Sendable {
             ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
             ("batches", .number(batches)),
             ("startedAt", .string(startedAt.rfc3339)),
+            ("process", process.map { p in
+                .object(JSONObject([
+                    ("rssBytes", p.rssBytes.map { .number($0) } ?? .null),
+                    ("peakRssBytes", p.peakRssBytes.map { .number($0) } ?? .null),
+                    ("databaseBytes", .number(p.databaseBytes)), ("walBytes", .number(p.walBytes)),
+                ]))
+            } ?? .null),
         ]))
     }
 }

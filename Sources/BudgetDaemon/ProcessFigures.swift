@@ -1,0 +1,36 @@
+import Foundation
+
+/// The process's own resource figures, for `stats.process` and the benchmarks: resident memory
+/// (now and its peak, from /proc/self/status) and the database's bytes on disk (file + WAL).
+struct ProcessFigures {
+    var rssBytes: Int64?
+    var peakRssBytes: Int64?
+    var databaseBytes: Int64
+    var walBytes: Int64
+
+    static func read(databasePath: String) -> ProcessFigures {
+        var rss: Int64?, peak: Int64?
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in status.split(separator: "\n") {
+                if line.hasPrefix("VmRSS:") { rss = kilobytes(line) }
+                if line.hasPrefix("VmHWM:") { peak = kilobytes(line) }
+            }
+        }
+        return ProcessFigures(
+            rssBytes: rss, peakRssBytes: peak,
+            databaseBytes: fileSize(databasePath), walBytes: fileSize(databasePath + "-wal")
+        )
+    }
+
+    /// "VmRSS:	  123456 kB" → bytes.
+    static func kilobytes(_ line: Substring) -> Int64? {
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard fields.count >= 2, let kb = Int64(fields[1]) else { return nil }
+        return kb * 1024
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+}

@@ -38,7 +38,11 @@ let package = Package(
         // SQLite persistence through GRDB.
         .target(
             name: "BudgetStore",
-            dependencies: ["BudgetCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "BudgetCore", .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API for the few statements of the ingest path (HotStatements.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The daemon's services: ingest, control, outbound, engine.

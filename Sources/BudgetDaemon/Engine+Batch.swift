@@ -229,7 +229,7 @@ extension Engine {
             eventId: event.id, costTime: time, at: now
         )
         let cost = CostRecord(
-            id: IDs.make("c"), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
+            id: costIDs.next("c", at: now), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
             serviceType: event.serviceType, costAmount: money, currency: budget.currency,
             description: event.description, costDate: time, apiUsageId: event.apiUsageId,
             apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata,

@@ -321,7 +321,7 @@ extension Engine {
             costTime: costDate, at: now
         )
         let cost = CostRecord(
-            id: key ?? IDs.make("c"), budgetId: b.id, allocationId: booking.allocationId, platform: platform,
+            id: key ?? costIDs.next("c", at: now), budgetId: b.id, allocationId: booking.allocationId, platform: platform,
             serviceType: serviceType, costAmount: amount, currency: b.currency, description: description,
             costDate: costDate, apiUsageId: apiUsageId, apifyRunId: apifyRunId, eventId: nil, eventSource: nil,
             metadata: metadata

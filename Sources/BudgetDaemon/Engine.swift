@@ -77,6 +77,8 @@ public final class Engine: @unchecked Sendable {
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
     /// Engine-thread only.
     let metrics = EngineMetrics()
+    /// Ids of cost rows: time-ordered, so the cost table's primary key grows at its end.
+    var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
 
     public init(
         configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
@@ -112,7 +114,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     func open() throws {
-        store = try Store(path: config.databasePath, synchronous: config.synchronous)
+        store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
         let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
         ledger = Ledger(budgets: budgets, lastSeq: lastSeq)
         for u in unpriced { ledger.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }

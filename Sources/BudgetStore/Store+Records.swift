@@ -130,14 +130,18 @@ public struct EventKey: Sendable, Hashable {
 /// Writes of one transaction. Only valid inside `Store.write`.
 public struct StoreWriter {
     let db: Database
+    /// Prepared statements of the ingest path (nil only for writers made outside `Store.write`).
+    var hot: HotStatements? = nil
 
     public func findEvent(source: String, id: String) throws -> EventKey? {
+        if let hot { return try hot.find(source: source, id: id) }
         let stmt = try db.cachedStatement(sql: "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?")
         guard let row = try Row.fetchOne(stmt, arguments: [source, id]) else { return nil }
         return EventKey(body: row[0], state: EventState(rawValue: row[1]) ?? .unpriced, reason: row[2])
     }
 
     public func insertEvent(_ e: StoredEvent) throws {
+        if let hot { return try hot.insert(e) }
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
               event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version)
@@ -164,6 +168,7 @@ public struct StoreWriter {
     }
 
     public func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {
+        if let hot { return try hot.insert(c, createdAt: createdAt) }
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO cost_allocations (id, budget_id, allocation_id, platform, service_type, cost_amount, currency,
               description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at,

@@ -30,10 +30,18 @@ public final class Store: @unchecked Sendable {
     /// The copy made before this open applied pending migrations to an existing database
     /// (`<path>.pre-<first pending migration>.bak`), for the caller to log; nil when none ran.
     public private(set) var backupPath: String?
+    /// The ingest path's prepared statements, made on the first write.
+    var hot: HotStatements?
+    /// Checkpoints off the writer's thread (when opened with `backgroundCheckpoints`).
+    let checkpointer: Checkpointer?
 
     /// Opens (creating if needed) and migrates the database at `path`. WAL journal.
-    public init(path: String, synchronous: SynchronousMode = .full) throws(StoreError) {
+    ///
+    /// With `backgroundCheckpoints`, this connection never checkpoints the write-ahead log
+    /// itself; a thread of the store's does (`Checkpointer`), so commits do not wait for it.
+    public init(path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false) throws(StoreError) {
         self.path = path
+        checkpointer = backgroundCheckpoints ? Checkpointer(path: path) : nil
         var config = Configuration()
         config.journalMode = .wal
         config.label = "budgetd"
@@ -43,6 +51,7 @@ public final class Store: @unchecked Sendable {
             // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            if backgroundCheckpoints { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         do {
             // A corrupt file that still opens must not start as if empty, and must not be written
@@ -84,6 +93,7 @@ public final class Store: @unchecked Sendable {
             } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
                 throw StoreError("database \(path) is read-only: budgetd must be able to write it (\(error.message ?? "\(error)"))", sqliteCode: error.resultCode.primaryResultCode.rawValue)
             }
+            checkpointer?.start()
         } catch let error as StoreError {
             throw error
         } catch {
@@ -93,6 +103,9 @@ public final class Store: @unchecked Sendable {
 
     /// Closes the database; idempotent.
     public func close() {
+        checkpointer?.stop()
+        hot?.finalize()
+        hot = nil
         try? queue.close()
     }
 
@@ -100,7 +113,10 @@ public final class Store: @unchecked Sendable {
     /// or nothing does if it throws.
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
-            return try queue.write { db in try body(StoreWriter(db: db)) }
+            return try queue.write { db in
+                if hot == nil { hot = try HotStatements(db) }
+                return try body(StoreWriter(db: db, hot: hot))
+            }
         } catch let error as DatabaseError {
             throw StoreError("database write failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
         }

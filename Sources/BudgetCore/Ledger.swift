@@ -44,6 +44,8 @@ public struct Ledger: Sendable {
     /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
     var lastSpikeHour: [String: Int64] = [:]
     var candidateIndex: [String: Int] = [:]
+    /// Which candidates an event's metadata could match (`RouteIndex`).
+    var routeIndex = RouteIndex()
 
     public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {
         self.lastSeq = lastSeq
@@ -57,11 +59,14 @@ public struct Ledger: Sendable {
     /// Brings the routing view of a budget up to date after it was created or changed.
     mutating func refreshRoute(_ id: String) {
         guard let b = budgets[id] else { return }
+        let candidate = RouteCandidate(b)
         if let i = candidateIndex[id] {
-            candidates[i] = RouteCandidate(b)
+            candidates[i] = candidate
+            routeIndex.update(position: i, candidate)
         } else {
             candidateIndex[id] = candidates.count
-            candidates.append(RouteCandidate(b))
+            routeIndex.update(position: candidates.count, candidate)
+            candidates.append(candidate)
         }
     }
 
@@ -80,7 +85,7 @@ public struct Ledger: Sendable {
 
     /// The budget an event with these fields goes to (CONTRACT §4), or nil.
     public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
-        Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates) { id in
+        Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates, index: routeIndex) { id in
             candidateIndex[id].map { candidates[$0] }
         }
     }

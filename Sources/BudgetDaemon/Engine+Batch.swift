@@ -30,7 +30,9 @@ extension Engine {
     /// Processes a batch in one transaction. On success, acknowledges, replies and publishes; on a
     /// database failure, rolls the ledger back, keeps the ingest items for a retry (nothing is
     /// acknowledged that was not committed) and reports DEGRADED health.
-    func process(_ batch: [WorkItem]) {
+    ///
+    /// `decoded`, when given, holds the decode thread's outcome for each ingest item of `batch`.
+    func process(_ batch: [WorkItem], decoded: [DecodeOutcome?]? = nil) {
         let ledgerBefore = ledger
         let statsBefore = stats
         let now = SystemClock.now()
@@ -38,12 +40,12 @@ extension Engine {
         var out = BatchOutput()
         do {
             try store.write { w in
-                for item in batch {
+                for (index, item) in batch.enumerated() {
                     switch item {
                     case .publish(let frames, let receivedAt):
-                        try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, w, &out)
+                        try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded?[index], w, &out)
                     case .ack(let envelope, let frames, let receivedAt):
-                        try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, w, &out)
+                        try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index], w, &out)
                     case .control(let envelope, let frames, let userID):
                         let reply = try handleControl(frames: frames, userID: userID, w, &out)
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
@@ -124,7 +126,9 @@ extension Engine {
     }
 
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
-    func handleIngest(frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, _ w: StoreWriter, _ out: inout BatchOutput) throws {
+    func handleIngest(
+        frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: DecodeOutcome? = nil, _ w: StoreWriter, _ out: inout BatchOutput
+    ) throws {
         stats.received += 1
         let socketName = envelope == nil ? "ingest" : "ingest-ack"
         let topic = frames.count >= 1 ? String(decoding: frames[0], as: UTF8.self) : nil
@@ -138,17 +142,10 @@ extension Engine {
                 out.replies.append(.ack(envelope + [Self.ack(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
             }
         }
-        guard frames.count == 2 else {
-            return try reject("expected 2 frames [topic, json], got \(frames.count)")
-        }
-        guard let topic, topic == "usage" || topic.hasPrefix("usage.") else {
-            return try reject("topic must be usage or usage.*")
-        }
         let event: UsageEvent
-        do {
-            event = try UsageEventDecoder.decode(bytes: frames[1], maxBytes: config.maxMessageBytes)
-        } catch {
-            return try reject(error.reason, id: error.id, source: error.source)
+        switch decoded ?? Self.decodeIngest(frames, maxBytes: config.maxMessageBytes) {
+        case .event(let e): event = e
+        case .rejected(let reason, let id, let source): return try reject(reason, id: id, source: source)
         }
         if let existing = try w.findEvent(source: event.source, id: event.id) {
             guard existing.body == event.canonicalBody else {

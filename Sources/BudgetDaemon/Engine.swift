@@ -6,7 +6,7 @@ import Synchronization
 import ZMQ
 
 /// One unit of input taken off a socket, processed in order by the writer.
-enum WorkItem {
+enum WorkItem: Sendable {
     /// [topic, json] from the SUB socket.
     case publish(frames: [[UInt8]], receivedAt: Timestamp)
     /// From the acknowledged ROUTER: the envelope to reply on, then [topic, json].
@@ -77,6 +77,10 @@ public final class Engine: @unchecked Sendable {
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
     /// Engine-thread only.
     let metrics = EngineMetrics()
+    /// Decodes ingest messages of the next batch while this thread commits the current one.
+    let decodeQueue = DispatchQueue(label: "budgetd-decode")
+    /// The batch on the decode thread, processed on the next turn of the loop.
+    var decoding: DecodeJob?
     /// Ids of cost rows: time-ordered, so the cost table's primary key grows at its end.
     var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
 
@@ -215,6 +219,7 @@ public final class Engine: @unchecked Sendable {
     func serve() throws {
         // Periods that ended while the daemon was down are completed (and renewed) first.
         process([.tick])
+        defer { finishDecoding() }
         var nextTick = SystemClock.now()
         // Retention runs at start, then once a day (when `retentionDays` is set).
         var nextRetention = nextTick
@@ -224,6 +229,8 @@ public final class Engine: @unchecked Sendable {
             let now = SystemClock.now()
             if now >= nextHeartbeat { heartbeat(now) }
             if now >= nextTick {
+                // Everything read before commits first, so batches stay in order.
+                finishDecoding()
                 // Cheap check first: a transaction only when some period has ended.
                 if let end = ledger.nextPeriodEnd, end <= now { process([.tick]) }
                 if HourlySpend.hour(now) != HourlySpend.hour(nextTick) { ledger.pruneHistory(at: now) }
@@ -234,9 +241,11 @@ public final class Engine: @unchecked Sendable {
                 nextTick = now.adding(seconds: 1)
             }
             if !pending.isEmpty && now >= nextRetry {
-                process(pending)
+                finishDecoding()
+                if !pending.isEmpty { process(pending) }
             }
             if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                finishDecoding()
                 if let settings = pendingAlertSettings.withLock({ $0.take() }), settings != ledger.settings {
                     ledger.settings = settings
                     logger.notice("alert settings reloaded", metadata: [
@@ -247,15 +256,27 @@ public final class Engine: @unchecked Sendable {
                 }
                 process([.reload])
             }
-            let waitMs = max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
+            // With a batch on the decode thread, only look for more work without waiting.
+            let waitMs = decoding != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
                 ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
                 : [(control, .readable)]
             let ready = try poll(items, timeoutMilliseconds: waitMs)
-            guard ready.contains(where: { $0.contains(.readable) }) else { continue }
-            let batch = try take(includeIngest: pending.isEmpty)
-            if !batch.isEmpty { process(batch) }
+            let batch = ready.contains(where: { $0.contains(.readable) }) ? try take(includeIngest: pending.isEmpty) : []
+            // Pipeline: commit the decoded batch, then hand the new one to the decode thread.
+            finishDecoding()
+            guard !batch.isEmpty else { continue }
+            if !pending.isEmpty {
+                // The batch just committed failed: what this one read from ingest waits with it.
+                pending += batch.filter(\.isIngest)
+                let rest = batch.filter { !$0.isIngest }
+                if !rest.isEmpty { process(rest) }
+            } else if batch.contains(where: \.isIngest) {
+                decoding = startDecoding(batch)
+            } else {
+                process(batch)
+            }
         }
     }
 

@@ -1,0 +1,109 @@
+/// An index over the routing candidates so that routing an event looks at the budgets whose
+/// selector could match it, not at every budget (issue 8: with 10⁴ budgets, a scan per event
+/// was the whole cost of ingest).
+///
+/// A budget with a selector is filed under one of its selector's pairs (the smallest key, when
+/// its value is a string): an event can only match it if its metadata has that very pair.
+/// Budgets whose chosen pair is not a string, and budgets without a selector, are kept in
+/// lists that routing scans (they are few in practice; a scan of them is what routing did
+/// for every budget before). Positions are indexes into the ledger's `candidates`, which are in
+/// creation order, so ties still go to the oldest budget. Pure.
+public struct RouteIndex: Sendable {
+    enum Place: Hashable, Sendable {
+        case keyed(key: String, value: String)
+        case unindexed
+        case plain
+    }
+
+    private(set) var byPair: [String: [String: [Int]]] = [:]
+    private(set) var unindexed: [Int] = []
+    private(set) var plain: [Int] = []
+    private var places: [Int: Place] = [:]
+
+    public init() {}
+
+    /// Files (or re-files) the candidate at `position`.
+    public mutating func update(position: Int, _ candidate: RouteCandidate) {
+        let place = Self.place(of: candidate)
+        if let old = places[position] {
+            if old == place { return }
+            remove(position, from: old)
+        }
+        places[position] = place
+        switch place {
+        case .keyed(let key, let value): Self.insert(position, into: &byPair[key, default: [:]][value, default: []])
+        case .unindexed: Self.insert(position, into: &unindexed)
+        case .plain: Self.insert(position, into: &plain)
+        }
+    }
+
+    static func place(of c: RouteCandidate) -> Place {
+        guard let selector = c.selector else { return .plain }
+        guard let first = selector.min(by: { $0.key < $1.key }) else { return .plain }
+        if case .string(let value) = first.value { return .keyed(key: first.key, value: value) }
+        return .unindexed
+    }
+
+    private mutating func remove(_ position: Int, from place: Place) {
+        switch place {
+        case .keyed(let key, let value):
+            byPair[key]?[value]?.removeAll { $0 == position }
+            if byPair[key]?[value]?.isEmpty == true { byPair[key]?[value] = nil }
+            if byPair[key]?.isEmpty == true { byPair[key] = nil }
+        case .unindexed: unindexed.removeAll { $0 == position }
+        case .plain: plain.removeAll { $0 == position }
+        }
+    }
+
+    /// Keeps `list` ascending (new candidates come last, so this is usually an append).
+    private static func insert(_ position: Int, into list: inout [Int]) {
+        if let last = list.last, last > position {
+            list.insert(position, at: list.firstIndex { $0 > position } ?? list.endIndex)
+        } else {
+            list.append(position)
+        }
+    }
+}
+
+extension Router {
+    /// `route(budgetId:metadata:time:candidates:lookup:)` with the same result, looking only at
+    /// the candidates `index` says could match.
+    public static func route(
+        budgetId: String?, metadata: JSONObject?, time: Timestamp,
+        candidates: [RouteCandidate], index: RouteIndex, lookup: (String) -> RouteCandidate?
+    ) -> String? {
+        if budgetId != nil {
+            return route(budgetId: budgetId, metadata: metadata, time: time, candidates: [RouteCandidate](), lookup: lookup)
+        }
+        var best: (position: Int, keys: Int)?
+        if let metadata {
+            func consider(_ position: Int) {
+                let b = candidates[position]
+                guard b.status != .cancelled, b.covers(time), let selector = b.selector,
+                      matches(selector: selector, metadata: metadata) else { return }
+                // Most keys matched first; ties go to the oldest.
+                if let current = best, selector.count < current.keys || (selector.count == current.keys && position > current.position) {
+                    return
+                }
+                best = (position, selector.count)
+            }
+            for (key, value) in metadata {
+                guard case .string(let text) = value, let positions = index.byPair[key]?[text] else { continue }
+                for p in positions { consider(p) }
+            }
+            for p in index.unindexed { consider(p) }
+        }
+        if let best { return candidates[best.position].id }
+        var bestPlain: (id: String, length: Int64?)?
+        for p in index.plain {
+            let b = candidates[p]
+            guard b.status != .cancelled, b.covers(time) else { continue }
+            if let current = bestPlain {
+                if isShorter(b.length, than: current.length) { bestPlain = (b.id, b.length) }
+            } else {
+                bestPlain = (b.id, b.length)
+            }
+        }
+        return bestPlain?.id
+    }
+}

@@ -49,6 +49,9 @@ public final class Engine: @unchecked Sendable {
 
     var store: Store!
     var ledger = Ledger()
+    /// Set when a batch failed and the ledger could not be rebuilt from the database yet:
+    /// nothing is booked until `loadLedger` succeeds.
+    var ledgerStale = false
     var pricer = Pricer(catalog: Catalog())
     var stats: Stats
     var health: (ok: Bool, reason: String?) = (true, nil)
@@ -81,6 +84,9 @@ public final class Engine: @unchecked Sendable {
     let decodeQueue = DispatchQueue(label: "budgetd-decode")
     /// The batch on the decode thread, processed on the next turn of the loop.
     var decoding: DecodeJob?
+    /// Budgets whose gauges wait for `flushBudgetMetrics`, and when it is next due.
+    var metricsDirty: Set<String> = []
+    var nextMetricsFlush = Timestamp(nanosecondsSinceEpoch: 0)
     /// Ids of cost rows: time-ordered, so the cost table's primary key grows at its end.
     var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
 
@@ -119,11 +125,8 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
-        let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
-        ledger = Ledger(budgets: budgets, lastSeq: lastSeq)
-        for u in unpriced { ledger.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }
-        ledger.settings = config.alerts
-        try restoreHistory()
+        try loadLedger(settings: config.alerts)
+        let budgets = ledger.budgetsInOrder, lastSeq = ledger.lastSeq
         if let path = config.pricesPath {
             let started = SystemClock.now()
             pricer = Pricer(catalog: try Self.loadCatalog(path: path))
@@ -174,6 +177,20 @@ public final class Engine: @unchecked Sendable {
         }
         onReady(line)
         notifier.notify("READY=1")
+    }
+
+    /// Builds the ledger from what the database holds: budgets with their totals and alert
+    /// state, the last seq, the UNPRICED_USAGE alerts raised, the spike history. At start, and
+    /// after a batch failed to commit (the ledger then holds bookings the database never saw;
+    /// rebuilding it is cheaper than copying a snapshot of every budget before every batch).
+    func loadLedger(settings: AlertSettings) throws {
+        let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
+        var fresh = Ledger(budgets: budgets, lastSeq: lastSeq)
+        for u in unpriced { fresh.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }
+        fresh.settings = settings
+        ledger = fresh
+        try restoreHistory()
+        ledgerStale = false
     }
 
     /// Rebuilds the spend history the spike windows need, and when spikes last fired, from the
@@ -238,11 +255,12 @@ public final class Engine: @unchecked Sendable {
                     runRetention(at: now)
                     nextRetention = now.adding(seconds: Self.secondsPerDay)
                 }
+                if !metricsDirty.isEmpty { flushBudgetMetrics(now: now) }
                 nextTick = now.adding(seconds: 1)
             }
-            if !pending.isEmpty && now >= nextRetry {
+            if (!pending.isEmpty || ledgerStale) && now >= nextRetry {
                 finishDecoding()
-                if !pending.isEmpty { process(pending) }
+                if !pending.isEmpty { process(pending, retrying: true) } else if ledgerStale { retryLoadLedger(at: now) }
             }
             if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
                 finishDecoding()
@@ -296,7 +314,7 @@ public final class Engine: @unchecked Sendable {
         while SystemClock.now() < deadline {
             notifier.watchdogIfDue()
             if !pending.isEmpty {
-                process(pending)
+                process(pending, retrying: true)
                 if !pending.isEmpty {
                     // Still failing: wait a little (not the serve loop's full second) and retry.
                     Thread.sleep(forTimeInterval: 0.1)
@@ -323,6 +341,14 @@ public final class Engine: @unchecked Sendable {
             ])
         }
         logger.info("budgetd stopped", metadata: ["accepted": "\(stats.accepted)", "lastSeq": "\(ledger.lastSeq)"])
+    }
+
+    /// Rebuilds the ledger after a failed batch; on failure, tries again in a second.
+    func retryLoadLedger(at now: Timestamp) {
+        do { try loadLedger(settings: ledger.settings) } catch {
+            nextRetry = now.adding(seconds: 1)
+            logger.error("cannot reload the ledger from the database", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Reads what is waiting, fairly across the sockets, up to `maxBatch` items, without blocking.

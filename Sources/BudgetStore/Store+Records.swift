@@ -235,6 +235,27 @@ public struct StoreWriter {
         }
     }
 
+    /// Writes what booking a cost changes in a saved budget: its running totals, status and
+    /// alert state, and each allocation's. (A full `saveBudget` rewrites the row and every
+    /// allocation row; with 10⁴ budgets in a batch that was most of the commit's work.)
+    public func saveTotals(_ b: Budget) throws {
+        let stmt = try db.cachedStatement(sql: """
+            UPDATE budgets SET spent_amount = ?, cost_count = ?, status = ?, fired = ?, successor_id = ? WHERE id = ?
+            """)
+        try stmt.execute(arguments: [
+            b.spentAmount.description, b.costCount, b.status.rawValue,
+            b.fired.map(\.rawValue).sorted().joined(separator: ","), b.successorId, b.id,
+        ])
+        guard db.changesCount == 1 else { return try saveBudget(b) }
+        let allocation = try db.cachedStatement(sql: """
+            UPDATE allocations SET spent_amount = ?, is_active = ?, depleted_fired = ? WHERE id = ? AND budget_id = ?
+            """)
+        for a in b.allocations {
+            try allocation.execute(arguments: [a.spentAmount.description, a.isActive, a.depletedFired, a.id, b.id])
+            if db.changesCount != 1 { return try saveBudget(b) }
+        }
+    }
+
     /// Marks an alert resolved (acknowledged); returns it, or nil if unknown.
     public func resolveAlert(id: String, at now: Timestamp) throws -> JSONValue? {
         try db.execute(sql: "UPDATE alerts SET resolved = 1, resolved_at = coalesce(resolved_at, ?) WHERE id = ?",

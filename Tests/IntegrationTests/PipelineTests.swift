@@ -78,6 +78,14 @@ struct PipelineTests {
         #expect(stats["alertsPublished"]?.numberText == "4")
         #expect(stats["statusEventsPublished"]?.numberText == "1")
         #expect(stats["lastSeq"]?.numberText == "5")
+        // The process's own figures (benchmarks read them): a live daemon has resident memory,
+        // at most its peak, and a database file with these events in it.
+        let rss = try #require(stats["process"]?["rssBytes"]?.numberText.flatMap { Int64($0) })
+        let peak = try #require(stats["process"]?["peakRssBytes"]?.numberText.flatMap { Int64($0) })
+        #expect(rss > 1 << 20 && rss <= peak)
+        let databaseBytes = try #require(stats["process"]?["databaseBytes"]?.numberText.flatMap { Int64($0) })
+        let walBytes = try #require(stats["process"]?["walBytes"]?.numberText.flatMap { Int64($0) })
+        #expect(databaseBytes + walBytes > 4096)
     }
 
     @Test func duplicatesCountOnceOverBothSocketsAndAcrossARestart() throws {

@@ -77,12 +77,13 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// A struct rather than the public tuple: arrays of tuples are destroyed through
     /// generic runtime metadata, which showed up in parse profiles.
-    fileprivate struct Entry {
+    struct Entry {
         var key: String
         var value: JSONValue
     }
 
-    private var storage: [Entry]
+    /// The entries in order (read by the event decoder's single pass).
+    private(set) var storage: [Entry]
     /// Key → position, built only for larger objects: for the usual dozen keys a linear
     /// scan (which mostly compares lengths) is faster than hashing.
     private var index: [UTF8Key: Int]?
@@ -202,7 +203,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         return order.map { storage[$0] }
     }
 
-    private static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+    static func keyPrecedes(_ a: String, _ b: String) -> Bool {
         let result = a.utf8.withContiguousStorageIfAvailable { x in
             b.utf8.withContiguousStorageIfAvailable { y in
                 for i in 0..<Swift.min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
@@ -819,6 +820,46 @@ extension JSONValue {
         }
     }
 
+    /// The byte count of `serializedBytes()` (sorted or not: the same), without building
+    /// it; counting stops early once it is over `limit`, and the result is then only
+    /// known to be over it.
+    func serializedByteCount(limit: Int = .max) -> Int {
+        switch self {
+        case .null: return 4
+        case .bool(let b): return b ? 4 : 5
+        case .number(let text): return text.utf8.count
+        case .string(let s): return JSONValue.serializedStringByteCount(s)
+        case .array(let elements):
+            var total = 1 + Swift.max(elements.count, 1)
+            for element in elements {
+                total += element.serializedByteCount(limit: limit)
+                if total > limit { return total }
+            }
+            return total
+        case .object(let object):
+            var total = 1 + Swift.max(object.count, 1)
+            for entry in object.storage {
+                total += JSONValue.serializedStringByteCount(entry.key) + 1
+                total += entry.value.serializedByteCount(limit: limit)
+                if total > limit { return total }
+            }
+            return total
+        }
+    }
+
+    /// The byte count of a string as `writeString` writes it, quotes included.
+    private static func serializedStringByteCount(_ s: String) -> Int {
+        var total = 2
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\\"), UInt8(ascii: "\""), 0x0A, 0x0D, 0x09, 0x08, 0x0C: total += 2
+            case 0..<0x20: total += 6
+            default: total += 1
+            }
+        }
+        return total
+    }
+
     private static func writeMember(
         _ key: String, _ value: JSONValue, first: inout Bool, into out: inout [UInt8], sortedKeys: Bool
     ) {
@@ -829,7 +870,7 @@ extension JSONValue {
         value.write(into: &out, sortedKeys: sortedKeys)
     }
 
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         let done: Void? = s.utf8.withContiguousStorageIfAvailable { writeEscaped($0, into: &out) }
         if done == nil {

@@ -449,7 +449,8 @@ private struct JSONParser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         position += 1
-        var object = JSONObject(reservingCapacity: 8)
+        // A usage event has a dozen or more members; the objects inside it a few.
+        var object = JSONObject(reservingCapacity: depth == 1 ? 16 : 4)
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -849,6 +850,8 @@ extension JSONValue {
 
     /// The byte count of a string as `writeString` writes it, quotes included.
     private static func serializedStringByteCount(_ s: String) -> Int {
+        let plain = s.utf8.withContiguousStorageIfAvailable { JSONByteWriter.needsEscape($0) ? nil : $0.count + 2 }
+        if let plain, let plain { return plain }
         var total = 2
         for c in s.utf8 {
             switch c {
@@ -884,7 +887,7 @@ extension JSONValue {
     }
 
     /// Copies runs that need no escaping in one go; escapes `"`, `\` and control characters.
-    private static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+    fileprivate static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let count = bytes.count
         var runStart = 0
         var i = 0
@@ -924,6 +927,124 @@ extension JSONValue {
             }
         }
         if runStart < count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...])) }
+    }
+}
+
+// MARK: - Byte writer
+
+/// Appends bytes to memory it manages by hand, for the event decoder's canonical body:
+/// no uniqueness check or reference counting per append, as an `[UInt8]` has. It starts
+/// in scratch memory the caller provides (on the stack) and moves to the heap only when
+/// that is full; the caller must call `release()` when done.
+struct JSONByteWriter {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var ownsMemory = false
+    /// The bytes written so far.
+    private(set) var count = 0
+
+    init(scratch: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(scratch.count > 0, "JSONByteWriter needs some scratch memory")
+        base = scratch.baseAddress!
+        capacity = scratch.count
+    }
+
+    /// Frees the heap memory, if the writer moved there.
+    mutating func release() {
+        if ownsMemory { base.deallocate() }
+        ownsMemory = false
+        capacity = 0
+        count = 0
+    }
+
+    /// The bytes written, as a String.
+    func makeString() -> String {
+        String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if capacity - count < extra { grow(extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ extra: Int) {
+        let newCapacity = Swift.max(capacity * 2, count + extra)
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        memory.initialize(from: base, count: count)
+        if ownsMemory { base.deallocate() }
+        base = memory
+        capacity = newCapacity
+        ownsMemory = true
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    /// The UTF-8 bytes of `text` as they are (numbers, literals).
+    mutating func append(_ text: String) {
+        // Not withUTF8, which needs a mutable copy (and so reference counting).
+        if text.utf8.withContiguousStorageIfAvailable({ append($0) }) == nil {
+            Array(text.utf8).withUnsafeBufferPointer { append($0) }
+        }
+    }
+
+    /// `s` as a JSON string, quoted and escaped exactly as `JSONValue.serialized` writes it.
+    mutating func appendJSONString(_ s: String) {
+        if s.utf8.withContiguousStorageIfAvailable({ appendJSONString(utf8: $0) }) == nil {
+            Array(s.utf8).withUnsafeBufferPointer { appendJSONString(utf8: $0) }
+        }
+    }
+
+    private mutating func appendJSONString(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        if JSONByteWriter.needsEscape(bytes) {
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(bytes.count + 16)
+            JSONValue.writeEscaped(bytes, into: &escaped)
+            append(UInt8(ascii: "\""))
+            escaped.withUnsafeBufferPointer { append($0) }
+            append(UInt8(ascii: "\""))
+            return
+        }
+        reserve(bytes.count + 2)
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+        if let source = bytes.baseAddress {
+            (base + count).initialize(from: source, count: bytes.count)
+            count += bytes.count
+        }
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+    }
+
+    /// Whether any byte is `"`, `\` or a control character.
+    static func needsEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = bytes.count
+        var i = 0
+        if let base = bytes.baseAddress {
+            while count - i >= 8 {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                if JSONParser.escapeMask(word) != 0 { return true }
+                i += 8
+            }
+        }
+        while i < count {
+            let c = bytes[i]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            i += 1
+        }
+        return false
     }
 }
 

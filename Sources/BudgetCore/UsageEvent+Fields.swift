@@ -121,39 +121,32 @@ enum EventField: Int, CaseIterable {
     var isKnownField: Bool { self != .specversion }
 }
 
-/// The values of an event object's known fields, found in one pass over it.
+/// Where an event object's known fields are, found in one pass over it.
 struct EventFields {
-    var id, source, seq, time, platform, serviceType, model, endpoint, usage, cost: JSONValue?
-    var currency, budgetId, userId, apiUsageId, apifyRunId, metadata, description, kind, correctsEvent: JSONValue?
-    var specversion: JSONValue?
+    /// The object's members.
+    let entries: [JSONObject.Entry]
+    /// The position in `entries` of each field, by raw value; -1 when absent.
+    private var positions = SIMD32<Int32>(repeating: -1)
 
     init(_ object: JSONObject) {
-        for entry in object.storage {
-            guard let field = EventField(key: entry.key) else { continue }
-            let value = entry.value
-            switch field {
-            case .id: id = value
-            case .source: source = value
-            case .seq: seq = value
-            case .time: time = value
-            case .platform: platform = value
-            case .serviceType: serviceType = value
-            case .model: model = value
-            case .endpoint: endpoint = value
-            case .usage: usage = value
-            case .cost: cost = value
-            case .currency: currency = value
-            case .budgetId: budgetId = value
-            case .userId: userId = value
-            case .apiUsageId: apiUsageId = value
-            case .apifyRunId: apifyRunId = value
-            case .metadata: metadata = value
-            case .description: description = value
-            case .kind: kind = value
-            case .correctsEvent: correctsEvent = value
-            case .specversion: specversion = value
-            }
+        entries = object.storage
+        for i in entries.indices {
+            if let field = EventField(key: entries[i].key) { positions[field.rawValue] = Int32(truncatingIfNeeded: i) }
         }
+    }
+
+    /// The position of `field` in `entries`, if present.
+    @inline(__always)
+    func position(_ field: EventField) -> Int? {
+        let p = positions[field.rawValue]
+        return p < 0 ? nil : Int(p)
+    }
+
+    /// The value of `field`, if present.
+    @inline(__always)
+    subscript(_ field: EventField) -> JSONValue? {
+        let p = positions[field.rawValue]
+        return p < 0 ? nil : entries[Int(p)].value
     }
 }
 
@@ -167,22 +160,31 @@ extension UsageEventDecoder {
     /// Written straight to bytes; the same text as building the canonical object (the body
     /// with the known fields replaced, each other value passed through `canonicalize`) and
     /// serializing it with sorted keys.
-    static func canonicalBody(of object: JSONObject, event: UsageEvent) -> String {
-        var writer = CanonicalWriter(event: event, rawCost: EventFields(costOf: object))
-        writer.out.reserveCapacity(512)
-        writer.writeBody(object)
-        return String(decoding: writer.out, as: UTF8.self)
+    static func canonicalBody(of fields: EventFields, event: borrowing UsageEvent) -> String {
+        canonicalBody(
+            of: fields, id: event.id, source: event.source, currency: event.currency, kind: event.kind,
+            usage: event.usage, seq: event.seq, time: event.time, cost: event.cost
+        )
     }
-}
 
-extension EventFields {
-    /// Only the raw `cost` (for the canonical body's exact spelling of it).
-    fileprivate init(costOf object: JSONObject) {
-        for entry in object.storage where EventField(key: entry.key) == .cost {
-            cost = entry.value
-            break
+    /// The canonical body from the decoded known fields (passed one by one, which spares
+    /// copying a whole UsageEvent).
+    static func canonicalBody(
+        of fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: Money?
+    ) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
+            var writer = CanonicalWriter(
+                out: JSONByteWriter(scratch: scratch), fields: fields, id: id, source: source, currency: currency,
+                kind: kind, usage: usage, seq: seq, time: time, cost: cost
+            )
+            writer.writeBody()
+            let body = writer.out.makeString()
+            writer.out.release()
+            return body
         }
     }
+
 }
 
 /// A member to write: its position (or a synthesized field), its field, and the first
@@ -197,23 +199,37 @@ private struct SortItem {
 }
 
 private struct CanonicalWriter {
-    var out: [UInt8] = []
-    let event: UsageEvent
+    var out: JSONByteWriter
+    let fields: EventFields
     /// The known fields the canonical body spells from the decoded event.
+    let id: String
+    let source: String
+    let currency: String
+    let isCredit: Bool
+    let usage: [(unit: String, quantity: ExactDecimal)]
     let seqText: String?
     let timeText: String?
     let costText: String?
 
-    init(event: UsageEvent, rawCost: EventFields) {
-        self.event = event
-        seqText = event.seq.map { String($0) }
-        timeText = event.time?.rfc3339
+    init(
+        out: JSONByteWriter, fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: Money?
+    ) {
+        self.out = out
+        self.fields = fields
+        self.id = id
+        self.source = source
+        self.currency = currency
+        isCredit = kind == .credit
+        self.usage = usage
+        seqText = seq.map { String($0) }
+        timeText = time?.rfc3339
         // The exact decimal as given, not the rounded money: 0.1234567891 and 0.123456789
         // are different bodies even though they book the same amount.
-        if let raw = rawCost.cost, let text = raw.numberText ?? raw.stringValue,
+        if let raw = fields[.cost], let text = raw.numberText ?? raw.stringValue,
            let exact = try? ExactDecimal(parsing: text) {
             costText = exact.description
-        } else if let cost = event.cost {
+        } else if let cost {
             costText = cost.description
         } else {
             costText = nil
@@ -225,53 +241,56 @@ private struct CanonicalWriter {
         switch field {
         case .id, .source, .currency: true
         case .seq: seqText != nil
-        case .kind: event.kind == .credit
+        case .kind: isCredit
         case .time: timeText != nil
         case .cost: costText != nil
-        case .usage: !event.usage.isEmpty
+        case .usage: !usage.isEmpty
         default: false
         }
     }
 
-    static let synthesized: [EventField] = [.id, .source, .currency, .seq, .kind, .time, .cost, .usage]
+    /// How many fields `overrides` may add: id, source, currency, seq, kind, time, cost, usage.
+    static let maxSynthesized = 8
 
-    mutating func writeBody(_ object: JSONObject) {
-        let entries = object.storage
+    mutating func writeBody() {
+        let entries = fields.entries
         let n = entries.count
-        withUnsafeTemporaryAllocation(of: SortItem.self, capacity: n + CanonicalWriter.synthesized.count) { items in
-            var count = 0
-            var placed: UInt32 = 0
+        withUnsafeTemporaryAllocation(of: SortItem.self, capacity: n + CanonicalWriter.maxSynthesized) { items in
+            // Every member first, then the known fields marked: spelled from the event, or
+            // dropped (`kind`, whose USAGE is the default, and nulls).
             for i in 0..<n {
-                let entry = entries[i]
-                var fieldCode = -1
-                if let field = EventField(key: entry.key), field.isKnownField {
-                    if overrides(field) {
-                        placed |= 1 << UInt32(field.rawValue)
-                        fieldCode = field.rawValue
-                    } else if field == .kind || entry.value.isNull {
-                        // `kind` USAGE is the default: spelled or not, the same body.
-                        continue
+                items.initializeElement(at: i, to: SortItem(prefix: Self.prefix(entries[i].key), code: i, field: -1))
+            }
+            var count = n
+            for raw in 0..<EventField.specversion.rawValue {
+                let field = EventField(rawValue: raw)!
+                let position = fields.position(field)
+                if overrides(field) {
+                    if let position {
+                        items[position].field = field.rawValue
+                    } else {
+                        items.initializeElement(at: count, to: SortItem(prefix: Self.prefix(field.key), code: n, field: field.rawValue))
+                        count += 1
                     }
+                } else if let position, field == .kind || entries[position].value.isNull {
+                    items[position].code = -1
                 }
-                items.initializeElement(at: count, to: SortItem(prefix: Self.prefix(entry.key), code: i, field: fieldCode))
-                count += 1
             }
-            for field in CanonicalWriter.synthesized where placed & (1 << UInt32(field.rawValue)) == 0 && overrides(field) {
-                items.initializeElement(at: count, to: SortItem(prefix: Self.prefix(field.key), code: n, field: field.rawValue))
-                count += 1
+            var kept = 0
+            for k in 0..<count where items[k].code >= 0 {
+                items[kept] = items[k]
+                kept += 1
             }
-            var sorted = UnsafeMutableBufferPointer(rebasing: items[0..<count])
+            let sorted = UnsafeMutableBufferPointer(rebasing: items[0..<kept])
             func key(_ item: SortItem) -> String {
                 item.code < n ? entries[item.code].key : EventField(rawValue: item.field)!.key
             }
-            sorted.sort { a, b in
-                a.prefix != b.prefix ? a.prefix < b.prefix : JSONObject.keyPrecedes(key(a), key(b))
-            }
+            Self.sort(sorted) { a, b in JSONObject.keyPrecedes(key(a), key(b)) }
             out.append(UInt8(ascii: "{"))
-            for k in 0..<count {
+            for k in 0..<kept {
                 let item = sorted[k]
                 if k > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(key(item), into: &out)
+                out.appendJSONString(key(item))
                 out.append(UInt8(ascii: ":"))
                 if item.field >= 0, let field = EventField(rawValue: item.field) {
                     writeOverride(field)
@@ -280,23 +299,43 @@ private struct CanonicalWriter {
                 }
             }
             out.append(UInt8(ascii: "}"))
-            _ = sorted.deinitialize()
+            _ = UnsafeMutableBufferPointer(rebasing: items[0..<count]).deinitialize()
         }
+    }
+
+    /// Sorts by the prefixes, then by `precedes` for equal prefixes: an insertion sort for
+    /// the usual dozen members, the standard library's beyond.
+    static func sort(_ items: UnsafeMutableBufferPointer<SortItem>, by precedes: (SortItem, SortItem) -> Bool) {
+        var items = items
+        guard items.count > 16 else {
+            for i in 1..<Swift.max(items.count, 1) {
+                let item = items[i]
+                var j = i
+                while j > 0, item.prefix < items[j - 1].prefix
+                    || (item.prefix == items[j - 1].prefix && precedes(item, items[j - 1])) {
+                    items[j] = items[j - 1]
+                    j -= 1
+                }
+                items[j] = item
+            }
+            return
+        }
+        items.sort { a, b in a.prefix != b.prefix ? a.prefix < b.prefix : precedes(a, b) }
     }
 
     mutating func writeOverride(_ field: EventField) {
         switch field {
-        case .id: JSONValue.writeString(event.id, into: &out)
-        case .source: JSONValue.writeString(event.source, into: &out)
-        case .currency: JSONValue.writeString(event.currency, into: &out)
-        case .seq: out.append(contentsOf: (seqText ?? "").utf8)
-        case .kind: JSONValue.writeString(EventKind.credit.rawValue, into: &out)
-        case .time: JSONValue.writeString(timeText ?? "", into: &out)
-        case .cost: out.append(contentsOf: (costText ?? "").utf8)
+        case .id: out.appendJSONString(id)
+        case .source: out.appendJSONString(source)
+        case .currency: out.appendJSONString(currency)
+        case .seq: out.append(seqText ?? "")
+        case .kind: out.appendJSONString(EventKind.credit.rawValue)
+        case .time: out.appendJSONString(timeText ?? "")
+        case .cost: out.append(costText ?? "")
         case .usage:
-            let usage = event.usage
+            let usage = self.usage
             writeSortedObject(count: usage.count, key: { usage[$0].unit }) { writer, i in
-                writer.out.append(contentsOf: usage[i].quantity.description.utf8)
+                writer.out.append(usage[i].quantity.description)
             }
         default:
             preconditionFailure("no canonical override for \(field)")
@@ -307,17 +346,17 @@ private struct CanonicalWriter {
     mutating func writeCanonical(_ value: JSONValue) {
         switch value {
         case .null:
-            out.append(contentsOf: "null".utf8)
+            out.append("null")
         case .bool(let b):
-            out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+            out.append(b ? "true" : "false")
         case .number(let text):
             if let d = try? ExactDecimal(parsing: text) {
-                out.append(contentsOf: d.description.utf8)
+                out.append(d.description)
             } else {
-                out.append(contentsOf: text.utf8)
+                out.append(text)
             }
         case .string(let s):
-            JSONValue.writeString(s, into: &out)
+            out.appendJSONString(s)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
             for (k, element) in elements.enumerated() {
@@ -338,18 +377,15 @@ private struct CanonicalWriter {
         count: Int, key: (Int) -> String, value: (inout CanonicalWriter, Int) -> Void
     ) {
         out.append(UInt8(ascii: "{"))
-        withUnsafeTemporaryAllocation(of: SortItem.self, capacity: count) { buffer in
-            var items = buffer
+        withUnsafeTemporaryAllocation(of: SortItem.self, capacity: count) { items in
             for i in 0..<count {
                 items.initializeElement(at: i, to: SortItem(prefix: Self.prefix(key(i)), code: i, field: -1))
             }
-            items.sort { a, b in
-                a.prefix != b.prefix ? a.prefix < b.prefix : JSONObject.keyPrecedes(key(a.code), key(b.code))
-            }
+            Self.sort(items) { a, b in JSONObject.keyPrecedes(key(a.code), key(b.code)) }
             for k in 0..<count {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
                 let i = items[k].code
-                JSONValue.writeString(key(i), into: &out)
+                out.appendJSONString(key(i))
                 out.append(UInt8(ascii: ":"))
                 value(&self, i)
             }
@@ -361,13 +397,16 @@ private struct CanonicalWriter {
     /// The first eight UTF-8 bytes of `key`, big-endian, zero-padded.
     @inline(__always)
     static func prefix(_ key: String) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 56
-        for c in key.utf8 {
-            result |= UInt64(c) << shift
-            if shift == 0 { break }
-            shift -= 8
+        if let result = key.utf8.withContiguousStorageIfAvailable(prefix(utf8:)) { return result }
+        return Array(key.utf8).withUnsafeBufferPointer(prefix(utf8:))
+    }
+
+    static func prefix(utf8 bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        if bytes.count >= 8, let base = bytes.baseAddress {
+            return UInt64(bigEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt64.self))
         }
+        var result: UInt64 = 0
+        for i in 0..<bytes.count { result |= UInt64(bytes[i]) << (56 - 8 * UInt64(i)) }
         return result
     }
 }

@@ -130,27 +130,27 @@ public enum UsageEventDecoder {
             throw EventRejection("event must be a JSON object")
         }
         var fields = EventFields(object)
-        if fields.specversion != nil {
+        if fields.position(.specversion) != nil {
             object = try flattenCloudEvent(object)
             fields = EventFields(object)
         }
         // Read id and source first so a rejection can say which event it was.
-        let rawId = fields.id?.stringValue
-        let rawSource = fields.source?.stringValue
-        let sourceAbsent = fields.source == nil
+        let rawId = fields[.id]?.stringValue
+        let rawSource = fields[.source]?.stringValue
+        let sourceAbsent = fields.position(.source) == nil
         func reject(_ reason: String) -> EventRejection {
             EventRejection(reason, id: rawId, source: rawSource ?? (sourceAbsent ? "" : nil))
         }
 
-        guard let idValue = fields.id, !idValue.isNull else { throw reject("missing field: id") }
+        guard let idValue = fields[.id], !idValue.isNull else { throw reject("missing field: id") }
         guard let id = idValue.stringValue else { throw reject("field id must be a string") }
         if id.isEmpty || exceeds(id, EventLimits.maxIdLength) {
             throw reject("field id must be 1..\(EventLimits.maxIdLength) characters")
         }
-        let source = try optionalString(fields.source, "source", reject) ?? ""
-        let platform = try optionalString(fields.platform, "platform", reject)
+        let source = try optionalString(fields[.source], "source", reject) ?? ""
+        let platform = try optionalString(fields[.platform], "platform", reject)
         guard let platform, !platform.isEmpty else { throw reject("missing field: platform") }
-        guard let serviceTypeText = try optionalString(fields.serviceType, "serviceType", reject) else {
+        guard let serviceTypeText = try optionalString(fields[.serviceType], "serviceType", reject) else {
             throw reject("missing field: serviceType")
         }
         guard let serviceType = ServiceType(rawValue: serviceTypeText) else {
@@ -158,7 +158,7 @@ public enum UsageEventDecoder {
         }
 
         var seq: Int64?
-        if let seqValue = fields.seq, !seqValue.isNull {
+        if let seqValue = fields[.seq], !seqValue.isNull {
             guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text), n >= 0 else {
                 throw reject("field seq must be a non-negative integer")
             }
@@ -166,14 +166,14 @@ public enum UsageEventDecoder {
         }
 
         var time: Timestamp?
-        if let timeText = try optionalString(fields.time, "time", reject) {
+        if let timeText = try optionalString(fields[.time], "time", reject) {
             do { time = try Timestamp(rfc3339: timeText) } catch {
                 throw reject("field time is not an RFC 3339 timestamp: \(error.message)")
             }
         }
 
         var usage: [(unit: String, quantity: ExactDecimal)] = []
-        if let usageValue = fields.usage, !usageValue.isNull {
+        if let usageValue = fields[.usage], !usageValue.isNull {
             guard let usageObject = usageValue.objectValue else { throw reject("field usage must be an object") }
             usage.reserveCapacity(usageObject.count)
             for entry in usageObject.storage {
@@ -186,15 +186,15 @@ public enum UsageEventDecoder {
         }
 
         var cost: Money?
-        if let costValue = fields.cost, !costValue.isNull {
+        if let costValue = fields[.cost], !costValue.isNull {
             cost = try moneyAmount(costValue, "cost", reject)
         }
 
-        let currency = try optionalString(fields.currency, "currency", reject).map(uppercased) ?? "USD"
+        let currency = try optionalString(fields[.currency], "currency", reject).map(uppercased) ?? "USD"
         if !isCurrencyCode(currency) { throw reject("field currency must be a 3-letter code") }
 
         var description: String?
-        if let d = fields.description, !d.isNull {
+        if let d = fields[.description], !d.isNull {
             guard let text = d.stringValue else { throw reject("field description must be a string") }
             if exceeds(text, EventLimits.maxDescriptionLength) {
                 throw reject("field description is longer than \(EventLimits.maxDescriptionLength) characters")
@@ -203,7 +203,7 @@ public enum UsageEventDecoder {
         }
 
         var metadata: JSONObject?
-        if let m = fields.metadata, !m.isNull {
+        if let m = fields[.metadata], !m.isNull {
             guard let metadataObject = m.objectValue else { throw reject("field metadata must be an object") }
             if m.serializedByteCount(limit: EventLimits.maxMetadataBytes) > EventLimits.maxMetadataBytes {
                 throw reject("field metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
@@ -212,7 +212,7 @@ public enum UsageEventDecoder {
         }
 
         var kind = EventKind.usage
-        if let kindText = try optionalString(fields.kind, "kind", reject) {
+        if let kindText = try optionalString(fields[.kind], "kind", reject) {
             guard let k = EventKind(rawValue: kindText) else {
                 throw reject("invalid kind \"\(kindText)\": expected USAGE or CREDIT")
             }
@@ -223,17 +223,17 @@ public enum UsageEventDecoder {
             if cost == .zero { throw reject("a CREDIT event needs a cost greater than 0") }
         }
         let correctsEvent: EventRef?
-        do { correctsEvent = try EventRef.parse(fields.correctsEvent) } catch { throw reject(error.reason) }
+        do { correctsEvent = try EventRef.parse(fields[.correctsEvent]) } catch { throw reject(error.reason) }
 
         var event = UsageEvent(
             id: id, source: source, seq: seq, time: time, platform: platform, serviceType: serviceType,
-            model: try optionalString(fields.model, "model", reject),
-            endpoint: try optionalString(fields.endpoint, "endpoint", reject),
+            model: try optionalString(fields[.model], "model", reject),
+            endpoint: try optionalString(fields[.endpoint], "endpoint", reject),
             usage: usage, cost: cost, currency: currency,
-            budgetId: try optionalString(fields.budgetId, "budgetId", reject),
-            userId: try optionalString(fields.userId, "userId", reject),
-            apiUsageId: try optionalString(fields.apiUsageId, "apiUsageId", reject),
-            apifyRunId: try optionalString(fields.apifyRunId, "apifyRunId", reject),
+            budgetId: try optionalString(fields[.budgetId], "budgetId", reject),
+            userId: try optionalString(fields[.userId], "userId", reject),
+            apiUsageId: try optionalString(fields[.apiUsageId], "apiUsageId", reject),
+            apifyRunId: try optionalString(fields[.apifyRunId], "apifyRunId", reject),
             description: description, metadata: metadata,
             canonicalBody: ""
         )
@@ -246,7 +246,9 @@ public enum UsageEventDecoder {
                 throw reject("field \(entry.key) is longer than \(EventLimits.maxStringLength) characters")
             }
         }
-        event.canonicalBody = canonicalBody(of: object, event: event)
+        event.canonicalBody = canonicalBody(
+            of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time, cost: cost
+        )
         return event
     }
 

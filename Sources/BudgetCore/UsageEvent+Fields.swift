@@ -373,6 +373,8 @@ private struct CanonicalWriter {
     }
 
     /// An object of `count` members, written in the UTF-8 byte order of their (distinct) keys.
+    /// Inlined so that the closures are too.
+    @inline(__always)
     mutating func writeSortedObject(
         count: Int, key: (Int) -> String, value: (inout CanonicalWriter, Int) -> Void
     ) {

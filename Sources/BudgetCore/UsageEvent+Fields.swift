@@ -44,7 +44,7 @@ enum EventField: Int, CaseIterable {
 
     /// The field whose key is exactly `key` (compared by UTF-8 bytes, as JSONObject does).
     ///
-    /// The former code tested `knownFields.contains(key)` and `key != "description"` with
+    /// The former code tested a `Set<String>` of these names and `key != "description"` with
     /// Swift's String equality, which is canonical equivalence; for these ASCII names that
     /// is the same as byte equality (no other sequence is canonically equivalent to them:
     /// the only singleton decompositions to ASCII letters give "K", in none of the names).

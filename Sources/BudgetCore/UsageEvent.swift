@@ -299,11 +299,6 @@ public enum UsageEventDecoder {
         return flat
     }
 
-    static let knownFields: Set<String> = [
-        "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost",
-        "currency", "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description", "kind", "correctsEvent",
-    ]
-
     /// Numbers spelled canonically wherever they are, so 1.50 and 1.5 compare equal.
     static func canonicalize(_ value: JSONValue) -> JSONValue {
         switch value {

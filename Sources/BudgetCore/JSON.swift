@@ -77,12 +77,13 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// A struct rather than the public tuple: arrays of tuples are destroyed through
     /// generic runtime metadata, which showed up in parse profiles.
-    fileprivate struct Entry {
+    struct Entry {
         var key: String
         var value: JSONValue
     }
 
-    private var storage: [Entry]
+    /// The entries in order (read by the event decoder's single pass).
+    private(set) var storage: [Entry]
     /// Key → position, built only for larger objects: for the usual dozen keys a linear
     /// scan (which mostly compares lengths) is faster than hashing.
     private var index: [UTF8Key: Int]?
@@ -202,7 +203,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         return order.map { storage[$0] }
     }
 
-    private static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+    static func keyPrecedes(_ a: String, _ b: String) -> Bool {
         let result = a.utf8.withContiguousStorageIfAvailable { x in
             b.utf8.withContiguousStorageIfAvailable { y in
                 for i in 0..<Swift.min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
@@ -448,7 +449,8 @@ private struct JSONParser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         position += 1
-        var object = JSONObject(reservingCapacity: 8)
+        // A usage event has a dozen or more members; the objects inside it a few.
+        var object = JSONObject(reservingCapacity: depth == 1 ? 16 : 4)
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -456,6 +458,9 @@ private struct JSONParser {
             return .object(object)
         }
         let fingerprintBase = keyFingerprints.count
+        // One bit per fingerprint seen in this object: a key whose bit is clear is new
+        // without comparing it with the others (nearly every key of a dozen).
+        var seen: UInt64 = 0
         while true {
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of input") }
@@ -467,11 +472,15 @@ private struct JSONParser {
             let fingerprint = rawCount == key.utf8.count
                 ? JSONParser.fingerprint(UnsafeBufferPointer(rebasing: bytes[(keyOffset + 1)..<(position - 1)]))
                 : Array(key.utf8).withUnsafeBufferPointer { JSONParser.fingerprint($0) }
-            for k in fingerprintBase..<keyFingerprints.count
-            where keyFingerprints[k] == fingerprint && object.hasKey(key, at: k - fingerprintBase) {
-                let shown = key.unicodeScalars.count > 64 ? String(key.unicodeScalars.prefix(64)) + "…" : key
-                throw error("duplicate key \"\(shown)\"", at: keyOffset)
+            let bit: UInt64 = 1 << ((fingerprint &* 0x9E37_79B9_7F4A_7C15) >> 58)
+            if seen & bit != 0 {
+                for k in fingerprintBase..<keyFingerprints.count
+                where keyFingerprints[k] == fingerprint && object.hasKey(key, at: k - fingerprintBase) {
+                    let shown = key.unicodeScalars.count > 64 ? String(key.unicodeScalars.prefix(64)) + "…" : key
+                    throw error("duplicate key \"\(shown)\"", at: keyOffset)
+                }
             }
+            seen |= bit
             keyFingerprints.append(fingerprint)
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
@@ -487,7 +496,7 @@ private struct JSONParser {
             case UInt8(ascii: "}"):
                 position += 1
                 depth -= 1
-                while keyFingerprints.count > fingerprintBase { keyFingerprints.removeLast() }
+                keyFingerprints.removeSubrange(fingerprintBase...)
                 return .object(object)
             default:
                 throw error("expected ',' or '}'")
@@ -819,6 +828,48 @@ extension JSONValue {
         }
     }
 
+    /// The byte count of `serializedBytes()` (sorted or not: the same), without building
+    /// it; counting stops early once it is over `limit`, and the result is then only
+    /// known to be over it.
+    func serializedByteCount(limit: Int = .max) -> Int {
+        switch self {
+        case .null: return 4
+        case .bool(let b): return b ? 4 : 5
+        case .number(let text): return text.utf8.count
+        case .string(let s): return JSONValue.serializedStringByteCount(s)
+        case .array(let elements):
+            var total = 1 + Swift.max(elements.count, 1)
+            for element in elements {
+                total += element.serializedByteCount(limit: limit)
+                if total > limit { return total }
+            }
+            return total
+        case .object(let object):
+            var total = 1 + Swift.max(object.count, 1)
+            for entry in object.storage {
+                total += JSONValue.serializedStringByteCount(entry.key) + 1
+                total += entry.value.serializedByteCount(limit: limit)
+                if total > limit { return total }
+            }
+            return total
+        }
+    }
+
+    /// The byte count of a string as `writeString` writes it, quotes included.
+    private static func serializedStringByteCount(_ s: String) -> Int {
+        let plain = s.utf8.withContiguousStorageIfAvailable { JSONByteWriter.needsEscape($0) ? nil : $0.count + 2 }
+        if let plain, let plain { return plain }
+        var total = 2
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\\"), UInt8(ascii: "\""), 0x0A, 0x0D, 0x09, 0x08, 0x0C: total += 2
+            case 0..<0x20: total += 6
+            default: total += 1
+            }
+        }
+        return total
+    }
+
     private static func writeMember(
         _ key: String, _ value: JSONValue, first: inout Bool, into out: inout [UInt8], sortedKeys: Bool
     ) {
@@ -829,7 +880,7 @@ extension JSONValue {
         value.write(into: &out, sortedKeys: sortedKeys)
     }
 
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         let done: Void? = s.utf8.withContiguousStorageIfAvailable { writeEscaped($0, into: &out) }
         if done == nil {
@@ -843,7 +894,7 @@ extension JSONValue {
     }
 
     /// Copies runs that need no escaping in one go; escapes `"`, `\` and control characters.
-    private static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+    fileprivate static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         let count = bytes.count
         var runStart = 0
         var i = 0
@@ -883,6 +934,124 @@ extension JSONValue {
             }
         }
         if runStart < count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...])) }
+    }
+}
+
+// MARK: - Byte writer
+
+/// Appends bytes to memory it manages by hand, for the event decoder's canonical body:
+/// no uniqueness check or reference counting per append, as an `[UInt8]` has. It starts
+/// in scratch memory the caller provides (on the stack) and moves to the heap only when
+/// that is full; the caller must call `release()` when done.
+struct JSONByteWriter {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var ownsMemory = false
+    /// The bytes written so far.
+    private(set) var count = 0
+
+    init(scratch: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(scratch.count > 0, "JSONByteWriter needs some scratch memory")
+        base = scratch.baseAddress!
+        capacity = scratch.count
+    }
+
+    /// Frees the heap memory, if the writer moved there.
+    mutating func release() {
+        if ownsMemory { base.deallocate() }
+        ownsMemory = false
+        capacity = 0
+        count = 0
+    }
+
+    /// The bytes written, as a String.
+    func makeString() -> String {
+        String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self)
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if capacity - count < extra { grow(extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ extra: Int) {
+        let newCapacity = Swift.max(capacity * 2, count + extra)
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        memory.initialize(from: base, count: count)
+        if ownsMemory { base.deallocate() }
+        base = memory
+        capacity = newCapacity
+        ownsMemory = true
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    /// The UTF-8 bytes of `text` as they are (numbers, literals).
+    mutating func append(_ text: String) {
+        // Not withUTF8, which needs a mutable copy (and so reference counting).
+        if text.utf8.withContiguousStorageIfAvailable({ append($0) }) == nil {
+            Array(text.utf8).withUnsafeBufferPointer { append($0) }
+        }
+    }
+
+    /// `s` as a JSON string, quoted and escaped exactly as `JSONValue.serialized` writes it.
+    mutating func appendJSONString(_ s: String) {
+        if s.utf8.withContiguousStorageIfAvailable({ appendJSONString(utf8: $0) }) == nil {
+            Array(s.utf8).withUnsafeBufferPointer { appendJSONString(utf8: $0) }
+        }
+    }
+
+    private mutating func appendJSONString(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        if JSONByteWriter.needsEscape(bytes) {
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(bytes.count + 16)
+            JSONValue.writeEscaped(bytes, into: &escaped)
+            append(UInt8(ascii: "\""))
+            escaped.withUnsafeBufferPointer { append($0) }
+            append(UInt8(ascii: "\""))
+            return
+        }
+        reserve(bytes.count + 2)
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+        if let source = bytes.baseAddress {
+            (base + count).initialize(from: source, count: bytes.count)
+            count += bytes.count
+        }
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+    }
+
+    /// Whether any byte is `"`, `\` or a control character.
+    static func needsEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = bytes.count
+        var i = 0
+        if let base = bytes.baseAddress {
+            while count - i >= 8 {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                if JSONParser.escapeMask(word) != 0 { return true }
+                i += 8
+            }
+        }
+        while i < count {
+            let c = bytes[i]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            i += 1
+        }
+        return false
     }
 }
 

@@ -121,27 +121,36 @@ public enum UsageEventDecoder {
     }
 
     /// Decodes a parsed JSON value.
+    ///
+    /// The known fields are found in one pass over the object (`EventFields`) rather than
+    /// looked up one by one; the checks then run in the order they always have, so the
+    /// first problem found, and its reason, stay the same.
     public static func decode(_ value: JSONValue) throws(EventRejection) -> UsageEvent {
         guard case .object(var object) = value else {
             throw EventRejection("event must be a JSON object")
         }
-        if object["specversion"] != nil { object = try flattenCloudEvent(object) }
+        var fields = EventFields(object)
+        if fields.position(.specversion) != nil {
+            object = try flattenCloudEvent(object)
+            fields = EventFields(object)
+        }
         // Read id and source first so a rejection can say which event it was.
-        let rawId = object["id"]?.stringValue
-        let rawSource = object["source"]?.stringValue
+        let rawId = fields[.id]?.stringValue
+        let rawSource = fields[.source]?.stringValue
+        let sourceAbsent = fields.position(.source) == nil
         func reject(_ reason: String) -> EventRejection {
-            EventRejection(reason, id: rawId, source: rawSource ?? (object["source"] == nil ? "" : nil))
+            EventRejection(reason, id: rawId, source: rawSource ?? (sourceAbsent ? "" : nil))
         }
 
-        guard let idValue = object["id"], !idValue.isNull else { throw reject("missing field: id") }
+        guard let idValue = fields[.id], !idValue.isNull else { throw reject("missing field: id") }
         guard let id = idValue.stringValue else { throw reject("field id must be a string") }
-        if id.isEmpty || id.count > EventLimits.maxIdLength {
+        if id.isEmpty || exceeds(id, EventLimits.maxIdLength) {
             throw reject("field id must be 1..\(EventLimits.maxIdLength) characters")
         }
-        let source = try optionalString(object, "source", reject) ?? ""
-        let platform = try optionalString(object, "platform", reject)
+        let source = try optionalString(fields[.source], "source", reject) ?? ""
+        let platform = try optionalString(fields[.platform], "platform", reject)
         guard let platform, !platform.isEmpty else { throw reject("missing field: platform") }
-        guard let serviceTypeText = try optionalString(object, "serviceType", reject) else {
+        guard let serviceTypeText = try optionalString(fields[.serviceType], "serviceType", reject) else {
             throw reject("missing field: serviceType")
         }
         guard let serviceType = ServiceType(rawValue: serviceTypeText) else {
@@ -149,7 +158,7 @@ public enum UsageEventDecoder {
         }
 
         var seq: Int64?
-        if let seqValue = object["seq"], !seqValue.isNull {
+        if let seqValue = fields[.seq], !seqValue.isNull {
             guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text), n >= 0 else {
                 throw reject("field seq must be a non-negative integer")
             }
@@ -157,51 +166,53 @@ public enum UsageEventDecoder {
         }
 
         var time: Timestamp?
-        if let timeText = try optionalString(object, "time", reject) {
+        if let timeText = try optionalString(fields[.time], "time", reject) {
             do { time = try Timestamp(rfc3339: timeText) } catch {
                 throw reject("field time is not an RFC 3339 timestamp: \(error.message)")
             }
         }
 
         var usage: [(unit: String, quantity: ExactDecimal)] = []
-        if let usageValue = object["usage"], !usageValue.isNull {
+        if let usageValue = fields[.usage], !usageValue.isNull {
             guard let usageObject = usageValue.objectValue else { throw reject("field usage must be an object") }
-            for (unit, quantityValue) in usageObject {
-                if unit.isEmpty || unit.count > EventLimits.maxStringLength {
+            usage.reserveCapacity(usageObject.count)
+            for entry in usageObject.storage {
+                let unit = entry.key
+                if unit.isEmpty || exceeds(unit, EventLimits.maxStringLength) {
                     throw reject("usage unit names must be 1..\(EventLimits.maxStringLength) characters")
                 }
-                usage.append((unit, try decimalAmount(quantityValue, "usage.\(unit)", reject)))
+                usage.append((unit, try decimalAmount(entry.value, "usage.\(unit)", reject)))
             }
         }
 
         var cost: Money?
-        if let costValue = object["cost"], !costValue.isNull {
+        if let costValue = fields[.cost], !costValue.isNull {
             cost = try moneyAmount(costValue, "cost", reject)
         }
 
-        let currency = try optionalString(object, "currency", reject).map { $0.uppercased() } ?? "USD"
+        let currency = try optionalString(fields[.currency], "currency", reject).map(uppercased) ?? "USD"
         if !isCurrencyCode(currency) { throw reject("field currency must be a 3-letter code") }
 
         var description: String?
-        if let d = object["description"], !d.isNull {
+        if let d = fields[.description], !d.isNull {
             guard let text = d.stringValue else { throw reject("field description must be a string") }
-            if text.count > EventLimits.maxDescriptionLength {
+            if exceeds(text, EventLimits.maxDescriptionLength) {
                 throw reject("field description is longer than \(EventLimits.maxDescriptionLength) characters")
             }
             description = text
         }
 
         var metadata: JSONObject?
-        if let m = object["metadata"], !m.isNull {
+        if let m = fields[.metadata], !m.isNull {
             guard let metadataObject = m.objectValue else { throw reject("field metadata must be an object") }
-            if m.serializedBytes().count > EventLimits.maxMetadataBytes {
+            if m.serializedByteCount(limit: EventLimits.maxMetadataBytes) > EventLimits.maxMetadataBytes {
                 throw reject("field metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
             }
             metadata = metadataObject
         }
 
         var kind = EventKind.usage
-        if let kindText = try optionalString(object, "kind", reject) {
+        if let kindText = try optionalString(fields[.kind], "kind", reject) {
             guard let k = EventKind(rawValue: kindText) else {
                 throw reject("invalid kind \"\(kindText)\": expected USAGE or CREDIT")
             }
@@ -212,61 +223,55 @@ public enum UsageEventDecoder {
             if cost == .zero { throw reject("a CREDIT event needs a cost greater than 0") }
         }
         let correctsEvent: EventRef?
-        do { correctsEvent = try EventRef.parse(object["correctsEvent"]) } catch { throw reject(error.reason) }
+        do { correctsEvent = try EventRef.parse(fields[.correctsEvent]) } catch { throw reject(error.reason) }
 
         var event = UsageEvent(
             id: id, source: source, seq: seq, time: time, platform: platform, serviceType: serviceType,
-            model: try optionalString(object, "model", reject),
-            endpoint: try optionalString(object, "endpoint", reject),
+            model: try optionalString(fields[.model], "model", reject),
+            endpoint: try optionalString(fields[.endpoint], "endpoint", reject),
             usage: usage, cost: cost, currency: currency,
-            budgetId: try optionalString(object, "budgetId", reject),
-            userId: try optionalString(object, "userId", reject),
-            apiUsageId: try optionalString(object, "apiUsageId", reject),
-            apifyRunId: try optionalString(object, "apifyRunId", reject),
+            budgetId: try optionalString(fields[.budgetId], "budgetId", reject),
+            userId: try optionalString(fields[.userId], "userId", reject),
+            apiUsageId: try optionalString(fields[.apiUsageId], "apiUsageId", reject),
+            apifyRunId: try optionalString(fields[.apifyRunId], "apifyRunId", reject),
             description: description, metadata: metadata,
             canonicalBody: ""
         )
         event.kind = kind
         event.correctsEvent = correctsEvent
         // Other string fields of unknown meaning are still bounded.
-        for (key, value) in object {
-            if let s = value.stringValue, s.count > EventLimits.maxStringLength, key != "description" {
-                throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
+        for entry in object.storage {
+            if case .string(let s) = entry.value, exceeds(s, EventLimits.maxStringLength),
+               EventField(key: entry.key) != .description {
+                throw reject("field \(entry.key) is longer than \(EventLimits.maxStringLength) characters")
             }
         }
-        var result = event
-        result.canonicalBody = canonicalBody(of: object, event: event)
-        return result
+        event.canonicalBody = canonicalBody(
+            of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time, cost: cost
+        )
+        return event
     }
 
-    /// Canonical JSON of a body: known fields in their normalized spelling (decimals in shortest form,
-    /// the time in canonical RFC 3339, `source` "" and `currency` "USD" when absent), nulls of known
-    /// fields dropped, keys sorted at every level, and every other number spelled canonically.
-    static func canonicalBody(of object: JSONObject, event: UsageEvent) -> String {
-        var canonical = JSONObject()
-        for (key, value) in object {
-            if value.isNull && knownFields.contains(key) { continue }
-            canonical[key] = canonicalize(value)
+    /// Whether `s` has more than `limit` characters. A character is at least one UTF-8
+    /// byte, so the (costly) character count is only taken when the byte count is over.
+    @inline(__always)
+    static func exceeds(_ s: String, _ limit: Int) -> Bool {
+        s.utf8.count > limit && s.count > limit
+    }
+
+    /// `s.uppercased()`, without the Unicode machinery for ASCII text (currency codes).
+    static func uppercased(_ s: String) -> String {
+        let utf8 = s.utf8
+        guard utf8.count <= 15, utf8.allSatisfy({ $0 < 0x80 }) else { return s.uppercased() }
+        guard utf8.contains(where: { $0 &- UInt8(ascii: "a") < 26 }) else { return s }
+        return String(unsafeUninitializedCapacity: utf8.count) { buffer in
+            var i = 0
+            for c in utf8 {
+                buffer[i] = c &- UInt8(ascii: "a") < 26 ? c - 0x20 : c
+                i += 1
+            }
+            return i
         }
-        canonical["id"] = .string(event.id)
-        canonical["source"] = .string(event.source)
-        canonical["currency"] = .string(event.currency)
-        if let seq = event.seq { canonical["seq"] = .number(String(seq)) }
-        // `kind` USAGE is the default: spelled or not, the same body.
-        canonical["kind"] = nil
-        if event.kind == .credit { canonical["kind"] = .string(EventKind.credit.rawValue) }
-        if let time = event.time { canonical["time"] = .string(time.rfc3339) }
-        // The exact decimal as given, not the rounded money: 0.1234567891 and 0.123456789
-        // are different bodies even though they book the same amount.
-        if let raw = object["cost"], let text = raw.numberText ?? raw.stringValue, let exact = try? ExactDecimal(parsing: text) {
-            canonical["cost"] = .number(exact.description)
-        } else if let cost = event.cost {
-            canonical["cost"] = .number(cost.description)
-        }
-        if !event.usage.isEmpty {
-            canonical["usage"] = .object(JSONObject(event.usage.map { ($0.unit, JSONValue.number($0.quantity.description)) }))
-        }
-        return JSONValue.object(canonical).serialized(sortedKeys: true)
     }
 
     /// A CloudEvents 1.0 structured-mode event (CONTRACT §2): `id`, `source`, `time` come from
@@ -294,11 +299,6 @@ public enum UsageEventDecoder {
         return flat
     }
 
-    static let knownFields: Set<String> = [
-        "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost",
-        "currency", "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description", "kind", "correctsEvent",
-    ]
-
     /// Numbers spelled canonically wherever they are, so 1.50 and 1.5 compare equal.
     static func canonicalize(_ value: JSONValue) -> JSONValue {
         switch value {
@@ -319,11 +319,11 @@ public enum UsageEventDecoder {
     }
 
     static func optionalString(
-        _ object: JSONObject, _ key: String, _ reject: (String) -> EventRejection
+        _ value: JSONValue?, _ key: String, _ reject: (String) -> EventRejection
     ) throws(EventRejection) -> String? {
-        guard let value = object[key], !value.isNull else { return nil }
-        guard let s = value.stringValue else { throw reject("field \(key) must be a string") }
-        if s.count > EventLimits.maxStringLength {
+        guard let value, !value.isNull else { return nil }
+        guard case .string(let s) = value else { throw reject("field \(key) must be a string") }
+        if exceeds(s, EventLimits.maxStringLength) {
             throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
         }
         return s
@@ -331,17 +331,17 @@ public enum UsageEventDecoder {
 
     /// A quantity: an exact non-negative decimal ≤ 1e12, from a JSON number or a string.
     static func decimalAmount(
-        _ value: JSONValue, _ name: String, _ reject: (String) -> EventRejection
+        _ value: JSONValue, _ name: @autoclosure () -> String, _ reject: (String) -> EventRejection
     ) throws(EventRejection) -> ExactDecimal {
         guard let text = value.numberText ?? value.stringValue else {
-            throw reject("field \(name) must be a number or a decimal string")
+            throw reject("field \(name()) must be a number or a decimal string")
         }
         let d: ExactDecimal
         do { d = try ExactDecimal(parsing: text) } catch {
-            throw reject("field \(name) is not a valid decimal: \(error.message)")
+            throw reject("field \(name()) is not a valid decimal: \(error.message)")
         }
-        if d.isNegative { throw reject("field \(name) is negative") }
-        if d > ExactDecimal(mantissa: 1, exponent: 12) { throw reject("field \(name) is over 1e12") }
+        if d.isNegative { throw reject("field \(name()) is negative") }
+        if d > ExactDecimal(mantissa: 1, exponent: 12) { throw reject("field \(name()) is over 1e12") }
         return d
     }
 

@@ -1,0 +1,17 @@
+// swift-tools-version:6.1
+// Decode benchmark for budgetd's ingest hot path (issue 8): see README.md.
+// Not part of the root package's build or CI.
+//
+// BudgetCore is compiled here from the root package's sources (Sources/BudgetCore is a
+// symlink to ../../Sources/BudgetCore), as in Fuzz/: the root package exports no library.
+import PackageDescription
+
+let package = Package(
+    name: "BudgetdBenchmarks",
+    targets: [
+        .target(name: "BudgetCore"),
+        // Counts malloc/calloc/realloc/memalign calls by interposing them (glibc only).
+        .target(name: "MallocCounter"),
+        .executableTarget(name: "DecodeBench", dependencies: ["BudgetCore", "MallocCounter"]),
+    ]
+)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Decode benchmark (issue 8): ns/event and allocations/event in a release build, then
+# instructions/event under callgrind. See README.md.
+#
+#   Benchmarks/bench.sh                 # BudgetCore of the working tree
+#   Benchmarks/bench.sh eda5805         # BudgetCore of a git revision (exported to /tmp)
+#   EVENTS=100000 ROUNDS=10 CG_EVENTS=5000 Benchmarks/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+rev=${1:-}
+events=${EVENTS:-100000}
+rounds=${ROUNDS:-10}
+cg_events=${CG_EVENTS:-5000}
+
+package=$(pwd)
+if [ -n "$rev" ]; then
+    # A copy of this package whose BudgetCore is that revision's, not the symlink.
+    package=$(mktemp -d /tmp/budgetd-bench-XXXXXX)
+    cp -R Package.swift Sources "$package"/
+    rm "$package/Sources/BudgetCore"
+    git -C .. archive "$rev" Sources/BudgetCore | tar -x -C "$package"
+fi
+
+swift build -c release --package-path "$package" 2>&1 | tail -1
+binary="$package/.build/release/DecodeBench"
+"$binary" "$events" "$rounds"
+
+if command -v valgrind > /dev/null; then
+    # valgrind 3.19 cannot read Swift 6's DWARF 5: profile a copy without debug info.
+    stripped=$(mktemp /tmp/DecodeBench-XXXXXX)
+    strip --strip-debug -o "$stripped" "$binary"
+    out=$(mktemp /tmp/callgrind-XXXXXX)
+    # Only the measured loop counts (one round over cg_events events), not event generation.
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*decodeAll*' \
+        --callgrind-out-file="$out" "$stripped" "$cg_events" 1 > /dev/null 2>&1
+    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    echo "instructions/event (callgrind, $cg_events events): $((total / cg_events))"
+    rm -f "$stripped" "$out"
+fi

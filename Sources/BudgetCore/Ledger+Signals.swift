@@ -17,6 +17,16 @@ public struct AlertSettings: Sendable, Hashable {
     static let nanosPerHour: Int64 = 3_600 * 1_000_000_000
 }
 
+/// One hour of one history key: a budget id, or "budget/allocation".
+public struct HistoryBucket: Sendable, Hashable {
+    public var key: String
+    public var hour: Int64
+    public init(key: String, hour: Int64) {
+        self.key = key
+        self.hour = hour
+    }
+}
+
 /// Spend per clock hour (by the cost's time), sparse, for spike windows. Pure value type.
 public struct HourlySpend: Sendable, Hashable {
     var buckets: [Int64: Money] = [:]
@@ -40,6 +50,9 @@ public struct HourlySpend: Sendable, Hashable {
         return total
     }
 
+    /// The spend of one clock hour.
+    public func amount(hour: Int64) -> Money { buckets[hour] ?? .zero }
+
     /// Forgets hours before `hour`.
     public mutating func prune(before hour: Int64) {
         buckets = buckets.filter { $0.key >= hour }
@@ -50,12 +63,39 @@ extension Ledger {
     /// Records a cost's time in the spend history of a budget and its ancestors (and their
     /// matching allocations), as booking counts it. Also used to rebuild history at start.
     public mutating func recordHistory(amount: Money, budgetId: String, platform: String, serviceType: ServiceType, at time: Timestamp) {
+        let hour = HourlySpend.hour(time)
         for id in chain(from: budgetId) {
             history[id, default: HourlySpend()].add(amount, at: time)
+            changedHistory.insert(HistoryBucket(key: id, hour: hour))
             if let b = budgets[id], let i = b.allocationIndex(platform: platform, serviceType: serviceType) {
-                history[Self.allocationKey(id, b.allocations[i].id), default: HourlySpend()].add(amount, at: time)
+                let key = Self.allocationKey(id, b.allocations[i].id)
+                history[key, default: HourlySpend()].add(amount, at: time)
+                changedHistory.insert(HistoryBucket(key: key, hour: hour))
             }
         }
+    }
+
+    /// The history buckets changed since the last call, with their amounts now: what the
+    /// caller persists (`spend_history`) so a restart restores the spike windows without
+    /// reading every recent cost.
+    public mutating func takeChangedHistory() -> [(bucket: HistoryBucket, amount: Money)] {
+        defer { changedHistory = [] }
+        return changedHistory.map { ($0, history[$0.key]?.amount(hour: $0.hour) ?? .zero) }
+    }
+
+    /// Sets one bucket of the history, as persisted (at start).
+    public mutating func restoreHistory(_ bucket: HistoryBucket, amount: Money) {
+        history[bucket.key, default: HourlySpend()].buckets[bucket.hour] = amount
+    }
+
+    /// Every bucket of the history (to persist it once, after rebuilding it from costs).
+    public var historyBuckets: [(bucket: HistoryBucket, amount: Money)] {
+        history.flatMap { key, spend in spend.buckets.map { (HistoryBucket(key: key, hour: $0.key), $0.value) } }
+    }
+
+    /// The first hour the spike windows need at `now`; older history is dropped.
+    public func historyKeptFrom(_ now: Timestamp) -> Int64 {
+        HourlySpend.hour(now) - Int64(settings.spikeBaselineDays + 1) * 24 - Int64(settings.spikeWindowHours)
     }
 
     static func allocationKey(_ budgetId: String, _ allocationId: String) -> String { budgetId + "/" + allocationId }
@@ -68,7 +108,7 @@ extension Ledger {
 
     /// Drops history older than the baseline needs.
     public mutating func pruneHistory(at now: Timestamp) {
-        let keep = HourlySpend.hour(now) - Int64(settings.spikeBaselineDays + 1) * 24 - Int64(settings.spikeWindowHours)
+        let keep = historyKeptFrom(now)
         for key in history.keys { history[key]!.prune(before: keep) }
     }
 

@@ -41,6 +41,8 @@ public struct Ledger: Sendable {
     public var settings = AlertSettings()
     /// Hourly spend by cost time, per budget and per "budget/allocation".
     var history: [String: HourlySpend] = [:]
+    /// Buckets of `history` changed since `takeChangedHistory`.
+    var changedHistory: Set<HistoryBucket> = []
     /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
     var lastSpikeHour: [String: Int64] = [:]
     var candidateIndex: [String: Int] = [:]

@@ -82,6 +82,7 @@ extension Engine {
                 for id in out.bookedBudgets.subtracting(out.touchedBudgets).sorted() {
                     if let b = ledger[id] { try w.saveTotals(b) }
                 }
+                try w.saveHistory(ledger.takeChangedHistory())
                 for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }
                 for m in out.outbound { try w.insertOutbound(m, at: now) }
             }
@@ -99,7 +100,7 @@ extension Engine {
         metrics.committed(before: statsBefore, after: stats, items: batch.count, nanoseconds: SystemdNotifier.monotonicNow() - started)
         updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
         if retrying { pending = [] }
-        if pending.isEmpty { setHealth(ok: true, reason: nil, at: now) }
+        if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: now) }
         for reply in out.replies { send(reply) }
         for m in out.outbound {
             publish(topic: m.topic, payload: m.payload.serializedBytes())

@@ -52,6 +52,8 @@ public final class Engine: @unchecked Sendable {
     /// Set when a batch failed and the ledger could not be rebuilt from the database yet:
     /// nothing is booked until `loadLedger` succeeds.
     var ledgerStale = false
+    /// The one-time rebuild of `spend_history` from costs (after the migration that adds it) is done.
+    var historyBackfilled = false
     var pricer = Pricer(catalog: Catalog())
     var stats: Stats
     var health: (ok: Bool, reason: String?) = (true, nil)
@@ -76,6 +78,10 @@ public final class Engine: @unchecked Sendable {
     let onReady: @Sendable (String) -> Void
     /// systemd's READY=1 / STOPPING=1 / WATCHDOG=1 (a no-op outside systemd).
     let notifier: SystemdNotifier
+    /// The background integrity check's outcome (nil inside: sound), once it has one.
+    let integrityProblem = Mutex<String??>(nil)
+    /// A failed integrity check keeps health DEGRADED for the rest of the run.
+    var integrityFailure: String?
     /// Alert settings from a SIGHUP's re-read config file, applied by the engine thread.
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
     /// Engine-thread only.
@@ -125,6 +131,12 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
+        if store.deferredIntegrityCheck {
+            logger.notice("database over \(Store.synchronousCheckBytes >> 20) MiB: its integrity check runs in the background")
+            store.checkIntegrityInBackground { [self] problem in
+                integrityProblem.withLock { $0 = .some(problem.map { "integrity check failed: \($0)" }) }
+            }
+        }
         try loadLedger(settings: config.alerts)
         let budgets = ledger.budgetsInOrder, lastSeq = ledger.lastSeq
         if let path = config.pricesPath {
@@ -193,17 +205,30 @@ public final class Engine: @unchecked Sendable {
         ledgerStale = false
     }
 
-    /// Rebuilds the spend history the spike windows need, and when spikes last fired, from the
-    /// database, so a restart neither misses a spike nor repeats one.
+    /// Restores the spend history the spike windows need, and when spikes last fired, from the
+    /// database, so a restart neither misses a spike nor repeats one. The history is saved
+    /// hour by hour at each commit (`spend_history`); a database from before that table is
+    /// rebuilt once from its costs and saved.
     func restoreHistory() throws {
         let now = SystemClock.now()
-        let hours = Int64(config.alerts.spikeBaselineDays + 1) * 24 + Int64(config.alerts.spikeWindowHours)
-        let since = now.adding(nanoseconds: -hours * 3_600_000_000_000)
-        let (costs, spikes) = try store.read { r in (try r.costs(since: since), try r.spikeAlerts(since: since)) }
-        for c in costs {
-            ledger.recordHistory(amount: c.amount, budgetId: c.budgetId, platform: c.platform, serviceType: c.serviceType, at: c.at)
+        let keep = ledger.historyKeptFrom(now)
+        if store.historyBackfillNeeded && !historyBackfilled {
+            let since = Timestamp(nanosecondsSinceEpoch: keep * 3_600_000_000_000)
+            for c in try store.read({ r in try r.hourlyCosts(since: since) }) {
+                ledger.recordHistory(amount: c.amount, budgetId: c.budgetId, platform: c.platform, serviceType: c.serviceType, at: c.at)
+            }
+            let buckets = ledger.historyBuckets
+            try store.write { w in try w.saveHistory(buckets) }
+            historyBackfilled = true
+            logger.notice("spike history rebuilt from costs and saved", metadata: ["buckets": "\(buckets.count)"])
+        } else {
+            for (bucket, amount) in try store.read({ r in try r.history(since: keep) }) {
+                ledger.restoreHistory(bucket, amount: amount)
+            }
         }
-        for s in spikes {
+        _ = ledger.takeChangedHistory()
+        let since = Timestamp(nanosecondsSinceEpoch: keep * 3_600_000_000_000)
+        for s in try store.read({ r in try r.spikeAlerts(since: since) }) {
             var allocation: String?
             if let p = s.platform, let t = s.serviceType {
                 allocation = ledger[s.budgetId]?.allocations.first { $0.hasKey(platform: p, serviceType: t) }?.id
@@ -246,11 +271,28 @@ public final class Engine: @unchecked Sendable {
             let now = SystemClock.now()
             if now >= nextHeartbeat { heartbeat(now) }
             if now >= nextTick {
+                if let outcome = integrityProblem.withLock({ $0.take() }) {
+                    if let problem = outcome {
+                        // Commits go on (a bad page fails the batch that touches it, unacknowledged);
+                        // operators are told at once.
+                        logger.critical("database \(config.databasePath): \(problem)")
+                        integrityFailure = problem
+                        setHealth(ok: false, reason: problem, at: now)
+                    } else {
+                        logger.notice("database integrity check: ok")
+                    }
+                }
                 // Everything read before commits first, so batches stay in order.
                 finishDecoding()
                 // Cheap check first: a transaction only when some period has ended.
                 if let end = ledger.nextPeriodEnd, end <= now { process([.tick]) }
-                if HourlySpend.hour(now) != HourlySpend.hour(nextTick) { ledger.pruneHistory(at: now) }
+                if HourlySpend.hour(now) != HourlySpend.hour(nextTick) {
+                    ledger.pruneHistory(at: now)
+                    let keep = ledger.historyKeptFrom(now)
+                    do { try store.write { w in try w.pruneHistory(before: keep) } } catch {
+                        logger.warning("cannot prune spike history", metadata: ["error": "\(error)"])
+                    }
+                }
                 if now >= nextRetention {
                     runRetention(at: now)
                     nextRetention = now.adding(seconds: Self.secondsPerDay)

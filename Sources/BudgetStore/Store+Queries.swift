@@ -143,6 +143,30 @@ public struct StoreReader {
         }
     }
 
+    /// The saved spike history from `hour` on.
+    public func history(since hour: Int64) throws -> [(bucket: HistoryBucket, amount: Money)] {
+        try Row.fetchAll(db, sql: "SELECT key, hour, amount FROM spend_history WHERE hour >= ?", arguments: [hour]).map { row in
+            (HistoryBucket(key: row[0], hour: row[1]), try money(row[2]))
+        }
+    }
+
+    /// The costs since `time`, summed per budget, platform, service and clock hour: what the
+    /// spike windows need, in as many rows as there are such hours (not one per cost). SQLite
+    /// groups; the sums are made here, exactly (its own `sum` of decimal text is floating point).
+    public func hourlyCosts(since time: Timestamp) throws -> [(budgetId: String, platform: String, serviceType: ServiceType, amount: Money, at: Timestamp)] {
+        let nanosPerHour: Int64 = 3_600_000_000_000
+        return try Row.fetchAll(db, sql: """
+            SELECT budget_id, platform, service_type, cost_date / ? AS hour, group_concat(cost_amount, ' ')
+            FROM cost_allocations WHERE cost_date >= ? GROUP BY budget_id, platform, service_type, hour
+            """, arguments: [nanosPerHour, max(0, time.nanosecondsSinceEpoch)]).map { row in
+            var total = Money.zero
+            let amounts: String = row[4]
+            for text in amounts.split(separator: " ") { total += try money(String(text)) }
+            let hour: Int64 = row[3]
+            return (row[0], row[1], ServiceType(rawValue: row[2]) ?? .other, total, Timestamp(nanosecondsSinceEpoch: hour * nanosPerHour))
+        }
+    }
+
     /// SPENDING_SPIKE alerts since `time`: (budgetId, platform, serviceType, triggeredAt).
     public func spikeAlerts(since time: Timestamp) throws -> [(budgetId: String, platform: String?, serviceType: ServiceType?, at: Timestamp)] {
         try String.fetchAll(db, sql: "SELECT payload FROM alerts WHERE type = 'SPENDING_SPIKE' AND seq > 0").compactMap { text in

@@ -256,6 +256,20 @@ public struct StoreWriter {
         }
     }
 
+    /// Saves buckets of the spike history (`Ledger.takeChangedHistory`).
+    public func saveHistory(_ buckets: [(bucket: HistoryBucket, amount: Money)]) throws {
+        guard !buckets.isEmpty else { return }
+        let stmt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO spend_history (key, hour, amount) VALUES (?,?,?)")
+        for (bucket, amount) in buckets {
+            try stmt.execute(arguments: [bucket.key, bucket.hour, amount.description])
+        }
+    }
+
+    /// Drops spike history before `hour`.
+    public func pruneHistory(before hour: Int64) throws {
+        try db.execute(sql: "DELETE FROM spend_history WHERE hour < ?", arguments: [hour])
+    }
+
     /// Marks an alert resolved (acknowledged); returns it, or nil if unknown.
     public func resolveAlert(id: String, at now: Timestamp) throws -> JSONValue? {
         try db.execute(sql: "UPDATE alerts SET resolved = 1, resolved_at = coalesce(resolved_at, ?) WHERE id = ?",

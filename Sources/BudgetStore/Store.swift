@@ -32,6 +32,13 @@ public final class Store: @unchecked Sendable {
     public private(set) var backupPath: String?
     /// The ingest path's prepared statements, made on the first write.
     var hot: HotStatements?
+    /// Files up to this size get `PRAGMA quick_check` before the start; bigger ones after it.
+    public static let synchronousCheckBytes: Int64 = 256 << 20
+    /// The database was too big to check before the start: `checkIntegrityInBackground` should run.
+    public private(set) var deferredIntegrityCheck = false
+    /// This open added `spend_history` to a database that has costs: the caller rebuilds the
+    /// spike history from the costs once and saves it (`saveHistory`).
+    public private(set) var historyBackfillNeeded = false
     /// Checkpoints off the writer's thread (when opened with `backgroundCheckpoints`).
     let checkpointer: Checkpointer?
 
@@ -64,7 +71,22 @@ public final class Store: @unchecked Sendable {
                 readOnly.readonly = true
                 readOnly.label = "budgetd-check"
                 let checker = try DatabaseQueue(path: path, configuration: readOnly)
-                let check = try checker.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                let size = Checkpointer.fileSize(path)
+                let check: String?
+                if size <= Self.synchronousCheckBytes {
+                    check = try checker.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                } else {
+                    // A full check reads every page (seconds for a few GB): it runs after the
+                    // start instead (`checkIntegrityInBackground`). Here only what is cheap: the
+                    // schema reads, and a cleanly closed file is as long as its header says.
+                    let (pages, pageSize) = try checker.read { db in
+                        _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master")
+                        return (try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0, try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+                    }
+                    let clean = Checkpointer.fileSize(path + "-wal") == 0
+                    check = clean && size < pages * pageSize ? "file shorter than its \(pages) pages (truncated)" : "ok"
+                    deferredIntegrityCheck = true
+                }
                 try checker.close()
                 if check != "ok" { throw StoreError("database \(path) failed its integrity check: \(check ?? "no answer")") }
             }
@@ -80,6 +102,7 @@ public final class Store: @unchecked Sendable {
                 backupPath = backup
             }
             try migrator.migrate(queue)
+            historyBackfillNeeded = !applied.isEmpty && !applied.contains("v8-spend-history")
             // SQLite silently opens a file it cannot write (read-only file, directory or file
             // system) for reading only; every commit would then fail. Write once, in a
             // transaction rolled back (nothing reaches the file), so such a database stops the
@@ -99,6 +122,27 @@ public final class Store: @unchecked Sendable {
         } catch {
             throw StoreError("cannot open database \(path): \(error)", sqliteCode: (error as? DatabaseError)?.resultCode.primaryResultCode.rawValue)
         }
+    }
+
+    /// Runs `PRAGMA quick_check` on its own read-only connection and thread, then calls `done`
+    /// with nil when the database is sound, or what is wrong with it.
+    public func checkIntegrityInBackground(_ done: @escaping @Sendable (String?) -> Void) {
+        let path = self.path
+        let thread = Thread {
+            do {
+                var readOnly = Configuration()
+                readOnly.readonly = true
+                readOnly.label = "budgetd-background-check"
+                let checker = try DatabaseQueue(path: path, configuration: readOnly)
+                let check = try checker.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }
+                try checker.close()
+                done(check == "ok" ? nil : (check ?? "no answer"))
+            } catch {
+                done("\(error)")
+            }
+        }
+        thread.name = "budgetd-integrity-check"
+        thread.start()
     }
 
     /// Closes the database; idempotent.
@@ -312,6 +356,20 @@ public final class Store: @unchecked Sendable {
                 CREATE INDEX usage_events_received ON usage_events(received_at);
                 CREATE INDEX rejected_messages_received ON rejected_messages(received_at);
                 CREATE INDEX outbound_created ON outbound(created_at);
+                """)
+        }
+        migrator.registerMigration("v8-spend-history") { db in
+            // The spike windows' hourly history (budget id or "budget/allocation" → hour →
+            // spend), written at each commit from the ledger, so a start reads a few rows per
+            // budget instead of every cost of the last days (issue 8: startup under 1 s).
+            try db.execute(sql: """
+                CREATE TABLE spend_history (
+                    key TEXT NOT NULL,
+                    hour INTEGER NOT NULL,
+                    amount TEXT NOT NULL,
+                    PRIMARY KEY (key, hour)
+                ) WITHOUT ROWID;
+                CREATE INDEX spend_history_hour ON spend_history(hour);
                 """)
         }
         return migrator

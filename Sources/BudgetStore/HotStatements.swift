@@ -48,17 +48,18 @@ final class HotStatements {
 
     func find(source: String, id: String) throws -> EventKey? {
         var b = Binder(statement: findEvent)
-        defer { sqlite3_reset(findEvent) }
         b.text(source)
         b.text(id)
-        let rc = sqlite3_step(findEvent)
-        if rc == SQLITE_DONE { return nil }
-        guard rc == SQLITE_ROW else { throw error(rc) }
-        return EventKey(
-            body: column(findEvent, 0) ?? "",
-            state: EventState(rawValue: column(findEvent, 1) ?? "") ?? .unpriced,
-            reason: column(findEvent, 2)
-        )
+        return try b.run { statement in
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return nil }
+            guard rc == SQLITE_ROW else { throw error(rc) }
+            return EventKey(
+                body: column(statement, 0) ?? "",
+                state: EventState(rawValue: column(statement, 1) ?? "") ?? .unpriced,
+                reason: column(statement, 2)
+            )
+        }
     }
 
     func insert(_ e: StoredEvent) throws {
@@ -78,7 +79,7 @@ final class HotStatements {
         b.text(e.budgetId)
         b.text(e.costAllocationId)
         b.text(e.catalogVersion)
-        try run(insertEvent)
+        try b.run(step)
     }
 
     func insert(_ c: CostRecord, createdAt: Timestamp) throws {
@@ -103,11 +104,10 @@ final class HotStatements {
         b.text(c.corrects?.id)
         b.text(c.catalogFrom)
         b.text(c.catalogTo)
-        try run(insertCost)
+        try b.run(step)
     }
 
-    private func run(_ statement: OpaquePointer) throws {
-        defer { sqlite3_reset(statement) }
+    private func step(_ statement: OpaquePointer) throws {
         let rc = sqlite3_step(statement)
         guard rc == SQLITE_DONE else { throw error(rc) }
     }
@@ -123,32 +123,65 @@ final class HotStatements {
     }
 }
 
-/// SQLite's SQLITE_TRANSIENT: the text is copied at bind time.
-private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+/// SQLite's SQLITE_STATIC: the text stays where it is until the statement is reset.
+private let staticText = unsafeBitCast(0, to: sqlite3_destructor_type.self)
 
-/// Binds parameters left to right.
+/// Collects one statement's parameters, left to right, then binds and steps them in one go:
+/// texts are copied once into one buffer and bound in place (SQLITE_STATIC) while the
+/// statement runs, instead of SQLite copying each into its own allocation (SQLITE_TRANSIENT).
 private struct Binder {
+    enum Value {
+        case null
+        case text(offset: Int, count: Int)
+        case int(Int64)
+    }
+
     let statement: OpaquePointer
-    var index: Int32 = 0
+    var values: [Value] = []
+    var bytes: [UInt8] = []
+
+    init(statement: OpaquePointer) {
+        self.statement = statement
+        values.reserveCapacity(20)
+        bytes.reserveCapacity(1024)
+    }
 
     mutating func text(_ value: String?) {
-        index += 1
-        guard var value else {
-            sqlite3_bind_null(statement, index)
+        guard let value else {
+            values.append(.null)
             return
         }
-        _ = value.withUTF8 { bytes in
-            // An empty buffer may have no address, which SQLite would bind as NULL.
-            if let base = bytes.baseAddress {
-                sqlite3_bind_text(statement, index, base, Int32(bytes.count), transient)
-            } else {
-                sqlite3_bind_text(statement, index, "", 0, transient)
-            }
-        }
+        let offset = bytes.count
+        bytes.append(contentsOf: value.utf8)
+        values.append(.text(offset: offset, count: bytes.count - offset))
     }
 
     mutating func int(_ value: Int64) {
-        index += 1
-        sqlite3_bind_int64(statement, index, value)
+        values.append(.int(value))
+    }
+
+    /// Binds everything and runs `body` (which steps the statement) while the texts are valid.
+    /// The statement is reset and its bindings cleared before the buffer goes away.
+    mutating func run<T>(_ body: (OpaquePointer) throws -> T) rethrows -> T {
+        // One byte more, so an empty text has an address (a nil one would bind NULL).
+        bytes.append(0)
+        return try bytes.withUnsafeBufferPointer { base in
+            defer {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
+            }
+            for (i, value) in values.enumerated() {
+                let index = Int32(i + 1)
+                switch value {
+                case .null: sqlite3_bind_null(statement, index)
+                case .int(let n): sqlite3_bind_int64(statement, index, n)
+                case .text(let offset, let count):
+                    base.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: max(count, 1)) {
+                        _ = sqlite3_bind_text(statement, index, $0, Int32(count), staticText)
+                    }
+                }
+            }
+            return try body(statement)
+        }
     }
 }

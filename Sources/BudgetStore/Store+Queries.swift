@@ -133,16 +133,6 @@ public struct StoreReader {
         }
     }
 
-    /// Costs with a cost date at or after `time`, oldest first, to rebuild spike history at start.
-    public func costs(since time: Timestamp) throws -> [(budgetId: String, platform: String, serviceType: ServiceType, amount: Money, at: Timestamp)] {
-        try Row.fetchAll(db, sql: """
-            SELECT budget_id, platform, service_type, cost_amount, cost_date FROM cost_allocations
-            WHERE cost_date >= ? ORDER BY cost_date
-            """, arguments: [time.nanosecondsSinceEpoch]).map { row in
-            (row[0], row[1], ServiceType(rawValue: row[2]) ?? .other, try money(row[3]), Timestamp(nanosecondsSinceEpoch: row[4]))
-        }
-    }
-
     /// The saved spike history from `hour` on.
     public func history(since hour: Int64) throws -> [(bucket: HistoryBucket, amount: Money)] {
         try Row.fetchAll(db, sql: "SELECT key, hour, amount FROM spend_history WHERE hour >= ?", arguments: [hour]).map { row in

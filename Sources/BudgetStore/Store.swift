@@ -371,6 +371,9 @@ public final class Store: @unchecked Sendable {
                 ) WITHOUT ROWID;
                 CREATE INDEX spend_history_hour ON spend_history(hour);
                 """)
+            // Only the start's history rebuild read costs by date alone; with the table above
+            // it no longer does (the one-time rebuild scans), and every cost paid for the index.
+            try db.execute(sql: "DROP INDEX IF EXISTS cost_allocations_date")
         }
         return migrator
     }

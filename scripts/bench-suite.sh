@@ -11,7 +11,8 @@
 #   raw       ZeroMQ PUB→SUB alone, RAW_COUNT messages (no daemon)
 #   pub       PUB ingest with --nodrop (flow control, nothing lost) and --with-raw, for every
 #             size in SIZES × budget count in BUDGET_COUNTS (sizes above BIG_M_MAX_SIZE only
-#             with the first budget count); 1e7 is added by --full
+#             with the first budget count: 1e4 budgets run at a few hundred events/s, so
+#             1e5 × 1e4 alone takes about 8 minutes); 1e7 is added by --full
 #   control   after the largest pub run with the first budget count (its costs stored):
 #             CONTROL_REQUESTS budget.get / spend.check round trips
 #   ack       acknowledged ingest, window ACK_WINDOW, ACK_COUNT events, --with-raw
@@ -31,7 +32,7 @@ BIN=${BIN:-.build/release}
 PRICES=${PRICES:-config/prices.json}
 SIZES=${SIZES:-"100000 1000000"}
 BUDGET_COUNTS=${BUDGET_COUNTS:-"10 10000"}
-BIG_M_MAX_SIZE=${BIG_M_MAX_SIZE:-1000000}
+BIG_M_MAX_SIZE=${BIG_M_MAX_SIZE:-100000}
 SEND_HWM=${SEND_HWM:-10000}
 RAW_COUNT=${RAW_COUNT:-1000000}
 ACK_COUNT=${ACK_COUNT:-100000}
@@ -40,7 +41,7 @@ ALERT_PROBES=${ALERT_PROBES:-200}
 ALERT_SECONDS=${ALERT_SECONDS:-20}
 CONTROL_REQUESTS=${CONTROL_REQUESTS:-10000}
 CONTROL_WARMUP=${CONTROL_WARMUP:-500}
-TIMEOUT=${TIMEOUT:-30}
+TIMEOUT=${TIMEOUT:-120}
 OUT=${OUT:-}
 FULL=${FULL:-0}
 
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
         --full) FULL=1 ;;
         --quick) SIZES=100000 ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "bench-suite: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -104,25 +105,41 @@ endpoint() {
     printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
-# field JSON KEY: a top-level value of a flat JSON report (strings unquoted).
+# field JSON KEY: a top-level value of a flat JSON report (strings unquoted), or — if absent.
 field() {
-    printf '%s' "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" | tr -d '"'
+    local value
+    value=$(printf '%s' "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" | tr -d '"')
+    printf '%s' "${value:-—}"
 }
 
 # bench SCENARIO ARGS...: one budgetctl bench run; its JSON goes to the results file, tagged.
+# A failed run is recorded as {"scenario", "failed": "<its error>"} and the suite goes on.
 bench() {
-    local scenario=$1 json
+    local scenario=$1 json status=0
     shift
-    echo "== $scenario: budgetctl bench $*" >&2
+    echo "== $(date -u +%H:%M:%S) $scenario: budgetctl bench $*" >&2
     json=$("$BIN/budgetctl" bench --json --timeout "$TIMEOUT" --control "$CONTROL" --ingest "$INGEST" \
-        --ingest-ack "$INGEST_ACK" --publish "$PUBLISH" "$@")
-    json="{\"scenario\":\"$scenario\",${json#\{}"
+        --ingest-ack "$INGEST_ACK" --publish "$PUBLISH" "$@" 2> "$OUT/last-error") || status=$?
+    if [ "$status" != 0 ] || [ "${json:0:1}" != "{" ]; then
+        echo "bench-suite: $scenario failed (exit $status): $(cat "$OUT/last-error")" >&2
+        json="{\"scenario\":\"$scenario\",\"failed\":\"exit $status: $(grep -m1 . "$OUT/last-error" | tr -d '"\\|')\"}"
+    else
+        json="{\"scenario\":\"$scenario\",${json#\{}"
+    fi
     printf '%s\n' "$json" >> "$RESULTS"
     printf '%s\n' "$json"
 }
 
 mb() {  # bytes → MB with one decimal
-    awk -v b="${1:-0}" 'BEGIN { if (b == "" || b == "null") print "—"; else printf "%.1f", b / 1e6 }'
+    awk -v b="$1" 'BEGIN { if (b !~ /^[0-9]+$/) print "—"; else printf "%.1f", b / 1e6 }'
+}
+
+# failed JSON: " (failed: …)" for a failed run, else nothing.
+failed() {
+    local reason
+    reason=$(printf '%s' "$1" | sed -n 's/.*"failed":"\([^"]*\)".*/\1/p')
+    [ -n "$reason" ] && printf ' (failed: %s)' "$reason"
+    return 0
 }
 
 INGEST_ROWS=()
@@ -130,10 +147,14 @@ ALERT_ROWS=()
 CONTROL_ROWS=()
 
 ingest_row() {  # ingest_row SCENARIO N M JSON
-    local j=$4
-    INGEST_ROWS+=("| $1 | $2 | $3 | $(field "$j" eventsPerSecond)$(field "$j" messagesPerSecond) | $(field "$j" lost)$(field "$j" missingReplies) \
-| $(field "$j" rawMessagesPerSecond) | $(field "$j" ratioToRaw) | $(mb "$(field "$j" peakRssBytes)") | $(mb "$(field "$j" rssSteadyBytes)") \
-| $(mb "$(field "$j" databaseBytesPerMillionEvents)") | $(field "$j" p50LatencyMs) / $(field "$j" p99LatencyMs) |")
+    local j=$4 rate lost latency=—
+    case "$j" in *'"mode":"raw"'*) rate=$(field "$j" messagesPerSecond) ;; *) rate=$(field "$j" eventsPerSecond) ;; esac
+    case "$j" in *'"mode":"ack"'*)
+        lost="$(field "$j" missingReplies) missing"
+        latency="$(field "$j" p50LatencyMs) / $(field "$j" p99LatencyMs)" ;;
+    *) lost=$(field "$j" lost) ;; esac
+    INGEST_ROWS+=("| $1$(failed "$j") | $2 | $3 | $rate | $lost | $(field "$j" rawMessagesPerSecond) | $(field "$j" ratioToRaw) \
+| $(mb "$(field "$j" peakRssBytes)") | $(mb "$(field "$j" rssSteadyBytes)") | $(mb "$(field "$j" databaseBytesPerMillionEvents)") | $latency |")
 }
 
 # --- raw
@@ -154,10 +175,10 @@ for n in $SIZES; do
         run=pub-$n-$m
         j=$(bench "pub" --mode pub --nodrop --send-hwm "$SEND_HWM" --with-raw --count "$n" --budgets "$m" --setup --run-id "$run")
         ingest_row "pub --nodrop" "$n" "$m" "$j"
-        [ -z "$capacity" ] && capacity=$(field "$j" eventsPerSecond)
+        if [ -z "$capacity" ] && [ "$(field "$j" eventsPerSecond)" != — ]; then capacity=$(field "$j" eventsPerSecond); fi
         if [ "$n" = "$largest" ] && [ "$m" = "$first_m" ]; then
             j=$(bench control --mode control --budget-id "bench-$run-0" --requests "$CONTROL_REQUESTS" --warmup "$CONTROL_WARMUP")
-            CONTROL_ROWS+=("| after pub $n × $m budgets | $(field "$j" daemonAccepted) | $(field "$j" budgetGetP50LatencyMs) | $(field "$j" budgetGetP90LatencyMs) | $(field "$j" budgetGetP99LatencyMs) | $(field "$j" budgetGetMaxLatencyMs) \
+            CONTROL_ROWS+=("| after pub $n × $m budgets$(failed "$j") | $(field "$j" daemonAccepted) | $(field "$j" budgetGetP50LatencyMs) | $(field "$j" budgetGetP90LatencyMs) | $(field "$j" budgetGetP99LatencyMs) | $(field "$j" budgetGetMaxLatencyMs) \
 | $(field "$j" spendCheckP50LatencyMs) | $(field "$j" spendCheckP90LatencyMs) | $(field "$j" spendCheckP99LatencyMs) | $(field "$j" spendCheckMaxLatencyMs) | $(field "$j" requestsPerSecond) |")
         fi
         stop_daemon
@@ -177,7 +198,7 @@ count=$(( rate * ALERT_SECONDS ))
 start_daemon alerts
 j=$(bench alerts --mode alerts --nodrop --send-hwm "$SEND_HWM" --probes "$ALERT_PROBES" --rate "$rate" --count "$count" \
     --budgets "$first_m" --setup --run-id alerts)
-ALERT_ROWS+=("| $(field "$j" probes) | $(field "$j" alertsReceived) | $(field "$j" missingAlerts) | $(field "$j" p50LatencyMs) | $(field "$j" p99LatencyMs) \
+ALERT_ROWS+=("| $(field "$j" probes)$(failed "$j") | $(field "$j" alertsReceived) | $(field "$j" missingAlerts) | $(field "$j" p50LatencyMs) | $(field "$j" p99LatencyMs) \
 | $(field "$j" maxLatencyMs) | $rate | $(field "$j" backgroundEventsPerSecond) | $(field "$j" committed) | $(field "$j" lost) |")
 stop_daemon
 

@@ -76,7 +76,20 @@ stop_daemon() {
         DAEMON_PID=
     fi
 }
-trap stop_daemon EXIT INT TERM
+trap stop_daemon EXIT
+trap 'exit 130' INT TERM
+
+# daemon_gone: sets GONE to a note if this scenario's budgetd is no longer running (it
+# crashed, or something outside the suite stopped it), with its exit status.
+daemon_gone() {
+    local status=0
+    GONE=
+    if [ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+        wait "$DAEMON_PID" 2>/dev/null || status=$?
+        GONE="budgetd (pid $DAEMON_PID) exited during the run with status $status; "
+        DAEMON_PID=
+    fi
+}
 
 # start_daemon NAME: a fresh budgetd on ephemeral loopback ports, database in $OUT/NAME.
 start_daemon() {
@@ -112,7 +125,8 @@ field() {
     printf '%s' "${value:-—}"
 }
 
-# bench SCENARIO ARGS...: one budgetctl bench run; its JSON goes to the results file, tagged.
+# bench SCENARIO ARGS...: one budgetctl bench run; its JSON (tagged with the scenario) is
+# appended to the results file and left in J.
 # A failed run is recorded as {"scenario", "failed": "<its error>"} and the suite goes on.
 bench() {
     local scenario=$1 json status=0
@@ -121,13 +135,15 @@ bench() {
     json=$("$BIN/budgetctl" bench --json --timeout "$TIMEOUT" --control "$CONTROL" --ingest "$INGEST" \
         --ingest-ack "$INGEST_ACK" --publish "$PUBLISH" "$@" 2> "$OUT/last-error") || status=$?
     if [ "$status" != 0 ] || [ "${json:0:1}" != "{" ]; then
-        echo "bench-suite: $scenario failed (exit $status): $(cat "$OUT/last-error")" >&2
-        json="{\"scenario\":\"$scenario\",\"failed\":\"exit $status: $(grep -m1 . "$OUT/last-error" | tr -d '"\\|')\"}"
+        daemon_gone
+        echo "bench-suite: $scenario failed (exit $status): $GONE$(cat "$OUT/last-error")" >&2
+        json="{\"scenario\":\"$scenario\",\"failed\":\"${GONE}exit $status: $(grep -m1 . "$OUT/last-error" | tr -d '"\\|')\"}"
     else
         json="{\"scenario\":\"$scenario\",${json#\{}"
     fi
     printf '%s\n' "$json" >> "$RESULTS"
-    printf '%s\n' "$json"
+    printf '%s\n' "$json" >&2
+    J=$json
 }
 
 mb() {  # bytes → MB with one decimal
@@ -160,7 +176,7 @@ ingest_row() {  # ingest_row SCENARIO N M JSON
 # --- raw
 echo "== raw" >&2
 CONTROL=tcp://127.0.0.1:1 INGEST=tcp://127.0.0.1:1 INGEST_ACK=tcp://127.0.0.1:1 PUBLISH=tcp://127.0.0.1:1
-j=$(bench raw --mode raw --count "$RAW_COUNT")
+bench raw --mode raw --count "$RAW_COUNT"; j=$J
 ingest_row raw "$RAW_COUNT" — "$j"
 
 # --- pub, and control after the largest first-budget-count run
@@ -173,11 +189,11 @@ for n in $SIZES; do
         if [ "$m" != "$first_m" ] && [ "$n" -gt "$BIG_M_MAX_SIZE" ]; then continue; fi
         start_daemon "pub-$n-$m"
         run=pub-$n-$m
-        j=$(bench "pub" --mode pub --nodrop --send-hwm "$SEND_HWM" --with-raw --count "$n" --budgets "$m" --setup --run-id "$run")
+        bench "pub" --mode pub --nodrop --send-hwm "$SEND_HWM" --with-raw --count "$n" --budgets "$m" --setup --run-id "$run"; j=$J
         ingest_row "pub --nodrop" "$n" "$m" "$j"
         if [ -z "$capacity" ] && [ "$(field "$j" eventsPerSecond)" != — ]; then capacity=$(field "$j" eventsPerSecond); fi
-        if [ "$n" = "$largest" ] && [ "$m" = "$first_m" ]; then
-            j=$(bench control --mode control --budget-id "bench-$run-0" --requests "$CONTROL_REQUESTS" --warmup "$CONTROL_WARMUP")
+        if [ "$n" = "$largest" ] && [ "$m" = "$first_m" ] && [ -n "$DAEMON_PID" ]; then
+            bench control --mode control --budget-id "bench-$run-0" --requests "$CONTROL_REQUESTS" --warmup "$CONTROL_WARMUP"; j=$J
             CONTROL_ROWS+=("| after pub $n × $m budgets$(failed "$j") | $(field "$j" daemonAccepted) | $(field "$j" budgetGetP50LatencyMs) | $(field "$j" budgetGetP90LatencyMs) | $(field "$j" budgetGetP99LatencyMs) | $(field "$j" budgetGetMaxLatencyMs) \
 | $(field "$j" spendCheckP50LatencyMs) | $(field "$j" spendCheckP90LatencyMs) | $(field "$j" spendCheckP99LatencyMs) | $(field "$j" spendCheckMaxLatencyMs) | $(field "$j" requestsPerSecond) |")
         fi
@@ -187,7 +203,7 @@ done
 
 # --- ack
 start_daemon ack
-j=$(bench ack --mode ack --window "$ACK_WINDOW" --count "$ACK_COUNT" --budgets "$first_m" --setup --with-raw --run-id ack)
+bench ack --mode ack --window "$ACK_WINDOW" --count "$ACK_COUNT" --budgets "$first_m" --setup --with-raw --run-id ack; j=$J
 ingest_row "ack, window $ACK_WINDOW" "$ACK_COUNT" "$first_m" "$j"
 stop_daemon
 
@@ -196,8 +212,8 @@ rate=$(( ${capacity:-2000} / 2 ))
 [ "$rate" -ge 1 ] || rate=1
 count=$(( rate * ALERT_SECONDS ))
 start_daemon alerts
-j=$(bench alerts --mode alerts --nodrop --send-hwm "$SEND_HWM" --probes "$ALERT_PROBES" --rate "$rate" --count "$count" \
-    --budgets "$first_m" --setup --run-id alerts)
+bench alerts --mode alerts --nodrop --send-hwm "$SEND_HWM" --probes "$ALERT_PROBES" --rate "$rate" --count "$count" \
+    --budgets "$first_m" --setup --run-id alerts; j=$J
 ALERT_ROWS+=("| $(field "$j" probes)$(failed "$j") | $(field "$j" alertsReceived) | $(field "$j" missingAlerts) | $(field "$j" p50LatencyMs) | $(field "$j" p99LatencyMs) \
 | $(field "$j" maxLatencyMs) | $rate | $(field "$j" backgroundEventsPerSecond) | $(field "$j" committed) | $(field "$j" lost) |")
 stop_daemon

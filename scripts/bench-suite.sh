@@ -23,12 +23,14 @@
 #   --full          add the 1e7 pub scenario
 #   --quick         SIZES=100000 only (a few minutes)
 #   --out DIR       where databases, daemon logs and results go (default /tmp/budgetd-bench-TIME)
-# Needs: a release build (.build/release/budgetd and budgetctl; BIN=DIR to use others), and
+# Needs: a release build (.build/release/budgetd and budgetctl; BIN=DIR to use others, or
+# BUDGETD=PATH for another daemon binary), and
 # the tools of a fresh Debian (bash, sed, awk, grep). No jq or python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.build/release}
+BUDGETD=${BUDGETD:-$BIN/budgetd}
 PRICES=${PRICES:-config/prices.json}
 SIZES=${SIZES:-"100000 1000000"}
 BUDGET_COUNTS=${BUDGET_COUNTS:-"10 10000"}
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
         --full) FULL=1 ;;
         --quick) SIZES=100000 ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "bench-suite: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -58,7 +60,7 @@ done
 [ "$FULL" = 1 ] && SIZES="$SIZES 10000000"
 OUT=${OUT:-/tmp/budgetd-bench-$(date -u +%Y%m%dT%H%M%SZ)}
 
-for tool in "$BIN/budgetd" "$BIN/budgetctl"; do
+for tool in "$BUDGETD" "$BIN/budgetctl"; do
     [ -x "$tool" ] || { echo "bench-suite: $tool is missing: run swift build -c release first" >&2; exit 1; }
 done
 [ -f "$PRICES" ] || { echo "bench-suite: no price catalog at $PRICES" >&2; exit 1; }
@@ -96,7 +98,7 @@ start_daemon() {
     local dir=$OUT/$1 line="" i
     rm -rf "$dir"
     mkdir -p "$dir"
-    "$BIN/budgetd" --db "$dir/b.db" --log-level warning --prices "$PRICES" \
+    "$BUDGETD" --db "$dir/b.db" --log-level warning --prices "$PRICES" \
         --ingest 'tcp://127.0.0.1:*' --ingest-ack 'tcp://127.0.0.1:*' \
         --publish 'tcp://127.0.0.1:*' --control 'tcp://127.0.0.1:*' 2> "$dir/budgetd.log" &
     DAEMON_PID=$!

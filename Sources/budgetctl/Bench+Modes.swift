@@ -8,35 +8,59 @@ extension Bench {
     // MARK: pub
 
     /// Fire-and-forget: send everything over PUB, then watch `stats` until the
-    /// daemon has dealt with it all or stops making progress.
-    func runPub(context: ZMQContext, client: ControlClient, messages: [[[UInt8]]], report: inout BenchReport) throws {
+    /// daemon has dealt with it all or stops making progress. Returns how many
+    /// events the daemon committed.
+    func runPub(context: ZMQContext, client: ControlClient, before stats: JSONValue, messages: [[[UInt8]]], report: inout BenchReport) throws -> Int64 {
         let clock = ContinuousClock()
-        let before = try IngestCounters(client.call("stats"))
+        let before = try IngestCounters(stats)
 
-        // An XPUB is a PUB that also hands us the subscriptions it gets: we
-        // know when the daemon's SUB has subscribed instead of sleeping on it.
-        let publisher = try context.makeSocket(.xpub)
+        let settings = publisherSettings
+        let publisher = try settings.makePublisher(context: context)
         defer { publisher.close() }
-        try publisher.setLinger(milliseconds: 0)
-        // No limit: a PUB drops what does not fit, and this bench must not.
-        try publisher.setSendHighWaterMark(0)
-        try global.secure(publisher)
-        try publisher.connect(ingest)
         try waitForSubscription(publisher, endpoint: ingest, clock: clock)
 
+        var sender = FlowSender(socket: publisher, settings: settings)
         let start = clock.now
         let pacer = Pacer(rate: rate, start: start)
         for (index, frames) in messages.enumerated() {
             pacer.wait(for: index, clock: clock)
-            try publisher.send(frames)
+            try sender.send(frames)
         }
         let sendEnd = clock.now
 
-        // Watch the daemon's counters. The last observed growth marks when the
-        // last commit happened, to within one polling interval (50 ms).
         let sent = Int64(messages.count)
+        let watch = try watchCounters(client: client, before: before, expected: sent, since: sendEnd, clock: clock)
+        let after = watch.after
+        let committed = after.accepted - before.accepted
+        let duplicates = after.duplicates - before.duplicates
+        let rejected = after.rejected - before.rejected
+        report.add("sent", .number(sent))
+        report.add("nodrop", .bool(nodrop))
+        if nodrop {
+            report.add("sendHwm", .number(sendHwm))
+            report.add("blockedSends", .number(sender.blockedSends))
+            report.add("blockedSeconds", seconds: sender.blockedTime)
+        }
+        report.add("senderSeconds", seconds: start.duration(to: sendEnd))
+        report.add("senderEventsPerSecond", rate: messages.count, over: start.duration(to: sendEnd))
+        report.add("committed", .number(committed))
+        report.add("duplicates", .number(duplicates))
+        report.add("rejected", .number(rejected))
+        report.add("lost", .number(sent - committed - duplicates - rejected))
+        report.add("seconds", seconds: start.duration(to: watch.lastGrowth))
+        report.add("eventsPerSecond", rate: Int(committed), over: start.duration(to: watch.lastGrowth))
+        return committed
+    }
+
+    /// Polls `stats` every 50 ms until the daemon has handled `expected`
+    /// more events than `before`, or handled nothing new for 2 s. The last
+    /// observed growth marks when the last commit happened, to within one
+    /// polling interval.
+    func watchCounters(
+        client: ControlClient, before: IngestCounters, expected: Int64, since: ContinuousClock.Instant, clock: ContinuousClock
+    ) throws -> (after: IngestCounters, lastGrowth: ContinuousClock.Instant) {
         var after = before
-        var lastGrowth = sendEnd
+        var lastGrowth = since
         var lastProgress: Int64 = 0
         while true {
             Thread.sleep(forTimeInterval: 0.05)
@@ -48,29 +72,17 @@ extension Bench {
                 lastProgress = progress
                 lastGrowth = observed
             }
-            if progress >= sent || lastGrowth.duration(to: observed) >= .seconds(2) {
-                break
+            if progress >= expected || lastGrowth.duration(to: observed) >= .seconds(2) {
+                return (after, lastGrowth)
             }
         }
-
-        let committed = after.accepted - before.accepted
-        let duplicates = after.duplicates - before.duplicates
-        let rejected = after.rejected - before.rejected
-        report.add("sent", .number(sent))
-        report.add("senderSeconds", seconds: start.duration(to: sendEnd))
-        report.add("senderEventsPerSecond", rate: messages.count, over: start.duration(to: sendEnd))
-        report.add("committed", .number(committed))
-        report.add("duplicates", .number(duplicates))
-        report.add("rejected", .number(rejected))
-        report.add("lost", .number(sent - committed - duplicates - rejected))
-        report.add("seconds", seconds: start.duration(to: lastGrowth))
-        report.add("eventsPerSecond", rate: Int(committed), over: start.duration(to: lastGrowth))
     }
 
     // MARK: ack
 
-    /// Acknowledged: a DEALER with at most `--window` events awaiting replies.
-    func runAck(context: ZMQContext, workload: BenchWorkload, messages: [[[UInt8]]], report: inout BenchReport) throws {
+    /// Acknowledged: a DEALER with at most `--window` events awaiting
+    /// replies. Returns how many were ACCEPTED.
+    func runAck(context: ZMQContext, workload: BenchWorkload, messages: [[[UInt8]]], report: inout BenchReport) throws -> Int64 {
         let clock = ContinuousClock()
         let dealer = try context.makeSocket(.dealer)
         defer { dealer.close() }
@@ -165,6 +177,7 @@ extension Bench {
         report.add("eventsPerSecond", rate: acked, over: start.duration(to: lastReply))
         report.add("p50LatencyMs", .number(Self.percentileMilliseconds(latencies, 0.50)))
         report.add("p99LatencyMs", .number(Self.percentileMilliseconds(latencies, 0.99)))
+        return Int64(statuses["ACCEPTED", default: 0])
     }
 
     /// The `q` quantile (nearest rank) of sorted durations, in milliseconds.
@@ -178,6 +191,34 @@ extension Bench {
 
     /// ZeroMQ alone: a PUB bound on loopback and a SUB in a second thread.
     func runRaw(context: ZMQContext, messages: [[[UInt8]]], report: inout BenchReport) throws {
+        let raw = try measureRaw(context: context, messages: messages)
+        report.add("endpoint", .string(raw.endpoint))
+        report.add("sent", .number(messages.count))
+        report.add("senderSeconds", seconds: raw.senderTime)
+        report.add("received", .number(raw.received))
+        report.add("lost", .number(raw.lost))
+        report.add("seconds", seconds: raw.time)
+        report.add("messagesPerSecond", .number(raw.messagesPerSecond))
+        let bytes = messages.reduce(0) { $0 + $1[0].count + $1[1].count }
+        let megabytes = Double(bytes) * Double(raw.received) / Double(messages.count) / 1_000_000
+        let seconds = BenchReport.seconds(raw.time)
+        report.add("megabytesPerSecond", .number(BenchReport.fixed(seconds > 0 ? megabytes / seconds : 0, decimals: 1)))
+    }
+
+    /// What ``measureRaw(context:messages:)`` measured.
+    struct RawMeasurement {
+        var endpoint: String
+        var received: Int
+        var lost: Int
+        var senderTime: Duration
+        /// First send to last receipt.
+        var time: Duration
+        var messagesPerSecond: Int
+    }
+
+    /// Sends `messages` from a PUB to a SUB in this process (the SUB on its
+    /// own thread) over loopback TCP, both with unlimited queues.
+    func measureRaw(context: ZMQContext, messages: [[[UInt8]]]) throws -> RawMeasurement {
         let clock = ContinuousClock()
         let publisher = try context.makeSocket(.xpub)
         defer { publisher.close() }
@@ -210,17 +251,12 @@ extension Bench {
             throw error
         }
         let end = outcome.lastReceived ?? sendEnd
-        report.add("endpoint", .string(endpoint))
-        report.add("sent", .number(messages.count))
-        report.add("senderSeconds", seconds: start.duration(to: sendEnd))
-        report.add("received", .number(outcome.received))
-        report.add("lost", .number(messages.count - outcome.received))
-        report.add("seconds", seconds: start.duration(to: end))
-        report.add("messagesPerSecond", rate: outcome.received, over: start.duration(to: end))
-        let bytes = messages.reduce(0) { $0 + $1[0].count + $1[1].count }
-        let megabytes = Double(bytes) * Double(outcome.received) / Double(messages.count) / 1_000_000
         let seconds = BenchReport.seconds(start.duration(to: end))
-        report.add("megabytesPerSecond", .number(BenchReport.fixed(seconds > 0 ? megabytes / seconds : 0, decimals: 1)))
+        return RawMeasurement(
+            endpoint: endpoint, received: outcome.received, lost: messages.count - outcome.received,
+            senderTime: start.duration(to: sendEnd), time: start.duration(to: end),
+            messagesPerSecond: seconds > 0 ? Int((Double(outcome.received) / seconds).rounded()) : 0
+        )
     }
 
     // MARK: shared
@@ -228,18 +264,7 @@ extension Bench {
     /// Waits until the peer's SUB has subscribed to this XPUB, so the first
     /// messages are not dropped for want of a subscriber.
     func waitForSubscription(_ publisher: ZMQSocket, endpoint: String, clock: ContinuousClock) throws {
-        let deadline = clock.now.advanced(by: global.timeoutDuration)
-        while clock.now < deadline {
-            let ready = try poll([(socket: publisher, events: .readable)], timeoutMilliseconds: 50)
-            guard ready[0].contains(.readable) else { continue }
-            // A subscription message is 0x01 followed by the prefix.
-            while let frames = try publisher.receive(dontWait: true) {
-                if frames.first?.first == 1 {
-                    return
-                }
-            }
-        }
-        throw CommandFailure("no subscriber on \(endpoint) within \(global.timeoutText): is budgetd's ingest there?", status: 2)
+        try PublisherSettings.waitForSubscription(publisher, endpoint: endpoint, timeout: global.timeoutDuration, timeoutText: global.timeoutText)
     }
 }
 

@@ -22,7 +22,31 @@ struct Bench: ParsableCommand {
             events/s = acknowledged / wall time; p50/p99 acknowledgement latency.
 
             raw: no daemon; a PUB and a SUB in this process over loopback TCP \
-            with the same messages: the messages/s ZeroMQ alone carries here.
+            with the same messages: the messages/s ZeroMQ alone carries here. \
+            With --with-raw, pub and ack modes run this first and report \
+            rawMessagesPerSecond and ratioToRaw (events/s ÷ raw msg/s).
+
+            --nodrop (pub, alerts, control): the publisher sets \
+            ZMQ_XPUB_NODROP with --send-hwm; when its queue is full it waits \
+            and retries instead of dropping (flow control: lost is 0 unless \
+            the daemon drops). Without it the send queue is unlimited.
+
+            pub and ack also sample the daemon's stats.process every \
+            --sample-ms on a second control connection: peakRssBytes (VmHWM \
+            at the end), rssStartBytes, rssEndBytes, rssSteadyBytes (median of \
+            the second half of the samples) and databaseBytesPerMillionEvents \
+            ((database + WAL growth) ÷ committed × 1e6).
+
+            alerts: alert latency under load. Creates --probes MONTHLY budgets \
+            (total 100 USD, selector probe=RUNID-p), subscribes to alert.* on \
+            --publish, sends the workload over PUB at --rate, and spread evenly \
+            through it one event of cost 85 USD per probe budget: latency is \
+            from sending a probe to receiving its budget's THRESHOLD_80.
+
+            control: control round-trip latency: --warmup, then --requests REQ \
+            round trips alternating budget.get and spend.check (0.01 USD) on \
+            --budget-id (default: the first --setup budget); p50/p90/p99/max \
+            per op. With --rate, the workload is published meanwhile.
 
             Events are about 300 bytes of realistic JSON (OpenAI, Anthropic, \
             Apify, AWS), with ids RUNID-i so runs never collide. Every message \
@@ -34,7 +58,7 @@ struct Bench: ParsableCommand {
 
     /// How events are sent.
     enum Mode: String, ExpressibleByArgument, CaseIterable, Sendable {
-        case pub, ack, raw
+        case pub, ack, raw, alerts, control
     }
 
     @OptionGroup var global: GlobalOptions
@@ -45,7 +69,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("How many budget keys (metadata.bench) to spread events over, round-robin.", valueName: "m"))
     var budgets = 20
 
-    @Option(help: "pub (fire-and-forget ingest), ack (acknowledged ingest) or raw (ZeroMQ alone, no daemon).")
+    @Option(help: "pub (fire-and-forget ingest), ack (acknowledged ingest), raw (ZeroMQ alone, no daemon), alerts (alert latency under load) or control (control round-trip latency).")
     var mode: Mode = .pub
 
     @Option(help: ArgumentHelp("ack mode: the most events awaiting acknowledgement at once.", valueName: "w"))
@@ -66,6 +90,33 @@ struct Bench: ParsableCommand {
     )
     var runId: String?
 
+    @Option(help: ArgumentHelp("The daemon's outbound (PUB) endpoint (alerts mode).", valueName: "endpoint"))
+    var publish = "tcp://127.0.0.1:7602"
+
+    @Flag(help: "pub, alerts, control: set ZMQ_XPUB_NODROP with --send-hwm and wait instead of dropping when the queue is full.")
+    var nodrop = false
+
+    @Option(name: .customLong("send-hwm"), help: ArgumentHelp("With --nodrop: the publisher's send high-water mark (messages).", valueName: "n"))
+    var sendHwm = 10_000
+
+    @Flag(name: .customLong("with-raw"), help: "pub, ack: first measure raw ZeroMQ PUB→SUB with the same messages, and report the ratio.")
+    var withRaw = false
+
+    @Option(name: .customLong("sample-ms"), help: ArgumentHelp("pub, ack: how often to sample the daemon's stats.process.", valueName: "ms"))
+    var sampleMs = 100
+
+    @Option(help: ArgumentHelp("alerts mode: how many probe budgets (one probe event each).", valueName: "p"))
+    var probes = 200
+
+    @Option(help: ArgumentHelp("control mode: timed requests (after --warmup).", valueName: "k"))
+    var requests = 10_000
+
+    @Option(help: ArgumentHelp("control mode: untimed requests first.", valueName: "n"))
+    var warmup = 500
+
+    @Option(name: .customLong("budget-id"), help: ArgumentHelp("control mode: the budget to query (default: the first --setup budget).", valueName: "id"))
+    var budgetId: String?
+
     @Flag(help: "First create --budgets MONTHLY budgets over this month (total 1e9, selector bench=RUNID-k) to route the events to.")
     var setup = false
 
@@ -74,6 +125,14 @@ struct Bench: ParsableCommand {
         guard budgets >= 1 else { throw ValidationError("--budgets must be at least 1") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         guard rate >= 0 else { throw ValidationError("--rate must not be negative") }
+        guard sendHwm >= 1, sendHwm <= Int(Int32.max) else { throw ValidationError("--send-hwm must be at least 1") }
+        guard sampleMs >= 10 else { throw ValidationError("--sample-ms must be at least 10") }
+        guard probes >= 1 else { throw ValidationError("--probes must be at least 1") }
+        guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        if mode == .control, budgetId == nil, !setup {
+            throw ValidationError("control mode needs --budget-id or --setup")
+        }
         if let runId {
             // The ids are interpolated into the events' JSON as they are.
             let allowed = runId.utf8.allSatisfy { byte in
@@ -87,7 +146,7 @@ struct Bench: ParsableCommand {
             }
         }
         if setup, mode == .raw {
-            throw ValidationError("--setup needs a daemon: use it with --mode pub or ack")
+            throw ValidationError("--setup needs a daemon: use it with --mode pub, ack, alerts or control")
         }
     }
 
@@ -108,7 +167,7 @@ struct Bench: ParsableCommand {
             switch mode {
             case .raw:
                 try runRaw(context: context, messages: messages, report: &report)
-            case .pub, .ack:
+            case .pub, .ack, .alerts, .control:
                 let client = try ControlClient(
                     context: context, endpoint: global.control,
                     timeout: global.timeoutDuration, timeoutText: global.timeoutText, secure: global.secure
@@ -118,16 +177,53 @@ struct Bench: ParsableCommand {
                     try createBudgets(client: client, workload: workload)
                     report.add("budgetsCreated", .number(budgets))
                 }
-                if mode == .pub {
-                    try runPub(context: context, client: client, messages: messages, report: &report)
-                } else {
-                    try runAck(context: context, workload: workload, messages: messages, report: &report)
+                switch mode {
+                case .pub, .ack:
+                    if withRaw {
+                        let raw = try measureRaw(context: context, messages: messages)
+                        report.add("rawMessagesPerSecond", .number(raw.messagesPerSecond))
+                        report.add("rawLost", .number(raw.lost))
+                        try runDaemonMode(context: context, client: client, workload: workload, messages: messages, report: &report)
+                        report.addRatio(to: raw.messagesPerSecond)
+                    } else {
+                        try runDaemonMode(context: context, client: client, workload: workload, messages: messages, report: &report)
+                    }
+                case .alerts:
+                    try runAlerts(context: context, client: client, workload: workload, messages: messages, report: &report)
+                case .control:
+                    let target = budgetId ?? "bench-\(workload.budgetKey(0))"
+                    try runControl(context: context, client: client, budgetId: target, messages: messages, report: &report)
+                case .raw:
+                    break
                 }
             }
             report.print(json: global.json)
         } catch {
             throw GlobalOptions.report(error)
         }
+    }
+
+    /// pub or ack against the daemon, with the daemon's resources sampled on the side.
+    private func runDaemonMode(
+        context: ZMQContext, client: ControlClient, workload: BenchWorkload, messages: [[[UInt8]]], report: inout BenchReport
+    ) throws {
+        let before = try client.call("stats")
+        let sampler = ResourceSampler(context: context, connection: connection, interval: .milliseconds(sampleMs))
+        sampler.start()
+        let committed: Int64
+        do {
+            if mode == .pub {
+                committed = try runPub(context: context, client: client, before: before, messages: messages, report: &report)
+            } else {
+                committed = try runAck(context: context, workload: workload, messages: messages, report: &report)
+            }
+        } catch {
+            sampler.stop()
+            throw error
+        }
+        let sampled = sampler.stop()
+        let after = try client.call("stats")
+        ResourceSampler.report(before: before, after: after, sampled: sampled, committed: committed, into: &report)
     }
 
     /// `--setup`: one MONTHLY budget per key, over the current UTC month.
@@ -167,6 +263,12 @@ struct BenchReport {
     /// Seconds with millisecond precision.
     mutating func add(_ key: String, seconds duration: Duration) {
         add(key, .number(Self.fixed(Self.seconds(duration), decimals: 3)))
+    }
+
+    /// `ratioToRaw`: this run's `eventsPerSecond` ÷ raw ZeroMQ's messages/s.
+    mutating func addRatio(to rawPerSecond: Int) {
+        let eventsPerSecond = entries.last { $0.key == "eventsPerSecond" }.flatMap { $0.value.numberText.flatMap(Double.init) } ?? 0
+        add("ratioToRaw", .number(Self.fixed(rawPerSecond > 0 ? eventsPerSecond / Double(rawPerSecond) : 0, decimals: 4)))
     }
 
     /// A rate, rounded to a whole number per second.

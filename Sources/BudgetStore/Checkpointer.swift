@@ -8,10 +8,15 @@ import Synchronization
 ///
 /// The writer runs with `wal_autocheckpoint = 0`. This thread runs a PASSIVE checkpoint every
 /// `interval` (it never blocks the writer; it copies what was committed and syncs the database
-/// file, as `synchronous = FULL` asks); when the log has grown past `truncateBytes` anyway (the
-/// writer never paused long enough for a passive checkpoint to catch up), it runs a TRUNCATE
-/// checkpoint, which waits for the writer's current transaction, copies the little that is left
-/// and empties the file. Failures (a full disk, say) are retried at the next interval; nothing
+/// file, as `synchronous = FULL` asks). When the log has grown past `truncateBytes` (64 MiB)
+/// anyway (under sustained load the writer never pauses long enough for a passive checkpoint to
+/// reach the log's end, so the log never starts over), it runs a passive checkpoint and then a
+/// TRUNCATE one, which waits for the writer's current transaction, copies the little that is
+/// left, empties the file, and holds the writer meanwhile: tens of milliseconds, the tail of
+/// the alert latency under load (docs/benchmarks.md). Measured alternatives were worse: a
+/// 1 GiB limit stalls for half a second; checkpointing more often, or from the writer
+/// itself, costs the writer more than it saves (each checkpoint's fsync of the database
+/// file delays the writer's fsync of the log). Failures (a full disk, say) are retried at the next interval; nothing
 /// is lost meanwhile, the log only grows.
 final class Checkpointer: Sendable {
     private let path: String
@@ -23,7 +28,7 @@ final class Checkpointer: Sendable {
     /// Checkpoints run and the last failure, for tests and diagnostics.
     let counters = Mutex<(passive: Int, truncate: Int, lastError: String?)>((0, 0, nil))
 
-    init(path: String, interval: Duration = .milliseconds(100), truncateBytes: Int64 = 256 << 20) {
+    init(path: String, interval: Duration = .milliseconds(100), truncateBytes: Int64 = 64 << 20) {
         self.path = path
         self.interval = interval
         self.truncateBytes = truncateBytes
@@ -52,7 +57,12 @@ final class Checkpointer: Sendable {
             return
         }
         defer { sqlite3_close(connection) }
-        sqlite3_busy_timeout(connection, 5000)
+        // Up to 5 s for the writer's lock, in 200 µs steps (the writer lets it go between two
+        // batches only briefly; SQLite's own timeout sleeps up to 100 ms at a time).
+        sqlite3_busy_handler(connection, { _, tries in
+            usleep(200)
+            return tries < 25_000 ? 1 : 0
+        }, nil)
         // A new connection learns that the file is in WAL mode only when it first reads it;
         // until then a checkpoint does nothing (and reports -1 frames).
         sqlite3_exec(connection, "PRAGMA schema_version", nil, nil, nil)
@@ -68,9 +78,12 @@ final class Checkpointer: Sendable {
             guard walBytes > 0 else { continue }
             let truncate = walBytes > truncateBytes
             var log: Int32 = 0, copied: Int32 = 0
-            let rc = sqlite3_wal_checkpoint_v2(
-                connection, nil, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &log, &copied
-            )
+            // A passive checkpoint even before a TRUNCATE: a TRUNCATE holds the writer back
+            // while it copies, so the less is left to copy then, the shorter the wait.
+            var rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
+            if truncate && rc == SQLITE_OK {
+                rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_TRUNCATE, &log, &copied)
+            }
             counters.withLock {
                 if rc == SQLITE_OK {
                     if truncate { $0.truncate += 1 } else { $0.passive += 1 }

@@ -52,13 +52,22 @@ public final class Store: @unchecked Sendable {
         var config = Configuration()
         config.journalMode = .wal
         config.label = "budgetd"
-        config.busyMode = .timeout(5)
+        // Waits up to 5 s for a lock held by another connection (the checkpoint thread's
+        // TRUNCATE), in 100 µs steps: SQLite's own timeout sleeps in steps of up to 100 ms,
+        // which held commits (and alerts) for a quarter of a second behind a checkpoint that
+        // took a few milliseconds.
+        config.busyMode = .callback { tries in
+            usleep(100)
+            return tries < 50_000
+        }
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
             // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
-            if backgroundCheckpoints { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
+            if backgroundCheckpoints {
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            }
         }
         do {
             // A corrupt file that still opens must not start as if empty, and must not be written

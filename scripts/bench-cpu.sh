@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CPU per event, per daemon thread (issue 8): a fresh release budgetd, a PUB run of N events
+# over M budgets, and the CPU time each of budgetd's threads used during it (from
+# /proc/PID/task/*/stat), divided by N. Less noisy than events/s on a shared machine: it
+# counts the work, not the waiting.
+#
+#   swift build -c release
+#   scripts/bench-cpu.sh [N=300000] [M=20]
+#
+# Threads are named by what they are seen doing: the engine (the most CPU), the decode
+# thread, the checkpoint thread, ZeroMQ's I/O thread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-300000}
+M=${2:-20}
+BIN=${BIN:-.build/release}
+DIR=$(mktemp -d /tmp/budgetd-cpu.XXXXXX)
+"$BIN/budgetd" --db "$DIR/b.db" --log-level warning --prices config/prices.json \
+    --ingest tcp://127.0.0.1:7700 --ingest-ack tcp://127.0.0.1:7701 --publish tcp://127.0.0.1:7702 \
+    --control tcp://127.0.0.1:7703 2> "$DIR/log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+until grep -q "^ready" "$DIR/log" 2>/dev/null; do sleep 0.1; done
+ctl() { local sub=$1; shift; "$BIN/budgetctl" "$sub" --control tcp://127.0.0.1:7703 "$@"; }
+RUN=cpu$$
+# Budgets first (and one event, so the run itself creates nothing).
+ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
+snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
+snap > "$DIR/before"
+ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
+    | grep -E "^(committed|lost|eventsPerSecond) "
+snap > "$DIR/after"
+TICK=$(getconf CLK_TCK)
+join "$DIR/before" "$DIR/after" | awk -v n="$N" -v tick="$TICK" '{ d = $4 - $2; if (d > 0) printf "thread %-8s %-16s %6.1f µs/event\n", $1, $3, d * 1e6 / tick / n; t += d } END { printf "all threads               %6.1f µs/event\n", t * 1e6 / tick / n }'

@@ -16,15 +16,7 @@ struct BenchConnection: Sendable {
 
     /// Makes `socket` a CURVE client of the daemon when a key is given; call before connect.
     func secure(_ socket: ZMQSocket) throws {
-        switch (curveKey, curveServerKey) {
-        case (nil, nil):
-            return
-        case (let key?, let server?):
-            let security = try ClientSecurity.load(key: key, serverKey: server)
-            try socket.setCurveClient(serverPublicKey: security.serverPublicKey, keyPair: security.keyPair)
-        default:
-            throw CommandFailure("--curve-key and --curve-server-key go together", status: 64)
-        }
+        try ClientSecurity.secure(socket, key: curveKey, serverKey: curveServerKey)
     }
 
     /// A control client for the calling thread.

@@ -59,6 +59,20 @@ struct ClientSecurity {
         return ClientSecurity(serverPublicKey: server, keyPair: pair)
     }
 
+    /// Makes `socket` a CURVE client of the daemon when a key is given (`--curve-key` and
+    /// `--curve-server-key` go together); call before connect.
+    static func secure(_ socket: ZMQSocket, key: String?, serverKey: String?) throws {
+        switch (key, serverKey) {
+        case (nil, nil):
+            return
+        case (let key?, let server?):
+            let security = try load(key: key, serverKey: server)
+            try socket.setCurveClient(serverPublicKey: security.serverPublicKey, keyPair: security.keyPair)
+        default:
+            throw CommandFailure("--curve-key and --curve-server-key go together", status: 64)
+        }
+    }
+
     static func firstKey(in path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CommandFailure("cannot read \(path)", status: 64)

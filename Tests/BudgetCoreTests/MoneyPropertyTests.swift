@@ -5,17 +5,7 @@ import Testing
 /// from a seeded generator, so a failure reproduces; the rounding is checked against a
 /// reference that works on the digit string with integer arithmetic only.
 struct MoneyPropertyTests {
-    /// SplitMix64, seeded: the same values on every run and machine.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix64
 
     static let iterations = 20_000
 

@@ -7,7 +7,7 @@ import Testing
     /// Random budgets (selectors on a few keys, string and number values, no selector, several
     /// periods and statuses) and random events: the indexed route equals the scanning route.
     @Test func indexedRoutingEqualsScanning() throws {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(state: 0x5EED)
         let keys = ["team", "project", "env", "n"]
         let values = ["a", "b", "c"]
         func pair(_ key: String) -> String {
@@ -62,18 +62,4 @@ import Testing
         #expect(ledger.route(budgetId: nil, metadata: ["team": "x"], time: t) == nil)
         #expect(ledger.route(budgetId: nil, metadata: ["team": "y"], time: t) == "b1")
     }
-}
-
-/// A small deterministic generator for the property tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -139,7 +139,8 @@ final class EventModel {
     /// Events sent at least once (over either socket).
     private(set) var sent = Set<Int>()
 
-    init(source: String, budgetIds: [String], count: Int, unpricedEvery: Int = 40) {
+    /// `padding`: a description of that many characters on every event (bigger rows).
+    init(source: String, budgetIds: [String], count: Int, unpricedEvery: Int = 40, padding: Int = 0) {
         self.source = source
         self.budgetIds = budgetIds
         events.reserveCapacity(count)
@@ -150,6 +151,7 @@ final class EventModel {
                 ("id", .string(id)), ("source", .string(source)), ("platform", "OpenAI"), ("serviceType", "API"),
                 ("budgetId", .string(budgetIds[budget])),
             ])
+            if padding > 0 { o["description"] = .string(String(repeating: "x", count: padding)) }
             var cost: Money?
             if unpricedEvery > 0 && i % unpricedEvery == unpricedEvery - 1 {
                 o["model"] = .string("m-\(source)-\(i)")

@@ -8,30 +8,32 @@ import Synchronization
 ///
 /// The writer runs with `wal_autocheckpoint = 0`. This thread runs a PASSIVE checkpoint every
 /// `interval` (it never blocks the writer; it copies what was committed and syncs the database
-/// file, as `synchronous = FULL` asks). When the log has grown past `truncateBytes` (64 MiB)
+/// file, as `synchronous = FULL` asks). When the log has grown past `restartBytes` (64 MiB)
 /// anyway (under sustained load the writer never pauses long enough for a passive checkpoint to
 /// reach the log's end, so the log never starts over), it runs a passive checkpoint and then a
-/// TRUNCATE one, which waits for the writer's current transaction, copies the little that is
-/// left, empties the file, and holds the writer meanwhile: tens of milliseconds, the tail of
-/// the alert latency under load (docs/benchmarks.md). Measured alternatives were worse: a
-/// 1 GiB limit stalls for half a second; checkpointing more often, or from the writer
-/// itself, costs the writer more than it saves (each checkpoint's fsync of the database
-/// file delays the writer's fsync of the log). Failures (a full disk, say) are retried at the next interval; nothing
-/// is lost meanwhile, the log only grows.
+/// RESTART one, which waits for the writer's current transaction, copies the little that is
+/// left, and makes the writer's next transaction start the log over from the beginning of its
+/// file (which keeps its size: about 64 MiB at most). It holds the writer meanwhile, some
+/// milliseconds: the tail of the alert latency under load (docs/benchmarks.md). Measured
+/// alternatives were worse: TRUNCATE (the same, then cutting the file to zero) stalled the
+/// writer for ~60 ms, a 1 GiB limit for half a second; checkpointing more often, or from the
+/// writer itself, cost the writer more than it saved (each checkpoint's fsync of the database
+/// file delays the writer's fsync of the log). Failures (a full disk, say) are retried at the
+/// next interval; nothing is lost meanwhile, the log only grows.
 final class Checkpointer: Sendable {
     private let path: String
     private let interval: Duration
-    private let truncateBytes: Int64
+    private let restartBytes: Int64
     private let stopRequested = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let finished = Mutex<Bool>(false)
     /// Checkpoints run and the last failure, for tests and diagnostics.
-    let counters = Mutex<(passive: Int, truncate: Int, lastError: String?)>((0, 0, nil))
+    let counters = Mutex<(passive: Int, restart: Int, lastError: String?)>((0, 0, nil))
 
-    init(path: String, interval: Duration = .milliseconds(100), truncateBytes: Int64 = 64 << 20) {
+    init(path: String, interval: Duration = .milliseconds(100), restartBytes: Int64 = 64 << 20) {
         self.path = path
         self.interval = interval
-        self.truncateBytes = truncateBytes
+        self.restartBytes = restartBytes
     }
 
     func start() {
@@ -76,17 +78,17 @@ final class Checkpointer: Sendable {
             next = clock.now.advanced(by: interval)
             let walBytes = Self.fileSize(path + "-wal")
             guard walBytes > 0 else { continue }
-            let truncate = walBytes > truncateBytes
+            let restart = walBytes > restartBytes
             var log: Int32 = 0, copied: Int32 = 0
-            // A passive checkpoint even before a TRUNCATE: a TRUNCATE holds the writer back
+            // A passive checkpoint even before a RESTART: a RESTART holds the writer back
             // while it copies, so the less is left to copy then, the shorter the wait.
             var rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
-            if truncate && rc == SQLITE_OK {
-                rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_TRUNCATE, &log, &copied)
+            if restart && rc == SQLITE_OK {
+                rc = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_RESTART, &log, &copied)
             }
             counters.withLock {
                 if rc == SQLITE_OK {
-                    if truncate { $0.truncate += 1 } else { $0.passive += 1 }
+                    if restart { $0.restart += 1 } else { $0.passive += 1 }
                 } else if rc != SQLITE_BUSY {
                     $0.lastError = String(cString: sqlite3_errmsg(connection))
                 }

@@ -173,11 +173,11 @@ extension Engine {
     ) throws {
         stats.received += 1
         let socketName = envelope == nil ? "ingest" : "ingest-ack"
-        let topic = frames.count >= 1 ? String(decoding: frames[0], as: UTF8.self) : nil
         func reject(_ reason: String, id: String? = nil, source: String? = nil) throws {
             stats.countRejection(reason)
             try w.insertRejected(RejectedMessage(
-                receivedAt: receivedAt, socket: socketName, topic: topic, source: source, id: id, reason: reason,
+                receivedAt: receivedAt, socket: socketName, topic: frames.first.map { String(decoding: $0, as: UTF8.self) },
+                source: source, id: id, reason: reason,
                 body: frames.last ?? []
             ))
             if let envelope {

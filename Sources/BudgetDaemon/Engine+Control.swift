@@ -218,7 +218,7 @@ extension Engine {
                 ("version", .string(budgetdVersion)), ("uptimeSeconds", .number((now - startedAt) / 1_000_000_000)),
             ]))
         case "stats":
-            return stats.json(lastSeq: ledger.lastSeq, process: ProcessFigures.read(databasePath: config.databasePath))
+            return stats.json(lastSeq: ledger.lastSeq, process: ProcessFigures.read(store: store))
         case "forecast": return try forecastOp(args, w, now: now)
         case "optimization.list": return try optimizationListOp(args, w, now: now)
         case "optimization.update": return try optimizationUpdateOp(args, w, now: now)

@@ -212,8 +212,8 @@ public final class Engine: @unchecked Sendable {
     func restoreHistory() throws {
         let now = SystemClock.now()
         let keep = ledger.historyKeptFrom(now)
+        let since = Timestamp(nanosecondsSinceEpoch: keep * 3_600_000_000_000)
         if store.historyBackfillNeeded && !historyBackfilled {
-            let since = Timestamp(nanosecondsSinceEpoch: keep * 3_600_000_000_000)
             for c in try store.read({ r in try r.hourlyCosts(since: since) }) {
                 ledger.recordHistory(amount: c.amount, budgetId: c.budgetId, platform: c.platform, serviceType: c.serviceType, at: c.at)
             }
@@ -227,7 +227,6 @@ public final class Engine: @unchecked Sendable {
             }
         }
         _ = ledger.takeChangedHistory()
-        let since = Timestamp(nanosecondsSinceEpoch: keep * 3_600_000_000_000)
         for s in try store.read({ r in try r.spikeAlerts(since: since) }) {
             var allocation: String?
             if let p = s.platform, let t = s.serviceType {

@@ -1,14 +1,15 @@
+import BudgetStore
 import Foundation
 
 /// The process's own resource figures, for `stats.process` and the benchmarks: resident memory
-/// (now and its peak, from /proc/self/status) and the database's bytes on disk (file + WAL).
+/// (now and its peak, from /proc/self/status) and the database's bytes on disk (file and WAL, from the store).
 struct ProcessFigures {
     var rssBytes: Int64?
     var peakRssBytes: Int64?
     var databaseBytes: Int64
     var walBytes: Int64
 
-    static func read(databasePath: String) -> ProcessFigures {
+    static func read(store: Store) -> ProcessFigures {
         var rss: Int64?, peak: Int64?
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
             for line in status.split(separator: "\n") {
@@ -16,10 +17,8 @@ struct ProcessFigures {
                 if line.hasPrefix("VmHWM:") { peak = kilobytes(line) }
             }
         }
-        return ProcessFigures(
-            rssBytes: rss, peakRssBytes: peak,
-            databaseBytes: fileSize(databasePath), walBytes: fileSize(databasePath + "-wal")
-        )
+        let sizes = store.fileSizes
+        return ProcessFigures(rssBytes: rss, peakRssBytes: peak, databaseBytes: sizes.database, walBytes: sizes.wal)
     }
 
     /// "VmRSS:	  123456 kB" → bytes.
@@ -27,10 +26,5 @@ struct ProcessFigures {
         let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count >= 2, let kb = Int64(fields[1]) else { return nil }
         return kb * 1024
-    }
-
-    static func fileSize(_ path: String) -> Int64 {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
     }
 }

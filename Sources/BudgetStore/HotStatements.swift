@@ -13,6 +13,8 @@ final class HotStatements {
     let findEvent: OpaquePointer
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
+    /// Its buffers are reused from one statement to the next (no allocation per event).
+    private var binder = Binder()
 
     init(_ db: Database) throws {
         guard let connection = db.sqliteConnection else {
@@ -47,10 +49,10 @@ final class HotStatements {
     }
 
     func find(source: String, id: String) throws -> EventKey? {
-        var b = Binder(statement: findEvent)
-        b.text(source)
-        b.text(id)
-        return try b.run { statement in
+        binder.begin(findEvent)
+        binder.text(source)
+        binder.text(id)
+        return try binder.run { statement in
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return nil }
             guard rc == SQLITE_ROW else { throw error(rc) }
@@ -63,48 +65,48 @@ final class HotStatements {
     }
 
     func insert(_ e: StoredEvent) throws {
-        var b = Binder(statement: insertEvent)
-        b.text(e.source)
-        b.text(e.id)
-        b.text(e.body)
-        b.text(e.state.rawValue)
-        b.text(e.reason)
-        b.text(e.platform)
-        b.text(e.serviceType.rawValue)
-        b.text(e.model)
-        b.int(e.time.nanosecondsSinceEpoch)
-        b.int(e.receivedAt.nanosecondsSinceEpoch)
-        b.text(e.cost?.description)
-        b.text(e.currency)
-        b.text(e.budgetId)
-        b.text(e.costAllocationId)
-        b.text(e.catalogVersion)
-        try b.run(step)
+        binder.begin(insertEvent)
+        binder.text(e.source)
+        binder.text(e.id)
+        binder.text(e.body)
+        binder.text(e.state.rawValue)
+        binder.text(e.reason)
+        binder.text(e.platform)
+        binder.text(e.serviceType.rawValue)
+        binder.text(e.model)
+        binder.int(e.time.nanosecondsSinceEpoch)
+        binder.int(e.receivedAt.nanosecondsSinceEpoch)
+        binder.text(e.cost?.description)
+        binder.text(e.currency)
+        binder.text(e.budgetId)
+        binder.text(e.costAllocationId)
+        binder.text(e.catalogVersion)
+        try binder.run(step)
     }
 
     func insert(_ c: CostRecord, createdAt: Timestamp) throws {
-        var b = Binder(statement: insertCost)
-        b.text(c.id)
-        b.text(c.budgetId)
-        b.text(c.allocationId)
-        b.text(c.platform)
-        b.text(c.serviceType.rawValue)
-        b.text(c.costAmount.description)
-        b.text(c.currency)
-        b.text(c.description)
-        b.int(c.costDate.nanosecondsSinceEpoch)
-        b.text(c.apiUsageId)
-        b.text(c.apifyRunId)
-        b.text(c.eventSource)
-        b.text(c.eventId)
-        b.text(c.metadata.map { JSONValue.object($0).serialized() })
-        b.int(createdAt.nanosecondsSinceEpoch)
-        b.text(c.kind.rawValue)
-        b.text(c.corrects?.source)
-        b.text(c.corrects?.id)
-        b.text(c.catalogFrom)
-        b.text(c.catalogTo)
-        try b.run(step)
+        binder.begin(insertCost)
+        binder.text(c.id)
+        binder.text(c.budgetId)
+        binder.text(c.allocationId)
+        binder.text(c.platform)
+        binder.text(c.serviceType.rawValue)
+        binder.text(c.costAmount.description)
+        binder.text(c.currency)
+        binder.text(c.description)
+        binder.int(c.costDate.nanosecondsSinceEpoch)
+        binder.text(c.apiUsageId)
+        binder.text(c.apifyRunId)
+        binder.text(c.eventSource)
+        binder.text(c.eventId)
+        binder.text(c.metadata.map { JSONValue.object($0).serialized() })
+        binder.int(createdAt.nanosecondsSinceEpoch)
+        binder.text(c.kind.rawValue)
+        binder.text(c.corrects?.source)
+        binder.text(c.corrects?.id)
+        binder.text(c.catalogFrom)
+        binder.text(c.catalogTo)
+        try binder.run(step)
     }
 
     private func step(_ statement: OpaquePointer) throws {
@@ -136,14 +138,15 @@ private struct Binder {
         case int(Int64)
     }
 
-    let statement: OpaquePointer
-    var values: [Value] = []
-    var bytes: [UInt8] = []
+    private var statement: OpaquePointer?
+    private var values: [Value] = []
+    private var bytes: [UInt8] = []
 
-    init(statement: OpaquePointer) {
+    /// Starts the parameters of `statement`, keeping the buffers' capacity.
+    mutating func begin(_ statement: OpaquePointer) {
         self.statement = statement
-        values.reserveCapacity(20)
-        bytes.reserveCapacity(1024)
+        values.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
     }
 
     mutating func text(_ value: String?) {
@@ -163,6 +166,7 @@ private struct Binder {
     /// Binds everything and runs `body` (which steps the statement) while the texts are valid.
     /// The statement is reset and its bindings cleared before the buffer goes away.
     mutating func run<T>(_ body: (OpaquePointer) throws -> T) rethrows -> T {
+        let statement = self.statement!
         // One byte more, so an empty text has an address (a nil one would bind NULL).
         bytes.append(0)
         return try bytes.withUnsafeBufferPointer { base in

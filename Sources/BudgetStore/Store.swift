@@ -154,6 +154,11 @@ public final class Store: @unchecked Sendable {
         thread.start()
     }
 
+    /// The bytes of the database file and of its write-ahead log, as they are now.
+    public var fileSizes: (database: Int64, wal: Int64) {
+        (Checkpointer.fileSize(path), Checkpointer.fileSize(path + "-wal"))
+    }
+
     /// Closes the database; idempotent.
     public func close() {
         checkpointer?.stop()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU per event, per daemon thread (issue 8): a fresh release budgetd, a PUB run of N events
 # over M budgets, and the CPU time each of budgetd's threads used during it (from
-# /proc/PID/task/*/stat), divided by N. Less noisy than events/s on a shared machine: it
+# /proc/PID/task/*/stat; a thread started during the run counts from zero), divided by N. Less noisy than events/s on a shared machine: it
 # counts the work, not the waiting.
 #
 #   swift build -c release
@@ -27,8 +27,8 @@ RUN=cpu$$
 ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
 snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
 snap > "$DIR/before"
-ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
+/usr/bin/time -f "generator: %U user %S sys %e s" "$BIN/budgetctl" bench --control tcp://127.0.0.1:7703 --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
     | grep -E "^(committed|lost|eventsPerSecond) "
 snap > "$DIR/after"
 TICK=$(getconf CLK_TCK)
-join "$DIR/before" "$DIR/after" | awk -v n="$N" -v tick="$TICK" '{ d = $4 - $2; if (d > 0) printf "thread %-8s %-16s %6.1f µs/event\n", $1, $3, d * 1e6 / tick / n; t += d } END { printf "all threads               %6.1f µs/event\n", t * 1e6 / tick / n }'
+awk -v n="$N" -v tick="$TICK" 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "thread %-8s %-16s %6.1f µs/event\n", $1, $3, d * 1e6 / tick / n; t += d } END { printf "all threads               %6.1f µs/event\n", t * 1e6 / tick / n }' "$DIR/before" "$DIR/after"

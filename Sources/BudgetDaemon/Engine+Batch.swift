@@ -39,6 +39,8 @@ extension Engine {
     /// `retrying`: `batch` is `pending` itself (kept as it is on failure, emptied on success);
     /// any other batch's ingest items join `pending` when it fails.
     func process(_ batch: [WorkItem], decoded: [DecodeOutcome?]? = nil, retrying: Bool = false) {
+        // The batch on the commit thread first: this one reads and writes what it leaves.
+        completeCommit()
         let statsBefore = stats
         let now = SystemClock.now()
         let started = SystemdNotifier.monotonicNow()
@@ -87,20 +89,30 @@ extension Engine {
                 for m in out.outbound { try w.insertOutbound(m, at: now) }
             }
         } catch {
-            stats = statsBefore
-            // The ledger holds this batch's bookings, which never reached the database.
-            do { try loadLedger(settings: ledger.settings) } catch {
-                ledgerStale = true
-                logger.error("cannot reload the ledger from the database", metadata: ["error": "\(error)"])
-            }
+            stats.rollBack(to: statsBefore)
+            rebuildLedger()
             fail(batch, retrying: retrying, error: error, at: now)
             return
         }
-        stats.batches += 1
-        metrics.committed(before: statsBefore, after: stats, items: batch.count, nanoseconds: SystemdNotifier.monotonicNow() - started)
-        updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
+        committed(out, items: batch.count, statsBefore: statsBefore, statsAfter: stats, started: started, at: now)
         if retrying { pending = [] }
         if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: now) }
+    }
+
+    /// The ledger holds bookings that never reached the database (a batch failed to commit):
+    /// it is rebuilt from the database; if that fails too, nothing is booked until it works.
+    func rebuildLedger() {
+        do { try loadLedger(settings: ledger.settings) } catch {
+            ledgerStale = true
+            logger.error("cannot reload the ledger from the database", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A batch committed: count it, then acknowledge, reply and publish what it produced.
+    func committed(_ out: BatchOutput, items: Int, statsBefore: Stats, statsAfter: Stats, started: Int64, at now: Timestamp) {
+        stats.batches += 1
+        metrics.committed(before: statsBefore, after: statsAfter, items: items, nanoseconds: SystemdNotifier.monotonicNow() - started)
+        updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
         for reply in out.replies { send(reply) }
         for m in out.outbound {
             publish(topic: m.topic, payload: m.payload.serializedBytes())
@@ -168,8 +180,8 @@ extension Engine {
     }
 
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
-    func handleIngest(
-        frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: DecodeOutcome? = nil, _ w: StoreWriter, _ out: inout BatchOutput
+    func handleIngest<Recorder: IngestRecorder>(
+        frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: DecodeOutcome? = nil, _ w: Recorder, _ out: inout BatchOutput
     ) throws {
         stats.received += 1
         let socketName = envelope == nil ? "ingest" : "ingest-ack"
@@ -221,7 +233,9 @@ extension Engine {
     }
 
     /// Prices, routes and books an event; returns it as it is to be stored.
-    func apply(_ event: UsageEvent, time: Timestamp, receivedAt: Timestamp, _ w: StoreWriter, _ out: inout BatchOutput) throws -> StoredEvent {
+    func apply<Recorder: IngestRecorder>(
+        _ event: UsageEvent, time: Timestamp, receivedAt: Timestamp, _ w: Recorder, _ out: inout BatchOutput
+    ) throws -> StoredEvent {
         var stored = StoredEvent(
             source: event.source, id: event.id, body: event.canonicalBody, state: .unpriced, reason: nil,
             platform: event.platform, serviceType: event.serviceType, model: event.model, time: time,

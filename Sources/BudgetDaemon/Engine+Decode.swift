@@ -62,12 +62,42 @@ extension Engine {
         return job
     }
 
-    /// Processes the batch being decoded, if there is one (before anything else touches the
-    /// ledger or the database, so batches commit in the order they were read).
+    /// Processes every batch being decoded, in order, then releases the commit in progress:
+    /// on return, everything read so far is committed (or failed) and released. Before anything
+    /// else touches the ledger or the database, so batches commit in the order they were read.
     func finishDecoding() {
-        guard let job = decoding else { return }
-        decoding = nil
-        let (items, outcomes) = job.wait()
-        process(items, decoded: outcomes)
+        while !decoding.isEmpty { finishOldestDecoding(pipelined: false) }
+        completeCommit()
+    }
+
+    /// The serve loop's hot path, right after it handed a new batch to the decode thread: the
+    /// batches before it are staged (and the one before those commits meanwhile), so this
+    /// thread decides batch n+1 while batch n+2 decodes and batch n commits.
+    func advancePipeline() {
+        while decoding.count > 1 { finishOldestDecoding(pipelined: true) }
+    }
+
+    private func finishOldestDecoding(pipelined: Bool) {
+        let (items, outcomes) = decoding.removeFirst().wait()
+        if !pending.isEmpty {
+            // A batch before this one failed to commit: this one's ingest waits behind it for
+            // the retry, in the order it was read.
+            pending += items.filter(\.isIngest)
+            let rest = items.filter { !$0.isIngest }
+            if !rest.isEmpty { process(rest) }
+            return
+        }
+        if pipelined && canStage(items) {
+            stage(items, decoded: outcomes)
+        } else if pipelined && canStage([]) && items.contains(where: \.isIngest) {
+            // Control requests (a stats poll, say) among the ingest: the ingest is staged and
+            // the requests answered after it commits, as if they had come just after it. No
+            // reply was sent between them, so no client can have ordered one after the other.
+            let ingest = items.indices.filter { items[$0].isIngest }
+            stage(ingest.map { items[$0] }, decoded: ingest.map { outcomes[$0] })
+            process(items.filter { !$0.isIngest })
+        } else {
+            process(items, decoded: outcomes)
+        }
     }
 }

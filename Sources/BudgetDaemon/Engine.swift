@@ -39,6 +39,11 @@ enum Reply {
 /// evaluate alerts, all in one transaction → commit (one fsync) → only then acknowledge, reply and
 /// publish. A single writer keeps the accounting deterministic and needs no locks on money.
 ///
+/// Under load the steps overlap, each batch in order: the decode thread decodes batch n+2 while
+/// this thread decides batch n+1 and the commit thread writes and commits batch n
+/// (`Engine+Decode`, `Engine+Commit`). Everything else (control requests, ticks, reloads,
+/// retries) waits for the commit in progress and runs here in one transaction, as above.
+///
 /// `@unchecked Sendable`: after `init`, only the engine thread touches its state; the one thing
 /// other threads use is `stopRequested`, an atomic.
 public final class Engine: @unchecked Sendable {
@@ -88,13 +93,19 @@ public final class Engine: @unchecked Sendable {
     let metrics = EngineMetrics()
     /// Decodes ingest messages of the next batch while this thread commits the current one.
     let decodeQueue = DispatchQueue(label: "budgetd-decode")
-    /// The batch on the decode thread, processed on the next turn of the loop.
-    var decoding: DecodeJob?
+    /// Batches on the decode thread, oldest first (at most two between turns of the loop).
+    var decoding: [DecodeJob] = []
     /// Budgets whose gauges wait for `flushBudgetMetrics`, and when it is next due.
     var metricsDirty: Set<String> = []
     var nextMetricsFlush = Timestamp(nanosecondsSinceEpoch: 0)
     /// Ids of cost rows: time-ordered, so the cost table's primary key grows at its end.
     var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
+    /// Writes and commits staged ingest batches while this thread decides the next one.
+    let commitQueue = DispatchQueue(label: "budgetd-commit")
+    /// The staged batch on the commit thread, released by `completeCommit`.
+    var committing: CommitJob?
+    /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
+    var inFlight: InFlightEvents?
 
     public init(
         configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
@@ -131,6 +142,7 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
+        inFlight = InFlightEvents(lookup: try store.makeEventLookup())
         if store.deferredIntegrityCheck {
             logger.notice("database over \(Store.synchronousCheckBytes >> 20) MiB: its integrity check runs in the background")
             store.checkIntegrityInBackground { [self] problem in
@@ -246,6 +258,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     func closeAll() {
+        // A batch still on the commit thread is released before the sockets close.
+        if ingest != nil { completeCommit() } else { committing?.wait() }
+        inFlight?.lookup.close()
         for socket in [ingest, ingestAck, publisher, control] {
             try? socket?.setLinger(milliseconds: 1000)
             socket?.close()
@@ -268,7 +283,11 @@ public final class Engine: @unchecked Sendable {
             // From this loop itself: if it hangs, the pings stop and systemd restarts the daemon.
             notifier.watchdogIfDue()
             let now = SystemClock.now()
-            if now >= nextHeartbeat { heartbeat(now) }
+            if now >= nextHeartbeat {
+                // lastSeq as published: the batch on the commit thread first.
+                completeCommit()
+                heartbeat(now)
+            }
             if now >= nextTick {
                 if let outcome = integrityProblem.withLock({ $0.take() }) {
                     if let problem = outcome {
@@ -315,15 +334,22 @@ public final class Engine: @unchecked Sendable {
                 }
                 process([.reload])
             }
-            // With a batch on the decode thread, only look for more work without waiting.
-            let waitMs = decoding != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
+            // With a batch on the decode or commit thread, only look for more work without waiting.
+            let waitMs = !decoding.isEmpty || committing != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
                 ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
                 : [(control, .readable)]
             let ready = try poll(items, timeoutMilliseconds: waitMs)
             let batch = ready.contains(where: { $0.contains(.readable) }) ? try take(includeIngest: pending.isEmpty) : []
-            // Pipeline: commit the decoded batch, then hand the new one to the decode thread.
+            // Pipeline: hand the new batch to the decode thread, then stage the one decoded
+            // before it (the one before that commits meanwhile).
+            if !batch.isEmpty && pending.isEmpty && batch.contains(where: \.isIngest) {
+                decoding.append(startDecoding(batch))
+                advancePipeline()
+                continue
+            }
+            // Nothing new, or no ingest: everything before is committed and released first.
             finishDecoding()
             guard !batch.isEmpty else { continue }
             if !pending.isEmpty {
@@ -331,8 +357,6 @@ public final class Engine: @unchecked Sendable {
                 pending += batch.filter(\.isIngest)
                 let rest = batch.filter { !$0.isIngest }
                 if !rest.isEmpty { process(rest) }
-            } else if batch.contains(where: \.isIngest) {
-                decoding = startDecoding(batch)
             } else {
                 process(batch)
             }

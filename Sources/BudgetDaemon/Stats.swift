@@ -20,6 +20,17 @@ struct Stats: Sendable {
 
     init(startedAt: Timestamp) { self.startedAt = startedAt }
 
+    /// Back to `before` after a batch failed to commit: what it counted on input is undone;
+    /// what was counted on output since (batches committed, messages published by other
+    /// batches, which did commit) stays.
+    mutating func rollBack(to before: Stats) {
+        let (batches, alerts, statuses) = (self.batches, alertsPublished, statusEventsPublished)
+        self = before
+        self.batches = batches
+        alertsPublished = alerts
+        statusEventsPublished = statuses
+    }
+
     /// A jump forward is a gap; a value at or below the last is a publisher restart, not a gap.
     mutating func observe(source: String, seq: Int64) {
         if let last = lastSourceSeq[source], seq > last + 1 { gaps[source, default: 0] += 1 }

@@ -125,6 +125,12 @@ public struct EventKey: Sendable, Hashable {
     public var body: String
     public var state: EventState
     public var reason: String?
+
+    public init(body: String, state: EventState, reason: String?) {
+        self.body = body
+        self.state = state
+        self.reason = reason
+    }
 }
 
 /// Writes of one transaction. Only valid inside `Store.write`.

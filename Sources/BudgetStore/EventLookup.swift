@@ -1,0 +1,87 @@
+import BudgetCore
+import GRDBSQLite
+
+/// The dedup lookup of committed events, on a read-only connection of its own, so it can run
+/// on one thread while the writer's connection commits on another (issue 8: the engine prices
+/// and books the next batch while the commit thread writes the one before).
+///
+/// Each lookup is its own read transaction: it sees every transaction committed before it
+/// starts, nothing uncommitted. Events of batches not yet committed are the caller's to track.
+/// One thread at a time.
+public final class EventLookup: @unchecked Sendable {
+    private var connection: OpaquePointer?
+    private var find: OpaquePointer?
+
+    init(path: String) throws(StoreError) {
+        var connection: OpaquePointer?
+        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+        guard sqlite3_open_v2(path, &connection, flags, nil) == SQLITE_OK, let connection else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(connection)
+            throw StoreError("cannot open \(path) for event lookups: \(message)")
+        }
+        self.connection = connection
+        // A reader of a WAL database waits only in rare moments (another connection recovering
+        // the log); a lookup that still finds it busy fails its batch, which is retried.
+        sqlite3_busy_timeout(connection, 5000)
+        let sql = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
+        guard sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &find, nil) == SQLITE_OK else {
+            let message = String(cString: sqlite3_errmsg(connection))
+            sqlite3_close(connection)
+            self.connection = nil
+            throw StoreError("cannot prepare the event lookup: \(message)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Finalizes the statement and closes the connection; idempotent.
+    public func close() {
+        sqlite3_finalize(find)
+        find = nil
+        sqlite3_close(connection)
+        connection = nil
+    }
+
+    /// What the database holds for (source, id), or nil when no committed event has that key.
+    public func find(source: String, id: String) throws(StoreError) -> EventKey? {
+        guard let find else { throw StoreError("the event lookup is closed") }
+        defer {
+            sqlite3_reset(find)
+            sqlite3_clear_bindings(find)
+        }
+        var rc: Int32 = SQLITE_OK
+        source.utf8CString.withUnsafeBufferPointer { s in
+            id.utf8CString.withUnsafeBufferPointer { i in
+                // SQLITE_TRANSIENT: SQLite copies the texts (they live only in this closure).
+                sqlite3_bind_text(find, 1, s.baseAddress, Int32(s.count - 1), transientText)
+                sqlite3_bind_text(find, 2, i.baseAddress, Int32(i.count - 1), transientText)
+                rc = sqlite3_step(find)
+            }
+        }
+        if rc == SQLITE_DONE { return nil }
+        guard rc == SQLITE_ROW else {
+            throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+        }
+        return EventKey(
+            body: text(find, 0) ?? "",
+            state: EventState(rawValue: text(find, 1) ?? "") ?? .unpriced,
+            reason: text(find, 2)
+        )
+    }
+
+    private func text(_ statement: OpaquePointer, _ i: Int32) -> String? {
+        guard let p = sqlite3_column_text(statement, i) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
+    }
+}
+
+/// SQLite's SQLITE_TRANSIENT: it copies the bound value before the call returns.
+private let transientText = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+extension Store {
+    /// A read-only connection for dedup lookups on another thread than the writer's.
+    public func makeEventLookup() throws(StoreError) -> EventLookup {
+        try EventLookup(path: path)
+    }
+}

@@ -180,6 +180,7 @@ extension Engine {
         if let inFlight {
             for e in job.rows.events { inFlight.keys[EventRef(source: e.source, id: e.id)] = nil }
         }
+        stats.stagedBatches += 1
         committed(job.out, items: job.items.count, statsBefore: job.statsBefore, statsAfter: job.statsAfter, started: job.started, at: job.now)
         if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: job.now) }
         return true

@@ -16,6 +16,8 @@ struct Stats: Sendable {
     /// source → the last `seq` seen.
     var lastSourceSeq: [String: Int64] = [:]
     var batches: Int64 = 0
+    /// Of `batches`: ingest batches decided while the batch before them committed (`Engine.stage`).
+    var stagedBatches: Int64 = 0
     var startedAt: Timestamp
 
     init(startedAt: Timestamp) { self.startedAt = startedAt }
@@ -24,9 +26,10 @@ struct Stats: Sendable {
     /// what was counted on output since (batches committed, messages published by other
     /// batches, which did commit) stays.
     mutating func rollBack(to before: Stats) {
-        let (batches, alerts, statuses) = (self.batches, alertsPublished, statusEventsPublished)
+        let (batches, staged, alerts, statuses) = (self.batches, stagedBatches, alertsPublished, statusEventsPublished)
         self = before
         self.batches = batches
+        stagedBatches = staged
         alertsPublished = alerts
         statusEventsPublished = statuses
     }
@@ -52,7 +55,7 @@ struct Stats: Sendable {
             ("lastSeq", .number(lastSeq)),
             ("gaps", .object(JSONObject(gaps.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
             ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
-            ("batches", .number(batches)),
+            ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
             ("startedAt", .string(startedAt.rfc3339)),
             ("process", process.map { p in
                 .object(JSONObject([

@@ -1,0 +1,64 @@
+import BudgetCore
+import Foundation
+import Testing
+import ZMQ
+
+/// The staged ingest path (issue 8): under load the engine decides a batch while the one before
+/// it commits on another thread, so a resend or a conflicting body can arrive while the event it
+/// repeats is decided but not yet committed, in the same batch or in the one committing.
+@Suite(.timeLimit(.minutes(5)))
+struct IngestPipelineTests {
+    @Test func resendsAndConflictsOfEventsNotYetCommittedCountOnce() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000000")
+        let publisher = try client.publisher()
+        // Wait at the high-water mark instead of dropping: every message counts below.
+        try publisher.setXPubNoDrop(true)
+
+        // Event i costs (i+1) millionths, so the total proves each counted exactly once.
+        let n = 6000
+        func event(_ i: Int, cost: String? = nil) -> JSONValue {
+            costEvent("p-\(i)", cost: cost ?? String(format: "0.%06d", i + 1), budgetId: budgetId)
+        }
+        var duplicates = 0, conflicts = 0
+        for i in 0..<n {
+            try client.publish(event(i))
+            // Resends from just now (same batch), a few hundred back (the batch before, likely
+            // on the commit thread) and far back (committed).
+            for back in [0, 40, 700, 1500] where i >= back && (i + back) % 9 == 0 {
+                try client.publish(event(i - back))
+                duplicates += 1
+            }
+            // The same (source, id) with another body: a conflict, the first body stands.
+            for back in [0, 300, 2500] where i >= back && (i + back) % 13 == 0 {
+                try client.publish(event(i - back, cost: "9"))
+                conflicts += 1
+            }
+        }
+        let sent = n + duplicates + conflicts
+        try waitFor { try client.call("stats")["received"]?.numberText == "\(sent)" }
+
+        let stats = try client.call("stats")
+        #expect(stats["accepted"]?.numberText == "\(n)")
+        #expect(stats["duplicates"]?.numberText == "\(duplicates)")
+        #expect(stats["rejectedByReason"]?["conflict"]?.numberText == "\(conflicts)")
+        #expect(stats["rejected"]?.numberText == "\(conflicts)")
+        // The load went through the pipeline (not only one batch at a time).
+        let staged = try #require(stats["stagedBatches"]?.numberText.flatMap { Int($0) })
+        #expect(staged > 1)
+        // No batch failed to commit (a retry would have counted correctly too, one at a time).
+        #expect(!daemon.stderr.contains("health DEGRADED"))
+        let expected = Money(nanos: Int128(n * (n + 1) / 2) * 1000)
+        let summary = try client.call("budget.get", ["id": .string(budgetId)])
+        #expect(summary["totalSpent"]?.numberText == expected.description)
+        // Each conflict was recorded with its reason, the first body kept.
+        let rejected = try #require(try client.call("event.list", ["state": "REJECTED", "limit": .number("100000")]).arrayValue)
+        #expect(rejected.count == conflicts)
+        #expect(rejected.allSatisfy { $0["reason"]?.stringValue == "conflict" })
+        let first = try client.call("event.get", ["source": "test", "id": "p-0"])
+        #expect(first["cost"]?.numberText == "0.000001")
+    }
+}

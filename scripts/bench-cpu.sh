@@ -7,6 +7,9 @@
 #   swift build -c release
 #   scripts/bench-cpu.sh [N=300000] [M=20]
 #
+# Also the bytes the daemon wrote per event (/proc/PID/io: log, checkpoints), and the
+# generator's CPU.
+#
 # Threads are named by what they are seen doing: the engine (the most CPU), the decode
 # thread, the checkpoint thread, ZeroMQ's I/O thread.
 set -euo pipefail
@@ -26,9 +29,11 @@ RUN=cpu$$
 # Budgets first (and one event, so the run itself creates nothing).
 ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
 snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
-snap > "$DIR/before"
-/usr/bin/time -f "generator: %U user %S sys %e s" "$BIN/budgetctl" bench --control tcp://127.0.0.1:7703 --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
+snap > "$DIR/before"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io0"
+# The generator's own CPU (it shares the cores), from bash's `time`, on stderr.
+TIMEFORMAT="generator: %U s user, %S s system, %R s"
+time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
     | grep -E "^(committed|lost|eventsPerSecond) "
-snap > "$DIR/after"
+snap > "$DIR/after"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io1"; paste "$DIR/io0" "$DIR/io1" | awk -v n="$N" '{ printf "%s %.0f bytes/event\n", $1, ($4 - $2) / n }'
 TICK=$(getconf CLK_TCK)
 awk -v n="$N" -v tick="$TICK" 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "thread %-8s %-16s %6.1f µs/event\n", $1, $3, d * 1e6 / tick / n; t += d } END { printf "all threads               %6.1f µs/event\n", t * 1e6 / tick / n }' "$DIR/before" "$DIR/after"

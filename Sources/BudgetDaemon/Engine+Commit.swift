@@ -127,6 +127,10 @@ extension Engine {
         var out = BatchOutput()
         let rows = StagedRows(inFlight)
         do {
+            // One snapshot for the batch's lookups: it may predate the commit of the batch
+            // before, whose events stay in `inFlight.keys` until `completeCommit` below.
+            try inFlight.lookup.beginBatch()
+            defer { inFlight.lookup.endBatch() }
             for (index, item) in batch.enumerated() {
                 switch item {
                 case .publish(let frames, let receivedAt):

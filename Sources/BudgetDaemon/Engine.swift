@@ -92,7 +92,7 @@ public final class Engine: @unchecked Sendable {
     /// Engine-thread only.
     let metrics = EngineMetrics()
     /// Decodes ingest messages of the next batch while this thread commits the current one.
-    let decodeQueue = DispatchQueue(label: "budgetd-decode")
+    let decodeQueue = WorkerThread(name: "budgetd-decode")
     /// Batches on the decode thread, oldest first (at most two between turns of the loop).
     var decoding: [DecodeJob] = []
     /// Budgets whose gauges wait for `flushBudgetMetrics`, and when it is next due.
@@ -101,7 +101,7 @@ public final class Engine: @unchecked Sendable {
     /// Ids of cost rows: time-ordered, so the cost table's primary key grows at its end.
     var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
     /// Writes and commits staged ingest batches while this thread decides the next one.
-    let commitQueue = DispatchQueue(label: "budgetd-commit")
+    let commitQueue = WorkerThread(name: "budgetd-commit")
     /// The staged batch on the commit thread, released by `completeCommit`.
     var committing: CommitJob?
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.

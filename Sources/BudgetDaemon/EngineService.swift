@@ -1,3 +1,4 @@
+import BudgetStore
 import Foundation
 public import ServiceLifecycle
 
@@ -13,6 +14,7 @@ public struct EngineService: Service {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
+                    nameCurrentThread("budgetd-engine")
                     do {
                         try engine.run()
                         continuation.resume()
@@ -20,7 +22,6 @@ public struct EngineService: Service {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.name = "budgetd-engine"
                 thread.start()
             }
         } onGracefulShutdown: {

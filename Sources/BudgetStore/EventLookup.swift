@@ -5,9 +5,9 @@ import GRDBSQLite
 /// on one thread while the writer's connection commits on another (issue 8: the engine prices
 /// and books the next batch while the commit thread writes the one before).
 ///
-/// Each lookup is its own read transaction: it sees every transaction committed before it
-/// starts, nothing uncommitted. Events of batches not yet committed are the caller's to track.
-/// One thread at a time.
+/// A lookup sees every transaction committed before it (or before `beginBatch`), nothing
+/// uncommitted: events of batches not yet committed are the caller's to track. One thread at a
+/// time.
 public final class EventLookup: @unchecked Sendable {
     private var connection: OpaquePointer?
     private var find: OpaquePointer?
@@ -24,6 +24,8 @@ public final class EventLookup: @unchecked Sendable {
         // A reader of a WAL database waits only in rare moments (another connection recovering
         // the log); a lookup that still finds it busy fails its batch, which is retried.
         sqlite3_busy_timeout(connection, 5000)
+        // The index of (source, id) pages it reads stay in memory between batches.
+        sqlite3_exec(connection, "PRAGMA cache_size = -32768", nil, nil, nil)
         let sql = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
         guard sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &find, nil) == SQLITE_OK else {
             let message = String(cString: sqlite3_errmsg(connection))
@@ -41,6 +43,23 @@ public final class EventLookup: @unchecked Sendable {
         find = nil
         sqlite3_close(connection)
         connection = nil
+    }
+
+    /// Starts one read transaction for the lookups of a batch (each lookup would otherwise be
+    /// its own, with the locking that costs): they see what was committed before this call.
+    public func beginBatch() throws(StoreError) {
+        guard let connection else { throw StoreError("the event lookup is closed") }
+        let rc = sqlite3_exec(connection, "BEGIN", nil, nil, nil)
+        guard rc == SQLITE_OK else {
+            throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+        }
+    }
+
+    /// Ends the batch's read transaction (a reader that stays open would keep the write-ahead
+    /// log from starting over).
+    public func endBatch() {
+        guard let connection, sqlite3_get_autocommit(connection) == 0 else { return }
+        sqlite3_exec(connection, "COMMIT", nil, nil, nil)
     }
 
     /// What the database holds for (source, id), or nil when no committed event has that key.

@@ -17,7 +17,7 @@
 #             CONTROL_REQUESTS budget.get / spend.check round trips
 #   ack       acknowledged ingest, window ACK_WINDOW, ACK_COUNT events, --with-raw
 #   alerts    ALERT_PROBES probe budgets, background PUB load at half the committed events/s of
-#             the first pub run, for about ALERT_SECONDS
+#             the first pub run (or ALERT_RATE), for about ALERT_SECONDS
 #
 # Every parameter below can be set in the environment; flags:
 #   --full          add the 1e7 pub scenario
@@ -210,7 +210,7 @@ ingest_row "ack, window $ACK_WINDOW" "$ACK_COUNT" "$first_m" "$j"
 stop_daemon
 
 # --- alerts at half the measured pub capacity
-rate=$(( ${capacity:-2000} / 2 ))
+rate=${ALERT_RATE:-$(( ${capacity:-2000} / 2 ))}
 [ "$rate" -ge 1 ] || rate=1
 count=$(( rate * ALERT_SECONDS ))
 start_daemon alerts

@@ -1,6 +1,7 @@
 import BudgetCore
 import BudgetStore
 import Dispatch
+import Synchronization
 
 /// Where the ingest path records what it decided: straight into the transaction (`StoreWriter`,
 /// for batches processed in one go), or into rows the commit thread writes (`StagedRows`).
@@ -20,6 +21,11 @@ final class InFlightEvents {
     let lookup: EventLookup
 
     init(lookup: EventLookup) { self.lookup = lookup }
+
+    /// A batch committed: the lookup finds its events from now on.
+    func forget(_ rows: StagedRows) {
+        for e in rows.events { keys[EventRef(source: e.source, id: e.id)] = nil }
+    }
 }
 
 /// An ingest batch's rows, decided on the engine thread and written by the commit thread.
@@ -66,13 +72,24 @@ final class CommitJob: @unchecked Sendable {
     let started: Int64
     let statsBefore: Stats
     let statsAfter: Stats
+    /// The last outbound seq once this batch's messages are out (what `stats` says then).
+    let lastSeq: Int64
+    /// Control requests answered from memory (`Engine.memoryOps`) once this batch is released.
+    let answers: [WorkItem]
     private(set) var error: (any Error)?
     private let done = DispatchSemaphore(value: 0)
+    /// Set (after `error`) when the commit thread is done with it.
+    private let finished = Atomic<Bool>(false)
+
+    /// Done and committed: `completeCommit` would not wait, and would release it.
+    var committedWithoutWaiting: Bool { finished.load(ordering: .acquiring) && error == nil }
 
     init(
         items: [WorkItem], rows: StagedRows, budgets: [Budget], history: [(bucket: HistoryBucket, amount: Money)],
-        out: BatchOutput, now: Timestamp, started: Int64, statsBefore: Stats, statsAfter: Stats
+        out: BatchOutput, now: Timestamp, started: Int64, statsBefore: Stats, statsAfter: Stats, lastSeq: Int64, answers: [WorkItem]
     ) {
+        self.lastSeq = lastSeq
+        self.answers = answers
         self.items = items
         self.rows = rows
         self.budgets = budgets
@@ -87,6 +104,12 @@ final class CommitJob: @unchecked Sendable {
     /// Writes everything in one transaction (the same writes, in the same order per table, as
     /// `Engine.process` makes for an ingest batch) and commits.
     func run(_ store: Store) {
+        defer {
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        // Only requests answered from memory: no transaction to commit.
+        if rows.events.isEmpty && rows.costs.isEmpty && rows.rejected.isEmpty && out.daily.isEmpty && budgets.isEmpty && history.isEmpty && out.outbound.isEmpty { return }
         do {
             try store.write { w in
                 for r in rows.rejected { try w.insertRejected(r) }
@@ -100,16 +123,20 @@ final class CommitJob: @unchecked Sendable {
         } catch {
             self.error = error
         }
-        done.signal()
     }
 
     func wait() { done.wait() }
 }
 
 extension Engine {
-    /// Whether a decoded batch can be staged: ingest only, and nothing waiting for a retry.
-    func canStage(_ batch: [WorkItem]) -> Bool {
-        inFlight != nil && !ledgerStale && pending.isEmpty && batch.allSatisfy(\.isIngest)
+    /// Whether batches can be staged now: nothing waits for a retry, the ledger is sound.
+    var canStage: Bool { inFlight != nil && !ledgerStale && pending.isEmpty }
+
+    /// A control request answered from memory alone, once the batch before it is released.
+    func isMemoryControl(_ item: WorkItem) -> Bool {
+        guard case .control(_, let frames, let userID) = item,
+              case .success(let request) = parseControl(frames: frames, userID: userID) else { return false }
+        return Self.memoryOps.contains(request.op)
     }
 
     /// Decides an ingest batch on this thread (dedup, price, route, book, alerts) while the
@@ -119,8 +146,11 @@ extension Engine {
     /// Nothing is released before its commit: acknowledgements and alerts go out in
     /// `completeCommit`, in batch order. When the batch before fails to commit, the ledger is
     /// rebuilt from the database and both batches wait for a retry, as one failed batch does.
+    ///
+    /// `batch` holds ingest items and control requests of `memoryOps` (answered at release).
     func stage(_ batch: [WorkItem], decoded: [DecodeOutcome?]) {
         guard let inFlight else { return process(batch, decoded: decoded) }
+        var answers: [WorkItem] = []
         let statsBefore = stats
         let now = SystemClock.now()
         let started = SystemdNotifier.monotonicNow()
@@ -130,15 +160,28 @@ extension Engine {
             // One snapshot for the batch's lookups: it may predate the commit of the batch
             // before, whose events stay in `inFlight.keys` until `completeCommit` below.
             try inFlight.lookup.beginBatch()
-            defer { inFlight.lookup.endBatch() }
+            defer {
+                inFlight.lookup.endBatch()
+                for rows in committedBeforeStaged { inFlight.forget(rows) }
+                committedBeforeStaged = []
+            }
             for (index, item) in batch.enumerated() {
+                // The batch before committed meanwhile: its acknowledgements and alerts go out
+                // now rather than after this whole batch (its events stay in `inFlight.keys`
+                // until this batch's lookups are done: their snapshot may predate its commit).
+                if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
+                    completeCommit(forgetting: false)
+                    committedBeforeStaged.append(job.rows)
+                }
                 switch item {
                 case .publish(let frames, let receivedAt):
                     try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded[index], rows, &out)
                 case .ack(let envelope, let frames, let receivedAt):
                     try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded[index], rows, &out)
-                case .control, .reload, .tick:
-                    preconditionFailure("only ingest batches are staged")
+                case .control:
+                    answers.append(item)
+                case .reload, .tick:
+                    preconditionFailure("only ingest and memoryOps requests are staged")
                 }
             }
         } catch {
@@ -154,7 +197,7 @@ extension Engine {
         let budgets = out.bookedBudgets.union(out.touchedBudgets).sorted().compactMap { ledger[$0] }
         let job = CommitJob(
             items: batch, rows: rows, budgets: budgets, history: ledger.takeChangedHistory(), out: out,
-            now: now, started: started, statsBefore: statsBefore, statsAfter: stats
+            now: now, started: started, statsBefore: statsBefore, statsAfter: stats, lastSeq: ledger.lastSeq, answers: answers
         )
         guard completeCommit() else {
             // The batch before did not commit: the ledger was rebuilt without this one's
@@ -169,8 +212,11 @@ extension Engine {
 
     /// Waits for the batch on the commit thread, if any, and releases what it produced; on a
     /// failed commit, undoes it (and whatever was decided on top of it). Returns false then.
+    ///
+    /// `forgetting`: the batch's events leave `inFlight.keys` (false while a batch is staged:
+    /// `stage` makes them leave when its lookups are done).
     @discardableResult
-    func completeCommit() -> Bool {
+    func completeCommit(forgetting: Bool = true) -> Bool {
         guard let job = committing else { return true }
         committing = nil
         job.wait()
@@ -181,12 +227,36 @@ extension Engine {
             fail(job.items, retrying: false, error: error, at: job.now)
             return false
         }
-        if let inFlight {
-            for e in job.rows.events { inFlight.keys[EventRef(source: e.source, id: e.id)] = nil }
-        }
+        if forgetting { inFlight?.forget(job.rows) }
         stats.stagedBatches += 1
         committed(job.out, items: job.items.count, statsBefore: job.statsBefore, statsAfter: job.statsAfter, started: job.started, at: job.now)
         if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: job.now) }
+        if !job.answers.isEmpty {
+            // As of this release: its input counters, every output counter so far.
+            var view = stats
+            view.rollBack(to: job.statsAfter)
+            for case .control(let envelope, let frames, let userID) in job.answers {
+                send(.control(envelope + [answerFromMemory(frames: frames, userID: userID, stats: view, lastSeq: job.lastSeq).serializedBytes()]))
+            }
+        }
         return true
+    }
+
+    /// The reply to a `memoryOps` request, with `stats` and `lastSeq` as of a release.
+    func answerFromMemory(frames: [[UInt8]], userID: String?, stats: Stats, lastSeq: Int64) -> JSONValue {
+        switch parseControl(frames: frames, userID: userID) {
+        case .failure(let failure):
+            return Self.errorReply(failure.code, failure.message)
+        case .success(let request):
+            do {
+                return Self.okReply(try answerFromMemory(op: request.op, Args(request.args), stats: stats, lastSeq: lastSeq, at: SystemClock.now()))
+            } catch let failure as ControlFailure {
+                return Self.errorReply(failure.code, failure.message)
+            } catch let error as LedgerError {
+                return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
+            } catch {
+                return Self.errorReply(.internalError, "\(error)")
+            }
+        }
     }
 }

@@ -31,40 +31,51 @@ extension Engine {
     }
 
 
-    /// Answers one control request. Domain failures become error replies; only a database failure throws.
-    func handleControl(frames: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+    /// A control request's op and args, or the error reply it gets: checks its shape and the
+    /// caller's role.
+    func parseControl(frames: [[UInt8]], userID: String?) -> Result<(op: String, args: JSONObject), ControlFailure> {
         guard frames.count == 1 else {
-            return Self.errorReply(.badRequest, "a control request is one JSON frame, got \(frames.count)")
+            return .failure(ControlFailure(.badRequest, "a control request is one JSON frame, got \(frames.count)"))
         }
         if frames[0].count > config.maxMessageBytes {
-            return Self.errorReply(.badRequest, "request is larger than \(config.maxMessageBytes) bytes")
+            return .failure(ControlFailure(.badRequest, "request is larger than \(config.maxMessageBytes) bytes"))
         }
         let request: JSONObject
         do {
             guard let o = try JSON.parse(frames[0], maxDepth: EventLimits.maxDepth).objectValue else {
-                return Self.errorReply(.badRequest, "a request is a JSON object {\"op\": …, \"args\": {…}}")
+                return .failure(ControlFailure(.badRequest, "a request is a JSON object {\"op\": …, \"args\": {…}}"))
             }
             request = o
         } catch {
-            return Self.errorReply(.badRequest, "request is not valid JSON: \(error.message)")
+            return .failure(ControlFailure(.badRequest, "request is not valid JSON: \(error.message)"))
         }
         guard let op = request["op"]?.stringValue else {
-            return Self.errorReply(.badRequest, "request needs \"op\", a string")
+            return .failure(ControlFailure(.badRequest, "request needs \"op\", a string"))
         }
         if let keys = securityKeys {
             switch keys.role(of: userID) {
             case .operator: break
             case .viewer where Self.readOnlyOps.contains(op): break
             case .viewer:
-                return Self.errorReply(.unauthorized, "op \(op) changes state: key \(userID ?? "?") is a viewer; operators may")
+                return .failure(ControlFailure(.unauthorized, "op \(op) changes state: key \(userID ?? "?") is a viewer; operators may"))
             case .none:
-                return Self.errorReply(.unauthorized, "key \(userID ?? "(none)") is not an operator or viewer")
+                return .failure(ControlFailure(.unauthorized, "key \(userID ?? "(none)") is not an operator or viewer"))
             }
         }
         var args = JSONObject()
         if let a = request["args"], !a.isNull {
-            guard let o = a.objectValue else { return Self.errorReply(.badRequest, "\"args\" must be an object") }
+            guard let o = a.objectValue else { return .failure(ControlFailure(.badRequest, "\"args\" must be an object")) }
             args = o
+        }
+        return .success((op, args))
+    }
+
+    /// Answers one control request. Domain failures become error replies; only a database failure throws.
+    func handleControl(frames: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+        let op: String, args: JSONObject
+        switch parseControl(frames: frames, userID: userID) {
+        case .failure(let failure): return Self.errorReply(failure.code, failure.message)
+        case .success(let request): (op, args) = request
         }
         // A refused request leaves nothing behind: the ledger and the batch's output are put back
         // as they were (copy-on-write makes the snapshot free unless the op changed something).
@@ -197,8 +208,8 @@ extension Engine {
             return try quote(args)
         case "analytics":
             return try analytics(args, w)
-        case "spend.check":
-            return try ledger.checkSpend(SpendRequest(args), at: now).json
+        case "spend.check", "health", "stats":
+            return try answerFromMemory(op: op, args, stats: stats, lastSeq: ledger.lastSeq, at: now)
         case "allocation.add", "allocation.update", "allocation.remove":
             let (b, messages) = switch op {
             case "allocation.add": try ledger.addAllocation(args, at: now)
@@ -212,18 +223,30 @@ extension Engine {
             return .array(try w.reader.audit(
                 target: try args.string("target"), beforeID: try args.int("before"), limit: try limit(args, default: 100)
             ))
-        case "health":
-            return .object(JSONObject([
-                ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),
-                ("version", .string(budgetdVersion)), ("uptimeSeconds", .number((now - startedAt) / 1_000_000_000)),
-            ]))
-        case "stats":
-            return stats.json(lastSeq: ledger.lastSeq, process: ProcessFigures.read(store: store))
         case "forecast": return try forecastOp(args, w, now: now)
         case "optimization.list": return try optimizationListOp(args, w, now: now)
         case "optimization.update": return try optimizationUpdateOp(args, w, now: now)
         default:
             throw ControlFailure(.unknownOp, "unknown op \(op)")
+        }
+    }
+
+    /// Ops answered from memory alone (`memoryOps`): under load they wait for the commit in
+    /// progress without holding the pipeline (`Engine+Commit`). `stats` and `lastSeq` are
+    /// passed in: as of the last released commit when answered there.
+    static let memoryOps: Set<String> = ["spend.check", "health", "stats"]
+
+    func answerFromMemory(op: String, _ args: Args, stats: Stats, lastSeq: Int64, at now: Timestamp) throws -> JSONValue {
+        switch op {
+        case "spend.check":
+            return try ledger.checkSpend(SpendRequest(args), at: now).json
+        case "health":
+            return .object(JSONObject([
+                ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),
+                ("version", .string(budgetdVersion)), ("uptimeSeconds", .number((now - startedAt) / 1_000_000_000)),
+            ]))
+        default:
+            return stats.json(lastSeq: lastSeq, process: ProcessFigures.read(store: store))
         }
     }
 

@@ -87,17 +87,13 @@ extension Engine {
             if !rest.isEmpty { process(rest) }
             return
         }
-        if pipelined && canStage(items) {
-            stage(items, decoded: outcomes)
-        } else if pipelined && canStage([]) && items.contains(where: \.isIngest) {
-            // Control requests (a stats poll, say) among the ingest: the ingest is staged and
-            // the requests answered after it commits, as if they had come just after it. No
-            // reply was sent between them, so no client can have ordered one after the other.
-            let ingest = items.indices.filter { items[$0].isIngest }
-            stage(ingest.map { items[$0] }, decoded: ingest.map { outcomes[$0] })
-            process(items.filter { !$0.isIngest })
-        } else {
-            process(items, decoded: outcomes)
-        }
+        guard pipelined && canStage else { return process(items, decoded: outcomes) }
+        // Ingest is staged (it commits while the next batch is decided) with the requests
+        // answered from memory (a stats poll, say), replied to when the ingest before them is
+        // released. Anything else runs after the staged batch commits, in one transaction.
+        let staged = items.indices.filter { items[$0].isIngest || isMemoryControl(items[$0]) }
+        let rest = items.filter { !$0.isIngest && !isMemoryControl($0) }
+        if !staged.isEmpty { stage(staged.map { items[$0] }, decoded: staged.map { outcomes[$0] }) }
+        if !rest.isEmpty { process(rest) }
     }
 }

@@ -104,6 +104,8 @@ public final class Engine: @unchecked Sendable {
     let commitQueue = WorkerThread(name: "budgetd-commit")
     /// The staged batch on the commit thread, released by `completeCommit`.
     var committing: CommitJob?
+    /// Rows of batches released while a batch was being staged, forgotten by `inFlight` after it.
+    var committedBeforeStaged: [StagedRows] = []
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
 
@@ -343,8 +345,11 @@ public final class Engine: @unchecked Sendable {
             let ready = try poll(items, timeoutMilliseconds: waitMs)
             let batch = ready.contains(where: { $0.contains(.readable) }) ? try take(includeIngest: pending.isEmpty) : []
             // Pipeline: hand the new batch to the decode thread, then stage the one decoded
-            // before it (the one before that commits meanwhile).
-            if !batch.isEmpty && pending.isEmpty && batch.contains(where: \.isIngest) {
+            // before it (the one before that commits meanwhile). Requests answered from memory
+            // follow the batches in the pipeline instead of stopping it.
+            let busy = !decoding.isEmpty || committing != nil
+            if !batch.isEmpty && pending.isEmpty
+                && (batch.contains(where: \.isIngest) || busy && batch.allSatisfy(isMemoryControl)) {
                 decoding.append(startDecoding(batch))
                 advancePipeline()
                 continue

@@ -24,8 +24,16 @@ struct IngestPipelineTests {
             costEvent("p-\(i)", cost: cost ?? String(format: "0.%06d", i + 1), budgetId: budgetId)
         }
         var duplicates = 0, conflicts = 0
+        var lastAccepted = 0
         for i in 0..<n {
             try client.publish(event(i))
+            if i % 1500 == 1499 {
+                // Asked while batches are in the pipeline, stats answers as of the last commit
+                // released: never more than was sent, never less than it said before.
+                let accepted = try #require(try client.call("stats")["accepted"]?.numberText.flatMap { Int($0) })
+                #expect(accepted <= i + 1 && accepted >= lastAccepted)
+                lastAccepted = accepted
+            }
             // Resends from just now (same batch), a few hundred back (the batch before, likely
             // on the commit thread) and far back (committed).
             for back in [0, 40, 700, 1500] where i >= back && (i + back) % 9 == 0 {

@@ -39,8 +39,15 @@ extension Engine {
     /// `retrying`: `batch` is `pending` itself (kept as it is on failure, emptied on success);
     /// any other batch's ingest items join `pending` when it fails.
     func process(_ batch: [WorkItem], decoded: [DecodeOutcome?]? = nil, retrying: Bool = false) {
-        // The batch on the commit thread first: this one reads and writes what it leaves.
-        completeCommit()
+        // The batch on the commit thread first: this one reads and writes what it leaves. If
+        // that one failed, this batch's ingest waits behind it for the retry (commits stay in
+        // the order events were read); its other items run now.
+        if !completeCommit() && !retrying {
+            pending += batch.filter(\.isIngest)
+            let rest = batch.filter { !$0.isIngest }
+            if !rest.isEmpty { process(rest) }
+            return
+        }
         let statsBefore = stats
         let now = SystemClock.now()
         let started = SystemdNotifier.monotonicNow()
@@ -129,14 +136,19 @@ extension Engine {
     }
 
     /// A batch that did not commit: its ingest items wait in `pending` for a retry (nothing is
-    /// acknowledged that was not committed), its control requests get an error, health is DEGRADED.
+    /// acknowledged that was not committed), its control requests get an error (those answered
+    /// from memory get their answer), health is DEGRADED.
     func fail(_ batch: [WorkItem], retrying: Bool, error: any Error, at now: Timestamp) {
         if !retrying { pending += batch.filter(\.isIngest) }
         nextRetry = now.adding(seconds: 1)
         setHealth(ok: false, reason: "cannot commit: \(error)", at: now)
         if batch.contains(where: { if case .reload = $0 { true } else { false } }) { requestReload() }
-        for case .control(let envelope, _, _) in batch {
-            let reply = Self.errorReply(.internalError, "database unavailable: \(error)")
+        for case .control(let envelope, let frames, let userID) in batch {
+            // `health`, `stats` and `spend.check` need no database: they are answered (health
+            // says DEGRADED now); anything else gets INTERNAL.
+            let reply = isMemoryControl(.control(envelope: envelope, frames: frames, userID: userID))
+                ? answerFromMemory(frames: frames, userID: userID, stats: stats, lastSeq: ledger.lastSeq)
+                : Self.errorReply(.internalError, "database unavailable: \(error)")
             send(.control(envelope + [reply.serializedBytes()]))
         }
     }

@@ -1,6 +1,7 @@
 import BudgetCore
 import BudgetStore
 import Dispatch
+import Logging
 import Synchronization
 
 /// Where the ingest path records what it decided: straight into the transaction (`StoreWriter`,
@@ -202,6 +203,7 @@ extension Engine {
         guard completeCommit() else {
             // The batch before did not commit: the ledger was rebuilt without this one's
             // bookings too, and its items wait behind the failed batch's.
+            logger.warning("the batch decided after a failed commit is undone and waits for the retry too", metadata: ["items": "\(batch.count)"])
             fail(batch, retrying: false, error: StoreError("the batch before this one did not commit"), at: now)
             return
         }

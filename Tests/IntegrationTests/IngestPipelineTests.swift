@@ -70,3 +70,66 @@ struct IngestPipelineTests {
         #expect(first["cost"]?.numberText == "0.000001")
     }
 }
+
+extension IngestPipelineTests {
+    /// A commit that fails while the next batch is decided on top of it: both are undone (the
+    /// ledger rebuilt from the database), nothing of either is acknowledged or counted, ingest
+    /// stops; once the fault is gone both commit, once, in order, and the rest follows.
+    ///
+    /// The fault is real: a trigger put into the database file (by the sqlite3 shell, while the
+    /// daemon runs) that aborts the insert of one event.
+    @Test(.enabled(if: SQLiteShell.path != nil, "needs the sqlite3 shell"))
+    func aFailedCommitUndoesTheBatchDecidedOnTopOfItAndBothCommitLater() throws {
+        let dir = try TempDir()
+        // Heartbeats (which release a finished commit first) rarely: the failed commit is then
+        // usually found while the next batch is being decided on top of it.
+        let daemon = try Daemon(dir: dir, heartbeatMs: 10_000)
+        defer { #expect(daemon.stop() == 0) }
+        let db = dir.file("budgetd.db")
+        let client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000000")
+        func sql(_ statement: String) throws {
+            let (status, output) = try runCommand([SQLiteShell.path!, db, ".timeout 10000", statement])
+            #expect(status == 0, "sqlite3: \(output)")
+        }
+        try sql("""
+            CREATE TRIGGER injected_fault BEFORE INSERT ON usage_events WHEN NEW.event_id = 'q-3000'
+            BEGIN SELECT RAISE(ABORT, 'injected fault'); END
+            """)
+        let publisher = try client.publisher()
+        try publisher.setXPubNoDrop(true)
+        // Made first and sent at once: the daemon reads them in full batches, so the one after
+        // the failing batch is decided while the failing one commits.
+        let n = 8000
+        let messages = (0..<n).map { i in
+            [Array("usage".utf8), costEvent("q-\(i)", cost: String(format: "0.%06d", i + 1), budgetId: budgetId).serializedBytes()]
+        }
+        for m in messages { try publisher.send(m) }
+        try waitFor { try client.call("health")["status"]?.stringValue == "DEGRADED" }
+        #expect(try client.call("health")["reason"]?.stringValue?.contains("injected fault") == true)
+        // Nothing from the failed batch on is counted, and nothing moves while the fault stays.
+        let stuck = try #require(try client.call("stats")["accepted"]?.numberText.flatMap { Int($0) })
+        #expect(stuck <= 3000)
+        // The ledger holds exactly what was committed: events q-0 ..< q-stuck, in order.
+        let committedSpend = Money(nanos: Int128(stuck * (stuck + 1) / 2) * 1000)
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == committedSpend.description)
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try client.call("stats")["accepted"]?.numberText == "\(stuck)")
+        #expect(try client.request("event.get", ["source": "test", "id": "q-3000"])["error"]?["code"]?.stringValue == "NOT_FOUND")
+        // Whether the failure was found with the next batch decided on top of it (and undone
+        // with it) or before (the loop's once-a-second tick can release it first): the same
+        // outcome either way, asserted below; which one it was is reported.
+        let undoneOnTop = daemon.stderr.contains("the batch decided after a failed commit is undone")
+
+        try sql("DROP TRIGGER injected_fault")
+        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        try waitFor { try client.call("health")["status"]?.stringValue == "OK" }
+        let stats = try client.call("stats")
+        #expect(stats["duplicates"]?.numberText == "0")
+        #expect(stats["rejected"]?.numberText == "0")
+        let expected = Money(nanos: Int128(n * (n + 1) / 2) * 1000)
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == expected.description)
+        #expect(try client.call("event.get", ["source": "test", "id": "q-3000"])["cost"]?.numberText == "0.003001")
+        reportFigures("pipeline: failedCommit acceptedBeforeFault=\(stuck) batchUndoneOnTopOfIt=\(undoneOnTop) committedOnce=\(n)")
+    }
+}

@@ -159,7 +159,8 @@ extension Engine {
         let rows = StagedRows(inFlight)
         do {
             // One snapshot for the batch's lookups: it may predate the commit of the batch
-            // before, whose events stay in `inFlight.keys` until `completeCommit` below.
+            // before, whose events therefore stay in `inFlight.keys` until the lookups are done
+            // (the defer), even when that batch is released meanwhile.
             try inFlight.lookup.beginBatch()
             defer {
                 inFlight.lookup.endBatch()

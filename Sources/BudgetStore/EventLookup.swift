@@ -5,8 +5,8 @@ import GRDBSQLite
 /// on one thread while the writer's connection commits on another (issue 8: the engine prices
 /// and books the next batch while the commit thread writes the one before).
 ///
-/// A lookup sees every transaction committed before it (or before `beginBatch`), nothing
-/// uncommitted: events of batches not yet committed are the caller's to track. One thread at a
+/// A lookup sees every transaction committed before it (or before the first lookup after
+/// `beginBatch`), nothing uncommitted: events of batches not yet committed are the caller's to track. One thread at a
 /// time.
 public final class EventLookup: @unchecked Sendable {
     private var connection: OpaquePointer?
@@ -46,7 +46,8 @@ public final class EventLookup: @unchecked Sendable {
     }
 
     /// Starts one read transaction for the lookups of a batch (each lookup would otherwise be
-    /// its own, with the locking that costs): they see what was committed before this call.
+    /// its own, with the locking that costs): they all see what was committed before the first
+    /// of them, and nothing committed after it, until `endBatch`.
     public func beginBatch() throws(StoreError) {
         guard let connection else { throw StoreError("the event lookup is closed") }
         let rc = sqlite3_exec(connection, "BEGIN", nil, nil, nil)

@@ -14,9 +14,20 @@ extension StoreWriter {
     /// received and outbound messages written before `othersBefore`. Cost rows, budgets, alerts,
     /// the daily rollup and the audit log are kept; cost rows name their event by text, so they
     /// stay valid.
+    ///
+    /// Events are found without an index on `received_at` (every event paid for one): rows are
+    /// numbered in the order they were received, so those received before the cutoff are the
+    /// ones below the first row received at or after it, found by reading rows in order from
+    /// the oldest kept. Should the clock have stepped back, an event received after that row
+    /// but stamped earlier is kept until a later run: never deleted early.
     public func prune(eventsBefore: Timestamp, othersBefore: Timestamp) throws -> PruneCounts {
         try db.execute(
-            sql: "DELETE FROM usage_events WHERE received_at < ? AND state = 'ALLOCATED'",
+            sql: """
+                DELETE FROM usage_events
+                WHERE rowid < coalesce(
+                    (SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)
+                  AND received_at < ?1 AND state = 'ALLOCATED'
+                """,
             arguments: [eventsBefore.nanosecondsSinceEpoch]
         )
         let events = db.changesCount

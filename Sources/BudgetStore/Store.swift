@@ -389,6 +389,11 @@ public final class Store: @unchecked Sendable {
             // it no longer does (the one-time rebuild scans), and every cost paid for the index.
             try db.execute(sql: "DROP INDEX IF EXISTS cost_allocations_date")
         }
+        migrator.registerMigration("v9-received-order") { db in
+            // Retention finds old events by row order (`prune`); the index on receipt time
+            // cost every ingested event a B-tree insert on the commit path (issue 8).
+            try db.execute(sql: "DROP INDEX IF EXISTS usage_events_received")
+        }
         return migrator
     }
 }

@@ -454,4 +454,64 @@ struct StoreTests {
             #expect((FileManager.default.contents(atPath: path + "-wal")?.count ?? 0) > 0)
         }
     }
+
+    @Test("retention deletes ALLOCATED events received before the cutoff, found in row order; a clock that stepped back keeps, never deletes early")
+    func retentionByRowOrder() throws {
+        try withStore { store, _ throws in
+            try store.write { w throws in
+                try w.insertEvent(storedEvent("old-1", receivedAt: "2026-03-01T00:00:00Z"))
+                try w.insertEvent(storedEvent("old-unpriced", state: .unpriced, reason: "no price", receivedAt: "2026-03-01T00:00:01Z", cost: nil))
+                try w.insertEvent(storedEvent("old-2", receivedAt: "2026-03-02T00:00:00Z"))
+                try w.insertEvent(storedEvent("new-1", receivedAt: "2026-03-05T00:00:00Z"))
+                // The clock stepped back: received after new-1, stamped before the cutoff.
+                try w.insertEvent(storedEvent("stepped-back", receivedAt: "2026-03-02T12:00:00Z"))
+                try w.insertEvent(storedEvent("new-2", receivedAt: "2026-03-06T00:00:00Z"))
+            }
+            let counts = try store.write { w throws in
+                try w.prune(eventsBefore: t("2026-03-04T00:00:00Z"), othersBefore: t("2026-03-04T00:00:00Z"))
+            }
+            #expect(counts.usageEvents == 2)
+            func kept() throws -> [String] {
+                try store.write { w throws in
+                    try ["old-1", "old-unpriced", "old-2", "new-1", "stepped-back", "new-2"].filter { try w.findEvent(source: "scraper-1", id: $0) != nil }
+                }
+            }
+            #expect(try kept() == ["old-unpriced", "new-1", "stepped-back", "new-2"])
+            // Everything before a later cutoff: the stepped-back one goes too; UNPRICED stays.
+            let later = try store.write { w throws in
+                try w.prune(eventsBefore: t("2026-03-07T00:00:00Z"), othersBefore: t("2026-03-07T00:00:00Z"))
+            }
+            #expect(later.usageEvents == 3)
+            #expect(try kept() == ["old-unpriced"])
+        }
+    }
+
+    @Test("the event lookup sees what was committed, not what a transaction in progress wrote, and one snapshot per batch")
+    func eventLookup() throws {
+        try withStore { store, _ throws in
+            let lookup = try store.makeEventLookup()
+            defer { lookup.close() }
+            #expect(try lookup.find(source: "scraper-1", id: "e1") == nil)
+            try store.write { w throws in
+                try w.insertEvent(storedEvent("e1", state: .unallocated, reason: "no budget covers it", cost: nil))
+                // Not committed yet: another connection does not see it.
+                #expect(try lookup.find(source: "scraper-1", id: "e1") == nil)
+            }
+            let key = try #require(try lookup.find(source: "scraper-1", id: "e1"))
+            #expect(key.state == .unallocated)
+            #expect(key.reason == "no budget covers it")
+            #expect(key.body == storedEvent("e1").body)
+            #expect(try lookup.find(source: "scraper-2", id: "e1") == nil)
+            // A batch's snapshot, taken by its first lookup: a commit after it is seen only
+            // after endBatch.
+            try lookup.beginBatch()
+            #expect(try lookup.find(source: "scraper-1", id: "e2") == nil)
+            try store.write { w throws in try w.insertEvent(storedEvent("e2")) }
+            #expect(try lookup.find(source: "scraper-1", id: "e2") == nil)
+            lookup.endBatch()
+            #expect(try lookup.find(source: "scraper-1", id: "e2")?.state == .allocated)
+            lookup.close()
+            #expect(throws: StoreError.self) { try lookup.find(source: "scraper-1", id: "e1") }
+        }
+    }
 }

@@ -281,7 +281,27 @@ public struct SortableIDs: Sendable {
         // Never below the previous id of this generator, even if the clock steps back.
         let n = max(millis << 20 | counter, last &+ 1)
         last = n
-        let hex = String(n, radix: 16)
-        return prefix + "_" + String(repeating: "0", count: 16 - hex.count) + hex
+        return Self.format(prefix, n)
+    }
+
+    /// `prefix_` and `n` as 16 lowercase hex digits, written in one allocation (an id per cost:
+    /// `String(radix:)`, the padding and the joins were four).
+    static func format(_ prefix: String, _ n: UInt64) -> String {
+        let p = prefix.utf8
+        return String(unsafeUninitializedCapacity: p.count + 17) { buffer in
+            var i = 0
+            for b in p {
+                buffer[i] = b
+                i += 1
+            }
+            buffer[i] = UInt8(ascii: "_")
+            i += 1
+            for shift in stride(from: 60, through: 0, by: -4) {
+                let digit = UInt8(truncatingIfNeeded: n >> UInt64(shift)) & 0xF
+                buffer[i] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                i += 1
+            }
+            return i
+        }
     }
 }

@@ -114,15 +114,15 @@ public struct Ledger: Sendable {
         var allocationId: String?
         var matched: [String: Int] = [:]
         for id in ids {
-            guard var b = budgets[id] else { continue }
-            b.spentAmount += amount
-            b.costCount += 1
-            if let i = b.allocationIndex(platform: platform, serviceType: serviceType) {
-                b.allocations[i].spentAmount += amount
+            // In place: a copy taken out of the dictionary would copy its allocations on write.
+            guard let slot = budgets.index(forKey: id) else { continue }
+            budgets.values[slot].spentAmount += amount
+            budgets.values[slot].costCount += 1
+            if let i = budgets.values[slot].allocationIndex(platform: platform, serviceType: serviceType) {
+                budgets.values[slot].allocations[i].spentAmount += amount
                 matched[id] = i
-                if id == budgetId { allocationId = b.allocations[i].id }
+                if id == budgetId { allocationId = budgets.values[slot].allocations[i].id }
             }
-            budgets[id] = b
         }
         var messages: [OutboundMessage] = []
         for id in ids {

@@ -15,12 +15,20 @@ struct BatchOutput {
     var budgetsChanged = false
     /// The batch's additions to the daily rollup, written once per key at commit.
     var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
+    /// The last day's text (a batch's costs are mostly of one day: one string, not one per cost).
+    private var dayText: (day: CivilDate, text: String)?
 
     /// Records a booked cost: its budgets, its messages, and its day in each budget of the chain.
     mutating func add(_ booking: Booking, amount: Money, day: CivilDate, platform: String, serviceType: ServiceType) {
         bookedBudgets.formUnion(booking.touchedBudgets)
         outbound += booking.messages
-        let dayText = day.description
+        let dayText: String
+        if let last = self.dayText, last.day == day {
+            dayText = last.text
+        } else {
+            dayText = day.description
+            self.dayText = (day, dayText)
+        }
         for id in booking.touchedBudgets {
             let key = DailyKey(budgetId: id, day: dayText, platform: platform, serviceType: serviceType)
             let old = daily[key] ?? (.zero, 0)

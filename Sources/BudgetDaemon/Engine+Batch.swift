@@ -242,6 +242,7 @@ extension Engine {
         }
         let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, w, &out)
         try w.insertEvent(stored)
+        inFlight?.filter.insert(source: event.source, id: event.id)
         switch stored.state {
         case .unpriced: stats.unpriced += 1
         case .unallocated: stats.unallocated += 1

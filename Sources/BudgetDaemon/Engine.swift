@@ -108,6 +108,8 @@ public final class Engine: @unchecked Sendable {
     var committedBeforeStaged: [StagedRows] = []
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
+    /// The key filter of the stored events, from `loadKeyFilter`'s thread, until `stage` takes it.
+    let loadedKeyFilter = Mutex<KeyFilter?>(nil)
 
     public init(
         configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
@@ -145,6 +147,7 @@ public final class Engine: @unchecked Sendable {
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
         inFlight = InFlightEvents(lookup: try store.makeEventLookup())
+        loadKeyFilter()
         if store.deferredIntegrityCheck {
             logger.notice("database over \(Store.synchronousCheckBytes >> 20) MiB: its integrity check runs in the background")
             store.checkIntegrityInBackground { [self] problem in

@@ -104,4 +104,38 @@ extension Store {
     public func makeEventLookup() throws(StoreError) -> EventLookup {
         try EventLookup(path: path)
     }
+
+    /// Calls `body` with the (source, id) of every stored event, on a read-only connection of
+    /// its own (any thread): one read transaction, so it sees what was committed when it began.
+    /// Returns how many. Reads the `(source, event_id)` index only.
+    public func forEachEventKey(_ body: (String, String) -> Void) throws(StoreError) -> Int {
+        var connection: OpaquePointer?
+        guard sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(connection)
+            throw StoreError("cannot open \(path) to read event keys: \(message)")
+        }
+        defer { sqlite3_close(connection) }
+        sqlite3_busy_timeout(connection, 5000)
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(connection, "SELECT source, event_id FROM usage_events", -1, &statement, nil) == SQLITE_OK,
+              let statement else {
+            throw StoreError("cannot read event keys: \(String(cString: sqlite3_errmsg(connection)))")
+        }
+        defer { sqlite3_finalize(statement) }
+        func text(_ i: Int32) -> String {
+            guard let p = sqlite3_column_text(statement, i) else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
+        }
+        var count = 0
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return count }
+            guard rc == SQLITE_ROW else {
+                throw StoreError("reading event keys failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+            }
+            body(text(0), text(1))
+            count += 1
+        }
+    }
 }

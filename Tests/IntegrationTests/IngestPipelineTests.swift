@@ -133,3 +133,47 @@ extension IngestPipelineTests {
         reportFigures("pipeline: failedCommit acceptedBeforeFault=\(stuck) batchUndoneOnTopOfIt=\(undoneOnTop) committedOnce=\(n)")
     }
 }
+
+extension IngestPipelineTests {
+    /// After a restart, the dedup key filter (which lets new events skip the database lookup)
+    /// is loaded from the stored events: every resend of a stored event is still a DUPLICATE
+    /// and every changed body a conflict, and new events are accepted.
+    @Test func afterARestartTheLoadedKeyFilterStillFindsEveryStoredEvent() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000000")
+        let n = 3000
+        func event(_ i: Int, cost: String? = nil) -> JSONValue {
+            costEvent("r-\(i)", cost: cost ?? String(format: "0.%06d", i + 1), budgetId: budgetId)
+        }
+        let publisher = try client.publisher()
+        try publisher.setXPubNoDrop(true)
+        for i in 0..<n { try client.publish(event(i)) }
+        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        #expect(daemon.stop() == 0)
+
+        daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        client = try Client(daemon)
+        try waitFor { daemon.stderr.contains("dedup key filter loaded") }
+        #expect(daemon.stderr.contains("keys=\(n)"))
+        let restarted = try client.publisher()
+        try restarted.setXPubNoDrop(true)
+        for i in 0..<n { try client.publish(event(i)) }
+        for i in stride(from: 0, to: n, by: 100) { try client.publish(event(i, cost: "5")) }
+        for i in n..<(n + 500) { try client.publish(event(i)) }
+        try waitFor { try client.call("stats")["received"]?.numberText == "\(n + n / 100 + 500)" }
+        let stats = try client.call("stats")
+        #expect(stats["duplicates"]?.numberText == "\(n)")
+        #expect(stats["rejectedByReason"]?["conflict"]?.numberText == "\(n / 100)")
+        #expect(stats["accepted"]?.numberText == "500")
+        #expect(!daemon.stderr.contains("health DEGRADED"))
+        let total = n + 500
+        let expected = Money(nanos: Int128(total * (total + 1) / 2) * 1000)
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == expected.description)
+        // And over the acknowledged socket, one at a time.
+        #expect(try client.sendAck(event(7)).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(event(7, cost: "9")).string("reason") == "conflict")
+    }
+}

@@ -56,13 +56,16 @@ extension StoreReader {
             """, arguments: [source, id]).map { rejectedJSON($0).json }
     }
 
-    /// Every cost row of an event: its booking, then the adjustments that correct it, in order.
+    /// Every cost row of a stored event: its booking, then the adjustments that correct it, in
+    /// order. The booking is found through the event row (`cost_allocation_id`: an event is
+    /// booked once), the corrections through their own index.
     public func costs(ofEvent source: String, id: String) throws -> [CostRecord] {
         try Row.fetchAll(db, sql: """
             SELECT * FROM cost_allocations
-            WHERE (event_id = ? AND event_source = ?) OR (corrects_event_id = ? AND corrects_source = ?)
+            WHERE id = (SELECT cost_allocation_id FROM usage_events WHERE source = ? AND event_id = ?)
+               OR (corrects_event_id = ? AND corrects_source = ?)
             ORDER BY rowid
-            """, arguments: [id, source, id, source]).map(costRecord)
+            """, arguments: [source, id, id, source]).map(costRecord)
     }
 
     /// ALLOCATED events in a time range (event time, inclusive), optionally of one platform and

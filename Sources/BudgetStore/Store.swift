@@ -394,6 +394,11 @@ public final class Store: @unchecked Sendable {
             // cost every ingested event a B-tree insert on the commit path (issue 8).
             try db.execute(sql: "DROP INDEX IF EXISTS usage_events_received")
         }
+        migrator.registerMigration("v10-event-cost-by-event-row") { db in
+            // An event's booking is found through its row's `cost_allocation_id` (`costs(ofEvent:)`);
+            // the index of costs by event id was another B-tree insert per ingested event.
+            try db.execute(sql: "DROP INDEX IF EXISTS cost_allocations_event")
+        }
         return migrator
     }
 }

@@ -13,17 +13,8 @@ public final class EventLookup: @unchecked Sendable {
     private var find: OpaquePointer?
 
     init(path: String) throws(StoreError) {
-        var connection: OpaquePointer?
-        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &connection, flags, nil) == SQLITE_OK, let connection else {
-            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close(connection)
-            throw StoreError("cannot open \(path) for event lookups: \(message)")
-        }
+        let connection = try openReadOnly(path, for: "event lookups")
         self.connection = connection
-        // A reader of a WAL database waits only in rare moments (another connection recovering
-        // the log); a lookup that still finds it busy fails its batch, which is retried.
-        sqlite3_busy_timeout(connection, 5000)
         // The index of (source, id) pages it reads stay in memory between batches.
         sqlite3_exec(connection, "PRAGMA cache_size = -32768", nil, nil, nil)
         let sql = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
@@ -96,6 +87,20 @@ public final class EventLookup: @unchecked Sendable {
     }
 }
 
+/// A read-only connection of its own to the database at `path`, for `purpose` (in the error).
+/// A reader of a WAL database waits only in rare moments (another connection recovering the
+/// log): up to 5 s, then its caller fails (a lookup fails its batch, which is retried).
+private func openReadOnly(_ path: String, for purpose: String) throws(StoreError) -> OpaquePointer {
+    var connection: OpaquePointer?
+    guard sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
+        let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+        sqlite3_close(connection)
+        throw StoreError("cannot open \(path) for \(purpose): \(message)")
+    }
+    sqlite3_busy_timeout(connection, 5000)
+    return connection
+}
+
 /// SQLite's SQLITE_TRANSIENT: it copies the bound value before the call returns.
 private let transientText = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
@@ -109,14 +114,8 @@ extension Store {
     /// its own (any thread): one read transaction, so it sees what was committed when it began.
     /// Returns how many. Reads the `(source, event_id)` index only.
     public func forEachEventKey(_ body: (String, String) -> Void) throws(StoreError) -> Int {
-        var connection: OpaquePointer?
-        guard sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else {
-            let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            sqlite3_close(connection)
-            throw StoreError("cannot open \(path) to read event keys: \(message)")
-        }
+        let connection = try openReadOnly(path, for: "reading event keys")
         defer { sqlite3_close(connection) }
-        sqlite3_busy_timeout(connection, 5000)
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(connection, "SELECT source, event_id FROM usage_events", -1, &statement, nil) == SQLITE_OK,
               let statement else {

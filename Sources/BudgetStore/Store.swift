@@ -22,8 +22,10 @@ public enum SynchronousMode: String, Sendable {
 /// budgetd's SQLite database. Money is stored as exact decimal TEXT (the full 1e-9 × 1e12 range
 /// needs 70 bits, more than SQLite's 64-bit INTEGER), instants as INTEGER nanoseconds since 1970.
 ///
-/// Not thread-safe by contract: one owner (the daemon's engine thread) calls it. `@unchecked
-/// Sendable` only so that owner can be handed the store once; GRDB's queue serializes anyway.
+/// One writer at a time by contract: the daemon's engine thread, or its commit thread for a
+/// batch the engine handed over (the engine touches the store again only after that commit is
+/// done). GRDB's queue serializes anyway. `EventLookup` and `forEachEventKey` use connections
+/// of their own, on any thread. `@unchecked Sendable` so the store can be handed over.
 public final class Store: @unchecked Sendable {
     let queue: DatabaseQueue
     public let path: String

@@ -245,6 +245,10 @@ public struct StoreWriter {
     /// alert state, and each allocation's. (A full `saveBudget` rewrites the row and every
     /// allocation row; with 10⁴ budgets in a batch that was most of the commit's work.)
     public func saveTotals(_ b: Budget) throws {
+        if let hot {
+            if try !hot.updateTotals(b) { try saveBudget(b) }
+            return
+        }
         let stmt = try db.cachedStatement(sql: """
             UPDATE budgets SET spent_amount = ?, cost_count = ?, status = ?, fired = ?, successor_id = ? WHERE id = ?
             """)
@@ -265,6 +269,10 @@ public struct StoreWriter {
     /// Saves buckets of the spike history (`Ledger.takeChangedHistory`).
     public func saveHistory(_ buckets: [(bucket: HistoryBucket, amount: Money)]) throws {
         guard !buckets.isEmpty else { return }
+        if let hot {
+            for (bucket, amount) in buckets { try hot.saveHistory(key: bucket.key, hour: bucket.hour, amount: amount) }
+            return
+        }
         let stmt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO spend_history (key, hour, amount) VALUES (?,?,?)")
         for (bucket, amount) in buckets {
             try stmt.execute(arguments: [bucket.key, bucket.hour, amount.description])
@@ -300,6 +308,7 @@ public struct StoreWriter {
 
     /// Adds to a day's running total (exact: read, add, write, inside the batch's transaction).
     public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
+        if let hot { return try hot.addDaily(key, amount: amount, count: count) }
         let select = try db.cachedStatement(sql: """
             SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?
             """)

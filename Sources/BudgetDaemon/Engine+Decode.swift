@@ -8,7 +8,7 @@ enum DecodeOutcome: Sendable {
 }
 
 /// A batch whose ingest messages are being decoded on the decode thread while the engine
-/// commits the batch before it (issue 8: decoding was a quarter of the engine thread's time).
+/// decides the batch before it (issue 8: decoding was a quarter of the engine thread's time).
 ///
 /// `@unchecked Sendable`: `outcomes` is written by the decode thread before `done` is signalled
 /// and read by the engine only after waiting on it.

@@ -33,7 +33,8 @@ enum Reply {
     case control([[UInt8]])
 }
 
-/// The daemon's single writer: it owns every socket, the ledger and the database, on one thread.
+/// The daemon's single writer: it owns every socket and the ledger, and decides everything, on
+/// one thread; the database is written by its commit thread, one handed-over batch at a time.
 ///
 /// Its loop: poll → take what is waiting (up to `maxBatch`) → decode, dedup, price, route, book,
 /// evaluate alerts, all in one transaction → commit (one fsync) → only then acknowledge, reply and

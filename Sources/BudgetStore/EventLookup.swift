@@ -6,11 +6,13 @@ import GRDBSQLite
 /// and books the next batch while the commit thread writes the one before).
 ///
 /// A lookup sees every transaction committed before it (or before the first lookup after
-/// `beginBatch`), nothing uncommitted: events of batches not yet committed are the caller's to track. One thread at a
-/// time.
+/// `beginBatch`), nothing uncommitted: events of batches not yet committed are the caller's to
+/// track. One thread at a time.
 public final class EventLookup: @unchecked Sendable {
     private var connection: OpaquePointer?
     private var find: OpaquePointer?
+    /// Binds the key from one reused buffer (no allocation or copy per lookup).
+    private var binder = Binder()
 
     init(path: String) throws(StoreError) {
         let connection = try openReadOnly(path, for: "event lookups")
@@ -55,35 +57,20 @@ public final class EventLookup: @unchecked Sendable {
     }
 
     /// What the database holds for (source, id), or nil when no committed event has that key.
-    public func find(source: String, id: String) throws(StoreError) -> EventKey? {
-        guard let find else { throw StoreError("the event lookup is closed") }
-        defer {
-            sqlite3_reset(find)
-            sqlite3_clear_bindings(find)
-        }
-        var rc: Int32 = SQLITE_OK
-        source.utf8CString.withUnsafeBufferPointer { s in
-            id.utf8CString.withUnsafeBufferPointer { i in
-                // SQLITE_TRANSIENT: SQLite copies the texts (they live only in this closure).
-                sqlite3_bind_text(find, 1, s.baseAddress, Int32(s.count - 1), transientText)
-                sqlite3_bind_text(find, 2, i.baseAddress, Int32(i.count - 1), transientText)
-                rc = sqlite3_step(find)
+    /// Throws a `StoreError`.
+    public func find(source: String, id: String) throws -> EventKey? {
+        guard let find, let connection else { throw StoreError("the event lookup is closed") }
+        binder.begin(find)
+        binder.text(source)
+        binder.text(id)
+        return try binder.run { statement in
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return nil }
+            guard rc == SQLITE_ROW else {
+                throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
             }
+            return eventKey(statement)
         }
-        if rc == SQLITE_DONE { return nil }
-        guard rc == SQLITE_ROW else {
-            throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
-        }
-        return EventKey(
-            body: text(find, 0) ?? "",
-            state: EventState(rawValue: text(find, 1) ?? "") ?? .unpriced,
-            reason: text(find, 2)
-        )
-    }
-
-    private func text(_ statement: OpaquePointer, _ i: Int32) -> String? {
-        guard let p = sqlite3_column_text(statement, i) else { return nil }
-        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
     }
 }
 
@@ -100,9 +87,6 @@ private func openReadOnly(_ path: String, for purpose: String) throws(StoreError
     sqlite3_busy_timeout(connection, 5000)
     return connection
 }
-
-/// SQLite's SQLITE_TRANSIENT: it copies the bound value before the call returns.
-private let transientText = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 extension Store {
     /// A read-only connection for dedup lookups on another thread than the writer's.
@@ -122,10 +106,6 @@ extension Store {
             throw StoreError("cannot read event keys: \(String(cString: sqlite3_errmsg(connection)))")
         }
         defer { sqlite3_finalize(statement) }
-        func text(_ i: Int32) -> String {
-            guard let p = sqlite3_column_text(statement, i) else { return "" }
-            return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
-        }
         var count = 0
         while true {
             let rc = sqlite3_step(statement)
@@ -133,7 +113,7 @@ extension Store {
             guard rc == SQLITE_ROW else {
                 throw StoreError("reading event keys failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
             }
-            body(text(0), text(1))
+            body(columnText(statement, 0) ?? "", columnText(statement, 1) ?? "")
             count += 1
         }
     }

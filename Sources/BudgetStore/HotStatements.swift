@@ -73,11 +73,7 @@ final class HotStatements {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return nil }
             guard rc == SQLITE_ROW else { throw error(rc) }
-            return EventKey(
-                body: column(statement, 0) ?? "",
-                state: EventState(rawValue: column(statement, 1) ?? "") ?? .unpriced,
-                reason: column(statement, 2)
-            )
+            return eventKey(statement)
         }
     }
 
@@ -137,7 +133,7 @@ final class HotStatements {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return nil }
             guard rc == SQLITE_ROW else { throw error(rc) }
-            return (column(statement, 0) ?? "", sqlite3_column_int64(statement, 1))
+            return (columnText(statement, 0) ?? "", sqlite3_column_int64(statement, 1))
         }
         var total = amount
         var n = count
@@ -203,12 +199,22 @@ final class HotStatements {
     private func error(_ rc: Int32) -> DatabaseError {
         DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(connection)))
     }
+}
 
-    private func column(_ statement: OpaquePointer, _ i: Int32) -> String? {
-        guard let text = sqlite3_column_text(statement, i) else { return nil }
-        let count = Int(sqlite3_column_bytes(statement, i))
-        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
-    }
+/// A text column of the current row (nil for NULL).
+func columnText(_ statement: OpaquePointer, _ i: Int32) -> String? {
+    guard let text = sqlite3_column_text(statement, i) else { return nil }
+    let count = Int(sqlite3_column_bytes(statement, i))
+    return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+}
+
+/// The dedup key of the current row of `SELECT body, state, reason FROM usage_events …`.
+func eventKey(_ statement: OpaquePointer) -> EventKey {
+    EventKey(
+        body: columnText(statement, 0) ?? "",
+        state: EventState(rawValue: columnText(statement, 1) ?? "") ?? .unpriced,
+        reason: columnText(statement, 2)
+    )
 }
 
 /// SQLite's SQLITE_STATIC: the text stays where it is until the statement is reset.
@@ -217,7 +223,7 @@ private let staticText = unsafeBitCast(0, to: sqlite3_destructor_type.self)
 /// Collects one statement's parameters, left to right, then binds and steps them in one go:
 /// texts are copied once into one buffer and bound in place (SQLITE_STATIC) while the
 /// statement runs, instead of SQLite copying each into its own allocation (SQLITE_TRANSIENT).
-private struct Binder {
+struct Binder {
     enum Value {
         case null
         case text(offset: Int, count: Int)

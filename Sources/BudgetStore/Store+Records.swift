@@ -136,28 +136,15 @@ public struct EventKey: Sendable, Hashable {
 /// Writes of one transaction. Only valid inside `Store.write`.
 public struct StoreWriter {
     let db: Database
-    /// Prepared statements of the ingest path (nil only for writers made outside `Store.write`).
-    var hot: HotStatements? = nil
+    /// Prepared statements of the ingest and commit paths, bound through SQLite's C API.
+    let hot: HotStatements
 
     public func findEvent(source: String, id: String) throws -> EventKey? {
-        if let hot { return try hot.find(source: source, id: id) }
-        let stmt = try db.cachedStatement(sql: "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?")
-        guard let row = try Row.fetchOne(stmt, arguments: [source, id]) else { return nil }
-        return EventKey(body: row[0], state: EventState(rawValue: row[1]) ?? .unpriced, reason: row[2])
+        try hot.find(source: source, id: id)
     }
 
     public func insertEvent(_ e: StoredEvent) throws {
-        if let hot { return try hot.insert(e) }
-        let stmt = try db.cachedStatement(sql: """
-            INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
-              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-            """)
-        try stmt.execute(arguments: [
-            e.source, e.id, e.body, e.state.rawValue, e.reason, e.platform, e.serviceType.rawValue, e.model,
-            e.time.nanosecondsSinceEpoch, e.receivedAt.nanosecondsSinceEpoch, e.cost?.description, e.currency,
-            e.budgetId, e.costAllocationId, e.catalogVersion,
-        ])
+        try hot.insert(e)
     }
 
     /// Records a re-processed event's new outcome.
@@ -174,19 +161,7 @@ public struct StoreWriter {
     }
 
     public func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {
-        if let hot { return try hot.insert(c, createdAt: createdAt) }
-        let stmt = try db.cachedStatement(sql: """
-            INSERT INTO cost_allocations (id, budget_id, allocation_id, platform, service_type, cost_amount, currency,
-              description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at,
-              kind, corrects_source, corrects_event_id, catalog_from, catalog_to)
-            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-            """)
-        try stmt.execute(arguments: [
-            c.id, c.budgetId, c.allocationId, c.platform, c.serviceType.rawValue, c.costAmount.description, c.currency,
-            c.description, c.costDate.nanosecondsSinceEpoch, c.apiUsageId, c.apifyRunId, c.eventSource, c.eventId,
-            c.metadata.map { JSONValue.object($0).serialized() }, createdAt.nanosecondsSinceEpoch,
-            c.kind.rawValue, c.corrects?.source, c.corrects?.id, c.catalogFrom, c.catalogTo,
-        ])
+        try hot.insert(c, createdAt: createdAt)
     }
 
     public func insertRejected(_ r: RejectedMessage) throws {
@@ -245,38 +220,12 @@ public struct StoreWriter {
     /// alert state, and each allocation's. (A full `saveBudget` rewrites the row and every
     /// allocation row; with 10⁴ budgets in a batch that was most of the commit's work.)
     public func saveTotals(_ b: Budget) throws {
-        if let hot {
-            if try !hot.updateTotals(b) { try saveBudget(b) }
-            return
-        }
-        let stmt = try db.cachedStatement(sql: """
-            UPDATE budgets SET spent_amount = ?, cost_count = ?, status = ?, fired = ?, successor_id = ? WHERE id = ?
-            """)
-        try stmt.execute(arguments: [
-            b.spentAmount.description, b.costCount, b.status.rawValue,
-            b.fired.map(\.rawValue).sorted().joined(separator: ","), b.successorId, b.id,
-        ])
-        guard db.changesCount == 1 else { return try saveBudget(b) }
-        let allocation = try db.cachedStatement(sql: """
-            UPDATE allocations SET spent_amount = ?, is_active = ?, depleted_fired = ? WHERE id = ? AND budget_id = ?
-            """)
-        for a in b.allocations {
-            try allocation.execute(arguments: [a.spentAmount.description, a.isActive, a.depletedFired, a.id, b.id])
-            if db.changesCount != 1 { return try saveBudget(b) }
-        }
+        if try !hot.updateTotals(b) { try saveBudget(b) }
     }
 
     /// Saves buckets of the spike history (`Ledger.takeChangedHistory`).
     public func saveHistory(_ buckets: [(bucket: HistoryBucket, amount: Money)]) throws {
-        guard !buckets.isEmpty else { return }
-        if let hot {
-            for (bucket, amount) in buckets { try hot.saveHistory(key: bucket.key, hour: bucket.hour, amount: amount) }
-            return
-        }
-        let stmt = try db.cachedStatement(sql: "INSERT OR REPLACE INTO spend_history (key, hour, amount) VALUES (?,?,?)")
-        for (bucket, amount) in buckets {
-            try stmt.execute(arguments: [bucket.key, bucket.hour, amount.description])
-        }
+        for (bucket, amount) in buckets { try hot.saveHistory(key: bucket.key, hour: bucket.hour, amount: amount) }
     }
 
     /// Drops spike history before `hour`.
@@ -308,19 +257,6 @@ public struct StoreWriter {
 
     /// Adds to a day's running total (exact: read, add, write, inside the batch's transaction).
     public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
-        if let hot { return try hot.addDaily(key, amount: amount, count: count) }
-        let select = try db.cachedStatement(sql: """
-            SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?
-            """)
-        var total = amount
-        var n = count
-        if let row = try Row.fetchOne(select, arguments: [key.budgetId, key.day, key.platform, key.serviceType.rawValue]) {
-            total += try reader.money(row[0])
-            n += row[1] as Int64
-        }
-        let upsert = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO daily_spend (budget_id, day, platform, service_type, amount, count) VALUES (?,?,?,?,?,?)
-            """)
-        try upsert.execute(arguments: [key.budgetId, key.day, key.platform, key.serviceType.rawValue, total.description, n])
+        try hot.addDaily(key, amount: amount, count: count)
     }
 }

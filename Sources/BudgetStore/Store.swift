@@ -174,8 +174,9 @@ public final class Store: @unchecked Sendable {
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
             return try queue.write { db in
-                if hot == nil { hot = try HotStatements(db) }
-                return try body(StoreWriter(db: db, hot: hot))
+                let statements = try hot ?? HotStatements(db)
+                hot = statements
+                return try body(StoreWriter(db: db, hot: statements))
             }
         } catch let error as DatabaseError {
             throw StoreError("database write failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)

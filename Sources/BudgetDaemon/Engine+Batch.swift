@@ -47,10 +47,11 @@ extension Engine {
     /// `retrying`: `batch` is `pending` itself (kept as it is on failure, emptied on success);
     /// any other batch's ingest items join `pending` when it fails.
     func process(_ batch: [WorkItem], decoded: [DecodeOutcome?]? = nil, retrying: Bool = false) {
-        // The batch on the commit thread first: this one reads and writes what it leaves. If
-        // that one failed, this batch's ingest waits behind it for the retry (commits stay in
-        // the order events were read); its other items run now.
-        if !completeCommit() && !retrying {
+        // The batch on the commit thread first: this one reads and writes what it leaves. While
+        // a failed batch waits for its retry (that one, or one before), this batch's ingest
+        // waits behind it (commits stay in the order events were read); its other items run now.
+        let committedBefore = completeCommit()
+        if !retrying && (!committedBefore || !pending.isEmpty) && batch.contains(where: \.isIngest) {
             pending += batch.filter(\.isIngest)
             let rest = batch.filter { !$0.isIngest }
             if !rest.isEmpty { process(rest) }

@@ -191,6 +191,8 @@ extension Engine {
         let started = SystemdNotifier.monotonicNow()
         var out = BatchOutput()
         let rows = StagedRows(inFlight)
+        // Batches released while this one is decided, forgotten by `inFlight` after it.
+        var releasedMeanwhile: [StagedRows] = []
         do {
             // One snapshot for the batch's lookups: it may predate the commit of the batch
             // before, whose events therefore stay in `inFlight.keys` until the lookups are done
@@ -198,8 +200,7 @@ extension Engine {
             try inFlight.lookup.beginBatch()
             defer {
                 inFlight.lookup.endBatch()
-                for rows in committedBeforeStaged { inFlight.forget(rows) }
-                committedBeforeStaged = []
+                for rows in releasedMeanwhile { inFlight.forget(rows) }
             }
             for (index, item) in batch.enumerated() {
                 // The batch before committed meanwhile: its acknowledgements and alerts go out
@@ -207,7 +208,7 @@ extension Engine {
                 // until this batch's lookups are done: their snapshot may predate its commit).
                 if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
                     completeCommit(forgetting: false)
-                    committedBeforeStaged.append(job.rows)
+                    releasedMeanwhile.append(job.rows)
                 }
                 switch item {
                 case .publish(let frames, let receivedAt):

@@ -79,20 +79,14 @@ extension Engine {
 
     private func finishOldestDecoding(pipelined: Bool) {
         let (items, outcomes) = decoding.removeFirst().wait()
-        if !pending.isEmpty {
-            // A batch before this one failed to commit: this one's ingest waits behind it for
-            // the retry, in the order it was read.
-            pending += items.filter(\.isIngest)
-            let rest = items.filter { !$0.isIngest }
-            if !rest.isEmpty { process(rest) }
-            return
-        }
+        // `process` keeps ingest behind a failed batch waiting for its retry.
         guard pipelined && canStage else { return process(items, decoded: outcomes) }
         // Ingest is staged (it commits while the next batch is decided) with the requests
         // answered from memory (a stats poll, say), replied to when the ingest before them is
         // released. Anything else runs after the staged batch commits, in one transaction.
-        let staged = items.indices.filter { items[$0].isIngest || isMemoryControl(items[$0]) }
-        let rest = items.filter { !$0.isIngest && !isMemoryControl($0) }
+        let isStaged = items.map { $0.isIngest || isMemoryControl($0) }
+        let staged = items.indices.filter { isStaged[$0] }
+        let rest = items.indices.filter { !isStaged[$0] }.map { items[$0] }
         if !staged.isEmpty { stage(staged.map { items[$0] }, decoded: staged.map { outcomes[$0] }) }
         if !rest.isEmpty { process(rest) }
     }

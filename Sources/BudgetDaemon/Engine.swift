@@ -105,8 +105,6 @@ public final class Engine: @unchecked Sendable {
     let commitQueue = WorkerThread(name: "budgetd-commit")
     /// The staged batch on the commit thread, released by `completeCommit`.
     var committing: CommitJob?
-    /// Rows of batches released while a batch was being staged, forgotten by `inFlight` after it.
-    var committedBeforeStaged: [StagedRows] = []
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
     /// The key filter of the stored events, from `loadKeyFilter`'s thread, until `stage` takes it.
@@ -360,15 +358,7 @@ public final class Engine: @unchecked Sendable {
             }
             // Nothing new, or no ingest: everything before is committed and released first.
             finishDecoding()
-            guard !batch.isEmpty else { continue }
-            if !pending.isEmpty {
-                // The batch just committed failed: what this one read from ingest waits with it.
-                pending += batch.filter(\.isIngest)
-                let rest = batch.filter { !$0.isIngest }
-                if !rest.isEmpty { process(rest) }
-            } else {
-                process(batch)
-            }
+            if !batch.isEmpty { process(batch) }
         }
     }
 

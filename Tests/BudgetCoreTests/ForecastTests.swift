@@ -3,18 +3,8 @@ import Testing
 
 // Issue 5 item 4: the forecast, back-tested on synthetic series whose truth is known.
 
-/// A reproducible pseudo-random source (BacktestRandom), so the noisy series are the same on every run.
-struct BacktestRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The noisy series come from the target's seeded generator, so they are the same on every run.
+extension SplitMix64 {
     /// Uniform in [0, 1).
     mutating func uniform() -> Double {
         Double(next() >> 11) / Double(UInt64(1) << 53)
@@ -67,7 +57,7 @@ struct SyntheticSeries: Sendable, CustomStringConvertible {
         _ name: String, noise sigma: Double = 0, seed: UInt64 = 0,
         bounds: (total7: Double, total30: Double, daily30: Double, truth30: Double), _ truth: (Int) -> Double
     ) -> SyntheticSeries {
-        var rng = BacktestRandom(state: seed)
+        var rng = SplitMix64(state: seed)
         let clean = (0..<length).map(truth)
         return SyntheticSeries(
             name: name, truth: clean, values: clean.map { max(0, $0 + sigma * rng.normal()) },
@@ -164,7 +154,7 @@ private func percent(_ x: Double) -> String {
 @Suite struct ForecastTests {
     /// `days` of `value(t)` plus seeded noise of `sigma`.
     func series(_ days: Int, noise sigma: Double = 0, seed: UInt64 = 7, _ value: (Int) -> Double) -> [Money] {
-        var rng = BacktestRandom(state: seed)
+        var rng = SplitMix64(state: seed)
         return (0..<days).map { money(max(0, value($0) + sigma * rng.normal())) }
     }
 

@@ -79,7 +79,11 @@ let package = Package(
         ),
         .testTarget(name: "ZMQTests", dependencies: ["ZMQ"], swiftSettings: swiftSettings),
         .testTarget(name: "BudgetCoreTests", dependencies: ["BudgetCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "BudgetStoreTests", dependencies: ["BudgetStore", "BudgetCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BudgetStoreTests",
+            dependencies: ["BudgetStore", "BudgetCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ZMQ", "BudgetCore", "budgetd", "budgetctl"],

@@ -8,13 +8,16 @@ import Synchronization
 ///
 /// The writer runs with `wal_autocheckpoint = 0`. This thread runs a PASSIVE checkpoint every
 /// `interval` (it never blocks the writer; it copies what was committed and syncs the database
-/// file, as `synchronous = FULL` asks). When the log has grown past `restartBytes` (64 MiB)
-/// anyway (under sustained load the writer never pauses long enough for a passive checkpoint to
-/// reach the log's end, so the log never starts over), it runs a passive checkpoint and then a
-/// RESTART one, which waits for the writer's current transaction, copies the little that is
-/// left, and makes the writer's next transaction start the log over from the beginning of its
-/// file (which keeps its size: about 64 MiB at most). It holds the writer meanwhile, some
-/// milliseconds: the tail of the alert latency under load (docs/benchmarks.md). Measured
+/// file, as `synchronous = FULL` asks). When the log holds more than `restartBytes` (64 MiB) of
+/// frames anyway (under sustained load the writer never pauses long enough for a passive
+/// checkpoint to reach the log's end, so the log never starts over), it runs a RESTART
+/// checkpoint after the passive one, which waits for the writer's current transaction, copies
+/// the little that is left, and makes the writer's next transaction start the log over from
+/// the beginning of its file. It holds the writer meanwhile, some milliseconds: the tail of the
+/// alert latency under load (docs/benchmarks.md). What counts is the frames the log holds (the
+/// passive checkpoint reports them), not the file's size: a restarted log keeps its file, so
+/// the size stays at its high-water mark, and deciding by it restarted the log at every
+/// interval once it had been reached (a stall of the writer every 100 ms). Measured
 /// alternatives were worse: TRUNCATE (the same, then cutting the file to zero) stalled the
 /// writer for ~60 ms, a 1 GiB limit for half a second; checkpointing more often, or from the
 /// writer itself, cost the writer more than it saved (each checkpoint's fsync of the database
@@ -27,6 +30,10 @@ final class Checkpointer: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let finished = Mutex<Bool>(false)
+    private let restartCount = Atomic<Int>(0)
+
+    /// RESTART checkpoints run so far.
+    var restarts: Int { restartCount.load(ordering: .relaxed) }
 
     init(path: String, interval: Duration = .milliseconds(100), restartBytes: Int64 = 64 << 20) {
         self.path = path
@@ -69,6 +76,11 @@ final class Checkpointer: Sendable {
         // A new connection learns that the file is in WAL mode only when it first reads it;
         // until then a checkpoint does nothing (and reports -1 frames).
         sqlite3_exec(connection, "PRAGMA schema_version", nil, nil, nil)
+        // A frame of the log: a page and its 24-byte header.
+        let frameBytes = Int64(Self.pageSize(connection) + 24)
+        // The log's frame count at the last RESTART: until the writer has started the log over,
+        // the log still reports that many frames (all copied), and needs no second one.
+        var restartedAtFrames: Int32 = -1
         let clock = ContinuousClock()
         var next = clock.now
         while !stopRequested.load(ordering: .acquiring) {
@@ -77,16 +89,27 @@ final class Checkpointer: Sendable {
                 continue
             }
             next = clock.now.advanced(by: interval)
-            let walBytes = Self.fileSize(path + "-wal")
-            guard walBytes > 0 else { continue }
-            let restart = walBytes > restartBytes
+            guard Self.fileSize(path + "-wal") > 0 else { continue }
             // A passive checkpoint even before a RESTART: a RESTART holds the writer back
             // while it copies, so the less is left to copy then, the shorter the wait. A
             // failure (busy, a full disk) is tried again at the next interval.
-            if sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil) == SQLITE_OK && restart {
-                sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_RESTART, nil, nil)
+            var logFrames: Int32 = 0
+            guard sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, nil) == SQLITE_OK,
+                  Int64(logFrames) * frameBytes > restartBytes, logFrames != restartedAtFrames else { continue }
+            if sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, nil) == SQLITE_OK {
+                restartedAtFrames = logFrames
+                restartCount.add(1, ordering: .relaxed)
             }
         }
+    }
+
+    /// The database's page size (4096 when it cannot be read).
+    static func pageSize(_ connection: OpaquePointer) -> Int {
+        var statement: OpaquePointer?
+        defer { sqlite3_finalize(statement) }
+        guard sqlite3_prepare_v2(connection, "PRAGMA page_size", -1, &statement, nil) == SQLITE_OK,
+              sqlite3_step(statement) == SQLITE_ROW else { return 4096 }
+        return Int(sqlite3_column_int64(statement, 0))
     }
 
     /// A file's size in bytes, 0 when it does not exist.

@@ -13,5 +13,7 @@ let package = Package(
         // Counts malloc/calloc/realloc/memalign calls by interposing them (glibc only).
         .target(name: "MallocCounter"),
         .executableTarget(name: "DecodeBench", dependencies: ["BudgetCore", "MallocCounter"]),
+        // The dedup key filter: ns per new event (a lookup and an insert).
+        .executableTarget(name: "KeyFilterBench", dependencies: ["BudgetCore"]),
     ]
 )

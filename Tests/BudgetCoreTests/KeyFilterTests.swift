@@ -43,4 +43,20 @@ struct KeyFilterTests {
         #expect(!filter.mayContain(source: "", id: ""))
         #expect(!filter.mayContain(source: "test", id: "e-1"))
     }
+
+    /// Blocked: every block is used (keys spread over the table, not into a few blocks), and a
+    /// filter smaller than one block still works.
+    @Test func keysSpreadOverEveryBlockAndASmallFilterWorks() {
+        var tiny = KeyFilter(bits: 64)
+        let few = keys(3, seed: 5, prefix: "t")
+        for (s, i) in few { tiny.insert(source: s, id: i) }
+        #expect(few.allSatisfy { tiny.mayContain(source: $0.0, id: $0.1) })
+        // 64 blocks of 512 bits, 20,000 keys: a key that lands in an empty block is "new" for
+        // sure. Were the keys crowded into a few blocks, most fresh keys would be "maybe".
+        var filter = KeyFilter(bits: 64 * 512)
+        for (s, i) in keys(640, seed: 6, prefix: "in") { filter.insert(source: s, id: i) }
+        let maybe = keys(20_000, seed: 7, prefix: "out").filter { filter.mayContain(source: $0.0, id: $0.1) }.count
+        // 10 keys per block: a block has ~40 of its 512 bits set, so ~0.05 % of fresh keys are "maybe".
+        #expect(maybe < 100, "false maybes: \(maybe)")
+    }
 }

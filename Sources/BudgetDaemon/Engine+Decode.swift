@@ -77,7 +77,7 @@ extension Engine {
         while decoding.count > 1 { finishOldestDecoding(pipelined: true) }
     }
 
-    private func finishOldestDecoding(pipelined: Bool) {
+    func finishOldestDecoding(pipelined: Bool) {
         let (items, outcomes) = decoding.removeFirst().wait()
         // `process` keeps ingest behind a failed batch waiting for its retry.
         guard pipelined && canStage else { return process(items, decoded: outcomes) }

@@ -356,7 +356,15 @@ public final class Engine: @unchecked Sendable {
                 advancePipeline()
                 continue
             }
-            // Nothing new, or no ingest: everything before is committed and released first.
+            // Nothing new: what was decoded is decided now and handed to the commit thread
+            // (next turn, with still nothing new, it is released once committed), rather than
+            // decided and committed here in one go; so the next batch can be decided while it
+            // commits, at moderate load too (not only when batches arrive back to back).
+            if batch.isEmpty && !decoding.isEmpty && canStage {
+                while !decoding.isEmpty { finishOldestDecoding(pipelined: true) }
+                continue
+            }
+            // No ingest: everything before is committed and released first.
             finishDecoding()
             if !batch.isEmpty { process(batch) }
         }

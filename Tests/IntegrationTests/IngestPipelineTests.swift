@@ -72,6 +72,32 @@ struct IngestPipelineTests {
 }
 
 extension IngestPipelineTests {
+    /// Events one at a time (each acknowledged before the next is sent): each batch is still
+    /// decided on the engine thread and committed on the commit thread, not both on the engine
+    /// thread, so at moderate load the next batch can be decided while one commits.
+    @Test func eventsOneAtATimeGoThroughTheCommitThreadAndAreAcknowledgedOnce() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "100")
+        for i in 0..<5 {
+            let ack = try client.sendAck(costEvent("one-\(i)", cost: "1.25", budgetId: budgetId))
+            #expect(ack["status"]?.stringValue == "ACCEPTED")
+            #expect(ack["state"]?.stringValue == "ALLOCATED")
+        }
+        // A resend after its commit: DUPLICATE, counted once.
+        #expect(try client.sendAck(costEvent("one-0", cost: "1.25", budgetId: budgetId))["status"]?.stringValue == "DUPLICATE")
+        let stats = try client.call("stats")
+        #expect(stats["accepted"]?.numberText == "5")
+        #expect(stats["duplicates"]?.numberText == "1")
+        // Every ingest batch went through the commit thread (before, a batch that arrived
+        // alone was decided and committed on the engine thread: 0 here).
+        #expect(stats["stagedBatches"]?.numberText == "6")
+        let summary = try client.call("budget.get", ["id": .string(budgetId)])
+        #expect(summary["totalSpent"]?.numberText == "6.25")
+    }
+
     /// A commit that fails while the next batch is decided on top of it: both are undone (the
     /// ledger rebuilt from the database), nothing of either is acknowledged or counted, ingest
     /// stops; once the fault is gone both commit, once, in order, and the rest follows.

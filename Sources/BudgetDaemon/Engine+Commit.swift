@@ -288,12 +288,8 @@ extension Engine {
         case .success(let request):
             do {
                 return Self.okReply(try answerFromMemory(op: request.op, Args(request.args), stats: stats, lastSeq: lastSeq, at: SystemClock.now()))
-            } catch let failure as ControlFailure {
-                return Self.errorReply(failure.code, failure.message)
-            } catch let error as LedgerError {
-                return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
             } catch {
-                return Self.errorReply(.internalError, "\(error)")
+                return Self.refusalReply(error) ?? Self.errorReply(.internalError, "\(error)")
             }
         }
     }

@@ -87,12 +87,21 @@ extension Engine {
                 try audit(op: op, args: args, actor: userID ?? "local", before: ledgerBefore, result: result, w)
             }
             return Self.okReply(result)
-        } catch let failure as ControlFailure {
+        } catch {
+            // A database failure fails the batch; a refused request is answered.
+            guard let reply = Self.refusalReply(error) else { throw error }
             (ledger, out) = (ledgerBefore, outBefore)
-            return Self.errorReply(failure.code, failure.message)
-        } catch let error as LedgerError {
-            (ledger, out) = (ledgerBefore, outBefore)
-            return Self.errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
+            return reply
+        }
+    }
+
+    /// The error reply to a refused request (a `ControlFailure` or a `LedgerError`); nil for any
+    /// other error.
+    static func refusalReply(_ error: any Error) -> JSONValue? {
+        switch error {
+        case let failure as ControlFailure: errorReply(failure.code, failure.message)
+        case let error as LedgerError: errorReply(ControlErrorCode(rawValue: error.code.rawValue) ?? .validationFailed, error.message)
+        default: nil
         }
     }
 
@@ -245,8 +254,10 @@ extension Engine {
                 ("status", .string(health.ok ? "OK" : "DEGRADED")), ("reason", health.reason.map(JSONValue.string) ?? .null),
                 ("version", .string(budgetdVersion)), ("uptimeSeconds", .number((now - startedAt) / 1_000_000_000)),
             ]))
-        default:
+        case "stats":
             return stats.json(lastSeq: lastSeq, process: ProcessFigures.read(store: store))
+        default:
+            throw ControlFailure(.unknownOp, "op \(op) is not answered from memory")
         }
     }
 

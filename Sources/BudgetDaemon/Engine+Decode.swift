@@ -70,14 +70,16 @@ extension Engine {
         completeCommit()
     }
 
-    /// The serve loop's hot path, right after it handed a new batch to the decode thread: the
-    /// batches before it are staged (and the one before those commits meanwhile), so this
-    /// thread decides batch n+1 while batch n+2 decodes and batch n commits.
-    func advancePipeline() {
-        while decoding.count > 1 { finishOldestDecoding(pipelined: true) }
+    /// The serve loop's hot path. Right after it handed a new batch to the decode thread
+    /// (`keepingNewest`), the batches before it are staged (and the one before those commits
+    /// meanwhile), so this thread decides batch n+1 while batch n+2 decodes and batch n commits.
+    /// With nothing new to read, every decoded batch is staged: it commits while the next one,
+    /// when it comes, is decided (rather than both being done here in one go).
+    func advancePipeline(keepingNewest: Bool = true) {
+        while decoding.count > (keepingNewest ? 1 : 0) { finishOldestDecoding(pipelined: true) }
     }
 
-    func finishOldestDecoding(pipelined: Bool) {
+    private func finishOldestDecoding(pipelined: Bool) {
         let (items, outcomes) = decoding.removeFirst().wait()
         // `process` keeps ingest behind a failed batch waiting for its retry.
         guard pipelined && canStage else { return process(items, decoded: outcomes) }

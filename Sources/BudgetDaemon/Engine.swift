@@ -37,13 +37,16 @@ enum Reply {
 /// one thread; the database is written by its commit thread, one handed-over batch at a time.
 ///
 /// Its loop: poll → take what is waiting (up to `maxBatch`) → decode, dedup, price, route, book,
-/// evaluate alerts, all in one transaction → commit (one fsync) → only then acknowledge, reply and
-/// publish. A single writer keeps the accounting deterministic and needs no locks on money.
+/// evaluate alerts → commit the batch in one transaction (one fsync) → only then acknowledge,
+/// reply and publish. A single writer keeps the accounting deterministic and needs no locks on
+/// money.
 ///
-/// Under load the steps overlap, each batch in order: the decode thread decodes batch n+2 while
-/// this thread decides batch n+1 and the commit thread writes and commits batch n
-/// (`Engine+Decode`, `Engine+Commit`). Everything else (control requests, ticks, reloads,
-/// retries) waits for the commit in progress and runs here in one transaction, as above.
+/// Ingest goes through three threads, each batch in order: the decode thread decodes batch n+2
+/// while this thread decides batch n+1 and the commit thread writes and commits batch n
+/// (`Engine+Decode`, `Engine+Commit`); `stats`, `health` and `spend.check` follow it. Everything
+/// else (other control requests, ticks, reloads, retries after a failed commit, the stop's
+/// drain) waits for the commit in progress and is decided and committed here, in one
+/// transaction.
 ///
 /// `@unchecked Sendable`: after `init`, only the engine thread touches its state; the one thing
 /// other threads use is `stopRequested`, an atomic.
@@ -356,12 +359,10 @@ public final class Engine: @unchecked Sendable {
                 advancePipeline()
                 continue
             }
-            // Nothing new: what was decoded is decided now and handed to the commit thread
-            // (next turn, with still nothing new, it is released once committed), rather than
-            // decided and committed here in one go; so the next batch can be decided while it
-            // commits, at moderate load too (not only when batches arrive back to back).
+            // Nothing new: what was decoded is staged now (next turn, with still nothing new, it
+            // is released once committed), so the pipeline works at moderate load too.
             if batch.isEmpty && !decoding.isEmpty && canStage {
-                while !decoding.isEmpty { finishOldestDecoding(pipelined: true) }
+                advancePipeline(keepingNewest: false)
                 continue
             }
             // No ingest: everything before is committed and released first.

@@ -19,8 +19,7 @@ public final class EventLookup: @unchecked Sendable {
         self.connection = connection
         // The index of (source, id) pages it reads stay in memory between batches.
         sqlite3_exec(connection, "PRAGMA cache_size = -32768", nil, nil, nil)
-        let sql = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
-        guard sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &find, nil) == SQLITE_OK else {
+        guard sqlite3_prepare_v3(connection, findEventSQL, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &find, nil) == SQLITE_OK else {
             let message = String(cString: sqlite3_errmsg(connection))
             sqlite3_close(connection)
             self.connection = nil
@@ -60,16 +59,8 @@ public final class EventLookup: @unchecked Sendable {
     /// Throws a `StoreError`.
     public func find(source: String, id: String) throws -> EventKey? {
         guard let find, let connection else { throw StoreError("the event lookup is closed") }
-        binder.begin(find)
-        binder.text(source)
-        binder.text(id)
-        return try binder.run { statement in
-            let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return nil }
-            guard rc == SQLITE_ROW else {
-                throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
-            }
-            return eventKey(statement)
+        return try binder.findEvent(find, source: source, id: id) { rc in
+            StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
         }
     }
 }

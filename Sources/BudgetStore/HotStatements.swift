@@ -35,7 +35,7 @@ final class HotStatements {
             }
             return statement
         }
-        findEvent = try prepare("SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?")
+        findEvent = try prepare(findEventSQL)
         insertEvent = try prepare("""
             INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
               event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version)
@@ -66,15 +66,7 @@ final class HotStatements {
     }
 
     func find(source: String, id: String) throws -> EventKey? {
-        binder.begin(findEvent)
-        binder.text(source)
-        binder.text(id)
-        return try binder.run { statement in
-            let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return nil }
-            guard rc == SQLITE_ROW else { throw error(rc) }
-            return eventKey(statement)
-        }
+        try binder.findEvent(findEvent, source: source, id: id, failure: error)
     }
 
     func insert(_ e: StoredEvent) throws {
@@ -208,7 +200,10 @@ func columnText(_ statement: OpaquePointer, _ i: Int32) -> String? {
     return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
 }
 
-/// The dedup key of the current row of `SELECT body, state, reason FROM usage_events …`.
+/// The dedup lookup of one (source, id): the writer's and `EventLookup`'s statement.
+let findEventSQL = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
+
+/// The dedup key of the current row of `findEventSQL`.
 func eventKey(_ statement: OpaquePointer) -> EventKey {
     EventKey(
         body: columnText(statement, 0) ?? "",
@@ -253,6 +248,20 @@ struct Binder {
 
     mutating func int(_ value: Int64) {
         values.append(.int(value))
+    }
+
+    /// Runs `statement` (prepared from `findEventSQL`) for one key: what is stored, or nil;
+    /// `failure` makes the error of any other result code.
+    mutating func findEvent(_ statement: OpaquePointer, source: String, id: String, failure: (Int32) -> any Error) throws -> EventKey? {
+        begin(statement)
+        text(source)
+        text(id)
+        return try run { statement in
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return nil }
+            guard rc == SQLITE_ROW else { throw failure(rc) }
+            return eventKey(statement)
+        }
     }
 
     /// Binds everything and runs `body` (which steps the statement) while the texts are valid.

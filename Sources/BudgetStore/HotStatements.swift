@@ -19,6 +19,11 @@ final class HotStatements {
     let updateTotals: OpaquePointer
     let updateAllocationTotals: OpaquePointer
     let upsertHistory: OpaquePointer
+    let insertCatalog: OpaquePointer
+    let findCatalog: OpaquePointer
+    /// `catalog_versions` ids by version, as this connection has written or read them; emptied
+    /// when a transaction fails (`forgetCatalogVersions`), since one made in it is gone.
+    private var catalogIDs: [String: Int64] = [:]
     /// Its buffers are reused from one statement to the next (no allocation per event).
     private var binder = Binder()
 
@@ -38,7 +43,7 @@ final class HotStatements {
         findEvent = try prepare(findEventSQL)
         insertEvent = try prepare("""
             INSERT INTO usage_events (source, event_id, body, state, reason, platform, service_type, model,
-              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version)
+              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_id)
             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             """)
         insertCost = try prepare("""
@@ -56,12 +61,15 @@ final class HotStatements {
             INSERT INTO spend_history (key, hour, amount) VALUES (?,?,?)
             ON CONFLICT (key, hour) DO UPDATE SET amount = excluded.amount
             """)
+        insertCatalog = try prepare("INSERT INTO catalog_versions (version) VALUES (?) ON CONFLICT (version) DO NOTHING")
+        findCatalog = try prepare("SELECT id FROM catalog_versions WHERE version = ?")
     }
 
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
             findEvent, insertEvent, insertCost, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
+            insertCatalog, findCatalog,
         ] { sqlite3_finalize(statement) }
     }
 
@@ -70,6 +78,7 @@ final class HotStatements {
     }
 
     func insert(_ e: StoredEvent) throws {
+        let catalog = try e.catalogVersion.map(catalogID)
         binder.begin(insertEvent)
         binder.text(e.source)
         binder.text(e.id)
@@ -85,7 +94,7 @@ final class HotStatements {
         binder.text(e.currency)
         binder.text(e.budgetId)
         binder.text(e.costAllocationId)
-        binder.text(e.catalogVersion)
+        if let catalog { binder.int(catalog) } else { binder.text(nil) }
         try binder.run(step)
     }
 
@@ -112,6 +121,27 @@ final class HotStatements {
         binder.text(c.catalogFrom)
         binder.text(c.catalogTo)
         try binder.run(step)
+    }
+
+    /// The `catalog_versions` row of `version`, made if there is none.
+    func catalogID(_ version: String) throws -> Int64 {
+        if let id = catalogIDs[version] { return id }
+        binder.begin(insertCatalog)
+        binder.text(version)
+        try binder.run(step)
+        binder.begin(findCatalog)
+        binder.text(version)
+        let id: Int64 = try binder.run { statement in
+            let rc = sqlite3_step(statement)
+            guard rc == SQLITE_ROW else { throw error(rc == SQLITE_DONE ? SQLITE_CORRUPT : rc) }
+            return sqlite3_column_int64(statement, 0)
+        }
+        catalogIDs[version] = id
+        return id
+    }
+
+    func forgetCatalogVersions() {
+        catalogIDs.removeAll()
     }
 
     /// Adds to a day's running total: read, add exactly, then update the row in place (or

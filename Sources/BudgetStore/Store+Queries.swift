@@ -208,7 +208,13 @@ public struct StoreReader {
             receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), cost: try cost.map(money),
             currency: row["currency"], budgetId: row["budget_id"], costAllocationId: row["cost_allocation_id"]
         )
-        e.catalogVersion = row["catalog_version"]
+        // Rows before migration v11 hold the text; later ones name a `catalog_versions` row.
+        if let text: String = row["catalog_version"] {
+            e.catalogVersion = text
+        } else if let id: Int64 = row["catalog_id"] {
+            e.catalogVersion = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT version FROM catalog_versions WHERE id = ?"), arguments: [id])
+        }
         return e
     }
 

@@ -151,12 +151,12 @@ public struct StoreWriter {
     public func updateEvent(_ e: StoredEvent) throws {
         let stmt = try db.cachedStatement(sql: """
             UPDATE usage_events SET state = ?, reason = ?, cost = ?, currency = ?, budget_id = ?, cost_allocation_id = ?,
-              catalog_version = ?
+              catalog_version = NULL, catalog_id = ?
             WHERE source = ? AND event_id = ?
             """)
         try stmt.execute(arguments: [
             e.state.rawValue, e.reason, e.cost?.description, e.currency, e.budgetId, e.costAllocationId,
-            e.catalogVersion, e.source, e.id,
+            try e.catalogVersion.map(hot.catalogID), e.source, e.id,
         ])
     }
 

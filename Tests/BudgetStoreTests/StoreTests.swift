@@ -1,6 +1,7 @@
 import BudgetCore
 import BudgetStore
 import Foundation
+import GRDB
 import Testing
 
 // BudgetStore: migrations, exact round trips, the event and outbound logs, dead letters,
@@ -220,6 +221,58 @@ struct StoreTests {
                 #expect(json["cost"] == .number("999999999999.999999999"))
                 #expect(json["body"]?["platform"] == .string("OpenAI"))
             }
+        }
+    }
+
+    @Test("an event's catalog version is stored once per version and read back; rows from before v11 keep their text; a version made in a failed write is not reused")
+    func catalogVersions() throws {
+        try withDatabasePath { path throws in
+            func event(_ id: String, _ version: String?) -> StoredEvent {
+                var e = storedEvent(id)
+                e.catalogVersion = version
+                return e
+            }
+            let long = String(repeating: "2026-11-29: list prices from litellm ", count: 5)
+            let store = try Store(path: path)
+            // A version interned in a transaction that fails goes with it: "a" must not keep the
+            // id that "b" gets next.
+            #expect(throws: Boom.self) {
+                try store.write { w throws in
+                    try w.insertEvent(event("e0", "a"))
+                    throw Boom()
+                }
+            }
+            try store.write { w throws in
+                try w.insertEvent(event("e1", "b"))
+                try w.insertEvent(event("e2", long))
+                try w.insertEvent(event("e3", nil))
+            }
+            try store.write { w throws in
+                try w.insertEvent(event("e4", "a"))
+                try w.insertEvent(event("e5", long))
+            }
+            var repriced = event("e3", "b")
+            repriced.cost = money("0.01")
+            try store.write { w throws in try w.updateEvent(repriced) }
+            let read = try store.read { r throws in
+                try ["e1", "e2", "e3", "e4", "e5"].map { try r.event(source: "scraper-1", id: $0)?.catalogVersion }
+            }
+            #expect(read == ["b", long, "b", "a", long])
+            store.close()
+
+            // Each version once; no event row holds the text. Then a row as v10 wrote it.
+            let raw = try DatabaseQueue(path: path)
+            try raw.write { db throws in
+                #expect(try String.fetchAll(db, sql: "SELECT version FROM catalog_versions ORDER BY version") == ["a", "b", long].sorted())
+                #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM usage_events WHERE catalog_version IS NOT NULL") == 0)
+                try db.execute(sql: "UPDATE usage_events SET catalog_version = 'v10 text', catalog_id = NULL WHERE event_id = 'e1'")
+            }
+            try raw.close()
+            let reopened = try Store(path: path)
+            defer { reopened.close() }
+            let old = try reopened.read { r throws in try r.event(source: "scraper-1", id: "e1") }
+            #expect(old?.catalogVersion == "v10 text")
+            #expect(old?.json["catalogVersion"] == .string("v10 text"))
         }
     }
 

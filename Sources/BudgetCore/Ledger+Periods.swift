@@ -1,9 +1,11 @@
 extension Ledger {
-    /// Ends periods (CONTRACT §5, issue 5): every budget whose period ended by `now` and is not
-    /// COMPLETED or CANCELLED becomes COMPLETED (with its status event); one with `autoRenewal`
+    /// Ends periods (CONTRACT §5, issue 5): every budget whose period ended by `now` and is
+    /// ACTIVE or EXCEEDED becomes COMPLETED (with its status event); one with `autoRenewal`
     /// gets a successor for the next period with the same total, allocations and thresholds,
     /// linked both ways. A successor whose period has ended too (the daemon was down) is completed
-    /// and renewed in turn, so one call brings the chain up to `now`.
+    /// and renewed in turn, so one call brings the chain up to `now`. PAUSED and CANCELLED are
+    /// operators' statuses and stay until an operator changes them (CONTRACT §6): a paused budget
+    /// is completed (and renewed) by the first call after it is set ACTIVE again.
     ///
     /// Returns the budgets created or changed (to persist) and the messages to publish.
     public mutating func rollOver(at now: Timestamp, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
@@ -15,7 +17,7 @@ extension Ledger {
             let id = order[i]
             i += 1
             guard var b = budgets[id], let end = b.period.endExclusive, end <= now,
-                  b.status != .completed, b.status != .cancelled else { continue }
+                  b.status == .active || b.status == .exceeded else { continue }
             let previous = b.status
             b.status = .completed
             budgets[id] = b
@@ -64,8 +66,9 @@ extension Ledger {
         return current
     }
 
-    /// The earliest end among budgets still to be completed: the scheduler need not look before it.
+    /// The earliest end among budgets still to be completed (ACTIVE or EXCEEDED): the scheduler
+    /// need not look before it.
     public var nextPeriodEnd: Timestamp? {
-        candidates.lazy.filter { $0.status != .completed && $0.status != .cancelled }.compactMap(\.endExclusive).min()
+        candidates.lazy.filter { $0.status == .active || $0.status == .exceeded }.compactMap(\.endExclusive).min()
     }
 }

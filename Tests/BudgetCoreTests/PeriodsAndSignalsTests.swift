@@ -90,14 +90,34 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-07-10T00:00:00Z")) == nil)
     }
 
-    @Test func pausedBudgetsCompleteAndCancelledOnesStay() throws {
-        var l = try ledger([("p", monthly("2026-01-01", renew: false)), ("c", monthly("2026-01-01", renew: false))])
+    @Test func pausedAndCancelledBudgetsStayPastTheirEndUntilAnOperatorChangesThem() throws {
+        var l = try ledger([
+            ("p", monthly("2026-01-01", renew: true)), ("c", monthly("2026-01-01", renew: true)),
+            ("a", monthly("2026-01-01", renew: false)),
+        ])
         _ = try l.updateBudget(Args(["id": "p", "status": "PAUSED"]), at: at("2026-01-10T00:00:00Z"))
         _ = try l.updateBudget(Args(["id": "c", "status": "CANCELLED"]), at: at("2026-01-10T00:00:00Z"))
-        let r = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: { "x" })
-        #expect(r.changed == ["p"])
-        #expect(l["p"]?.status == .completed)
+        let ids = IDCounter()
+        let r = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: ids.next)
+        // Only the ACTIVE one completes; the operators' statuses stay, and nothing renews them.
+        #expect(r.changed == ["a"])
+        #expect(l["p"]?.status == .paused)
         #expect(l["c"]?.status == .cancelled)
+        #expect(l["p"]?.successorId == nil)
+        #expect(l.nextPeriodEnd == nil)
+        #expect(l.rollOver(at: at("2026-02-01T00:00:05Z"), makeID: ids.next).changed.isEmpty)
+        // Set ACTIVE again, the paused one's period is over: the next tick completes and renews it.
+        _ = try l.updateBudget(Args(["id": "p", "status": "ACTIVE"]), at: at("2026-02-03T00:00:00Z"))
+        #expect(l.nextPeriodEnd == at("2026-02-01T00:00:00Z"))
+        let resumed = l.rollOver(at: at("2026-02-03T00:00:01Z"), makeID: ids.next)
+        #expect(resumed.changed == ["p", "r1"])
+        let change = resumed.messages.compactMap { if case .status(let s) = $0 { s } else { nil } }
+        #expect(change.map(\.budgetId) == ["p"])
+        #expect(change.first?.previousStatus == .active)
+        #expect(change.first?.status == .completed)
+        #expect(l["p"]?.status == .completed)
+        #expect(l["r1"]?.status == .active)
+        #expect(l["r1"]?.period.startSpec.description == "2026-02-01")
     }
 
     @Test func aRenewedChildHangsUnderItsParentsRenewal() throws {

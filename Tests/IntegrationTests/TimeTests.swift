@@ -57,6 +57,27 @@ struct TimeTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func aPausedBudgetStaysPausedPastItsEndUntilResumedThenCompletes() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let end = now.adding(seconds: 2)
+        _ = try client.call("budget.create", [
+            "id": "b_paused", "name": "Paused", "budgetType": "PROJECT", "totalAmount": .number("10"),
+            "startDate": .string(now.civilDate.description), "endDate": .string(end.rfc3339),
+        ])
+        _ = try client.call("budget.update", ["id": "b_paused", "status": "PAUSED"])
+        // Past its end (the scheduler ticks every second), an operator's PAUSED stays (CONTRACT §6).
+        Thread.sleep(forTimeInterval: 4)
+        #expect(try client.call("budget.get", ["id": "b_paused"])["budget"]?["status"]?.stringValue == "PAUSED")
+        _ = try client.call("budget.update", ["id": "b_paused", "status": "ACTIVE"])
+        try waitFor { try client.call("budget.get", ["id": "b_paused"])["budget"]?["status"]?.stringValue == "COMPLETED" }
+        let outbound = try #require(try client.call("outbound.list", ["sinceSeq": .number("0")]).arrayValue)
+        #expect(outbound.compactMap { $0["topic"]?.stringValue } == ["status.PAUSED", "status.ACTIVE", "status.COMPLETED"])
+        #expect(outbound.last?["payload"]?["previousStatus"]?.stringValue == "ACTIVE")
+    }
+
     @Test func lowBudgetFiresOnceWithTheProjectedExhaustion() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir, config: ["lowBudgetMinElapsedHours": "24"])

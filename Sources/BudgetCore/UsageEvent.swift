@@ -120,6 +120,17 @@ public enum UsageEventDecoder {
         return try decode(value)
     }
 
+    /// The `id` and `source` of a message that is rejected before it is decoded (wrong topic,
+    /// wrong frame count, over the size limit), when its body is a JSON object that has them:
+    /// a REJECTED acknowledgement names the event whenever its id can be read (CONTRACT §2).
+    /// `source` is "" when the object has none, as for any other rejection.
+    public static func identity(of bytes: some Collection<UInt8>) -> (id: String?, source: String?) {
+        guard case .object(let object)? = try? JSON.parse(bytes, maxDepth: EventLimits.maxDepth),
+              let id = object["id"]?.stringValue else { return (nil, nil) }
+        let source = object["source"]
+        return (id, source == nil ? "" : source?.stringValue)
+    }
+
     /// Decodes a parsed JSON value.
     ///
     /// The known fields are found in one pass over the object (`EventFields`) rather than

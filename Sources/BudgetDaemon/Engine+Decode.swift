@@ -39,16 +39,26 @@ final class DecodeJob: @unchecked Sendable {
 extension Engine {
     /// Checks the frames and decodes the event: pure, runs on the decode thread.
     static func decodeIngest(_ frames: [[UInt8]], maxBytes: Int) -> DecodeOutcome {
+        // A message rejected before its body is decoded still names its event in the
+        // acknowledgement when the body has an id (the first of the first frames that does).
+        func rejected(_ reason: String, bodies: ArraySlice<[UInt8]>) -> DecodeOutcome {
+            let named = bodies.lazy.map { UsageEventDecoder.identity(of: $0) }.first { $0.id != nil }
+            return .rejected(reason: reason, id: named?.id, source: named?.source)
+        }
         guard frames.count == 2 else {
-            return .rejected(reason: "expected 2 frames [topic, json], got \(frames.count)", id: nil, source: nil)
+            let bodies = frames.count == 1 ? frames[...] : frames.dropFirst().prefix(3)
+            return rejected("expected 2 frames [topic, json], got \(frames.count)", bodies: bodies)
         }
         let topic = frames[0]
         let usage = Array("usage".utf8)
         guard topic.starts(with: usage), topic.count == usage.count || topic[usage.count] == UInt8(ascii: ".") else {
-            return .rejected(reason: "topic must be usage or usage.*", id: nil, source: nil)
+            return rejected("topic must be usage or usage.*", bodies: frames[1...])
         }
         do {
             return .event(try UsageEventDecoder.decode(bytes: frames[1], maxBytes: maxBytes))
+        } catch where error.reason == EventRejection.oversizedReason {
+            // Over the size limit, but no bigger than the socket's hard cap: its id is read.
+            return rejected(error.reason, bodies: frames[1...])
         } catch {
             return .rejected(reason: error.reason, id: error.id, source: error.source)
         }

@@ -304,4 +304,20 @@ struct EventDecoderTests {
         let e = try decode(#"{ "platform":"OpenAI", "id":"e1", "serviceType":"API", "cost":"0.50", "time":"2026-03-05T13:00:00+01:00" }"#)
         #expect(e.canonicalBody == #"{"cost":0.5,"currency":"USD","id":"e1","platform":"OpenAI","serviceType":"API","source":"","time":"2026-03-05T12:00:00Z"}"#)
     }
+
+    @Test("a message rejected before decoding is named by the id and source its body has, if any")
+    func identityOfARejectedBody() {
+        func identity(_ text: String) -> [String?] {
+            let (id, source) = UsageEventDecoder.identity(of: Array(text.utf8))
+            return [id, source]
+        }
+        #expect(identity(#"{"id":"e1","source":"s1","platform":"OpenAI"}"#) == ["e1", "s1"])
+        #expect(identity(#"{"id":"e2"}"#) == ["e2", ""])
+        #expect(identity(#"{"specversion":"1.0","id":"ce1","source":"/scraper","data":{}}"#) == ["ce1", "/scraper"])
+        #expect(identity(#"{"id":7,"source":"s"}"#) == [nil, nil])
+        #expect(identity(#"{"source":"s"}"#) == [nil, nil])
+        #expect(identity(#"["e1"]"#) == [nil, nil])
+        #expect(identity("{not json") == [nil, nil])
+        #expect(identity(#"{"id":"e3","source":5}"#) == ["e3", nil])
+    }
 }

@@ -190,39 +190,48 @@ struct PipelineTests {
         let usage = Array("usage".utf8)
         var deep = "1"
         for _ in 0..<40 { deep = "[" + deep + "]" }
-        let cases: [(String, [[UInt8]], String)] = [
-            ("not JSON", [usage, Array("{not json".utf8)], "invalid JSON"),
-            ("one frame", [Array("{}".utf8)], "expected 2 frames"),
-            ("three frames", [usage, Array("{}".utf8), Array("{}".utf8)], "expected 2 frames"),
-            ("missing platform", [usage, Array(#"{"id":"m1","serviceType":"API","cost":1}"#.utf8)], "missing field: platform"),
-            ("missing id", [usage, Array(#"{"platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "missing field: id"),
-            ("negative", [usage, Array(#"{"id":"m2","platform":"OpenAI","serviceType":"API","cost":-1}"#.utf8)], "negative"),
-            ("NaN", [usage, Array(#"{"id":"m3","platform":"OpenAI","serviceType":"API","cost":"NaN"}"#.utf8)], "cost"),
-            ("over 1e12", [usage, Array(#"{"id":"m4","platform":"OpenAI","serviceType":"API","cost":1000000000000.5}"#.utf8)], "1e12"),
-            ("bad service", [usage, Array(#"{"id":"m5","platform":"OpenAI","serviceType":"LLM","cost":1}"#.utf8)], "serviceType"),
-            ("oversized", [usage, Array(("{\"id\":\"m6\",\"pad\":\"" + String(repeating: "x", count: 70_000) + "\"}").utf8)], "oversized"),
-            ("binary", [usage, [0xff, 0x00, 0xfe, 0x80, 0x01]], "invalid JSON"),
-            ("too deep", [usage, Array(("{\"id\":\"m7\",\"metadata\":{\"x\":" + deep + "}}").utf8)], "too deep"),
-            ("bad topic", [Array("metrics".utf8), Array(#"{"id":"m8","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "topic"),
-            ("long id", [usage, Array(("{\"id\":\"" + String(repeating: "i", count: 129) + "\",\"platform\":\"OpenAI\",\"serviceType\":\"API\",\"cost\":1}").utf8)], "id"),
+        // The id the REJECTED acknowledgement names: null only when none can be read (CONTRACT §2).
+        let cases: [(String, [[UInt8]], String, String?)] = [
+            ("not JSON", [usage, Array("{not json".utf8)], "invalid JSON", nil),
+            ("one frame", [Array("{}".utf8)], "expected 2 frames", nil),
+            ("one frame with an id", [Array(#"{"id":"m10","source":"s","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "expected 2 frames", "m10"),
+            ("three frames", [usage, Array(#"{"id":"m9","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8), Array("{}".utf8)], "expected 2 frames", "m9"),
+            ("missing platform", [usage, Array(#"{"id":"m1","serviceType":"API","cost":1}"#.utf8)], "missing field: platform", "m1"),
+            ("missing id", [usage, Array(#"{"platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "missing field: id", nil),
+            ("negative", [usage, Array(#"{"id":"m2","platform":"OpenAI","serviceType":"API","cost":-1}"#.utf8)], "negative", "m2"),
+            ("NaN", [usage, Array(#"{"id":"m3","platform":"OpenAI","serviceType":"API","cost":"NaN"}"#.utf8)], "cost", "m3"),
+            ("over 1e12", [usage, Array(#"{"id":"m4","platform":"OpenAI","serviceType":"API","cost":1000000000000.5}"#.utf8)], "1e12", "m4"),
+            ("bad service", [usage, Array(#"{"id":"m5","platform":"OpenAI","serviceType":"LLM","cost":1}"#.utf8)], "serviceType", "m5"),
+            ("oversized", [usage, Array(("{\"id\":\"m6\",\"pad\":\"" + String(repeating: "x", count: 70_000) + "\"}").utf8)], "oversized", "m6"),
+            ("binary", [usage, [0xff, 0x00, 0xfe, 0x80, 0x01]], "invalid JSON", nil),
+            ("too deep", [usage, Array(("{\"id\":\"m7\",\"metadata\":{\"x\":" + deep + "}}").utf8)], "too deep", nil),
+            ("bad topic", [Array("metrics".utf8), Array(#"{"id":"m8","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "topic", "m8"),
         ]
-        for (name, frames, reason) in cases {
+        for (name, frames, reason, id) in cases {
             let reply = try client.sendAckRaw(frames)
             #expect(reply.string("status") == "REJECTED", "\(name)")
             #expect(reply.string("reason")?.contains(reason) == true, "\(name): \(reply.string("reason") ?? "nil")")
+            #expect(reply.string("id") == id, "\(name)")
         }
+        // A long id is rejected; the acknowledgement names it as sent.
+        let longId = String(repeating: "i", count: 129)
+        let long = try client.sendAckRaw([usage, Array(("{\"id\":\"" + longId + "\",\"platform\":\"OpenAI\",\"serviceType\":\"API\",\"cost\":1}").utf8)])
+        #expect(long.string("status") == "REJECTED")
+        #expect(long.string("reason")?.contains("id") == true)
         // The same garbage over the fire-and-forget socket is recorded too.
         try client.publish(.string("just a string"))
-        try waitFor { try client.call("stats")["rejected"]?.numberText == String(cases.count + 1) }
+        try waitFor { try client.call("stats")["rejected"]?.numberText == String(cases.count + 2) }
 
         let rejected = try #require(try client.call("event.list", ["state": "REJECTED", "limit": .number("100")]).arrayValue)
-        #expect(rejected.count == cases.count + 1)
+        #expect(rejected.count == cases.count + 2)
+        // The dead letters name their events as the acknowledgements did.
+        #expect(rejected.first { $0["reason"]?.stringValue == "oversized" }?["id"]?.stringValue == "m6")
         #expect(rejected.allSatisfy { $0["state"]?.stringValue == "REJECTED" && $0["reason"]?.stringValue != nil })
         // A rejected id is not used up: the corrected resend is accepted.
         let fixed = try client.sendAck(costEvent("m2", cost: "1", budgetId: budgetId))
         #expect(fixed.string("status") == "ACCEPTED")
         let stats = try client.call("stats")
-        #expect(stats["received"]?.numberText == String(cases.count + 2))
+        #expect(stats["received"]?.numberText == String(cases.count + 3))
         #expect(stats["accepted"]?.numberText == "1")
         #expect(try client.call("health")["status"]?.stringValue == "OK")
     }

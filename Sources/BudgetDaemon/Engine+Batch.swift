@@ -193,11 +193,7 @@ extension Engine {
     }
 
     static func ack(id: String?, source: String?, status: String, state: String?, reason: String?) -> [UInt8] {
-        JSONValue.object(JSONObject([
-            ("id", id.map(JSONValue.string) ?? .null), ("source", source.map(JSONValue.string) ?? .null),
-            ("status", .string(status)), ("state", state.map(JSONValue.string) ?? .null),
-            ("reason", reason.map(JSONValue.string) ?? .null),
-        ])).serializedBytes()
+        IngestAck.bytes(id: id, source: source, status: status, state: state, reason: reason)
     }
 
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.

@@ -320,4 +320,29 @@ struct EventDecoderTests {
         #expect(identity("{not json") == [nil, nil])
         #expect(identity(#"{"id":"e3","source":5}"#) == ["e3", nil])
     }
+
+    @Test("an acknowledgement is written as the JSON object it always was: keys in contract order, strings escaped, nil as null")
+    func ackBytes() throws {
+        let cases: [(String?, String?, String, String?, String?)] = [
+            ("e1", "s1", "ACCEPTED", "ALLOCATED", nil),
+            (nil, nil, "REJECTED", "REJECTED", "invalid JSON: unexpected end"),
+            ("q\"uo\\te", "", "DUPLICATE", "UNPRICED", "no price for OpenAI/gpt-5\n\u{01}\t ü 🙂"),
+            ("", nil, "REJECTED", nil, "conflict"),
+        ]
+        for (id, source, status, state, reason) in cases {
+            let expected = JSONValue.object(JSONObject([
+                ("id", id.map(JSONValue.string) ?? .null), ("source", source.map(JSONValue.string) ?? .null),
+                ("status", .string(status)), ("state", state.map(JSONValue.string) ?? .null),
+                ("reason", reason.map(JSONValue.string) ?? .null),
+            ])).serializedBytes()
+            let bytes = IngestAck.bytes(id: id, source: source, status: status, state: state, reason: reason)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+            // And it reads back as what was written.
+            let parsed = try JSON.parse(bytes)
+            #expect(parsed["id"]?.stringValue == id)
+            #expect(parsed["reason"]?.stringValue == reason)
+        }
+        #expect(String(decoding: IngestAck.bytes(id: "e1", source: "s", status: "ACCEPTED", state: "ALLOCATED", reason: nil), as: UTF8.self)
+            == #"{"id":"e1","source":"s","status":"ACCEPTED","state":"ALLOCATED","reason":null}"#)
+    }
 }

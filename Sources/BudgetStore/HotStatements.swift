@@ -22,8 +22,13 @@ final class HotStatements {
     let insertCatalog: OpaquePointer
     let findCatalog: OpaquePointer
     /// `catalog_versions` ids by version, as this connection has written or read them; emptied
-    /// when a transaction fails (`forgetCatalogVersions`), since one made in it is gone.
+    /// when a transaction fails (`forgetUncommitted`), since one made in it is gone.
     private var catalogIDs: [String: Int64] = [:]
+    /// `daily_spend` rows as this connection last wrote or read them (only it writes the table),
+    /// so adding to a day's total needs no read first; emptied when a transaction fails, and
+    /// when it holds `maxDailyRows` (days go by: old keys are not touched again).
+    private var dailyRows: [DailyKey: (amount: Money, count: Int64)] = [:]
+    static let maxDailyRows = 50_000
     /// Its buffers are reused from one statement to the next (no allocation per event).
     private var binder = Binder()
 
@@ -140,36 +145,44 @@ final class HotStatements {
         return id
     }
 
-    func forgetCatalogVersions() {
+    /// What a failed transaction may have written is gone: forget what was learnt in it.
+    func forgetUncommitted() {
         catalogIDs.removeAll()
+        dailyRows.removeAll()
     }
 
-    /// Adds to a day's running total: read, add exactly, then update the row in place (or
-    /// insert it). With 10⁴ budgets a batch does this for thousands of keys: through GRDB's
-    /// general binding and INSERT OR REPLACE (a delete and an insert) it was a third of the
-    /// commit thread's time.
+    /// Adds to a day's running total: read (unless `dailyRows` knows it), add exactly, then
+    /// update the row in place (or insert it). With 10⁴ budgets a batch does this for thousands
+    /// of keys: through GRDB's general binding and INSERT OR REPLACE (a delete and an insert) it
+    /// was a third of the commit thread's time, and the read half of what was left.
     func addDaily(_ key: DailyKey, amount: Money, count: Int64) throws {
-        binder.begin(findDaily)
-        bindKey(key)
-        let existing: (amount: String, count: Int64)? = try binder.run { statement in
-            let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return nil }
-            guard rc == SQLITE_ROW else { throw error(rc) }
-            return (columnText(statement, 0) ?? "", sqlite3_column_int64(statement, 1))
-        }
-        var total = amount
-        var n = count
-        if let existing {
-            do { total += try Money(parsing: existing.amount) } catch {
-                throw StoreError("corrupt amount in database: \(existing.amount)")
+        let existing: (amount: Money, count: Int64)?
+        if let known = dailyRows[key] {
+            existing = known
+        } else {
+            binder.begin(findDaily)
+            bindKey(key)
+            let stored: (amount: String, count: Int64)? = try binder.run { statement in
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { return nil }
+                guard rc == SQLITE_ROW else { throw error(rc) }
+                return (columnText(statement, 0) ?? "", sqlite3_column_int64(statement, 1))
             }
-            n += existing.count
+            existing = try stored.map { stored in
+                do { return (try Money(parsing: stored.amount), stored.count) } catch {
+                    throw StoreError("corrupt amount in database: \(stored.amount)")
+                }
+            }
         }
+        let total = amount + (existing?.amount ?? .zero)
+        let n = count + (existing?.count ?? 0)
         binder.begin(existing == nil ? insertDaily : updateDaily)
         binder.text(total.description)
         binder.int(n)
         bindKey(key)
         try binder.run(step)
+        if dailyRows.count >= Self.maxDailyRows { dailyRows.removeAll(keepingCapacity: true) }
+        dailyRows[key] = (total, n)
     }
 
     /// `StoreWriter.saveTotals`'s updates; false when a row was not there (the caller then

@@ -179,8 +179,9 @@ public final class Store: @unchecked Sendable {
                 return try body(StoreWriter(db: db, hot: statements))
             }
         } catch {
-            // A catalog version interned in the transaction rolled back with it.
-            hot?.forgetCatalogVersions()
+            // What the transaction wrote rolled back with it (an interned catalog version, a
+            // day's total).
+            hot?.forgetUncommitted()
             if let error = error as? DatabaseError {
                 throw StoreError("database write failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
             }

@@ -276,6 +276,32 @@ struct StoreTests {
         }
     }
 
+    @Test("a day's running total adds exactly across transactions, and a failed one leaves nothing behind, not even in what the writer remembers")
+    func dailyTotalsAcrossFailedWrites() throws {
+        try withStore { store, _ throws in
+            let k = DailyKey(budgetId: "b", day: "2026-03-05", platform: "OpenAI", serviceType: .api)
+            let fresh = DailyKey(budgetId: "b", day: "2026-03-06", platform: "Apify", serviceType: .scraping)
+            try store.write { w throws in try w.addDailySpend(k, amount: money("1.5"), count: 1) }
+            #expect(throws: Boom.self) {
+                try store.write { w throws in
+                    try w.addDailySpend(k, amount: money("2"), count: 1)
+                    // A key first written in the failed transaction: its row goes with it.
+                    try w.addDailySpend(fresh, amount: money("7"), count: 1)
+                    throw Boom()
+                }
+            }
+            try store.write { w throws in
+                try w.addDailySpend(k, amount: money("0.250000001"), count: 2)
+                try w.addDailySpend(fresh, amount: money("0.000000001"), count: 1)
+            }
+            try store.write { w throws in try w.addDailySpend(k, amount: money("999999999999.999999999"), count: 1) }
+            let rows = try store.read { r throws in try r.dailySpend(budgetIds: ["b"], fromDay: nil, toDay: nil) }
+            #expect(rows.map(\.key) == [k, fresh])
+            #expect(rows.map(\.amount) == [money("1000000000001.750000000"), money("0.000000001")])
+            #expect(rows.map(\.count) == [4, 1])
+        }
+    }
+
     @Test("a second event with the same (source, id) fails and commits nothing of its transaction")
     func duplicateEvent() throws {
         try withStore { store, _ throws in

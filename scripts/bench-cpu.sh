@@ -6,6 +6,7 @@
 #
 #   swift build -c release
 #   scripts/bench-cpu.sh [N=300000] [M=20]
+#   MODE=ack scripts/bench-cpu.sh 100000 10     # the acknowledged path, window 256 (WINDOW=)
 #
 # Also the bytes the daemon wrote per event (/proc/PID/io: log, checkpoints), and the
 # generator's CPU.
@@ -32,8 +33,13 @@ snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14
 snap > "$DIR/before"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io0"
 # The generator's own CPU (it shares the cores), from bash's `time`, on stderr.
 TIMEFORMAT="generator: %U s user, %S s system, %R s"
-time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
-    | grep -E "^(committed|lost|eventsPerSecond) "
+if [ "${MODE:-pub}" = ack ]; then
+    time ctl bench --mode ack --ingest-ack tcp://127.0.0.1:7701 --window "${WINDOW:-256}" --count "$N" --budgets "$M" --run-id "$RUN" \
+        | grep -E "^(acknowledged|missingReplies|eventsPerSecond|p50LatencyMs|p99LatencyMs) "
+else
+    time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
+        | grep -E "^(committed|lost|eventsPerSecond) "
+fi
 snap > "$DIR/after"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io1"; paste "$DIR/io0" "$DIR/io1" | awk -v n="$N" '{ printf "%s %.0f bytes/event\n", $1, ($4 - $2) / n }'
 TICK=$(getconf CLK_TCK)
 awk -v n="$N" -v tick="$TICK" 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "thread %-8s %-16s %6.1f µs/event\n", $1, $3, d * 1e6 / tick / n; t += d } END { printf "all threads               %6.1f µs/event\n", t * 1e6 / tick / n }' "$DIR/before" "$DIR/after"

@@ -62,14 +62,14 @@ struct TimeTests {
         let daemon = try Daemon(dir: dir)
         defer { #expect(daemon.stop() == 0) }
         let client = try Client(daemon)
-        let end = now.adding(seconds: 2)
+        let end = now.adding(seconds: 3)
         _ = try client.call("budget.create", [
             "id": "b_paused", "name": "Paused", "budgetType": "PROJECT", "totalAmount": .number("10"),
             "startDate": .string(now.civilDate.description), "endDate": .string(end.rfc3339),
         ])
         _ = try client.call("budget.update", ["id": "b_paused", "status": "PAUSED"])
         // Past its end (the scheduler ticks every second), an operator's PAUSED stays (CONTRACT §6).
-        Thread.sleep(forTimeInterval: 4)
+        Thread.sleep(forTimeInterval: 5)
         #expect(try client.call("budget.get", ["id": "b_paused"])["budget"]?["status"]?.stringValue == "PAUSED")
         _ = try client.call("budget.update", ["id": "b_paused", "status": "ACTIVE"])
         try waitFor { try client.call("budget.get", ["id": "b_paused"])["budget"]?["status"]?.stringValue == "COMPLETED" }

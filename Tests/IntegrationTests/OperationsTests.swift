@@ -374,6 +374,45 @@ struct OperationsTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("upgrading to v11: events priced before keep their catalog version, new ones name it once per version")
+    func catalogVersionsUpgrade() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        let version = "2026-11: list prices (" + String(repeating: "a long sentence, ", count: 8) + ")"
+        try Data(#"{"version": "\#(version)", "prices": [{"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2025-01-01T00:00:00Z", "currency": "USD", "unitPrices": {"inputTokens": "0.0000025"}}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir.file("prices.json")))
+        func start() throws -> Daemon { try Daemon(dir: dir, extraArgs: ["--prices", dir.file("prices.json")]) }
+        func priced(_ id: String) -> JSONValue {
+            .object(JSONObject([
+                ("id", .string(id)), ("source", "up"), ("platform", "OpenAI"), ("serviceType", "API"), ("model", "gpt-4o"),
+                ("usage", ["inputTokens": 1000]),
+            ]))
+        }
+        var daemon = try start()
+        var client = try Client(daemon)
+        _ = try makeBudget(client, name: "Priced")
+        #expect(try client.sendAck(priced("old")).string("state") == "ALLOCATED")
+        #expect(daemon.stop() == 0)
+        // The database as v10 left it: the version's text in the event row, no catalog_versions.
+        _ = try sqlite(db, """
+            UPDATE usage_events SET catalog_version = (SELECT version FROM catalog_versions WHERE id = catalog_id), catalog_id = NULL;
+            ALTER TABLE usage_events DROP COLUMN catalog_id; DROP TABLE catalog_versions;
+            DELETE FROM grdb_migrations WHERE identifier = 'v11-catalog-versions'
+            """)
+        #expect(try sqlite(db, "SELECT length(catalog_version) FROM usage_events") == String(version.utf8.count))
+        daemon = try start()
+        client = try Client(daemon)
+        #expect(FileManager.default.fileExists(atPath: "\(db).pre-v11-catalog-versions.bak"))
+        #expect(try client.call("event.get", ["source": "up", "id": "old"])["catalogVersion"]?.stringValue == version)
+        for i in 0..<3 { #expect(try client.sendAck(priced("new-\(i)")).string("state") == "ALLOCATED") }
+        #expect(try client.call("event.get", ["source": "up", "id": "new-2"])["catalogVersion"]?.stringValue == version)
+        #expect(daemon.stop() == 0)
+        // The old row keeps its text; the new ones name the one row of their version.
+        #expect(try sqlite(db, "SELECT count(*) FROM catalog_versions") == "1")
+        #expect(try sqlite(db, "SELECT count(*) FROM usage_events WHERE catalog_version IS NULL AND catalog_id IS NOT NULL") == "3")
+        #expect(try sqlite(db, "SELECT event_id FROM usage_events WHERE catalog_version IS NOT NULL") == "old")
+    }
+
     // MARK: example clients
 
     @Test("examples/publish.py, pager.py and budgetctl.sh against the real daemon")

@@ -121,8 +121,8 @@ final class CommitJob: @unchecked Sendable {
         do {
             try store.write { w in
                 for r in rows.rejected { try w.insertRejected(r) }
-                for (cost, createdAt) in rows.costs { try w.insertCost(cost, createdAt: createdAt) }
-                for e in rows.events { try w.insertEvent(e) }
+                try w.insertCosts(rows.costs)
+                try w.insertEvents(rows.events)
                 for b in budgets { try w.saveTotals(b) }
                 try w.saveHistory(history)
                 for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }

@@ -164,6 +164,16 @@ public struct StoreWriter {
         try hot.insert(c, createdAt: createdAt)
     }
 
+    /// Inserts events in order, as `insertEvent` for each would, several rows per statement.
+    public func insertEvents(_ events: [StoredEvent]) throws {
+        try hot.insert(events: events)
+    }
+
+    /// Inserts costs in order, as `insertCost` for each would, several rows per statement.
+    public func insertCosts(_ costs: [(cost: CostRecord, createdAt: Timestamp)]) throws {
+        try hot.insert(costs: costs)
+    }
+
     public func insertRejected(_ r: RejectedMessage) throws {
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO rejected_messages (received_at, socket, topic, source, event_id, reason, body, body_size)

@@ -302,6 +302,73 @@ struct StoreTests {
         }
     }
 
+    @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a duplicate among them fails the whole write")
+    func multiRowInserts() throws {
+        // 40 events (two statements of 16, then 8 one by one) and 37 costs, every optional
+        // field both set and nil, catalog versions new in the middle of a statement.
+        let events: [StoredEvent] = (0..<40).map { i in
+            var e = storedEvent("m\(i)", source: i % 3 == 0 ? "s-\(i % 5)" : "scraper-1",
+                                state: [.allocated, .unpriced, .unallocated][i % 3], reason: i % 3 == 0 ? nil : "reason \(i) \"quoted\" ü",
+                                receivedAt: "2026-03-05T12:00:\(String(format: "%02d", i))Z", cost: i % 4 == 0 ? nil : "0.00000000\(i % 10)")
+            e.model = i % 5 == 0 ? nil : "gpt-\(i)"
+            e.catalogVersion = i % 7 == 0 ? nil : "v\(i / 6)"
+            return e
+        }
+        let costs: [(cost: CostRecord, createdAt: Timestamp)] = (0..<37).map { i in
+            let c = CostRecord(
+                id: "c_\(i)", budgetId: "b\(i % 3)", allocationId: i % 2 == 0 ? nil : "al_\(i)", platform: "OpenAI", serviceType: .api,
+                costAmount: money(i % 6 == 0 ? "999999999999.999999999" : "1.\(i)"), currency: "USD",
+                description: i % 4 == 0 ? "manual \(i)" : nil, costDate: t("2026-03-0\(1 + i % 9)T00:00:00Z"),
+                apiUsageId: i % 3 == 0 ? "u-\(i)" : nil, apifyRunId: i % 5 == 0 ? "run-\(i)" : nil,
+                eventId: i % 8 == 0 ? nil : "m\(i)", eventSource: i % 8 == 0 ? nil : "scraper-1",
+                metadata: i % 2 == 0 ? ["projectId": .string("p\(i)"), "n": .number("1.50")] : nil,
+                kind: i % 9 == 0 ? .credit : .cost, corrects: i % 9 == 0 ? EventRef(source: "scraper-1", id: "m\(i + 1)") : nil,
+                catalogFrom: i % 10 == 0 ? "v1" : nil, catalogTo: i % 10 == 0 ? "v2" : nil
+            )
+            return (c, t("2026-03-10T00:00:\(String(format: "%02d", i))Z"))
+        }
+        func dump(_ path: String) throws -> [[String]] {
+            let queue = try DatabaseQueue(path: path)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                try ["usage_events ORDER BY rowid", "cost_allocations ORDER BY rowid", "catalog_versions ORDER BY id"].flatMap { table in
+                    try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map { row in row.databaseValues.map(\.description) }
+                }
+            }
+        }
+        let (one, several) = try withDatabasePath { path1 throws in
+            try withDatabasePath { path2 throws in
+                let single = try Store(path: path1)
+                try single.write { w throws in
+                    for (c, at) in costs { try w.insertCost(c, createdAt: at) }
+                    for e in events { try w.insertEvent(e) }
+                }
+                single.close()
+                let multi = try Store(path: path2)
+                try multi.write { w throws in
+                    try w.insertCosts(costs)
+                    try w.insertEvents(events)
+                }
+                #expect(try multi.read { r throws in try events.map { try r.event(source: $0.source, id: $0.id) } } == events.map { Optional($0) })
+                #expect(try multi.read { r throws in try costs.map { try r.cost(id: $0.cost.id) } } == costs.map { Optional($0.cost) })
+                // A duplicate inside a statement of 16: nothing of the write is kept.
+                do {
+                    try multi.write { w throws in
+                        try w.insertEvents((0..<20).map { storedEvent("d\($0 == 9 ? 3 : $0)") })
+                    }
+                    Issue.record("a duplicate (source, id) was inserted")
+                } catch let error as StoreError {
+                    #expect(error.sqliteCode == 19)
+                }
+                #expect(try multi.read { r throws in try r.event(source: "scraper-1", id: "d0") } == nil)
+                multi.close()
+                return (try dump(path1), try dump(path2))
+            }
+        }
+        #expect(one.count == 40 + 37 + Set(events.compactMap(\.catalogVersion)).count)
+        #expect(one == several)
+    }
+
     @Test("a second event with the same (source, id) fails and commits nothing of its transaction")
     func duplicateEvent() throws {
         try withStore { store, _ throws in

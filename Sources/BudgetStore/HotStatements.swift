@@ -21,9 +21,10 @@ final class HotStatements {
     /// took 4.8 µs per row against 6.7 one at a time. In the daemon the rows of one statement
     /// touch several pages (a cost row lands in its budget's leaf of the budget/date index), and
     /// SQLite copies each into a statement journal, which past 64 KiB spills to a temporary file:
-    /// with 16 rows that was 38 % of the commit thread in `pwrite`. 8 rows stay in memory
-    /// (`scripts/bench-cpu.sh 300000 20`, three alternating runs: commit thread 15.0 → 12.2 µs
-    /// per event on average, as fast as 16 rows with the journal kept in memory).
+    /// with 16 rows, 38 % of the commit thread's samples were in `pwrite`. With 8, 7.6 % (5.4 %
+    /// one row at a time: the log's own writes), and `scripts/bench-cpu.sh 300000 20`, three
+    /// alternating runs, gave 15.0 → 12.2 µs per event on the commit thread on average, as fast
+    /// as 16 rows with the journal kept in memory.
     static let rowsPerInsert = 8
     let findDaily: OpaquePointer
     let updateDaily: OpaquePointer
@@ -106,42 +107,36 @@ final class HotStatements {
 
     func insert(_ e: StoredEvent) throws {
         let catalog = try e.catalogVersion.map(catalogID)
-        binder.begin(insertEvent)
-        bind(e, catalog: catalog)
-        try binder.run(step)
+        try insertRows(1, single: insertEvent, multi: insertEvents) { _ in bind(e, catalog: catalog) }
     }
 
     func insert(_ c: CostRecord, createdAt: Timestamp) throws {
-        binder.begin(insertCost)
-        bind(c, createdAt: createdAt)
-        try binder.run(step)
+        try insertRows(1, single: insertCost, multi: insertCosts) { _ in bind(c, createdAt: createdAt) }
     }
 
-    /// Inserts `events` in order (as one `insert` each would), `rowsPerInsert` at a time.
+    /// Inserts `events` in order (as one statement each would), `rowsPerInsert` at a time.
     func insert(events: [StoredEvent]) throws {
-        var start = 0
-        while events.count - start >= Self.rowsPerInsert {
-            let chunk = events[start..<(start + Self.rowsPerInsert)]
-            // Before the binding starts: a new version is written through the binder too.
-            let catalogs = try chunk.map { try $0.catalogVersion.map(catalogID) }
-            binder.begin(insertEvents)
-            for (e, catalog) in zip(chunk, catalogs) { bind(e, catalog: catalog) }
-            try binder.run(step)
-            start += Self.rowsPerInsert
-        }
-        for e in events[start...] { try insert(e) }
+        // Before any binding starts: a new version is written through the binder too.
+        let catalogs = try events.map { try $0.catalogVersion.map(catalogID) }
+        try insertRows(events.count, single: insertEvent, multi: insertEvents) { bind(events[$0], catalog: catalogs[$0]) }
     }
 
-    /// Inserts `costs` in order (as one `insert` each would), `rowsPerInsert` at a time.
+    /// Inserts `costs` in order (as one statement each would), `rowsPerInsert` at a time.
     func insert(costs: [(cost: CostRecord, createdAt: Timestamp)]) throws {
-        var start = 0
-        while costs.count - start >= Self.rowsPerInsert {
-            binder.begin(insertCosts)
-            for (c, createdAt) in costs[start..<(start + Self.rowsPerInsert)] { bind(c, createdAt: createdAt) }
+        try insertRows(costs.count, single: insertCost, multi: insertCosts) { bind(costs[$0].cost, createdAt: costs[$0].createdAt) }
+    }
+
+    /// Runs `multi` for each full `rowsPerInsert` rows, then `single` for each row left;
+    /// `bind(i)` binds row i's parameters.
+    private func insertRows(_ count: Int, single: OpaquePointer, multi: OpaquePointer, bind: (Int) -> Void) throws {
+        var i = 0
+        while i < count {
+            let rows = count - i >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
+            binder.begin(rows == 1 ? single : multi)
+            for row in i..<(i + rows) { bind(row) }
             try binder.run(step)
-            start += Self.rowsPerInsert
+            i += rows
         }
-        for (c, createdAt) in costs[start...] { try insert(c, createdAt: createdAt) }
     }
 
     /// The 15 parameters of an event row.

@@ -193,10 +193,6 @@ extension Engine {
         }
     }
 
-    static func ack(id: String?, source: String?, status: String, state: String?, reason: String?) -> [UInt8] {
-        IngestAck.bytes(id: id, source: source, status: status, state: state, reason: reason)
-    }
-
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
     func handleIngest<Recorder: IngestRecorder>(
         frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: DecodeOutcome? = nil, _ w: Recorder, _ out: inout BatchOutput
@@ -211,7 +207,7 @@ extension Engine {
                 body: frames.last ?? []
             ))
             if let envelope {
-                out.replies.append(.ack(envelope + [Self.ack(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
+                out.replies.append(.ack(envelope + [IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
             }
         }
         let event: UsageEvent
@@ -225,7 +221,7 @@ extension Engine {
             }
             stats.duplicates += 1
             if let envelope {
-                out.replies.append(.ack(envelope + [Self.ack(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason)]))
+                out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason)]))
             }
             return
         }
@@ -247,7 +243,7 @@ extension Engine {
         default: break
         }
         if let envelope {
-            out.replies.append(.ack(envelope + [Self.ack(id: event.id, source: event.source, status: "ACCEPTED", state: stored.state.rawValue, reason: stored.reason)]))
+            out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: stored.state.rawValue, reason: stored.reason)]))
         }
     }
 

@@ -97,8 +97,8 @@ public struct EventRejection: Error, Sendable, Hashable, CustomStringConvertible
 
 /// The acknowledgement of one message on the acknowledged socket (CONTRACT §2):
 /// `{"id":…,"source":…,"status":…,"state":…,"reason":…}`, written straight into bytes (one
-/// per acknowledged event: building and serializing a JSON object for it was about 7 % of the
-/// engine thread's time on that path).
+/// per acknowledged event: building and serializing a JSON object for it was about 6 % of the
+/// engine thread's samples on that path, `perf` during an ack run with a window of 256).
 public enum IngestAck {
     public static func bytes(id: String?, source: String?, status: String, state: String?, reason: String?) -> [UInt8] {
         var out: [UInt8] = []

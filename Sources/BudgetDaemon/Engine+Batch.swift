@@ -46,7 +46,7 @@ extension Engine {
     ///
     /// `retrying`: `batch` is `pending` itself (kept as it is on failure, emptied on success);
     /// any other batch's ingest items join `pending` when it fails.
-    func process(_ batch: [WorkItem], decoded: [DecodeOutcome?]? = nil, retrying: Bool = false) {
+    func process(_ batch: [WorkItem], decoded: consuming [DecodeOutcome?]? = nil, retrying: Bool = false) {
         // The batch on the commit thread first: this one reads and writes what it leaves. While
         // a failed batch waits for its retry (that one, or one before), this batch's ingest
         // waits behind it (commits stay in the order events were read); its other items run now.
@@ -74,9 +74,9 @@ extension Engine {
                 for (index, item) in batch.enumerated() {
                     switch item {
                     case .publish(let frames, let receivedAt):
-                        try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded?[index], w, &out)
+                        try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded?[index].take(), w, &out)
                     case .ack(let envelope, let frames, let receivedAt):
-                        try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index], w, &out)
+                        try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index].take(), w, &out)
                     case .control(let envelope, let frames, let userID):
                         let reply = try handleControl(frames: frames, userID: userID, w, &out)
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
@@ -195,7 +195,7 @@ extension Engine {
 
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
     func handleIngest<Recorder: IngestRecorder>(
-        frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: DecodeOutcome? = nil, _ w: Recorder, _ out: inout BatchOutput
+        frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: consuming DecodeOutcome? = nil, _ w: Recorder, _ out: inout BatchOutput
     ) throws {
         stats.received += 1
         let socketName = envelope == nil ? "ingest" : "ingest-ack"
@@ -210,8 +210,10 @@ extension Engine {
                 out.replies.append(.ack(envelope + [IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
             }
         }
+        // Moved, not copied, out of the decode thread's outcome (one retain per string otherwise).
+        let outcome = decoded.take() ?? Self.decodeIngest(frames, maxBytes: config.maxMessageBytes)
         let event: UsageEvent
-        switch decoded ?? Self.decodeIngest(frames, maxBytes: config.maxMessageBytes) {
+        switch consume outcome {
         case .event(let e): event = e
         case .rejected(let reason, let id, let source): return try reject(reason, id: id, source: source)
         }

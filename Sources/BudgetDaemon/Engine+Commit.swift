@@ -179,7 +179,7 @@ extension Engine {
     /// rebuilt from the database and both batches wait for a retry, as one failed batch does.
     ///
     /// `batch` holds ingest items and control requests of `memoryOps` (answered at release).
-    func stage(_ batch: [WorkItem], decoded: [DecodeOutcome?]) {
+    func stage(_ batch: [WorkItem], decoded: consuming [DecodeOutcome?]) {
         guard let inFlight else { return process(batch, decoded: decoded) }
         if !inFlight.filterComplete, let loaded = loadedKeyFilter.withLock({ $0.take() }) {
             inFlight.filter.formUnion(loaded)
@@ -212,9 +212,9 @@ extension Engine {
                 }
                 switch item {
                 case .publish(let frames, let receivedAt):
-                    try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded[index], rows, &out)
+                    try handleIngest(frames: frames, envelope: nil, receivedAt: receivedAt, decoded: decoded[index].take(), rows, &out)
                 case .ack(let envelope, let frames, let receivedAt):
-                    try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded[index], rows, &out)
+                    try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded[index].take(), rows, &out)
                 case .control:
                     answers.append(item)
                 case .reload, .tick:

@@ -63,12 +63,21 @@ extension Ledger {
     /// Records a cost's time in the spend history of a budget and its ancestors (and their
     /// matching allocations), as booking counts it. Also used to rebuild history at start.
     public mutating func recordHistory(amount: Money, budgetId: String, platform: String, serviceType: ServiceType, at time: Timestamp) {
+        let ids = chain(from: budgetId)
+        let allocations = ids.map { id in
+            budgets[id].flatMap { b in b.allocationIndex(platform: platform, serviceType: serviceType).map { b.allocations[$0].id } }
+        }
+        recordHistory(amount: amount, chain: ids, allocations: allocations, at: time)
+    }
+
+    /// The same for a chain whose matching allocations are known (`book` found them).
+    mutating func recordHistory(amount: Money, chain ids: [String], allocations: [String?], at time: Timestamp) {
         let hour = HourlySpend.hour(time)
-        for id in chain(from: budgetId) {
+        for (id, allocationId) in zip(ids, allocations) {
             history[id, default: HourlySpend()].add(amount, at: time)
             changedHistory.insert(HistoryBucket(key: id, hour: hour))
-            if let b = budgets[id], let i = b.allocationIndex(platform: platform, serviceType: serviceType) {
-                let key = Self.allocationKey(id, b.allocations[i].id)
+            if let allocationId {
+                let key = Self.allocationKey(id, allocationId)
                 history[key, default: HourlySpend()].add(amount, at: time)
                 changedHistory.insert(HistoryBucket(key: key, hour: hour))
             }

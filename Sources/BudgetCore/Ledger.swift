@@ -32,8 +32,8 @@ public struct Ledger: Sendable {
     public internal(set) var order: [String] = []
     /// The last `seq` handed out to an alert or status event.
     public internal(set) var lastSeq: Int64
-    /// What routing needs of each budget, in `order`; refreshed when a budget's period,
-    /// status, selector or successor changes (`refreshRoute`).
+    /// What routing needs of each budget (and its parent, for `chain`), in `order`; refreshed
+    /// when a budget is created or updated or its period renewed (`refreshRoute`).
     var candidates: [RouteCandidate] = []
     /// UNPRICED_USAGE alerts raised: platform, model and month (see `unpricedKey`).
     var unpricedAlerted: Set<String> = []
@@ -87,18 +87,26 @@ public struct Ledger: Sendable {
 
     /// The budget an event with these fields goes to (CONTRACT §4), or nil.
     public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
-        Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates, index: routeIndex) { id in
+        // The lookup captures the two tables, not `self` (a closure over `self` copied the ledger).
+        let candidates = self.candidates, candidateIndex = self.candidateIndex
+        return Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates, index: routeIndex) { id in
             candidateIndex[id].map { candidates[$0] }
         }
     }
 
+    /// The currency of a budget, if it exists (without copying the budget out of the table).
+    public func currency(ofBudget id: String) -> String? { budgets[id]?.currency }
+
     /// The budget and its ancestors, nearest first (cycles are refused at creation; guarded anyway).
+    ///
+    /// Walked through the routing view, whose entries are read in place: reading a parent through
+    /// `budgets` copied each budget (issue 8: a few per cent of the engine thread).
     public func chain(from id: String) -> [String] {
         var result: [String] = []
         var current: String? = id
-        while let c = current, budgets[c] != nil, !result.contains(c) {
+        while let c = current, let i = candidateIndex[c], !result.contains(c) {
             result.append(c)
-            current = budgets[c]?.parentId
+            current = candidates[i].parentId
         }
         return result
     }
@@ -109,24 +117,31 @@ public struct Ledger: Sendable {
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
         eventId: String?, costTime: Timestamp? = nil, at now: Timestamp
     ) -> Booking {
-        recordHistory(amount: amount, budgetId: budgetId, platform: platform, serviceType: serviceType, at: costTime ?? now)
         let ids = chain(from: budgetId)
         var allocationId: String?
-        var matched: [String: Int] = [:]
+        // Per budget of the chain: the matching allocation's index and id, if any.
+        var matched: [(index: Int, id: String)?] = []
+        matched.reserveCapacity(ids.count)
         for id in ids {
             // In place: a copy taken out of the dictionary would copy its allocations on write.
-            guard let slot = budgets.index(forKey: id) else { continue }
+            guard let slot = budgets.index(forKey: id) else {
+                matched.append(nil)
+                continue
+            }
             budgets.values[slot].spentAmount += amount
             budgets.values[slot].costCount += 1
-            if let i = budgets.values[slot].allocationIndex(platform: platform, serviceType: serviceType) {
-                budgets.values[slot].allocations[i].spentAmount += amount
-                matched[id] = i
-                if id == budgetId { allocationId = budgets.values[slot].allocations[i].id }
+            budgets.values[slot].withAllocation(platform: platform, serviceType: serviceType) { i, allocation in
+                allocation.spentAmount += amount
+                matched.append((i, allocation.id))
+                if id == budgetId { allocationId = allocation.id }
+            } orElse: {
+                matched.append(nil)
             }
         }
+        recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.id }, at: costTime ?? now)
         var messages: [OutboundMessage] = []
-        for id in ids {
-            messages += evaluate(budgetId: id, allocationIndex: matched[id], eventId: eventId, fromCost: true, at: now)
+        for (id, match) in zip(ids, matched) {
+            messages += evaluate(budgetId: id, allocationIndex: match?.index, eventId: eventId, fromCost: true, at: now)
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }

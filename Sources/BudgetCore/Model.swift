@@ -186,4 +186,13 @@ public struct Budget: Sendable, Hashable {
     public func allocationIndex(platform: String, serviceType: ServiceType) -> Int? {
         allocations.firstIndex { $0.matches(platform: platform, serviceType: serviceType) }
     }
+
+    /// Changes in place the allocation a cost on this platform and service counts against, or
+    /// runs `orElse` when none does.
+    mutating func withAllocation(
+        platform: String, serviceType: ServiceType, _ body: (Int, inout Allocation) -> Void, orElse: () -> Void
+    ) {
+        guard let i = allocationIndex(platform: platform, serviceType: serviceType) else { return orElse() }
+        body(i, &allocations[i])
+    }
 }

@@ -84,6 +84,8 @@ public struct RouteCandidate: Sendable, Hashable {
     /// nil when the budget has no selector (or an empty one).
     public var selector: JSONObject?
     public var successorId: String?
+    /// Not for routing: the parent, so booking walks a budget's chain without copying budgets.
+    public var parentId: String?
 
     public init(_ b: Budget) {
         id = b.id
@@ -93,6 +95,7 @@ public struct RouteCandidate: Sendable, Hashable {
         status = b.status
         selector = (b.selector?.count ?? 0) > 0 ? b.selector : nil
         successorId = b.successorId
+        parentId = b.parentId
     }
 
     public func covers(_ t: Timestamp) -> Bool {

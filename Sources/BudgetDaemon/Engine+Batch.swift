@@ -276,7 +276,7 @@ extension Engine {
             (amount, currency) = (a, c)
             if entry != nil { stored.catalogVersion = pricer.catalog.version }
         }
-        guard let budgetId = routed, let budget = ledger[budgetId] else {
+        guard let budgetId = routed, let budgetCurrency = ledger.currency(ofBudget: budgetId) else {
             stored.state = .unallocated
             stored.reason = unallocatedReason(event, time: time)
             // Remember the cost it would have had, in its own currency, for people reading event.list.
@@ -287,7 +287,7 @@ extension Engine {
             return stored
         }
         let money: Money
-        switch pricer.money(amount, from: currency, to: budget.currency, at: time) {
+        switch pricer.money(amount, from: currency, to: budgetCurrency, at: time) {
         case .failure(let failure):
             return unpriced(failure.reason)
         case .success(let m):
@@ -300,7 +300,7 @@ extension Engine {
         )
         let cost = CostRecord(
             id: costIDs.next("c", at: now), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
-            serviceType: event.serviceType, costAmount: money, currency: budget.currency,
+            serviceType: event.serviceType, costAmount: money, currency: budgetCurrency,
             description: event.description, costDate: time, apiUsageId: event.apiUsageId,
             apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata,
             kind: event.kind == .credit ? .credit : .cost, corrects: event.correctsEvent
@@ -309,7 +309,7 @@ extension Engine {
         out.add(booking, amount: money, day: time.civilDate, platform: event.platform, serviceType: event.serviceType)
         stored.state = .allocated
         stored.cost = money
-        stored.currency = budget.currency
+        stored.currency = budgetCurrency
         stored.budgetId = budgetId
         stored.costAllocationId = cost.id
         return stored

@@ -310,6 +310,34 @@ struct LedgerBookingTests {
         #expect(books.ledger.chain(from: "c") == ["c", "p", "g"])
     }
 
+    @Test("a budget moved to another parent before it has costs books to its new chain, and the spend history follows it")
+    func reparentedChain() throws {
+        var books = Books()
+        try books.create("old", ["name": "Old parent", "totalAmount": 5000])
+        try books.create("new", ["name": "New parent", "totalAmount": 5000, "allocations": [openAIAllocation]])
+        try books.create("c", ["name": "Child", "parentId": "old", "allocations": [apifyAllocation]])
+        #expect(books.ledger.chain(from: "c") == ["c", "old"])
+        _ = try books.update(["id": "c", "parentId": "new"])
+        #expect(books.ledger.chain(from: "c") == ["c", "new"])
+        _ = books.ledger.takeChangedHistory()
+        let booking = books.ledger.book(
+            amount: money("12.5"), budgetId: "c", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-10T12:00:00Z")
+        )
+        #expect(booking.touchedBudgets == ["c", "new"])
+        #expect(booking.allocationId == nil) // the child's allocation is Apify's
+        #expect(books["c"].spentAmount == money("12.5"))
+        #expect(books["new"].spentAmount == money("12.5"))
+        #expect(books["new"].allocations.first?.spentAmount == money("12.5"))
+        #expect(books["old"].spentAmount == .zero)
+        #expect(books["c"].allocations.first?.spentAmount == .zero)
+        // The history: each budget of the chain, and the matching allocation of the one that has it.
+        let keys = Set(books.ledger.takeChangedHistory().map(\.bucket.key))
+        #expect(keys == ["c", "new", "new/al_openai"])
+        // With a cost booked, the parent is locked: the chain stays.
+        expectFailure(.conflict, "parentId") { () throws(LedgerError) in _ = try books.ledger.updateBudget(Args(["id": "c", "parentId": "old"]), at: t("2026-03-12T00:00:00Z")) }
+        #expect(books.ledger.chain(from: "c") == ["c", "new"])
+    }
+
     @Test("alerts say the spent percentage with at most two decimals, half-even")
     func percentageInAlerts() throws {
         var books = Books()

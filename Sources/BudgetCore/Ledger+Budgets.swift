@@ -8,7 +8,7 @@ public struct Args: Sendable {
     public func string(_ key: String, max: Int = EventLimits.maxStringLength) throws(LedgerError) -> String? {
         guard let v = object[key], !v.isNull else { return nil }
         guard let s = v.stringValue else { throw LedgerError(.validationFailed, "\(key) must be a string") }
-        if s.count > max { throw LedgerError(.validationFailed, "\(key) is longer than \(max) characters") }
+        if UsageEventDecoder.exceeds(s, max) { throw LedgerError(.validationFailed, "\(key) is longer than \(max) characters") }
         return s
     }
 

@@ -62,12 +62,17 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// rounds to 1e12). 1e12 itself is allowed.
     @inlinable
     public static func parseAmount(_ text: some StringProtocol) throws(MoneyError) -> Money {
+        try text.withContiguousUTF8 { Money.parseAmount(utf8: $0) }.get().money
+    }
+
+    /// The same, with the exact value as written (before its rounding to 1e-9).
+    public static func parseAmountKeepingExact(_ text: some StringProtocol) throws(MoneyError) -> (money: Money, exact: ExactDecimal) {
         try text.withContiguousUTF8 { Money.parseAmount(utf8: $0) }.get()
     }
 
     /// The byte-level parser behind `parseAmount(_:)`.
     @usableFromInline
-    static func parseAmount(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Result<Money, MoneyError> {
+    static func parseAmount(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Result<(money: Money, exact: ExactDecimal), MoneyError> {
         let decimal: ExactDecimal
         switch ExactDecimal.parse(bytes) {
         case .success(let value):
@@ -83,7 +88,7 @@ public struct Money: Sendable, Hashable, Comparable, CustomStringConvertible {
         }
         if decimal.isNegative { return .failure(MoneyError(message: "negative amount")) }
         if decimal > Money.maxDecimal { return .failure(MoneyError(message: "amount over 1e12")) }
-        return Result { () throws(MoneyError) in try Money(decimal) }
+        return Result { () throws(MoneyError) in (try Money(decimal), decimal) }
     }
 
     private static let maxDecimal = ExactDecimal(mantissa: 1, exponent: 12)

@@ -108,8 +108,9 @@ extension Timestamp {
     /// Parses an RFC 3339 date-time: `2026-03-05T12:00:00Z`, `2026-03-05t12:00:00.5z`,
     /// `2026-03-05T14:00:00+02:00`.
     ///
-    /// `T` and `Z` may be lower case; fractional seconds have 1…9 digits (finer ones
-    /// would be silently lost, so they are rejected); an offset `±HH:MM` is applied and
+    /// `T` and `Z` may be lower case; fractional seconds have 1…9 significant digits, and
+    /// any number of zeros after them (a finer digit would be silently lost, so it is
+    /// rejected); an offset `±HH:MM` is applied and
     /// the result is UTC, `-00:00` included. Rejected: a date alone (see
     /// `DateSpec`), a space instead of `T`, a missing offset, impossible dates
     /// (`2026-02-30`), hour 24, and leap second 60: an `Int64` instant has no room for
@@ -143,12 +144,16 @@ extension Timestamp {
             var count = 0
             while i < n, TimeText.isDigit(s[i]) {
                 count += 1
-                if count > 9 { return fail("more than 9 fractional digits") }
-                fraction = fraction * 10 + Int64(s[i] &- UInt8(ascii: "0"))
+                if count > 9 {
+                    // Zeros past the nanosecond change nothing; any other digit would be lost.
+                    if s[i] != UInt8(ascii: "0") { return fail("more than 9 fractional digits (finer than a nanosecond)") }
+                } else {
+                    fraction = fraction * 10 + Int64(s[i] &- UInt8(ascii: "0"))
+                }
                 i += 1
             }
             if count == 0 { return fail(shape) }
-            for _ in count..<9 { fraction *= 10 }
+            for _ in Swift.min(count, 9)..<9 { fraction *= 10 }
         }
 
         var offsetSeconds = 0

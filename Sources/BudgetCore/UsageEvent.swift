@@ -27,6 +27,10 @@ public struct UsageEvent: Sendable, Hashable {
     public var kind: EventKind = .usage
     /// The event a CREDIT corrects, when it names one (`correctsEvent: {source, id}`).
     public var correctsEvent: EventRef?
+    /// The explicit cost as sent, when it has more than nine decimals (`cost` is it rounded to
+    /// 1e-9): converted into a budget's currency from this exact value, a cost is rounded once,
+    /// as a catalog cost is (CONTRACT §2), not before and again after the rate.
+    public var exactCost: ExactDecimal?
 
     public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody == b.canonicalBody }
     public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBody) }
@@ -219,8 +223,11 @@ public enum UsageEventDecoder {
         }
 
         var cost: Money?
+        var exactCost: ExactDecimal?
         if let costValue = fields[.cost], !costValue.isNull {
-            cost = try moneyAmount(costValue, "cost", reject)
+            let (rounded, exact) = try moneyAmount(costValue, "cost", reject)
+            cost = rounded
+            if exact != rounded.exactDecimal { exactCost = exact }
         }
 
         let currency = try optionalString(fields[.currency], "currency", reject).map(uppercased) ?? "USD"
@@ -272,6 +279,7 @@ public enum UsageEventDecoder {
         )
         event.kind = kind
         event.correctsEvent = correctsEvent
+        event.exactCost = exactCost
         // Other string fields of unknown meaning are still bounded.
         for entry in object.storage {
             if case .string(let s) = entry.value, exceeds(s, EventLimits.maxStringLength),
@@ -285,11 +293,13 @@ public enum UsageEventDecoder {
         return event
     }
 
-    /// Whether `s` has more than `limit` characters. A character is at least one UTF-8
-    /// byte, so the (costly) character count is only taken when the byte count is over.
+    /// Whether `s` has more than `limit` characters. A character is a Unicode code point (what
+    /// JSON strings are made of, and what most clients count), not a grapheme cluster: an id of
+    /// one letter and 20,000 combining marks is 20,001 characters. A code point is at least one
+    /// UTF-8 byte, so it is only counted when the byte count is over.
     @inline(__always)
     static func exceeds(_ s: String, _ limit: Int) -> Bool {
-        s.utf8.count > limit && s.count > limit
+        s.utf8.count > limit && s.unicodeScalars.count > limit
     }
 
     /// `s.uppercased()`, without the Unicode machinery for ASCII text (currency codes).
@@ -381,11 +391,11 @@ public enum UsageEventDecoder {
     /// An amount of money: as `decimalAmount`, then rounded once half-even to 1e-9.
     static func moneyAmount(
         _ value: JSONValue, _ name: String, _ reject: (String) -> EventRejection
-    ) throws(EventRejection) -> Money {
+    ) throws(EventRejection) -> (money: Money, exact: ExactDecimal) {
         guard let text = value.numberText ?? value.stringValue else {
             throw reject("field \(name) must be a number or a decimal string")
         }
-        do { return try Money.parseAmount(text) } catch {
+        do { return try Money.parseAmountKeepingExact(text) } catch {
             throw reject("field \(name): \(error.message)")
         }
     }

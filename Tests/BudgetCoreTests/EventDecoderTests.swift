@@ -103,11 +103,23 @@ struct EventDecoderTests {
         #expect(try decode(body(#""cost":"0.00000000250001""#)).cost?.nanos == 3)
     }
 
+    @Test("an explicit cost with more than nine decimals keeps its exact value for conversion; one with nine or fewer does not need it")
+    func exactCost() throws {
+        let fine = try decode(body(#""cost":"0.0000000045""#))
+        #expect(fine.cost?.nanos == 4)
+        #expect(fine.exactCost == ExactDecimal(mantissa: 45, exponent: -10))
+        #expect(try decode(body(#""cost":"1e-10""#)).exactCost == ExactDecimal(mantissa: 1, exponent: -10))
+        #expect(try decode(body(#""cost":0.15"#)).exactCost == nil)
+        #expect(try decode(body(#""cost":"12.500000000000""#)).exactCost == nil) // exact at 1e-9 already
+    }
+
     // MARK: Limits that are still allowed
 
     static let accepted: [(String, String)] = [
         ("id of 128 characters", #"{"id":"\#(repeated("i", 128))","platform":"OpenAI","serviceType":"API"}"#),
         ("id of 128 non-ASCII characters", #"{"id":"\#(repeated("é", 128))","platform":"OpenAI","serviceType":"API"}"#),
+        ("id of 64 letters with a combining mark each (128 code points)", #"{"id":"\#(String(repeating: "e\u{301}", count: 64))","platform":"OpenAI","serviceType":"API"}"#),
+        ("id of 128 emoji (4 UTF-8 bytes each)", #"{"id":"\#(repeated("😀", 128))","platform":"OpenAI","serviceType":"API"}"#),
         ("model of 256 characters", body(#""model":"\#(repeated("m", 256))""#)),
         ("unknown string field of 256 characters", body(#""note":"\#(repeated("n", 256))""#)),
         ("description of 4096 characters", body(#""description":"\#(repeated("d", 4096))""#)),
@@ -135,6 +147,9 @@ struct EventDecoderTests {
         ("numeric id", #"{"id":7,"platform":"OpenAI","serviceType":"API"}"#, "id must be a string"),
         ("empty id", #"{"id":"","platform":"OpenAI","serviceType":"API"}"#, "1..128"),
         ("id of 129 characters", #"{"id":"\#(repeated("i", 129))","platform":"OpenAI","serviceType":"API"}"#, "1..128"),
+        // Characters are code points, as JSON and most clients count them, not grapheme clusters.
+        ("id of one letter and 20,000 combining marks", #"{"id":"e\#(String(repeating: "\u{301}", count: 20_000))","platform":"OpenAI","serviceType":"API"}"#, "1..128"),
+        ("platform of one letter and 256 combining marks", #"{"id":"e1","platform":"X\#(String(repeating: "\u{301}", count: 256))","serviceType":"API"}"#, "field platform is longer than 256"),
         ("missing platform", #"{"id":"e1","serviceType":"API"}"#, "missing field: platform"),
         ("empty platform", #"{"id":"e1","platform":"","serviceType":"API"}"#, "missing field: platform"),
         ("missing serviceType", #"{"id":"e1","platform":"OpenAI"}"#, "missing field: serviceType"),

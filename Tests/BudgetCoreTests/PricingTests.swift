@@ -206,6 +206,12 @@ struct NativeCatalogTests {
         #expect(price(catalog, try usageEvent(model: "unknown", #""cost":2"#)) == .cost("2"))
         // An explicit EUR cost in a USD budget is converted at the rate of its time.
         #expect(price(catalog, try usageEvent(#""cost":"0.15","currency":"EUR""#)) == .cost("0.162"))
+        // Rounded once, after the rate, like a catalog cost: 4.5e-9 × 1.08 = 4.86e-9 → 5e-9 (rounding
+        // first gave 4e-9 × 1.08 → 4e-9); 1.0000000005 × 1.08 = 1.08000000054 → 1.080000001 (not 1.08).
+        #expect(price(catalog, try usageEvent(#""cost":"0.0000000045","currency":"EUR""#)) == .cost("0.000000005"))
+        #expect(price(catalog, try usageEvent(#""cost":"1.0000000005","currency":"EUR""#)) == .cost("1.080000001"))
+        // In the event's own currency the once-rounded value is the rounded cost itself.
+        #expect(price(catalog, try usageEvent(#""cost":"0.0000000045""#)) == .cost("0.000000004"))
     }
 
     static let caseInsensitive: [(String, String)] = [

@@ -56,7 +56,7 @@ enum ReferenceEventDecoder {
 
         guard let idValue = object["id"], !idValue.isNull else { throw reject("missing field: id") }
         guard let id = idValue.stringValue else { throw reject("field id must be a string") }
-        if id.isEmpty || id.count > EventLimits.maxIdLength {
+        if id.isEmpty || id.unicodeScalars.count > EventLimits.maxIdLength {
             throw reject("field id must be 1..\(EventLimits.maxIdLength) characters")
         }
         let source = try optionalString(object, "source", reject) ?? ""
@@ -88,7 +88,7 @@ enum ReferenceEventDecoder {
         if let usageValue = object["usage"], !usageValue.isNull {
             guard let usageObject = usageValue.objectValue else { throw reject("field usage must be an object") }
             for (unit, quantityValue) in usageObject {
-                if unit.isEmpty || unit.count > EventLimits.maxStringLength {
+                if unit.isEmpty || unit.unicodeScalars.count > EventLimits.maxStringLength {
                     throw reject("usage unit names must be 1..\(EventLimits.maxStringLength) characters")
                 }
                 usage.append((unit, try decimalAmount(quantityValue, "usage.\(unit)", reject)))
@@ -106,7 +106,7 @@ enum ReferenceEventDecoder {
         var description: String?
         if let d = object["description"], !d.isNull {
             guard let text = d.stringValue else { throw reject("field description must be a string") }
-            if text.count > EventLimits.maxDescriptionLength {
+            if text.unicodeScalars.count > EventLimits.maxDescriptionLength {
                 throw reject("field description is longer than \(EventLimits.maxDescriptionLength) characters")
             }
             description = text
@@ -151,7 +151,7 @@ enum ReferenceEventDecoder {
         event.correctsEvent = correctsEvent
         // Other string fields of unknown meaning are still bounded.
         for (key, value) in object {
-            if let s = value.stringValue, s.count > EventLimits.maxStringLength, key != "description" {
+            if let s = value.stringValue, s.unicodeScalars.count > EventLimits.maxStringLength, key != "description" {
                 throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
             }
         }
@@ -244,7 +244,7 @@ enum ReferenceEventDecoder {
     ) throws(EventRejection) -> String? {
         guard let value = object[key], !value.isNull else { return nil }
         guard let s = value.stringValue else { throw reject("field \(key) must be a string") }
-        if s.count > EventLimits.maxStringLength {
+        if s.unicodeScalars.count > EventLimits.maxStringLength {
             throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
         }
         return s

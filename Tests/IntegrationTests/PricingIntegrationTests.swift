@@ -101,6 +101,12 @@ struct PricingIntegrationTests {
         let ack = try client.sendAck(usage("c1", model: "gpt-4o", input: 1200, output: 300, extra: [("metadata", ["team": "eu"])]))
         #expect(ack.string("state") == "ALLOCATED")
         #expect(try client.call("budget.get", ["id": .string(eur)])["totalSpent"]?.numberText == "0.0054")
+        // An explicit USD cost finer than 1e-9 is converted from its exact value and rounded once:
+        // 2.0000000015 × 0.9 = 1.80000000135 → 1.800000001 EUR (rounding the cost first gave
+        // 2.000000002 × 0.9 = 1.8000000018 → 1.800000002).
+        let fine = try client.sendAck(costEvent("c3", cost: "2.0000000015", extra: [("metadata", ["team": "eu"])]))
+        #expect(fine.string("state") == "ALLOCATED")
+        #expect(try client.call("budget.get", ["id": .string(eur)])["totalSpent"]?.numberText == "1.805400001")
         // An explicit cost in GBP has no GBP→EUR rate: UNPRICED with the reason.
         let gbp = try client.sendAck(costEvent("c2", cost: "1", extra: [("currency", "GBP"), ("metadata", ["team": "eu"])]))
         #expect(gbp.string("state") == "UNPRICED")

@@ -24,16 +24,18 @@ public struct PriceEntry: Sendable, Hashable {
         self.alternatives = alternatives
     }
 
-    /// The entry as JSON, as `price.quote` shows it.
+    /// The entry as JSON, as `price.quote` shows it: the catalog's shape, with its prices as
+    /// JSON numbers (CONTRACT §6: amounts in replies are numbers; the catalog file may spell
+    /// them as strings).
     public var json: JSONValue {
         func prices(_ p: [String: ExactDecimal]) -> JSONValue {
-            .object(JSONObject(p.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value.description)) }))
+            .object(JSONObject(p.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))
         }
         return .object(JSONObject([
             ("platform", .string(platform)), ("model", .string(model)),
             ("effectiveFrom", .string(effectiveFrom.rfc3339)), ("currency", .string(currency)),
             ("unitPrices", prices(unitPrices)),
-            ("perRequest", perRequest.map { .string($0.description) } ?? .null),
+            ("perRequest", perRequest.map { .number($0) } ?? .null),
             ("batchUnitPrices", prices(batchUnitPrices)),
             ("alternatives", .array(alternatives.map { .string($0) })),
         ]))

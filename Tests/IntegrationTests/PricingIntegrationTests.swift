@@ -88,6 +88,9 @@ struct PricingIntegrationTests {
         let quote = try client.call("price.quote", usage("q", model: "gpt-4o", input: 1200, output: 300))
         #expect(quote["cost"]?.numberText == "0.006")
         #expect(quote["price"]?["model"]?.stringValue == "gpt-4o")
+        // The entry's prices are JSON numbers in shortest form, as every amount in a reply.
+        #expect(quote["price"]?["unitPrices"]?["inputTokens"]?.numberText == "0.0000025")
+        #expect(quote["price"]?["unitPrices"]?["outputTokens"]?.numberText == "0.00001")
     }
 
     @Test func aBudgetInAnotherCurrencyConvertsWithTheDatedRate() throws {

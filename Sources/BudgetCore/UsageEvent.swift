@@ -196,7 +196,7 @@ public enum UsageEventDecoder {
 
         var seq: Int64?
         if let seqValue = fields[.seq], !seqValue.isNull {
-            guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text), n >= 0 else {
+            guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text) ?? integralValue(text), n >= 0 else {
                 throw reject("field seq must be a non-negative integer")
             }
             seq = n
@@ -291,6 +291,14 @@ public enum UsageEventDecoder {
             of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time, cost: cost
         )
         return event
+    }
+
+    /// An integer written as a decimal (`6.0`, `6e0`, `1.2e3`): equal decimals are the same
+    /// value (CONTRACT §2), so a `seq` of 6 resent as 6.0 is the same event. nil when not whole.
+    public static func integralValue(_ text: String) -> Int64? {
+        guard let d = try? ExactDecimal(parsing: text), let whole = d.roundedUnits(scale: 0),
+              ExactDecimal(mantissa: whole, exponent: 0) == d else { return nil }
+        return Int64(exactly: whole)
     }
 
     /// Whether `s` has more than `limit` characters. A character is a Unicode code point (what

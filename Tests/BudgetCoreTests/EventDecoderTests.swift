@@ -182,6 +182,9 @@ struct EventDecoderTests {
         ("a date as time", body(#""time":"2026-03-05""#), "RFC 3339"),
         ("currency of four letters", body(#""currency":"EURO""#), "3-letter"),
         ("negative seq", body(#""seq":-1"#), "seq must be a non-negative integer"),
+        ("fractional seq", body(#""seq":6.5"#), "seq must be a non-negative integer"),
+        ("negative seq spelled as a decimal", body(#""seq":-6.0"#), "seq must be a non-negative integer"),
+        ("seq over Int64", body(#""seq":1e19"#), "seq must be a non-negative integer"),
     ]
 
     @Test("invalid events are rejected with a reason that names the problem", arguments: rejected)
@@ -270,6 +273,9 @@ struct EventDecoderTests {
          body(#""usage":{"outputTokens":3.0e2,"inputTokens":1200.00}"#)),
         ("metadata numbers spelled differently", body(#""metadata":{"n":1.50,"m":{"k":10}}"#), body(#""metadata":{"m":{"k":1e1},"n":1.5}"#)),
         ("seq as a string and as a number", body(#""seq":"5""#), body(#""seq":5"#)),
+        ("seq 6, 6.0 and 6e0", body(#""seq":6.0"#), body(#""seq":6e0"#)),
+        ("seq 6.0 and 6", body(#""seq":6.0"#), body(#""seq":6"#)),
+        ("instants with zeros past the nanosecond", body(#""time":"2026-03-05T12:00:00.5000000000Z""#), body(#""time":"2026-03-05T12:00:00.5Z""#)),
     ]
 
     @Test("bodies that differ only in spelling have the same canonical body", arguments: sameBodies)

@@ -94,11 +94,13 @@ extension Engine {
                 if out.budgetsChanged {
                     _ = try reprocess(state: .unallocated, w, &out)
                 }
-                for id in out.touchedBudgets.sorted() {
-                    if let b = ledger[id] { try w.saveBudget(b) }
-                }
-                for id in out.bookedBudgets.subtracting(out.touchedBudgets).sorted() {
-                    if let b = ledger[id] { try w.saveTotals(b) }
+                try inPlace(&ledger) { ledger in
+                    for id in out.touchedBudgets.sorted() {
+                        if let b = ledger[id] { try w.saveBudget(b) }
+                    }
+                    for id in out.bookedBudgets.subtracting(out.touchedBudgets).sorted() {
+                        if let b = ledger[id] { try w.saveTotals(b) }
+                    }
                 }
                 try w.saveHistory(ledger.takeChangedHistory())
                 for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }
@@ -168,7 +170,7 @@ extension Engine {
     /// sixth of the engine thread's time with 10⁴ budgets: three gauges of each, ~3 µs a budget).
     func updateBudgetMetrics(_ ids: Set<String>, now: Timestamp) {
         if ids.count <= 64 {
-            for id in ids { if let b = ledger[id] { metrics.update(b) } }
+            inPlace(&ledger) { ledger in for id in ids { if let b = ledger[id] { metrics.update(b) } } }
         } else {
             metricsDirty.formUnion(ids)
         }
@@ -176,7 +178,7 @@ extension Engine {
     }
 
     func flushBudgetMetrics(now: Timestamp) {
-        for id in metricsDirty { if let b = ledger[id] { metrics.update(b) } }
+        inPlace(&ledger) { ledger in for id in metricsDirty { if let b = ledger[id] { metrics.update(b) } } }
         metricsDirty = []
         nextMetricsFlush = now.adding(seconds: 1)
     }
@@ -258,7 +260,7 @@ extension Engine {
             platform: event.platform, serviceType: event.serviceType, model: event.model, time: time,
             receivedAt: receivedAt, cost: nil, currency: nil, budgetId: nil, costAllocationId: nil
         )
-        let routed = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time)
+        let routed = inPlace(&ledger) { $0.route(budgetId: event.budgetId, metadata: event.metadata, time: time) }
         func unpriced(_ reason: String) -> StoredEvent {
             stored.reason = reason
             stored.budgetId = routed
@@ -269,14 +271,14 @@ extension Engine {
             return stored
         }
         let amount: ExactDecimal, currency: String
-        switch pricer.price(event, at: time) {
+        switch inPlace(&pricer, { $0.price(event, at: time) }) {
         case .unpriced(let reason):
             return unpriced(reason)
         case .priced(let a, let c, let entry):
             (amount, currency) = (a, c)
             if entry != nil { stored.catalogVersion = pricer.catalog.version }
         }
-        guard let budgetId = routed, let budgetCurrency = ledger.currency(ofBudget: budgetId) else {
+        guard let budgetId = routed, let budgetCurrency = inPlace(&ledger, { $0.currency(ofBudget: budgetId) }) else {
             stored.state = .unallocated
             stored.reason = unallocatedReason(event, time: time)
             // Remember the cost it would have had, in its own currency, for people reading event.list.
@@ -287,7 +289,7 @@ extension Engine {
             return stored
         }
         let money: Money
-        switch pricer.money(amount, from: currency, to: budgetCurrency, at: time) {
+        switch inPlace(&pricer, { $0.money(amount, from: currency, to: budgetCurrency, at: time) }) {
         case .failure(let failure):
             return unpriced(failure.reason)
         case .success(let m):

@@ -231,7 +231,7 @@ extension Engine {
             fail(batch, retrying: false, error: error, at: now)
             return
         }
-        let budgets = out.bookedBudgets.union(out.touchedBudgets).sorted().compactMap { ledger[$0] }
+        let budgets = inPlace(&ledger) { ledger in out.bookedBudgets.union(out.touchedBudgets).sorted().compactMap { ledger[$0] } }
         let job = CommitJob(
             items: batch, rows: rows, budgets: budgets, history: ledger.takeChangedHistory(), out: out,
             now: now, started: started, statsBefore: statsBefore, statsAfter: stats, lastSeq: ledger.lastSeq, answers: answers

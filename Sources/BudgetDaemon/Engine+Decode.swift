@@ -96,12 +96,14 @@ extension Engine {
     private func finishOldestDecoding(pipelined: Bool) {
         var (items, outcomes) = decoding.removeFirst().wait()
         // `process` keeps ingest behind a failed batch waiting for its retry.
-        guard pipelined && canStage else { return process(items, decoded: outcomes) }
+        guard pipelined && canStage else { return process(items, decoded: consume outcomes) }
         // Ingest is staged (it commits while the next batch is decided) with the requests
         // answered from memory (a stats poll, say), replied to when the ingest before them is
         // released. Anything else runs after the staged batch commits, in one transaction.
         let isStaged = items.map { $0.isIngest || isMemoryControl($0) }
-        guard isStaged.contains(false) else { return stage(items, decoded: outcomes) }
+        // Handed over, not copied: `stage` takes each outcome out of the array, which must be
+        // its only reference (a copied array would be copied whole on the first take).
+        guard isStaged.contains(false) else { return stage(items, decoded: consume outcomes) }
         let staged = items.indices.filter { isStaged[$0] }
         let rest = items.indices.filter { !isStaged[$0] }.map { items[$0] }
         if !staged.isEmpty { stage(staged.map { items[$0] }, decoded: staged.map { outcomes[$0].take() }) }

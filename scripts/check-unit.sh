@@ -34,6 +34,13 @@ if [ -n "$out" ]; then
     exit 1
 fi
 
+# libzmq opens a netlink socket (getifaddrs) to resolve every bind address and aborts when the
+# family is refused: a unit without it cannot start the daemon at all.
+if ! grep -qE '^RestrictAddressFamilies=.*\bAF_NETLINK\b' "$unit"; then
+    echo "check-unit: RestrictAddressFamilies must allow AF_NETLINK (libzmq's bind aborts without it)" >&2
+    exit 1
+fi
+
 sec=$(systemd-analyze security --offline=yes "$tmp/budgetd.service" 2>&1 || true)
 level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$sec")
 if [ -z "$level" ]; then

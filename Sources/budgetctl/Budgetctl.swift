@@ -38,6 +38,51 @@ struct Budgetctl: ParsableCommand {
             ExportCommand.self, BackupCommand.self, RetentionCommand.self,
         ]
     )
+
+    /// `budgetctl --control EP health` works as `budgetctl health --control EP` does (CONTRACT §7:
+    /// "budgetctl takes --control ENDPOINT", in the usual style, which allows either place).
+    static func main() {
+        main(LeadingOptions.moved(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+/// The connection and output options given before the subcommand, moved after it: each
+/// subcommand declares them (`GlobalOptions`, and `--publish`/`--ingest…` where it uses them),
+/// and the argument parser only reads a subcommand's options after its name.
+enum LeadingOptions {
+    static let withValue: Set<String> = ["--control", "--timeout", "--curve-key", "--curve-server-key", "--publish", "--ingest", "--ingest-ack"]
+    static let flags: Set<String> = ["--json"]
+
+    /// `arguments` with the known options that come before the first other word moved to the
+    /// end (before a `--`, if any); unchanged when there are none, or nothing follows them.
+    static func moved(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let word = arguments[i]
+            let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+            if flags.contains(word) {
+                leading.append(word)
+                i += 1
+            } else if withValue.contains(name) {
+                if word.contains("=") {
+                    leading.append(word)
+                    i += 1
+                } else {
+                    // A missing value is left where it is, for the parser to report.
+                    guard i + 1 < arguments.count else { break }
+                    leading += [word, arguments[i + 1]]
+                    i += 2
+                }
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, i < arguments.count else { return arguments }
+        var rest = Array(arguments[i...])
+        rest.insert(contentsOf: leading, at: rest.firstIndex(of: "--") ?? rest.endIndex)
+        return rest
+    }
 }
 
 /// The options every command takes.

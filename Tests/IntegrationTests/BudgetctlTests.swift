@@ -50,6 +50,31 @@ struct BudgetctlTests {
         #expect(badErr.contains("Total allocation (1300) exceeds budget total (1000)"))
     }
 
+    @Test("--control, --json and the other connection options work before the subcommand as after it")
+    func optionsBeforeTheSubcommand() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let (healthStatus, health, healthErr) = try budgetctl(["--control", daemon.control, "health"])
+        #expect(healthStatus == 0, "\(healthErr)")
+        #expect(health.contains("OK"), "\(health)")
+        let (statsStatus, stats, _) = try budgetctl(["--json", "--control=\(daemon.control)", "--timeout", "5", "stats"])
+        #expect(statsStatus == 0)
+        #expect(try JSON.parse(stats.trimmingCharacters(in: .whitespacesAndNewlines))["received"]?.numberText == "0")
+        let (createStatus, created, createErr) = try budgetctl([
+            "--control", daemon.control, "--json", "budget", "create", "--name", "Front", "--type", "MONTHLY",
+            "--total", "100", "--start", "2026-03-01", "--id", "b_front",
+        ])
+        #expect(createStatus == 0, "\(createErr)")
+        #expect(try JSON.parse(created.trimmingCharacters(in: .whitespacesAndNewlines))["id"]?.stringValue == "b_front")
+        let (showStatus, show, _) = try budgetctl(["--control", daemon.control, "budget", "show", "b_front"])
+        #expect(showStatus == 0)
+        #expect(show.contains("Front"))
+        // Before a subcommand that does not take it, an option is refused as it is after it.
+        let (keygenStatus, _, keygenErr) = try budgetctl(["--control", daemon.control, "keygen", dir.file("k")])
+        #expect(keygenStatus == 64, "\(keygenErr)")
+    }
+
     @Test func alertsTailPrintsAlertsAndRecoversFromSeq() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

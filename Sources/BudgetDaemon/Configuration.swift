@@ -162,10 +162,47 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    /// Checks what no single key can: `dedupWindowDays` ≤ `retentionDays` (unless that is 0, forever).
+    /// Checks what no single key can: `dedupWindowDays` ≤ `retentionDays` (unless that is 0,
+    /// forever); every ZeroMQ endpoint well-formed, and no two the same (so `--check-config`
+    /// refuses what the start would, and a port past 65535 is refused rather than wrapped by
+    /// libzmq into another port).
     public func validate() throws(ConfigurationError) {
         if retentionDays > 0 && dedupWindowDays > retentionDays {
             throw ConfigurationError("dedupWindowDays (\(dedupWindowDays)) must be at most retentionDays (\(retentionDays))")
+        }
+        let endpoints = [
+            ("ingest", ingestEndpoint), ("ingestAck", ingestAckEndpoint), ("publish", publishEndpoint), ("control", controlEndpoint),
+        ]
+        for (key, endpoint) in endpoints {
+            if let problem = Self.endpointProblem(endpoint) { throw ConfigurationError("\(key) endpoint \(endpoint): \(problem)") }
+        }
+        for (i, (key, endpoint)) in endpoints.enumerated() {
+            // Ephemeral ports (`*`, 0) differ each time they are bound.
+            if endpoint.hasSuffix(":*") || endpoint.hasSuffix(":0") { continue }
+            if let (other, _) = endpoints[..<i].first(where: { $0.1 == endpoint }) {
+                throw ConfigurationError("\(other) and \(key) have the same endpoint \(endpoint)")
+            }
+        }
+    }
+
+    /// Why libzmq could not bind `endpoint`, or nil: `tcp://HOST:PORT` (PORT 0…65535 or `*`),
+    /// `ipc://PATH`, `inproc://NAME`.
+    public static func endpointProblem(_ endpoint: String) -> String? {
+        let parts = endpoint.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return "expected TRANSPORT://ADDRESS (tcp, ipc or inproc)" }
+        let transport = parts[0], address = parts[1]
+        switch transport {
+        case "tcp":
+            guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return "expected tcp://HOST:PORT" }
+            let port = address[address.index(after: colon)...]
+            if port == "*" { return nil }
+            guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber) else { return "port \(port) is not a number or *" }
+            guard let n = Int(port), n <= 65535 else { return "port \(port) is out of range (0…65535)" }
+            return nil
+        case "ipc", "inproc":
+            return address.isEmpty ? "expected \(transport)://PATH" : nil
+        default:
+            return "unsupported transport \(transport) (tcp, ipc or inproc)"
         }
     }
 

@@ -297,6 +297,40 @@ struct OperationsTests {
 
     // MARK: configuration
 
+    static let badEndpoints: [([String], String)] = [
+        (["--ingest", "bogus://"], "unsupported transport bogus"),
+        (["--control", "tcp://127.0.0.1:abc"], "port abc is not a number"),
+        (["--control", "foo"], "expected TRANSPORT://ADDRESS"),
+        (["--control", "tcp://127.0.0.1:73503"], "port 73503 is out of range"),
+        (["--control", "tcp://127.0.0.1:"], "port  is not a number"),
+        (["--publish", "ipc://"], "expected ipc://PATH"),
+        (["--control", "tcp://127.0.0.1:7958", "--publish", "tcp://127.0.0.1:7958"], "publish and control have the same endpoint"),
+    ]
+
+    @Test("endpoints are checked before anything is bound: --check-config and the start both refuse a bad or repeated one, naming it", arguments: badEndpoints)
+    func badEndpoint(args: [String], message: String) throws {
+        let check = try runBudgetd(["--check-config"] + args)
+        #expect(check.status == 1, "\(check.output)")
+        #expect(check.output.contains(message), "\(check.output)")
+        // The start refuses it the same way (it would bind port 73503 − 65536 = 7967 otherwise).
+        let dir = try TempDir()
+        var full = ["--db", dir.file("b.db")]
+        for (flag, endpoint) in [("--ingest", "tcp://127.0.0.1:*"), ("--ingest-ack", "tcp://127.0.0.1:*"), ("--publish", "tcp://127.0.0.1:*"), ("--control", "tcp://127.0.0.1:*")]
+        where !args.contains(flag) { full += [flag, endpoint] }
+        let start = try runBudgetd(full + args)
+        #expect(start.status == 1, "\(start.output)")
+        #expect(start.output.contains(message), "\(start.output)")
+    }
+
+    @Test("ephemeral ports may repeat, and ipc and IPv6 endpoints pass the check")
+    func goodEndpoints() throws {
+        let ok = try runBudgetd([
+            "--check-config", "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+            "--publish", "ipc:///tmp/budgetd-check.pub", "--control", "tcp://[::1]:65535",
+        ])
+        #expect(ok.status == 0, "\(ok.output)")
+    }
+
     @Test("BUDGETD_<KEY> overrides the file, a flag overrides both; bad values name the variable")
     func environmentOverrides() throws {
         let dir = try TempDir()

@@ -133,9 +133,10 @@ public struct AnalyticsReport: Sendable, Hashable {
 /// - Amounts are summed over the *tops* (selected budgets with no selected ancestor), so a cost
 ///   that counts in a child and its parent is summed once.
 /// - UNLIMITED budgets have no total: they are left out of `totalAllocated`, `totalRemaining`,
-///   the percentages, `budgetsExceeded` and `budgetsNearLimit`, and out of `budgetUtilization`
-///   (numerator and denominator); their spend counts in `totalSpent`, `topSpendingPlatforms` and
-///   each month's `totalSpent`.
+///   the percentages, `budgetsExceeded` and `budgetsNearLimit`, and out of the denominator of
+///   `budgetUtilization`; their spend counts in `totalSpent`, `topSpendingPlatforms` and each
+///   month's `totalSpent`, which is `budgetUtilization`'s numerator (CONTRACT §6: "a month's
+///   spend ÷ the totals of the budgets that overlap that month × 100").
 /// - `totalSpent` is the tops' running totals (their whole periods); `topSpendingPlatforms` and
 ///   `monthlyTrend` come from the daily rollup restricted to the range's days.
 public enum Analytics {
@@ -164,7 +165,6 @@ public enum Analytics {
         let limited = scope.selected.filter { !$0.isUnlimited && $0.totalAmount > .zero }
         let limitedTops = scope.tops.filter { !$0.isUnlimited && $0.totalAmount > .zero }
         let topIds = Set(scope.topIds)
-        let limitedTopIds = Set(limitedTops.map(\.id))
 
         var totalSpent = Money.zero
         for b in scope.tops { totalSpent += b.spentAmount }
@@ -184,17 +184,14 @@ public enum Analytics {
         // Platforms compare case-insensitively, as allocations do; the spelling that carries the
         // most spend is shown (ties: the first in string order), whatever the rows' order.
         var platforms: [String: [String: Money]] = [:]
-        var months: [String: (all: Money, limited: Money)] = [:]
+        var months: [String: Money] = [:]
         var firstMonth: CivilDate?
         var lastMonth: CivilDate?
         for row in daily where topIds.contains(row.budgetId) {
             platforms[row.platform.lowercased(), default: [:]][row.platform, default: .zero] += row.amount
             let month = CivilDate(year: row.day.year, month: row.day.month, day: 1)!
             let text = month.monthString
-            var m = months[text] ?? (.zero, .zero)
-            m.all += row.amount
-            if limitedTopIds.contains(row.budgetId) { m.limited += row.amount }
-            months[text] = m
+            months[text, default: .zero] += row.amount
             if firstMonth.map({ month < $0 }) ?? true { firstMonth = month }
             if lastMonth.map({ month > $0 }) ?? true { lastMonth = month }
         }
@@ -216,14 +213,14 @@ public enum Analytics {
         if var month = firstMonth, let last = lastMonth {
             while month <= last {
                 let next = month.addingMonths(1)
-                let spend = months[month.monthString] ?? (.zero, .zero)
+                let spend = months[month.monthString] ?? .zero
                 var totals = Money.zero
                 for b in limitedTops where overlaps(b.period, from: month.startInstant, toExclusive: next.startInstant) {
                     totals += b.totalAmount
                 }
                 trend.append(AnalyticsReport.MonthSpend(
-                    month: month.monthString, totalSpent: spend.all,
-                    budgetUtilization: totals > .zero ? spend.limited.percentage(of: totals) : "0"
+                    month: month.monthString, totalSpent: spend,
+                    budgetUtilization: totals > .zero ? spend.percentage(of: totals) : "0"
                 ))
                 month = next
             }

@@ -3,7 +3,8 @@ import Testing
 
 // CONTRACT §6 `analytics`: amounts over budgets without a (selected) parent so nothing counts
 // twice, one currency, a date range that selects overlapping budgets and restricts the rollup's
-// days; UNLIMITED spend counts in totalSpent and platforms but not in totals or percentages.
+// days; UNLIMITED spend counts in totalSpent, platforms and months (and so in budgetUtilization's
+// numerator) but not in totals or the budgets' percentages.
 
 private func instant(_ text: String) -> Timestamp {
     try! Timestamp(rfc3339: text)
@@ -96,19 +97,20 @@ struct Expected: Sendable, CustomTestStringConvertible {
 private let expectations: [Expected] = [
     Expected(
         // Tops: org (1950), solo (100), unl (300). Mean of 16.25, 85, 110, 20 % = 57.8125 → 57.81.
-        // Months: utilization counts limited tops only; org 12000 + solo 500 overlap Feb and Mar.
+        // Months: utilization = the month's spend (UNLIMITED's included) ÷ the totals of the
+        // limited tops that overlap it: org 12000 alone in January and April, + solo 500 in Feb and Mar.
         name: "everything in USD: children counted once through their parent; EUR left out",
         args: [:], totalBudgets: 5, activeBudgets: 4, totalAllocated: "12500", totalSpent: "2350",
         totalRemaining: "10450", averageSpentPercentage: "57.81", budgetsExceeded: 1, budgetsNearLimit: 1,
         platforms: ["Apify=1100", "OpenAI=950", "AWS=300"],
-        months: ["2026-01=100@0", "2026-02=40@0.32", "2026-03=1110@7.28", "2026-04=1100@9.17"]
+        months: ["2026-01=100@0.83", "2026-02=40@0.32", "2026-03=1110@8.88", "2026-04=1100@9.17"]
     ),
     Expected(
         name: "March: April's budget is out; platforms and months are March's days only; totals stay whole-period",
         args: ["startDate": "2026-03-01", "endDate": "2026-03-31"], totalBudgets: 4, activeBudgets: 4,
         totalAllocated: "12500", totalSpent: "2350", totalRemaining: "10450", averageSpentPercentage: "40.42",
         budgetsExceeded: 0, budgetsNearLimit: 1,
-        platforms: ["OpenAI=910", "AWS=200"], months: ["2026-03=1110@7.28"]
+        platforms: ["OpenAI=910", "AWS=200"], months: ["2026-03=1110@8.88"]
     ),
     Expected(
         // Mean of 16.25 and 110 = 63.125 → 63.12 (half-even).
@@ -133,7 +135,7 @@ private let expectations: [Expected] = [
         name: "an RFC 3339 range selects overlapping budgets and whole rollup days",
         args: ["startDate": "2026-01-15T10:00:00Z", "endDate": "2026-01-15T11:00:00Z"], totalBudgets: 2, activeBudgets: 2,
         totalAllocated: "12000", totalSpent: "2250", totalRemaining: "10050", averageSpentPercentage: "16.25",
-        budgetsExceeded: 0, budgetsNearLimit: 0, platforms: ["AWS=100"], months: ["2026-01=100@0"]
+        budgetsExceeded: 0, budgetsNearLimit: 0, platforms: ["AWS=100"], months: ["2026-01=100@0.83"]
     ),
 ]
 

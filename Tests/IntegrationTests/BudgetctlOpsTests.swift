@@ -23,7 +23,8 @@ struct BudgetctlOpsTests {
         // (45.75), b_unl (12.5, no total): allocated 5040, spent 2933.375, remaining
         // 2124.875 - 5.75. Average of 57.5025, 88.571428571 and 114.375 = 86.82;
         // b_apr is over, b_research near. OpenAI = 2500 + "openai" 12.5.
-        // March: (2500 + 65.125 + 310) ÷ 5000 = 57.5 % (b_unl's 12.5 has no total);
+        // March: (2500 + 65.125 + 310 + b_unl's 12.5) ÷ 5000 = 57.75 % (b_unl's spend counts, its
+        // missing total does not);
         // April: 45.75 ÷ 40 = 114.375 → 114.38 (half-even).
         let expected = """
             analytics      USD, budgets overlapping 2026-03-01..2026-04-30
@@ -44,7 +45,7 @@ struct BudgetctlOpsTests {
 
             monthly trend
             MONTH           SPENT  UTILIZATION         %
-            2026-03  2887.625 USD  █████░░░░░     57.5 %
+            2026-03  2887.625 USD  █████░░░░░    57.75 %
             2026-04     45.75 USD  ██████████   114.38 %
 
             """
@@ -56,7 +57,7 @@ struct BudgetctlOpsTests {
         #expect(march.status == 0, "\(march.err)")
         let marchLines = lines(march.out)
         #expect(marchLines.contains("budgets        3 (1 active)"))
-        #expect(marchLines.contains("2026-03  2887.625 USD  █████░░░░░   57.5 %"))
+        #expect(marchLines.contains("2026-03  2887.625 USD  █████░░░░░   57.75 %"))
         #expect(!march.out.contains("2026-04"))
         #expect(!march.out.contains("AWS"))
 

@@ -154,8 +154,9 @@ struct ControlOpsTests {
 
         // USD, no range. Tops: org (jan + feb = 1950), solo (100), unl (300): 2350 spent.
         // Limited budgets: org 16.25 %, jan 85 % (near), feb 110 % (exceeded), solo 20 %: mean 57.8125 → 57.81.
-        // January: 850 + 40 + 100 = 990 spent; utilization (850 + 40) ÷ (12000 + 500) = 7.12 %.
-        // February: 1100 + 60 + 200 = 1360 spent; utilization 1160 ÷ 12500 = 9.28 %.
+        // January: 850 + 40 + 100 = 990 spent; utilization 990 ÷ (12000 + 500) = 7.92 % (the month's
+        // spend, UNLIMITED's included, over the totals of the budgets that have one).
+        // February: 1100 + 60 + 200 = 1360 spent; utilization 1360 ÷ 12500 = 10.88 %.
         let all = try client.call("analytics")
         #expect(all == [
             "currency": "USD", "totalBudgets": 5, "activeBudgets": 4, "totalAllocated": .number("12500"),
@@ -166,8 +167,8 @@ struct ControlOpsTests {
                 ["platform": "AWS", "totalSpent": .number("300")],
             ],
             "monthlyTrend": [
-                ["month": "2025-01", "totalSpent": .number("990"), "budgetUtilization": .number("7.12")],
-                ["month": "2025-02", "totalSpent": .number("1360"), "budgetUtilization": .number("9.28")],
+                ["month": "2025-01", "totalSpent": .number("990"), "budgetUtilization": .number("7.92")],
+                ["month": "2025-02", "totalSpent": .number("1360"), "budgetUtilization": .number("10.88")],
             ],
         ], "\(all.serialized())")
 
@@ -182,7 +183,7 @@ struct ControlOpsTests {
                 ["platform": "Apify", "totalSpent": .number("1100")], ["platform": "AWS", "totalSpent": .number("200")],
                 ["platform": "openai", "totalSpent": .number("60")],
             ],
-            "monthlyTrend": [["month": "2025-02", "totalSpent": .number("1360"), "budgetUtilization": .number("9.28")]],
+            "monthlyTrend": [["month": "2025-02", "totalSpent": .number("1360"), "budgetUtilization": .number("10.88")]],
         ], "\(february.serialized())")
 
         let euro = try client.call("analytics", ["currency": "EUR"])

@@ -45,8 +45,10 @@ final class StagedRows: IngestRecorder {
     init(_ inFlight: InFlightEvents) { self.inFlight = inFlight }
 
     func findEvent(source: String, id: String) throws -> EventKey? {
-        if let key = inFlight.keys[EventRef(source: source, id: id)] { return key }
+        // The complete filter holds every stored key and every key decided since (handleIngest
+        // inserts it): a key it has never seen is new, without hashing it for `keys` as well.
         if inFlight.filterComplete && !inFlight.filter.mayContain(source: source, id: id) { return nil }
+        if let key = inFlight.keys[EventRef(source: source, id: id)] { return key }
         return try inFlight.lookup.find(source: source, id: id)
     }
 

@@ -231,9 +231,8 @@ extension Engine {
         }
         stats.accepted += 1
         if let seq = event.seq {
-            let last = stats.lastSourceSeq[event.source]
-            stats.observe(source: event.source, seq: seq)
-            if let last, seq > last + 1 {
+            let last = stats.observe(source: event.source, seq: seq)
+            if let last, seq - 1 > last {
                 // The publisher lost messages (a PUB at its high-water mark drops them).
                 logger.warning("sequence gap from \(event.source): \(last) then \(seq), \(seq - last - 1) missing")
             }

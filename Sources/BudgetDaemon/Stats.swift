@@ -35,9 +35,14 @@ struct Stats: Sendable {
     }
 
     /// A jump forward is a gap; a value at or below the last is a publisher restart, not a gap.
-    mutating func observe(source: String, seq: Int64) {
-        if let last = lastSourceSeq[source], seq > last + 1 { gaps[source, default: 0] += 1 }
-        lastSourceSeq[source] = seq
+    /// Returns the source's seq before this one, if any (one lookup of the source for both).
+    @discardableResult
+    mutating func observe(source: String, seq: Int64) -> Int64? {
+        let last = lastSourceSeq.updateValue(seq, forKey: source)
+        // `seq - 1 > last`, not `seq > last + 1`: a last seq of Int64.max would overflow (and
+        // stop the daemon); seq is never negative, so seq - 1 cannot.
+        if let last, seq - 1 > last { gaps[source, default: 0] += 1 }
+        return last
     }
 
     /// Reasons are grouped by their first words so the map stays small ("field cost: negative amount" → "field cost").

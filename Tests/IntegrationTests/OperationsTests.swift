@@ -194,6 +194,25 @@ struct OperationsTests {
         #expect(lines.allSatisfy { $0.hasPrefix("<") || $0.hasPrefix("ready ") }, "\(lines)")
     }
 
+    @Test("per-source seq at the edge of Int64: the largest seq, then a lower one (a restart), a jump, and the next")
+    func seqAtInt64Max() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        func send(_ id: String, seq: String) throws -> String? {
+            try client.sendAck(costEvent(id, cost: "1", source: "edge", extra: [("seq", .number(seq))])).string("status")
+        }
+        #expect(try send("q1", seq: "9223372036854775807") == "ACCEPTED")
+        // Comparing with `last + 1` overflowed here, and the daemon stopped.
+        #expect(try send("q2", seq: "5") == "ACCEPTED")
+        #expect(try send("q3", seq: "9223372036854775806") == "ACCEPTED") // 5 → Int64.max − 1: a gap
+        #expect(try send("q4", seq: "9223372036854775807") == "ACCEPTED") // the next one: no gap
+        let stats = try client.call("stats")
+        #expect(stats["accepted"]?.numberText == "4")
+        #expect(stats["gaps"]?["edge"]?.numberText == "1", "\(stats)")
+        #expect(daemon.stop() == 0)
+    }
+
     // MARK: metrics
 
     @Test("--metrics: the ready line names the bound address; counters, gauges and histograms count what happened")

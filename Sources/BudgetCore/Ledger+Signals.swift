@@ -35,8 +35,9 @@ public struct HourlySpend: Sendable, Hashable {
 
     /// The clock hour of an instant, counted from 1970.
     public static func hour(_ t: Timestamp) -> Int64 {
-        let n = t.nanosecondsSinceEpoch
-        return n >= 0 ? n / AlertSettings.nanosPerHour : (n - AlertSettings.nanosPerHour + 1) / AlertSettings.nanosPerHour
+        // Floor division without `n − nanosPerHour + 1`, which overflowed for instants within an
+        // hour of Timestamp.min (a cost dated 1677-09-21 stopped the daemon).
+        Timestamp.floorDivide(t.nanosecondsSinceEpoch, AlertSettings.nanosPerHour).quotient
     }
 
     public mutating func add(_ amount: Money, at t: Timestamp) {

@@ -78,7 +78,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Floor division (and the matching non-negative remainder), so that instants before
     /// 1970 land on the day they belong to.
-    static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
+    public static func floorDivide(_ a: Int64, _ b: Int64) -> (quotient: Int64, remainder: Int64) {
         var (q, r) = a.quotientAndRemainder(dividingBy: b)
         if r < 0 {
             q -= 1

@@ -156,6 +156,24 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         return l
     }
 
+    @Test("a cost's hour at the ends of the representable range: floor division without overflow")
+    func hoursAtTheEdges() throws {
+        let hour: Int64 = 3_600_000_000_000
+        // Int64.min = −2562047 h − 2,854,775,808 ns: its hour is the one before, −2562048.
+        #expect(HourlySpend.hour(Timestamp.min) == -2_562_048)
+        #expect(HourlySpend.hour(Timestamp(nanosecondsSinceEpoch: -1)) == -1)
+        #expect(HourlySpend.hour(Timestamp(nanosecondsSinceEpoch: 0)) == 0)
+        #expect(HourlySpend.hour(Timestamp(nanosecondsSinceEpoch: -hour)) == -1)
+        #expect(HourlySpend.hour(Timestamp.max) == Int64.max / hour)
+        // Booked at those instants, a cost lands in the history (it stopped the daemon before).
+        var l = try ledger([("u", ["name": "U", "budgetType": "UNLIMITED", "startDate": "2026-01-01"])])
+        for t in [Timestamp.min, Timestamp.max] {
+            let booking = l.book(amount: money("1"), budgetId: "u", platform: "X", serviceType: .api, eventId: nil, costTime: t, at: at("2026-03-01T00:00:00Z"))
+            #expect(booking.touchedBudgets == ["u"])
+        }
+        #expect(l["u"]?.spentAmount == money("2"))
+    }
+
     @Test func aWindowFarAboveItsBaselineFiresOncePerWindow() throws {
         var l = try withBaseline()
         // 14 in the 10:00 hour of day 8: 14 > 3 × 5 is false → nothing.

@@ -213,6 +213,23 @@ struct OperationsTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("costs and events dated at the ends of the representable range are booked; the daemon keeps running")
+    func costsAtTheEdgesOfTime() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        _ = try client.call("budget.create", ["id": "u", "name": "U", "budgetType": "UNLIMITED", "startDate": "1677-09-22"])
+        for date in ["1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z"] {
+            // The first one's clock hour overflowed (n − 1 h + 1 below Int64.min) and stopped the daemon.
+            let cost = try client.call("cost.allocate", ["budgetId": "u", "platform": "X", "serviceType": "API", "costAmount": "1", "costDate": .string(date)])
+            #expect(cost["costDate"]?.stringValue == date)
+        }
+        #expect(try client.sendAck(costEvent("edge-1", cost: "1", budgetId: "u", extra: [("time", "2262-04-11T23:47:16.854775807Z")])).string("state") == "ALLOCATED")
+        #expect(try client.call("budget.get", ["id": "u"])["budget"]?["spentAmount"]?.numberText == "3")
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(daemon.stop() == 0)
+    }
+
     // MARK: metrics
 
     @Test("--metrics: the ready line names the bound address; counters, gauges and histograms count what happened")

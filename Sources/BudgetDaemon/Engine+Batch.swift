@@ -13,6 +13,9 @@ struct BatchOutput {
     var bookedBudgets: Set<String> = []
     /// Budgets created or changed in this batch: UNALLOCATED events are routed again.
     var budgetsChanged = false
+    /// The replies of `budget.create` and `budget.update` (index in `replies`, the budget): sent
+    /// with the budget as the batch commits it, after the waiting events routed to it.
+    var budgetReplies: [(reply: Int, envelope: [[UInt8]], budgetId: String)] = []
     /// The batch's additions to the daily rollup, written once per key at commit.
     var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
     /// The last day's text (a batch's costs are mostly of one day: one string, not one per cost).
@@ -79,6 +82,11 @@ extension Engine {
                         try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index].take(), w, &out)
                     case .control(let envelope, let frames, let userID):
                         let reply = try handleControl(frames: frames, userID: userID, w, &out)
+                        if reply["ok"] == true, case .success(let request) = parseControl(frames: frames, userID: userID),
+                           request.op == "budget.create" || request.op == "budget.update",
+                           let id = reply["result"]?["id"]?.stringValue {
+                            out.budgetReplies.append((out.replies.count, envelope, id))
+                        }
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
                     case .tick:
                         let rolled = ledger.rollOver(at: now) { IDs.make("b") }
@@ -91,8 +99,14 @@ extension Engine {
                         }
                     }
                 }
-                if out.budgetsChanged {
-                    _ = try reprocess(state: .unallocated, w, &out)
+                if out.budgetsChanged, try reprocess(state: .unallocated, w, &out).allocated > 0 {
+                    // The waiting events routed to a budget just created or changed count in the
+                    // reply: it shows the budget as this batch commits it.
+                    for entry in out.budgetReplies {
+                        if let b = ledger[entry.budgetId] {
+                            out.replies[entry.reply] = .control(entry.envelope + [Self.okReply(b.json).serializedBytes()])
+                        }
+                    }
                 }
                 try inPlace(&ledger) { ledger in
                     for id in out.touchedBudgets.sorted() {

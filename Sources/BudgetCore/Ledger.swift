@@ -130,13 +130,9 @@ public struct Ledger: Sendable {
             }
             budgets.values[slot].spentAmount += amount
             budgets.values[slot].costCount += 1
-            budgets.values[slot].withAllocation(platform: platform, serviceType: serviceType) { i, allocation in
-                allocation.spentAmount += amount
-                matched.append((i, allocation.id))
-                if id == budgetId { allocationId = allocation.id }
-            } orElse: {
-                matched.append(nil)
-            }
+            let match = budgets.values[slot].addToAllocation(amount, platform: platform, serviceType: serviceType)
+            matched.append(match)
+            if id == budgetId { allocationId = match?.id }
         }
         recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.id }, at: costTime ?? now)
         var messages: [OutboundMessage] = []

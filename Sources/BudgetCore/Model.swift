@@ -187,12 +187,12 @@ public struct Budget: Sendable, Hashable {
         allocations.firstIndex { $0.matches(platform: platform, serviceType: serviceType) }
     }
 
-    /// Changes in place the allocation a cost on this platform and service counts against, or
-    /// runs `orElse` when none does.
-    mutating func withAllocation(
-        platform: String, serviceType: ServiceType, _ body: (Int, inout Allocation) -> Void, orElse: () -> Void
-    ) {
-        guard let i = allocationIndex(platform: platform, serviceType: serviceType) else { return orElse() }
-        body(i, &allocations[i])
+    /// Adds `amount` to the allocation a cost on this platform and service counts against;
+    /// returns its index and id, or nil when none does. Mutating, so a budget in a dictionary
+    /// is read in place (a non-mutating call through `values[slot]` copies it first).
+    mutating func addToAllocation(_ amount: Money, platform: String, serviceType: ServiceType) -> (index: Int, id: String)? {
+        guard let i = allocationIndex(platform: platform, serviceType: serviceType) else { return nil }
+        allocations[i].spentAmount += amount
+        return (i, allocations[i].id)
     }
 }

@@ -13,6 +13,9 @@ struct BatchOutput {
     var bookedBudgets: Set<String> = []
     /// Budgets created or changed in this batch: UNALLOCATED events are routed again.
     var budgetsChanged = false
+    /// The budget the control request just performed created or changed (`budget.create`,
+    /// `budget.update`), taken by `process` into `budgetReplies`.
+    var repliedBudget: String?
     /// The replies of `budget.create` and `budget.update` (index in `replies`, the budget): sent
     /// with the budget as the batch commits it, after the waiting events routed to it.
     var budgetReplies: [(reply: Int, envelope: [[UInt8]], budgetId: String)] = []
@@ -82,11 +85,7 @@ extension Engine {
                         try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index].take(), w, &out)
                     case .control(let envelope, let frames, let userID):
                         let reply = try handleControl(frames: frames, userID: userID, w, &out)
-                        if reply["ok"] == true, case .success(let request) = parseControl(frames: frames, userID: userID),
-                           request.op == "budget.create" || request.op == "budget.update",
-                           let id = reply["result"]?["id"]?.stringValue {
-                            out.budgetReplies.append((out.replies.count, envelope, id))
-                        }
+                        if let id = out.repliedBudget.take() { out.budgetReplies.append((out.replies.count, envelope, id)) }
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
                     case .tick:
                         let rolled = ledger.rollOver(at: now) { IDs.make("b") }
@@ -245,8 +244,7 @@ extension Engine {
         }
         stats.accepted += 1
         if let seq = event.seq {
-            let last = stats.observe(source: event.source, seq: seq)
-            if let last, seq - 1 > last {
+            if let last = stats.observe(source: event.source, seq: seq) {
                 // The publisher lost messages (a PUB at its high-water mark drops them).
                 logger.warning("sequence gap from \(event.source): \(last) then \(seq), \(seq - last - 1) missing")
             }

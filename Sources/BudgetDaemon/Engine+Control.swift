@@ -122,6 +122,7 @@ extension Engine {
             let b = try ledger.createBudget(args, id: IDs.make("b"), at: now)
             out.touchedBudgets.insert(b.id)
             out.budgetsChanged = true
+            out.repliedBudget = b.id
             logger.info("budget created", metadata: ["id": "\(b.id)", "name": "\(b.name)"])
             return b.json
         case "budget.update":
@@ -129,6 +130,7 @@ extension Engine {
             out.touchedBudgets.insert(b.id)
             out.outbound += messages
             out.budgetsChanged = true
+            out.repliedBudget = b.id
             return b.json
         case "budget.get":
             let b = try budget(args)

@@ -33,6 +33,17 @@ enum Reply {
     case control([[UInt8]])
 }
 
+/// Runs `body` on `value` where it lives.
+///
+/// Calling a non-mutating method of a struct kept in a class property (`ledger.route(…)`,
+/// `pricer.price(…)`) copies the whole struct first: every table of the ledger retained, then
+/// released. Through an inout access the method reads it in place. The hot path reads the
+/// ledger and the pricer this way (issue 8: the copies were a few per cent of the engine thread).
+@inline(__always)
+func inPlace<T, R>(_ value: inout T, _ body: (inout T) throws -> R) rethrows -> R {
+    try body(&value)
+}
+
 /// The daemon's single writer: it owns every socket and the ledger, and decides everything, on
 /// one thread; the database is written by its commit thread, one handed-over batch at a time.
 ///
@@ -48,17 +59,6 @@ enum Reply {
 /// drain) waits for the commit in progress and is decided and committed here, in one
 /// transaction.
 ///
-/// Runs `body` on `value` where it lives.
-///
-/// Calling a non-mutating method of a struct kept in a class property (`ledger.route(…)`,
-/// `pricer.price(…)`) copies the whole struct first: every table of the ledger retained, then
-/// released. Through an inout access the method reads it in place. The hot path reads the
-/// ledger and the pricer this way (issue 8: the copies were a few per cent of the engine thread).
-@inline(__always)
-func inPlace<T, R>(_ value: inout T, _ body: (inout T) throws -> R) rethrows -> R {
-    try body(&value)
-}
-
 /// `@unchecked Sendable`: after `init`, only the engine thread touches its state; the one thing
 /// other threads use is `stopRequested`, an atomic.
 public final class Engine: @unchecked Sendable {

@@ -35,13 +35,15 @@ struct Stats: Sendable {
     }
 
     /// A jump forward is a gap; a value at or below the last is a publisher restart, not a gap.
-    /// Returns the source's seq before this one, if any (one lookup of the source for both).
+    /// Returns the source's seq before this one when there is a gap (to log it), else nil.
     @discardableResult
     mutating func observe(source: String, seq: Int64) -> Int64? {
-        let last = lastSourceSeq.updateValue(seq, forKey: source)
-        // `seq - 1 > last`, not `seq > last + 1`: a last seq of Int64.max would overflow (and
-        // stop the daemon); seq is never negative, so seq - 1 cannot.
-        if let last, seq - 1 > last { gaps[source, default: 0] += 1 }
+        // One lookup of the source, to read the last seq and replace it.
+        guard let last = lastSourceSeq.updateValue(seq, forKey: source),
+              // `seq - 1 > last`, not `seq > last + 1`: a last seq of Int64.max would overflow
+              // (and stop the daemon); seq is never negative, so seq - 1 cannot.
+              seq - 1 > last else { return nil }
+        gaps[source, default: 0] += 1
         return last
     }
 

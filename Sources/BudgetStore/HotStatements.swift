@@ -37,10 +37,6 @@ final class HotStatements {
     /// `catalog_versions` ids by version, as this connection has written or read them; emptied
     /// when a transaction fails (`forgetUncommitted`), since one made in it is gone.
     private var catalogIDs: [String: Int64] = [:]
-    /// The last version asked for: every event priced by one catalog carries the same version
-    /// text (the same string storage, so comparing it is a pointer check), and hashing its ~200
-    /// bytes for each event was 3 % of the commit thread (issue 8).
-    private var lastCatalog: (version: String, id: Int64)?
     /// `daily_spend` rows as this connection last wrote or read them (only it writes the table),
     /// so adding to a day's total needs no read first; emptied when a transaction fails, and
     /// when it holds `maxDailyRows` (days go by: old keys are not touched again).
@@ -188,11 +184,7 @@ final class HotStatements {
 
     /// The `catalog_versions` row of `version`, made if there is none.
     func catalogID(_ version: String) throws -> Int64 {
-        if let last = lastCatalog, last.version == version { return last.id }
-        if let id = catalogIDs[version] {
-            lastCatalog = (version, id)
-            return id
-        }
+        if let id = catalogIDs[version] { return id }
         binder.begin(insertCatalog)
         binder.text(version)
         try binder.run(step)
@@ -204,14 +196,12 @@ final class HotStatements {
             return sqlite3_column_int64(statement, 0)
         }
         catalogIDs[version] = id
-        lastCatalog = (version, id)
         return id
     }
 
     /// What a failed transaction may have written is gone: forget what was learnt in it.
     func forgetUncommitted() {
         catalogIDs.removeAll()
-        lastCatalog = nil
         dailyRows.removeAll()
     }
 

@@ -160,18 +160,13 @@ extension UsageEventDecoder {
     /// Written straight to bytes; the same text as building the canonical object (the body
     /// with the known fields replaced, each other value passed through `canonicalize`) and
     /// serializing it with sorted keys.
-    static func canonicalBody(of fields: EventFields, event: borrowing UsageEvent) -> String {
-        canonicalBody(
-            of: fields, id: event.id, source: event.source, currency: event.currency, kind: event.kind,
-            usage: event.usage, seq: event.seq, time: event.time, cost: event.cost
-        )
-    }
-
-    /// The canonical body from the decoded known fields (passed one by one, which spares
-    /// copying a whole UsageEvent).
+    ///
+    /// The known fields are passed one by one (which spares copying a whole UsageEvent); `cost`
+    /// is the explicit cost's exact value as given, not the rounded money: 0.1234567891 and
+    /// 0.123456789 are different bodies even though they book the same amount.
     static func canonicalBody(
         of fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
-        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: Money?
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: ExactDecimal?
     ) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
             var writer = CanonicalWriter(
@@ -213,7 +208,7 @@ private struct CanonicalWriter {
 
     init(
         out: JSONByteWriter, fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
-        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: Money?
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: ExactDecimal?
     ) {
         self.out = out
         self.fields = fields
@@ -224,16 +219,8 @@ private struct CanonicalWriter {
         self.usage = usage
         seqText = seq.map { String($0) }
         timeText = time?.rfc3339
-        // The exact decimal as given, not the rounded money: 0.1234567891 and 0.123456789
-        // are different bodies even though they book the same amount.
-        if let raw = fields[.cost], let text = raw.numberText ?? raw.stringValue,
-           let exact = try? ExactDecimal(parsing: text) {
-            costText = exact.description
-        } else if let cost {
-            costText = cost.description
-        } else {
-            costText = nil
-        }
+        // The exact decimal as given (the decoder parsed it once), not the rounded money.
+        costText = cost?.description
     }
 
     /// Whether the canonical body spells `field` from the event rather than from the body.

@@ -288,7 +288,8 @@ public enum UsageEventDecoder {
             }
         }
         event.canonicalBody = canonicalBody(
-            of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time, cost: cost
+            of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time,
+            cost: exactCost ?? cost?.exactDecimal
         )
         return event
     }

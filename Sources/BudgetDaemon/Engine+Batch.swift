@@ -249,7 +249,7 @@ extension Engine {
                 logger.warning("sequence gap from \(event.source): \(last) then \(seq), \(seq - last - 1) missing")
             }
         }
-        let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, w, &out)
+        let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, bookInRow: true, w, &out)
         try w.insertEvent(stored)
         inFlight?.filter.insert(source: event.source, id: event.id)
         switch stored.state {
@@ -262,9 +262,13 @@ extension Engine {
         }
     }
 
-    /// Prices, routes and books an event; returns it as it is to be stored.
+    /// Prices, routes and books an event; returns it as it is to be stored. With `bookInRow` (a
+    /// new event, whose row is yet to be inserted) a plain cost is booked in the event's row
+    /// instead of a cost row (`StoredEvent.booked`; docs/ledger.md, "Where costs are stored");
+    /// a credit or a correction, or an event stored before (re-processed: its row is updated,
+    /// not inserted), gets a cost row.
     func apply<Recorder: IngestRecorder>(
-        _ event: UsageEvent, time: Timestamp, receivedAt: Timestamp, _ w: Recorder, _ out: inout BatchOutput
+        _ event: UsageEvent, time: Timestamp, receivedAt: Timestamp, bookInRow: Bool, _ w: Recorder, _ out: inout BatchOutput
     ) throws -> StoredEvent {
         var stored = StoredEvent(
             source: event.source, id: event.id, body: event.canonicalBody, state: .unpriced, reason: nil,
@@ -311,20 +315,25 @@ extension Engine {
             amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
             eventId: event.id, costTime: time, at: now
         )
-        let cost = CostRecord(
-            id: costIDs.next("c", at: now), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
-            serviceType: event.serviceType, costAmount: money, currency: budgetCurrency,
-            description: event.description, costDate: time, apiUsageId: event.apiUsageId,
-            apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata,
-            kind: event.kind == .credit ? .credit : .cost, corrects: event.correctsEvent
-        )
-        try w.insertCost(cost, createdAt: now)
+        if bookInRow && event.kind != .credit && event.correctsEvent == nil {
+            stored.booked = true
+            stored.allocationId = booking.allocationId
+        } else {
+            let cost = CostRecord(
+                id: costIDs.next("c", at: now), budgetId: budgetId, allocationId: booking.allocationId, platform: event.platform,
+                serviceType: event.serviceType, costAmount: money, currency: budgetCurrency,
+                description: event.description, costDate: time, apiUsageId: event.apiUsageId,
+                apifyRunId: event.apifyRunId, eventId: event.id, eventSource: event.source, metadata: event.metadata,
+                kind: event.kind == .credit ? .credit : .cost, corrects: event.correctsEvent
+            )
+            try w.insertCost(cost, createdAt: now)
+            stored.costAllocationId = cost.id
+        }
         out.add(booking, amount: money, day: time.civilDate, platform: event.platform, serviceType: event.serviceType)
         stored.state = .allocated
         stored.cost = money
         stored.currency = budgetCurrency
         stored.budgetId = budgetId
-        stored.costAllocationId = cost.id
         return stored
     }
 
@@ -343,7 +352,7 @@ extension Engine {
                 remaining += 1
                 continue
             }
-            let new = try apply(event, time: old.time, receivedAt: old.receivedAt, w, &out)
+            let new = try apply(event, time: old.time, receivedAt: old.receivedAt, bookInRow: false, w, &out)
             if new.state != old.state || new.reason != old.reason { try w.updateEvent(new) }
             if old.state == .unpriced && new.state != .unpriced { priced += 1 }
             if new.state == .allocated { allocated += 1 } else { remaining += 1 }

@@ -334,6 +334,7 @@ extension Engine {
     func allocateCost(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
         let key = try args.string("id", max: EventLimits.maxIdLength)
         if let key, let existing = try w.cost(id: key) { return existing.json }
+        try refuseEventCostID(key)
         let b = try budget(args, key: "budgetId")
         if b.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(b.id) is CANCELLED") }
         let platform = try args.requiredString("platform")

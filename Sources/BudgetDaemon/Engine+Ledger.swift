@@ -7,6 +7,14 @@ import Logging
 // The history is append-only: a correction is a new cost row that names what it corrects.
 
 extension Engine {
+    /// A new manual cost's `id` must not have the form of the id of a cost booked in an event
+    /// row (`e_` and 16 hex digits): that event's row may not exist yet, and the two would share
+    /// an id. One that names an existing such cost was found before this is asked.
+    func refuseEventCostID(_ key: String?) throws {
+        guard let key, EventCostID.rowid(of: key) != nil else { return }
+        throw ControlFailure(.validationFailed, "id \(key) has the form of a cost booked from an event (e_ and 16 hex digits): choose another")
+    }
+
     /// `cost.credit`: a refund or credit note, booked as a negative cost that names the event
     /// (`correctsEvent`) or simply the budget (and its period, by `costDate`) it corrects.
     func creditOp(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
@@ -15,6 +23,7 @@ extension Engine {
             guard existing.kind == .credit else { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a credit") }
             return existing.json
         }
+        try refuseEventCostID(key)
         let corrects: EventRef?
         do { corrects = try EventRef.parse(args.object["correctsEvent"]) } catch {
             throw ControlFailure(.validationFailed, error.reason)

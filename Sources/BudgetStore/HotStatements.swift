@@ -65,7 +65,7 @@ final class HotStatements {
         }
         let eventHead = """
             usage_events (source, event_id, body, state, reason, platform, service_type, model,
-              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_id)
+              event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_id, allocation_id, booked)
             """
         let costHead = """
             cost_allocations (id, budget_id, allocation_id, platform, service_type, cost_amount, currency,
@@ -73,12 +73,12 @@ final class HotStatements {
               kind, corrects_source, corrects_event_id, catalog_from, catalog_to)
             """
         findEvent = try prepare(findEventSQL)
-        insertEvent = try prepare(insert(eventHead, columns: 15, rows: 1))
+        insertEvent = try prepare(insert(eventHead, columns: 17, rows: 1))
         insertCost = try prepare(insert(costHead, columns: 20, rows: 1))
         // OR FAIL: a statement of several rows that fails part way need not undo the rows before
         // it (any failure rolls the whole transaction back anyway: `Store.write`). SQLite still
         // keeps a statement journal for them (see `rowsPerInsert`).
-        insertEvents = try prepare(insert(eventHead, columns: 15, rows: Self.rowsPerInsert, verb: "INSERT OR FAIL INTO"))
+        insertEvents = try prepare(insert(eventHead, columns: 17, rows: Self.rowsPerInsert, verb: "INSERT OR FAIL INTO"))
         insertCosts = try prepare(insert(costHead, columns: 20, rows: Self.rowsPerInsert, verb: "INSERT OR FAIL INTO"))
         findDaily = try prepare("SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         updateDaily = try prepare("UPDATE daily_spend SET amount = ?, count = ? WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
@@ -139,7 +139,7 @@ final class HotStatements {
         }
     }
 
-    /// The 15 parameters of an event row.
+    /// The 17 parameters of an event row.
     private func bind(_ e: StoredEvent, catalog: Int64?) {
         binder.text(e.source)
         binder.text(e.id)
@@ -156,6 +156,8 @@ final class HotStatements {
         binder.text(e.budgetId)
         binder.text(e.costAllocationId)
         if let catalog { binder.int(catalog) } else { binder.text(nil) }
+        binder.text(e.allocationId)
+        if e.booked { binder.int(1) } else { binder.text(nil) }
     }
 
     /// The 20 parameters of a cost row.

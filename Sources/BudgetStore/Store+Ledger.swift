@@ -7,8 +7,9 @@ import GRDB
 
 /// A cursor position in a listing; encoded as an opaque string for clients.
 public enum PageCursor: Sendable, Hashable {
-    /// `cost.list`: newest first by (cost_date, rowid); the last row returned.
-    case costs(costDate: Int64, rowid: Int64)
+    /// `cost.list`: newest first by (cost_date, event rows before cost rows, rowid); the last
+    /// row returned, a cost row or an event row that is a booking (`eventRow`).
+    case costs(costDate: Int64, rowid: Int64, eventRow: Bool)
     /// `event.list`: the last rowid taken from each table (`Int64.max` when none yet).
     case events(eventRowid: Int64, rejectedRowid: Int64)
     /// `alert.list`: the last seq returned.
@@ -16,7 +17,7 @@ public enum PageCursor: Sendable, Hashable {
 
     public var text: String {
         switch self {
-        case .costs(let d, let r): "c.\(d).\(r)"
+        case .costs(let d, let r, let eventRow): "\(eventRow ? "b" : "c").\(d).\(r)"
         case .events(let e, let r): "e.\(e).\(r)"
         case .alerts(let s): "a.\(s)"
         }
@@ -28,7 +29,8 @@ public enum PageCursor: Sendable, Hashable {
         let numbers = parts.dropFirst().compactMap { Int64($0) }
         guard numbers.count == parts.count - 1 else { return nil }
         switch (parts.first, numbers.count) {
-        case ("c", 2): self = .costs(costDate: numbers[0], rowid: numbers[1])
+        case ("c", 2): self = .costs(costDate: numbers[0], rowid: numbers[1], eventRow: false)
+        case ("b", 2): self = .costs(costDate: numbers[0], rowid: numbers[1], eventRow: true)
         case ("e", 2): self = .events(eventRowid: numbers[0], rejectedRowid: numbers[1])
         case ("a", 1): self = .alerts(seq: numbers[0])
         default: return nil
@@ -56,16 +58,19 @@ extension StoreReader {
             """, arguments: [source, id]).map { rejectedJSON($0).json }
     }
 
-    /// Every cost row of a stored event: its booking, then the adjustments that correct it, in
-    /// order. The booking is found through the event row (`cost_allocation_id`: an event is
-    /// booked once), the corrections through their own index.
+    /// Every cost of a stored event: its booking, then the adjustments that correct it, in
+    /// order. The booking is the event row itself (`booked`) or the cost row it names
+    /// (`cost_allocation_id`: an event is booked once); the corrections are found through their
+    /// own index.
     public func costs(ofEvent source: String, id: String) throws -> [CostRecord] {
-        try Row.fetchAll(db, sql: """
-            SELECT * FROM cost_allocations
-            WHERE id = (SELECT cost_allocation_id FROM usage_events WHERE source = ? AND event_id = ?)
-               OR (corrects_event_id = ? AND corrects_source = ?)
-            ORDER BY rowid
-            """, arguments: [source, id, id, source]).map(costRecord)
+        let event = try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE source = ? AND event_id = ?", arguments: [source, id])
+        var result: [CostRecord] = []
+        if let event, (event["booked"] as Int64?) != nil { result.append(try bookedCost(event)) }
+        let costID: String? = event?["cost_allocation_id"]
+        result += try Row.fetchAll(db, sql: """
+            SELECT * FROM cost_allocations WHERE id = ? OR (corrects_event_id = ? AND corrects_source = ?) ORDER BY rowid
+            """, arguments: [costID, id, source]).map(costRecord)
+        return result
     }
 
     /// ALLOCATED events in a time range (event time, inclusive), optionally of one platform and
@@ -88,22 +93,9 @@ extension StoreReader {
     /// One page of a budget's costs, newest first, within [from, to]; stable under inserts (a
     /// cursor names the last row returned by (cost date, rowid), so no row repeats or is skipped).
     public func costsPage(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> Page {
-        var sql = "SELECT rowid AS rid, * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
-        var args: [(any DatabaseValueConvertible)?] = [budgetId, from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max]
-        if case .costs(let d, let r) = cursor {
-            sql += " AND (cost_date < ? OR (cost_date = ? AND rowid < ?))"
-            args += [d, d, r]
-        }
-        sql += " ORDER BY cost_date DESC, rowid DESC LIMIT ?"
-        args.append(limit + 1)
-        let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+        let rows = try costRows(budgetId: budgetId, from: from, to: to, limit: limit + 1, after: cursor)
         let kept = rows.prefix(limit)
-        let items = try kept.map { try costRecord($0).json }
-        var next: PageCursor?
-        if rows.count > limit, let last = kept.last {
-            next = .costs(costDate: last["cost_date"], rowid: last["rid"])
-        }
-        return Page(items: items, nextCursor: next)
+        return Page(items: kept.map(\.cost.json), nextCursor: rows.count > limit ? kept.last?.position : nil)
     }
 
     /// One page of `event.list`: accepted events and dead letters merged newest first, as the
@@ -236,7 +228,9 @@ extension Store {
                 return BackupSummary(
                     bytes: size ?? 0,
                     events: try Int64.fetchOne(db, sql: "SELECT count(*) FROM usage_events") ?? 0,
-                    costs: try Int64.fetchOne(db, sql: "SELECT count(*) FROM cost_allocations") ?? 0,
+                    costs: try Int64.fetchOne(db, sql: """
+                        SELECT (SELECT count(*) FROM cost_allocations) + (SELECT count(*) FROM usage_events WHERE booked IS NOT NULL)
+                        """) ?? 0,
                     budgets: try r.budgetTotals()
                 )
             }

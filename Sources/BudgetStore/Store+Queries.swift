@@ -66,17 +66,89 @@ public struct StoreReader {
         )
     }
 
+    /// The cost allocation booked in an event row (`booked`), as its cost row would have been:
+    /// the event's cost in the budget's currency, its allocation, its time, and from its body
+    /// the description, `apiUsageId`, `apifyRunId` and metadata. Only plain COST bookings are
+    /// kept this way (credits and corrections have cost rows).
+    func bookedCost(_ row: Row) throws -> CostRecord {
+        let body: String = row["body"]
+        let event = try? UsageEventDecoder.decode(JSON.parse(body))
+        let cost: String? = row["cost"]
+        guard let cost, let currency: String = row["currency"], let budgetId: String = row["budget_id"] else {
+            throw StoreError("corrupt booked event row \(row["rowid"] as Int64? ?? 0)")
+        }
+        return CostRecord(
+            id: EventCostID.make(rowid: row["rowid"]), budgetId: budgetId, allocationId: row["allocation_id"],
+            platform: row["platform"], serviceType: ServiceType(rawValue: row["service_type"]) ?? .other,
+            costAmount: try money(cost), currency: currency, description: event?.description,
+            costDate: Timestamp(nanosecondsSinceEpoch: row["event_time"]), apiUsageId: event?.apiUsageId,
+            apifyRunId: event?.apifyRunId, eventId: row["event_id"], eventSource: row["source"], metadata: event?.metadata
+        )
+    }
+
     public func cost(id: String) throws -> CostRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM cost_allocations WHERE id = ?", arguments: [id]).map(costRecord)
+        if let row = try Row.fetchOne(db, sql: "SELECT * FROM cost_allocations WHERE id = ?", arguments: [id]) {
+            return try costRecord(row)
+        }
+        guard let rowid = EventCostID.rowid(of: id) else { return nil }
+        return try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE rowid = ? AND booked IS NOT NULL", arguments: [rowid])
+            .map(bookedCost)
     }
 
     /// Costs of a budget, newest first, optionally within [from, to].
     public func costs(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int) throws -> [CostRecord] {
-        try Row.fetchAll(db, sql: """
-            SELECT * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?
-            ORDER BY cost_date DESC, rowid DESC LIMIT ?
-            """, arguments: [budgetId, from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max, limit])
-            .map(costRecord)
+        try costRows(budgetId: budgetId, from: from, to: to, limit: limit, after: nil).map(\.cost)
+    }
+
+    /// Up to `limit` costs of a budget within [from, to] after `cursor`, newest first, from the
+    /// cost rows and the event rows that are bookings, merged. The order is (cost date, then
+    /// event rows before cost rows, then row number), descending: total, and stable under
+    /// inserts. And under retention, which moves an event row's booking into a new cost row
+    /// (`prune`): with the highest row numbers yet, moved bookings still come first at their
+    /// date, in the same order. So a credit, dated as the event it corrects, is listed after it.
+    func costRows(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> [(position: PageCursor, cost: CostRecord)] {
+        let lo = from?.nanosecondsSinceEpoch ?? Int64.min, hi = to?.nanosecondsSinceEpoch ?? Int64.max
+        var costSQL = "SELECT rowid AS rid, * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
+        var costArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi]
+        var eventSQL = "SELECT * FROM usage_events WHERE booked IS NOT NULL AND budget_id = ? AND event_time >= ? AND event_time <= ?"
+        var eventArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi]
+        switch cursor {
+        case .costs(let d, let r, eventRow: true):
+            eventSQL += " AND (event_time < ? OR (event_time = ? AND rowid < ?))"
+            eventArgs += [d, d, r]
+            costSQL += " AND cost_date <= ?"
+            costArgs += [d]
+        case .costs(let d, let r, eventRow: false):
+            eventSQL += " AND event_time < ?"
+            eventArgs += [d]
+            costSQL += " AND (cost_date < ? OR (cost_date = ? AND rowid < ?))"
+            costArgs += [d, d, r]
+        default: break
+        }
+        costSQL += " ORDER BY cost_date DESC, rowid DESC LIMIT ?"
+        costArgs.append(limit)
+        eventSQL += " ORDER BY event_time DESC, rowid DESC LIMIT ?"
+        eventArgs.append(limit)
+        let costs = try Row.fetchAll(db, sql: costSQL, arguments: StatementArguments(costArgs)).map { row in
+            (position: PageCursor.costs(costDate: row["cost_date"], rowid: row["rid"], eventRow: false), cost: try costRecord(row))
+        }
+        let booked = try Row.fetchAll(db, sql: eventSQL, arguments: StatementArguments(eventArgs)).map { row in
+            (position: PageCursor.costs(costDate: row["event_time"], rowid: row["rowid"], eventRow: true), cost: try bookedCost(row))
+        }
+        var merged: [(position: PageCursor, cost: CostRecord)] = []
+        merged.reserveCapacity(min(limit, costs.count + booked.count))
+        var i = 0, j = 0
+        while merged.count < limit && (i < costs.count || j < booked.count) {
+            // An event row comes first at an equal date (see the order above).
+            if i >= costs.count || (j < booked.count && booked[j].cost.costDate >= costs[i].cost.costDate) {
+                merged.append(booked[j])
+                j += 1
+            } else {
+                merged.append(costs[i])
+                i += 1
+            }
+        }
+        return merged
     }
 
     func alertJSON(_ row: Row) throws -> JSONValue {
@@ -146,8 +218,13 @@ public struct StoreReader {
     public func hourlyCosts(since time: Timestamp) throws -> [(budgetId: String, platform: String, serviceType: ServiceType, amount: Money, at: Timestamp)] {
         let nanosPerHour: Int64 = 3_600_000_000_000
         return try Row.fetchAll(db, sql: """
-            SELECT budget_id, platform, service_type, cost_date / ? AS hour, group_concat(cost_amount, ' ')
-            FROM cost_allocations WHERE cost_date >= ? GROUP BY budget_id, platform, service_type, hour
+            SELECT budget_id, platform, service_type, hour, group_concat(amount, ' ') FROM (
+              SELECT budget_id, platform, service_type, cost_date / ?1 AS hour, cost_amount AS amount
+              FROM cost_allocations WHERE cost_date >= ?2
+              UNION ALL
+              SELECT budget_id, platform, service_type, event_time / ?1, cost
+              FROM usage_events WHERE booked IS NOT NULL AND event_time >= ?2
+            ) GROUP BY budget_id, platform, service_type, hour
             """, arguments: [nanosPerHour, max(0, time.nanosecondsSinceEpoch)]).map { row in
             var total = Money.zero
             let amounts: String = row[4]
@@ -208,6 +285,11 @@ public struct StoreReader {
             receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), cost: try cost.map(money),
             currency: row["currency"], budgetId: row["budget_id"], costAllocationId: row["cost_allocation_id"]
         )
+        if (row["booked"] as Int64?) != nil {
+            e.booked = true
+            e.allocationId = row["allocation_id"]
+            e.costAllocationId = EventCostID.make(rowid: row["rowid"])
+        }
         // Rows before migration v11 hold the text; later ones name a `catalog_versions` row.
         if let text: String = row["catalog_version"] {
             e.catalogVersion = text

@@ -20,6 +20,11 @@ public struct StoredEvent: Sendable, Hashable {
     public var costAllocationId: String?
     /// The catalog version a catalog-priced event was priced with (nil for an explicit cost).
     public var catalogVersion: String? = nil
+    /// Whether this row is the event's cost allocation (an ALLOCATED event's plain cost, booked
+    /// without a cost row; its id is `EventCostID.make(rowid)`), and the allocation it counts
+    /// against. docs/ledger.md, "Where costs are stored".
+    public var booked = false
+    public var allocationId: String? = nil
 
     public init(
         source: String, id: String, body: String, state: EventState, reason: String?, platform: String,
@@ -268,5 +273,26 @@ public struct StoreWriter {
     /// Adds to a day's running total (exact: read, add, write, inside the batch's transaction).
     public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
         try hot.addDaily(key, amount: amount, count: count)
+    }
+}
+
+/// The id of a cost booked in its event's row (`StoredEvent.booked`): `e_` and the row number
+/// in 16 lowercase hex digits, the same form as the daemon's other ids. Row numbers are never
+/// reused while the table has rows (retention keeps the newest: `StoreWriter.prune`), so
+/// neither are these ids; retention moves such a cost into a cost row under the same id.
+public enum EventCostID {
+    public static func make(rowid: Int64) -> String {
+        let hex = String(UInt64(bitPattern: rowid), radix: 16)
+        return "e_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The row number an id of this form names; nil for any other id.
+    public static func rowid(of id: String) -> Int64? {
+        let u = id.utf8
+        guard u.count == 18, id.hasPrefix("e_") else { return nil }
+        let hex = id.dropFirst(2)
+        guard hex.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }),
+              let n = UInt64(hex, radix: 16) else { return nil }
+        return Int64(bitPattern: n)
     }
 }

@@ -13,23 +13,35 @@ extension StoreWriter {
     /// ALLOCATED ones: UNPRICED and UNALLOCATED events still wait to be booked), dead letters
     /// received and outbound messages written before `othersBefore`. Cost rows, budgets, alerts,
     /// the daily rollup and the audit log are kept; cost rows name their event by text, so they
-    /// stay valid.
+    /// stay valid. An event row that is its own booking (`booked`) has its cost moved into a cost
+    /// row first, under the same id: the cost outlives the event, as a cost row always has.
     ///
     /// Events are found without an index on `received_at` (every event paid for one): rows are
     /// numbered in the order they were received, so those received before the cutoff are the
     /// ones below the first row received at or after it, found by reading rows in order from
     /// the oldest kept. Should the clock have stepped back, an event received after that row
-    /// but stamped earlier is kept until a later run: never deleted early.
+    /// but stamped earlier is kept until a later run: never deleted early. The newest row is
+    /// always kept, so row numbers, and the ids of costs booked in event rows, are never reused.
     public func prune(eventsBefore: Timestamp, othersBefore: Timestamp) throws -> PruneCounts {
-        try db.execute(
-            sql: """
-                DELETE FROM usage_events
-                WHERE rowid < coalesce(
-                    (SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)
-                  AND received_at < ?1 AND state = 'ALLOCATED'
-                """,
-            arguments: [eventsBefore.nanosecondsSinceEpoch]
-        )
+        let old = """
+            rowid < coalesce(
+                (SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)
+              AND rowid < (SELECT max(rowid) FROM usage_events)
+              AND received_at < ?1 AND state = 'ALLOCATED'
+            """
+        let cutoff = eventsBefore.nanosecondsSinceEpoch
+        var after = Int64.min
+        while true {
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(old) ORDER BY rowid LIMIT 10000",
+                arguments: [cutoff, after])
+            guard let last = rows.last else { break }
+            for row in rows {
+                try insertCost(try reader.bookedCost(row), createdAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]))
+            }
+            after = last["rowid"]
+        }
+        try db.execute(sql: "DELETE FROM usage_events WHERE \(old)", arguments: [cutoff])
         let events = db.changesCount
         try db.execute(sql: "DELETE FROM rejected_messages WHERE received_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let dead = db.changesCount

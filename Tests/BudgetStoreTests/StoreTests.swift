@@ -623,12 +623,88 @@ struct StoreTests {
                 }
             }
             #expect(try kept() == ["old-unpriced", "new-1", "stepped-back", "new-2"])
-            // Everything before a later cutoff: the stepped-back one goes too; UNPRICED stays.
+            // Everything before a later cutoff: the stepped-back one goes too; UNPRICED stays, and
+            // so does the newest row (row numbers, and so ids of costs booked in rows, are never reused).
             let later = try store.write { w throws in
                 try w.prune(eventsBefore: t("2026-03-07T00:00:00Z"), othersBefore: t("2026-03-07T00:00:00Z"))
             }
-            #expect(later.usageEvents == 3)
+            #expect(later.usageEvents == 2)
+            #expect(try kept() == ["old-unpriced", "new-2"])
+            try store.write { w throws in try w.insertEvent(storedEvent("newer", receivedAt: "2026-03-06T00:00:01Z")) }
+            #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "newer") }.map { _ in true } == true)
+            #expect(try store.write { w throws in try w.prune(eventsBefore: t("2026-03-07T00:00:00Z"), othersBefore: t("2026-03-07T00:00:00Z")) }.usageEvents == 1)
             #expect(try kept() == ["old-unpriced"])
+        }
+    }
+
+    @Test("an event row that is its own booking reads as a cost allocation: by id, of its event, listed by budget among cost rows (event rows first at a date), page by page; retention moves it into a cost row under the same id and the list does not change")
+    func bookingsInEventRows() throws {
+        try withStore { store, _ throws in
+            func booked(_ id: String, at time: String, cost: String, allocation: String?) -> StoredEvent {
+                var e = storedEvent(id, receivedAt: "2026-03-01T00:00:00Z", cost: cost)
+                e.body = #"{"id":"\#(id)","source":"scraper-1","platform":"OpenAI","serviceType":"API","cost":\#(cost),"time":"\#(time)","description":"d-\#(id)","apiUsageId":"u-\#(id)","metadata":{"n":1.50,"k":"v"}}"#
+                e.time = t(time)
+                e.costAllocationId = nil
+                e.booked = true
+                e.allocationId = allocation
+                return e
+            }
+            func costRow(_ id: String, at time: String, amount: String, corrects: String? = nil) -> CostRecord {
+                CostRecord(
+                    id: id, budgetId: "b", allocationId: nil, platform: "Apify", serviceType: .scraping, costAmount: money(amount),
+                    currency: "USD", description: nil, costDate: t(time), apiUsageId: nil, apifyRunId: nil, eventId: nil, eventSource: nil,
+                    metadata: nil, kind: corrects == nil ? .cost : .credit, corrects: corrects.map { EventRef(source: "scraper-1", id: $0) }
+                )
+            }
+            try store.write { w throws in
+                try w.insertEvents([
+                    booked("e1", at: "2026-03-02T00:00:00Z", cost: "1.25", allocation: "al_1"),
+                    booked("e2", at: "2026-03-03T00:00:00Z", cost: "2.5", allocation: nil),
+                    booked("e3", at: "2026-03-03T00:00:00Z", cost: "0.000000001", allocation: "al_1"),
+                ])
+                try w.insertCost(costRow("m1", at: "2026-03-03T00:00:00Z", amount: "7"), createdAt: t("2026-03-01T00:00:00Z"))
+                try w.insertCost(costRow("cr1", at: "2026-03-02T00:00:00Z", amount: "-0.25", corrects: "e1"), createdAt: t("2026-03-01T00:00:00Z"))
+                try w.insertCost(costRow("m0", at: "2026-03-01T00:00:00Z", amount: "3"), createdAt: t("2026-03-01T00:00:00Z"))
+                // The newest row, which retention keeps.
+                try w.insertEvent(storedEvent("last", receivedAt: "2026-03-09T00:00:00Z"))
+            }
+            #expect(EventCostID.make(rowid: 1) == "e_0000000000000001")
+            #expect(EventCostID.rowid(of: "e_00000000000000ff") == 255)
+            #expect(EventCostID.rowid(of: "e_00000000000000FF") == nil)
+            #expect(EventCostID.rowid(of: "e_0000000000000001x") == nil)
+            #expect(EventCostID.rowid(of: "c_0000000000000001") == nil)
+            let e1 = try #require(try store.read { r throws in try r.cost(id: "e_0000000000000001") })
+            #expect(e1.costAmount == money("1.25") && e1.allocationId == "al_1" && e1.budgetId == "b" && e1.currency == "USD")
+            #expect(e1.description == "d-e1" && e1.apiUsageId == "u-e1" && e1.eventId == "e1" && e1.eventSource == "scraper-1")
+            #expect(e1.metadata == ["n": .number("1.50"), "k": "v"] && e1.kind == .cost && e1.costDate == t("2026-03-02T00:00:00Z"))
+            #expect(try store.read { r throws in try r.cost(id: "e_0000000000000004") } == nil)  // "last" is a cost row's event
+            #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "e2") }?.costAllocationId == "e_0000000000000002")
+            #expect(try store.read { r throws in try r.costs(ofEvent: "scraper-1", id: "e1") }.map(\.id) == ["e_0000000000000001", "cr1"])
+            let expected = ["e_0000000000000003", "e_0000000000000002", "m1", "e_0000000000000001", "cr1", "m0"]
+            func listed() throws -> (all: [String], paged: [String]) {
+                try store.read { r throws in
+                    let all = try r.costs(budgetId: "b", from: nil, to: nil, limit: 100).map(\.id)
+                    var paged: [String] = []
+                    var cursor: PageCursor?
+                    repeat {
+                        let page = try r.costsPage(budgetId: "b", from: nil, to: nil, limit: 1, after: cursor)
+                        paged += page.items.compactMap { $0["id"]?.stringValue }
+                        cursor = try page.nextCursor.map { c in try #require(PageCursor(text: c.text)) }
+                    } while cursor != nil && paged.count < 20
+                    return (all, paged)
+                }
+            }
+            #expect(try listed().all == expected)
+            #expect(try listed().paged == expected)
+            #expect(try store.read { r throws in try r.costs(budgetId: "b", from: t("2026-03-02T00:00:00Z"), to: t("2026-03-02T23:00:00Z"), limit: 100) }.map(\.id) == ["e_0000000000000001", "cr1"])
+            let before = try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) }
+
+            let pruned = try store.write { w throws in try w.prune(eventsBefore: t("2026-03-05T00:00:00Z"), othersBefore: t("2026-03-05T00:00:00Z")) }
+            #expect(pruned.usageEvents == 3)
+            #expect(try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) } == before)
+            #expect(try listed().paged == expected)
+            #expect(try store.read { r throws in try r.cost(id: "e_0000000000000001") } == e1)
+            #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "e1") } == nil)
         }
     }
 

@@ -315,7 +315,13 @@ func storedEvents(_ db: String) throws -> (events: [String: (state: String, cost
         rows += 1
         events[parts[0] + "|" + parts[1]] = (parts[2], parts[3])
     }
-    let twice = try SQLiteShell.query(db, "SELECT event_source || '|' || event_id FROM cost_allocations WHERE event_id IS NOT NULL GROUP BY event_source, event_id HAVING count(*) > 1")
+    // A cost is a cost row or an event row that is its own booking (`booked`).
+    let twice = try SQLiteShell.query(db, """
+        SELECT k FROM (
+          SELECT event_source || '|' || event_id AS k FROM cost_allocations WHERE event_id IS NOT NULL
+          UNION ALL SELECT source || '|' || event_id FROM usage_events WHERE booked IS NOT NULL
+        ) GROUP BY k HAVING count(*) > 1
+        """)
         .split(separator: "\n").map(String.init)
     return (events, rows, twice)
 }

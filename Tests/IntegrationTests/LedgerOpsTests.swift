@@ -57,6 +57,75 @@ private final class StopFlag: @unchecked Sendable {
 
 @Suite(.timeLimit(.minutes(5)))
 struct LedgerOpsTests {
+    /// docs/ledger.md, "Where costs are stored": an ingested event's plain cost is booked in its
+    /// own row; a credit, a manual cost and a re-processed event get cost rows. Clients see one
+    /// kind of cost allocation either way.
+    @Test func costsBookedInEventRowsReadAsCostAllocations() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100", extra: [
+            ("allocations", [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 60]]),
+        ])
+        let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        #expect(try client.sendAck(costEvent("u1", cost: "1.000000001", budgetId: b, extra: [
+            ("description", "first"), ("apiUsageId", "api-1"), ("metadata", ["projectId": "p1", "n": .number("1.50")]),
+        ])).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(costEvent("u2", cost: "2", budgetId: b, platform: "Apify")).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(costEvent("cr", cost: "0.5", budgetId: b, extra: [
+            ("kind", "CREDIT"), ("correctsEvent", ["source": "test", "id": "u1"]),
+        ])).string("state") == "ALLOCATED")
+        let manual = try client.call("cost.allocate", [
+            "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 3, "costDate": .string(now.rfc3339),
+        ])
+
+        let u1 = try client.call("event.get", ["source": "test", "id": "u1"])
+        let u1Cost = try #require(u1["costs"]?.arrayValue?.first)
+        let u1Id = try #require(u1Cost["id"]?.stringValue)
+        #expect(u1Id.hasPrefix("e_") && u1Id.count == 18)
+        #expect(u1["costAllocationId"]?.stringValue == u1Id)
+        #expect(u1Cost["costAmount"]?.numberText == "1.000000001")
+        #expect(u1Cost["description"]?.stringValue == "first" && u1Cost["apiUsageId"]?.stringValue == "api-1")
+        // Read from the event's canonical body: the same values, numbers spelled canonically, keys in order.
+        #expect(u1Cost["metadata"] == ["n": .number("1.5"), "projectId": "p1"])
+        #expect(u1Cost["eventId"]?.stringValue == "u1" && u1Cost["platform"]?.stringValue == "OpenAI")
+        #expect(u1Cost["allocationId"]?.stringValue != nil)
+        // The credit that corrects it has a cost row, listed with the event's costs.
+        let credit = try #require(u1["costs"]?.arrayValue?.last)
+        #expect(u1["costs"]?.arrayValue?.count == 2 && credit["kind"]?.stringValue == "CREDIT" && credit["costAmount"]?.numberText == "-0.5")
+        #expect(credit["id"]?.stringValue?.hasPrefix("e_") == false)
+
+        // cost.list: all four, newest first; their sum is the budget's spend.
+        let listed = try client.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? []
+        #expect(Set(listed.compactMap { $0["id"]?.stringValue }).count == 4)
+        #expect(listed.contains { $0["id"]?.stringValue == u1Id })
+        #expect(listed.contains { $0["id"] == manual["id"] })
+        let dates = listed.compactMap { $0["costDate"]?.stringValue }.map { try? Timestamp(rfc3339: $0) }
+        #expect(dates.count == 4 && zip(dates, dates.dropFirst()).allSatisfy { ($0 ?? .min) >= ($1 ?? .min) })
+        let sum = try listed.reduce(Money.zero) { $0 + (try Money(parsing: $1["costAmount"]?.numberText ?? "x")) }
+        #expect(sum.description == "5.500000001")
+        #expect(try spent(client, b) == "5.500000001")
+
+        // cost.allocate with an event's cost id is idempotent (it is that cost); an unused id of
+        // that form is refused rather than shared with an event row to come.
+        #expect(try client.call("cost.allocate", [
+            "id": .string(u1Id), "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 9,
+        ]) == u1Cost)
+        #expect(errorCode(try client.request("cost.allocate", [
+            "id": "e_00000000000fffff", "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 9,
+        ])) == "VALIDATION_FAILED")
+        #expect(errorCode(try client.request("cost.credit", ["id": .string(u1Id), "budgetId": .string(b), "amount": 1])) == "CONFLICT")
+        #expect(try spent(client, b) == "5.500000001")
+
+        // After a restart the same costs are read back from the same rows.
+        #expect(daemon.stop() == 0)
+        let again = try Daemon(dir: dir)
+        defer { _ = again.stop() }
+        let client2 = try Client(again)
+        #expect(try client2.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? [] == listed)
+    }
+
     @Test func aRefundRearmsThresholdsAndEndsExceeded() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

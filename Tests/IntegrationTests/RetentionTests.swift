@@ -64,7 +64,8 @@ struct RetentionTests {
             #expect(budgetAfter[key] == budgetBefore[key], "\(key): \(budgetAfter[key]?.serialized() ?? "-") vs \(budgetBefore[key]?.serialized() ?? "-")")
         }
         #expect(try client.call("analytics") == analyticsBefore)
-        #expect(try client.call("cost.list", ["budgetId": .string(b)]) == costsBefore)
+        let costsAfter = try client.call("cost.list", ["budgetId": .string(b)])
+        #expect(costsAfter == costsBefore, "\(costsAfter.serialized()) vs \(costsBefore.serialized())")
         #expect(try client.call("alert.list", ["budgetId": .string(b)]).arrayValue?.isEmpty == false)
         // The raw events are gone; the UNPRICED one stays.
         let events = try client.call("event.list").arrayValue ?? []

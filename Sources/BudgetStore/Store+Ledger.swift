@@ -7,8 +7,9 @@ import GRDB
 
 /// A cursor position in a listing; encoded as an opaque string for clients.
 public enum PageCursor: Sendable, Hashable {
-    /// `cost.list`: newest first by (cost_date, event rows before cost rows, rowid); the last
-    /// row returned, a cost row or an event row that is a booking (`eventRow`).
+    /// `cost.list`: newest first by (cost_date, bookings of events before other costs, row
+    /// number); the last cost returned: an event's booking, numbered by its event row
+    /// (`eventRow`), or another cost, by its cost row (`StoreReader.costRows`).
     case costs(costDate: Int64, rowid: Int64, eventRow: Bool)
     /// `event.list`: the last rowid taken from each table (`Int64.max` when none yet).
     case events(eventRowid: Int64, rejectedRowid: Int64)
@@ -47,15 +48,17 @@ public struct Page: Sendable {
 extension StoreReader {
     /// A stored (accepted) event by (source, id).
     public func event(source: String, id: String) throws -> StoredEvent? {
-        try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE source = ? AND event_id = ?", arguments: [source, id])
+        try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
+                         arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
             .map(storedEvent)
     }
 
     /// A dead letter by (source, id), the newest one.
     public func rejected(source: String, id: String) throws -> JSONValue? {
         try Row.fetchOne(db, sql: """
-            SELECT rowid, * FROM rejected_messages WHERE coalesce(source, '') = ? AND event_id = ? ORDER BY rowid DESC LIMIT 1
-            """, arguments: [source, id]).map { rejectedJSON($0).json }
+            SELECT \(StoredColumns.rejectedMessages) FROM rejected_messages
+            WHERE coalesce(source, '') = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT) ORDER BY rowid DESC LIMIT 1
+            """, arguments: [StoredColumns.exact(source), StoredColumns.exact(id)]).map { rejectedJSON($0).json }
     }
 
     /// Every cost of a stored event: its booking, then the adjustments that correct it, in
@@ -63,20 +66,22 @@ extension StoreReader {
     /// (`cost_allocation_id`: an event is booked once); the corrections are found through their
     /// own index.
     public func costs(ofEvent source: String, id: String) throws -> [CostRecord] {
-        let event = try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE source = ? AND event_id = ?", arguments: [source, id])
+        let event = try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
+                                     arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
         var result: [CostRecord] = []
         if let event, (event["booked"] as Int64?) != nil { result.append(try bookedCost(event)) }
         let costID: String? = event?["cost_allocation_id"]
         result += try Row.fetchAll(db, sql: """
-            SELECT * FROM cost_allocations WHERE id = ? OR (corrects_event_id = ? AND corrects_source = ?) ORDER BY rowid
-            """, arguments: [costID, id, source]).map(costRecord)
+            SELECT \(StoredColumns.costAllocations) FROM cost_allocations
+            WHERE id = ? OR (corrects_event_id = CAST(? AS TEXT) AND corrects_source = CAST(? AS TEXT)) ORDER BY rowid
+            """, arguments: [costID, StoredColumns.exact(id), StoredColumns.exact(source)]).map(costRecord)
         return result
     }
 
     /// ALLOCATED events in a time range (event time, inclusive), optionally of one platform and
     /// model (case-insensitive), oldest first: what `event.reprice` looks at.
     public func allocatedEvents(platform: String?, model: String?, from: Timestamp?, to: Timestamp?) throws -> [StoredEvent] {
-        var sql = "SELECT * FROM usage_events WHERE state = 'ALLOCATED' AND event_time >= ? AND event_time <= ?"
+        var sql = "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE state = 'ALLOCATED' AND event_time >= ? AND event_time <= ?"
         var args: [(any DatabaseValueConvertible)?] = [from?.nanosecondsSinceEpoch ?? Int64.min, to?.nanosecondsSinceEpoch ?? Int64.max]
         if let platform {
             sql += " AND lower(platform) = lower(?)"
@@ -108,7 +113,7 @@ extension StoreReader {
         var accepted: [(rowid: Int64, at: Int64, json: JSONValue)] = []
         var rejected: [(rowid: Int64, at: Int64, json: JSONValue)] = []
         if state != .rejected {
-            var sql = "SELECT * FROM usage_events WHERE rowid < ? AND event_time >= ? AND event_time <= ?"
+            var sql = "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE rowid < ? AND event_time >= ? AND event_time <= ?"
             var args: [(any DatabaseValueConvertible)?] = [eventBound, lo, hi]
             if let state {
                 sql += " AND state = ?"
@@ -127,7 +132,7 @@ extension StoreReader {
         }
         if (state == nil || state == .rejected) && budgetId == nil {
             rejected = try Row.fetchAll(db, sql: """
-                SELECT rowid, * FROM rejected_messages WHERE rowid < ? AND received_at >= ? AND received_at <= ?
+                SELECT \(StoredColumns.rejectedMessages) FROM rejected_messages WHERE rowid < ? AND received_at >= ? AND received_at <= ?
                 ORDER BY rowid DESC LIMIT ?
                 """, arguments: [rejectedBound, lo, hi, limit + 1]).map(rejectedJSON)
         }

@@ -17,7 +17,7 @@ extension StoreReader {
     /// in memory. Uses the `event_time` index of migration v4.
     public func forEachUsageEvent(from: Timestamp, to: Timestamp, _ body: (StoredEvent) throws -> Void) throws {
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT * FROM usage_events WHERE event_time >= ? AND event_time <= ? ORDER BY event_time, rowid
+            SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE event_time >= ? AND event_time <= ? ORDER BY event_time, rowid
             """, arguments: [from.nanosecondsSinceEpoch, to.nanosecondsSinceEpoch])
         while let row = try cursor.next() {
             try body(try storedEvent(row))

@@ -87,11 +87,11 @@ public struct StoreReader {
     }
 
     public func cost(id: String) throws -> CostRecord? {
-        if let row = try Row.fetchOne(db, sql: "SELECT * FROM cost_allocations WHERE id = ?", arguments: [id]) {
+        if let row = try Row.fetchOne(db, sql: "SELECT \(StoredColumns.costAllocations) FROM cost_allocations WHERE id = ?", arguments: [id]) {
             return try costRecord(row)
         }
         guard let rowid = EventCostID.rowid(of: id) else { return nil }
-        return try Row.fetchOne(db, sql: "SELECT * FROM usage_events WHERE rowid = ? AND booked IS NOT NULL", arguments: [rowid])
+        return try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE rowid = ? AND booked IS NOT NULL", arguments: [rowid])
             .map(bookedCost)
     }
 
@@ -101,52 +101,70 @@ public struct StoreReader {
     }
 
     /// Up to `limit` costs of a budget within [from, to] after `cursor`, newest first, from the
-    /// cost rows and the event rows that are bookings, merged. The order is (cost date, then
-    /// event rows before cost rows, then row number), descending: total, and stable under
-    /// inserts. And under retention, which moves an event row's booking into a new cost row
-    /// (`prune`): with the highest row numbers yet, moved bookings still come first at their
-    /// date, in the same order. So a credit, dated as the event it corrects, is listed after it.
+    /// cost rows and the event rows that are bookings, merged.
+    ///
+    /// A cost's place is (cost date, group, number), descending: an event's booking (group 1)
+    /// is numbered by its event row, wherever it is stored: in the event row, or, once
+    /// retention has copied it (`prune`), in a cost row whose id (`e_` and the row number in 16
+    /// hex digits) still says which; any other cost row (group 0) by its own row number. So
+    /// at an equal date bookings of events come first (a credit, dated as the event it
+    /// corrects, follows it), and no cost changes place when retention moves it: cursors stay
+    /// valid across retention, as across inserts.
     func costRows(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> [(position: PageCursor, cost: CostRecord)] {
         let lo = from?.nanosecondsSinceEpoch ?? Int64.min, hi = to?.nanosecondsSinceEpoch ?? Int64.max
-        var costSQL = "SELECT rowid AS rid, * FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
+        // A booking copied from an event row: its id has exactly this form, whose text order is
+        // its row number's order (fixed width, lowercase hex).
+        let moved = "(id GLOB 'e_" + String(repeating: "[0-9a-f]", count: 16) + "')"
+        var costSQL = "SELECT rowid AS rid, \(StoredColumns.costAllocations) FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
         var costArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi]
-        var eventSQL = "SELECT * FROM usage_events WHERE booked IS NOT NULL AND budget_id = ? AND event_time >= ? AND event_time <= ?"
+        var eventSQL = "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND budget_id = ? AND event_time >= ? AND event_time <= ?"
         var eventArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi]
         switch cursor {
         case .costs(let d, let r, eventRow: true):
             eventSQL += " AND (event_time < ? OR (event_time = ? AND rowid < ?))"
             eventArgs += [d, d, r]
-            costSQL += " AND cost_date <= ?"
-            costArgs += [d]
+            costSQL += " AND (cost_date < ? OR (cost_date = ? AND (NOT \(moved) OR id < ?)))"
+            costArgs += [d, d, EventCostID.make(rowid: r)]
         case .costs(let d, let r, eventRow: false):
             eventSQL += " AND event_time < ?"
             eventArgs += [d]
-            costSQL += " AND (cost_date < ? OR (cost_date = ? AND rowid < ?))"
+            costSQL += " AND (cost_date < ? OR (cost_date = ? AND NOT \(moved) AND rowid < ?))"
             costArgs += [d, d, r]
         default: break
         }
-        costSQL += " ORDER BY cost_date DESC, rowid DESC LIMIT ?"
+        costSQL += " ORDER BY cost_date DESC, \(moved) DESC, CASE WHEN \(moved) THEN id END DESC, rowid DESC LIMIT ?"
         costArgs.append(limit)
         eventSQL += " ORDER BY event_time DESC, rowid DESC LIMIT ?"
         eventArgs.append(limit)
+        typealias Place = (date: Int64, booking: Bool, number: Int64)
         let costs = try Row.fetchAll(db, sql: costSQL, arguments: StatementArguments(costArgs)).map { row in
-            (position: PageCursor.costs(costDate: row["cost_date"], rowid: row["rid"], eventRow: false), cost: try costRecord(row))
+            let cost = try costRecord(row)
+            let eventRow = EventCostID.rowid(of: cost.id)
+            let place: Place = (row["cost_date"], eventRow != nil, eventRow ?? row["rid"])
+            return (place: place, cost: cost)
         }
         let booked = try Row.fetchAll(db, sql: eventSQL, arguments: StatementArguments(eventArgs)).map { row in
-            (position: PageCursor.costs(costDate: row["event_time"], rowid: row["rowid"], eventRow: true), cost: try bookedCost(row))
+            (place: (row["event_time"], true, row["rowid"]) as Place, cost: try bookedCost(row))
+        }
+        /// Whether `a` comes before `b` (descending).
+        func precedes(_ a: Place, _ b: Place) -> Bool {
+            if a.date != b.date { return a.date > b.date }
+            if a.booking != b.booking { return a.booking }
+            return a.number > b.number
         }
         var merged: [(position: PageCursor, cost: CostRecord)] = []
         merged.reserveCapacity(min(limit, costs.count + booked.count))
         var i = 0, j = 0
         while merged.count < limit && (i < costs.count || j < booked.count) {
-            // An event row comes first at an equal date (see the order above).
-            if i >= costs.count || (j < booked.count && booked[j].cost.costDate >= costs[i].cost.costDate) {
-                merged.append(booked[j])
+            let next: (place: Place, cost: CostRecord)
+            if i >= costs.count || (j < booked.count && precedes(booked[j].place, costs[i].place)) {
+                next = booked[j]
                 j += 1
             } else {
-                merged.append(costs[i])
+                next = costs[i]
                 i += 1
             }
+            merged.append((.costs(costDate: next.place.date, rowid: next.place.number, eventRow: next.place.booking), next.cost))
         }
         return merged
     }
@@ -306,14 +324,14 @@ public struct StoreReader {
         var rejected: [(Int64, JSONValue)] = []
         if state != .rejected {
             let rows = if let state {
-                try Row.fetchAll(db, sql: "SELECT * FROM usage_events WHERE state = ? ORDER BY rowid DESC LIMIT ?", arguments: [state.rawValue, limit])
+                try Row.fetchAll(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE state = ? ORDER BY rowid DESC LIMIT ?", arguments: [state.rawValue, limit])
             } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM usage_events ORDER BY rowid DESC LIMIT ?", arguments: [limit])
+                try Row.fetchAll(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events ORDER BY rowid DESC LIMIT ?", arguments: [limit])
             }
             accepted = try rows.map { row in let e = try storedEvent(row); return (e.receivedAt.nanosecondsSinceEpoch, e.json) }
         }
         if state == nil || state == .rejected {
-            rejected = try Row.fetchAll(db, sql: "SELECT * FROM rejected_messages ORDER BY rowid DESC LIMIT ?", arguments: [limit]).map { row in
+            rejected = try Row.fetchAll(db, sql: "SELECT \(StoredColumns.rejectedMessages) FROM rejected_messages ORDER BY rowid DESC LIMIT ?", arguments: [limit]).map { row in
                 let m = RejectedMessage(
                     receivedAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]), socket: row["socket"], topic: row["topic"],
                     source: row["source"], id: row["event_id"], reason: row["reason"], body: [UInt8]((row["body"] as Data?) ?? Data())
@@ -338,7 +356,7 @@ public struct StoreReader {
 
     /// Events in a state, oldest first, for re-processing.
     public func events(inState state: EventState, limit: Int) throws -> [StoredEvent] {
-        try Row.fetchAll(db, sql: "SELECT * FROM usage_events WHERE state = ? ORDER BY rowid LIMIT ?", arguments: [state.rawValue, limit])
+        try Row.fetchAll(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE state = ? ORDER BY rowid LIMIT ?", arguments: [state.rawValue, limit])
             .map(storedEvent)
     }
 
@@ -351,4 +369,30 @@ public struct StoreReader {
         result[.rejected] = try Int64.fetchOne(db, sql: "SELECT count(*) FROM rejected_messages") ?? 0
         return result
     }
+}
+
+/// What rows of `usage_events`, `cost_allocations` and `rejected_messages` are read with:
+/// every column, the texts that carry a client's strings cast to BLOB. SQLite keeps a text
+/// with a NUL character (U+0000, valid in JSON strings) whole, but GRDB reads a TEXT value
+/// only up to its first NUL; a BLOB it reads whole, and decodes as UTF-8 for a `String`.
+///
+/// GRDB also binds a `String` argument only up to its first NUL: a client's string compared
+/// with a column is bound as its bytes (`exact`) and cast to TEXT in the SQL (`CAST(? AS TEXT)`,
+/// which keeps every byte).
+enum StoredColumns {
+    static func exact(_ text: String) -> Data { Data(text.utf8) }
+
+    static func exact(_ plain: [String], texts: [String]) -> String {
+        (plain + texts.map { "CAST(\($0) AS BLOB) AS \($0)" }).joined(separator: ", ")
+    }
+    static let usageEvents = exact(
+        ["rowid", "body", "state", "service_type", "event_time", "received_at", "cost", "currency", "cost_allocation_id",
+         "catalog_version", "catalog_id", "booked"],
+        texts: ["source", "event_id", "reason", "platform", "model", "budget_id", "allocation_id"])
+    static let costAllocations = exact(
+        ["service_type", "cost_amount", "currency", "cost_date", "metadata", "created_at", "kind", "catalog_from", "catalog_to"],
+        texts: ["id", "budget_id", "allocation_id", "platform", "description", "api_usage_id", "apify_run_id", "event_source",
+                "event_id", "corrects_source", "corrects_event_id"])
+    static let rejectedMessages = exact(
+        ["rowid", "received_at", "socket", "body", "body_size"], texts: ["topic", "source", "event_id", "reason"])
 }

@@ -33,7 +33,7 @@ extension StoreWriter {
         var after = Int64.min
         while true {
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(old) ORDER BY rowid LIMIT 10000",
+                db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(old) ORDER BY rowid LIMIT 10000",
                 arguments: [cutoff, after])
             guard let last = rows.last else { break }
             for row in rows {

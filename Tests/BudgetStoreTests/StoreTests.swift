@@ -637,7 +637,7 @@ struct StoreTests {
         }
     }
 
-    @Test("an event row that is its own booking reads as a cost allocation: by id, of its event, listed by budget among cost rows (event rows first at a date), page by page; retention moves it into a cost row under the same id and the list does not change")
+    @Test("an event row that is its own booking reads as a cost allocation: by id, of its event, listed by budget among cost rows (event rows first at a date), page by page; retention moves it into a cost row under the same id, and neither the list nor a cursor taken before changes")
     func bookingsInEventRows() throws {
         try withStore { store, _ throws in
             func booked(_ id: String, at time: String, cost: String, allocation: String?) -> StoredEvent {
@@ -698,11 +698,26 @@ struct StoreTests {
             #expect(try listed().paged == expected)
             #expect(try store.read { r throws in try r.costs(budgetId: "b", from: t("2026-03-02T00:00:00Z"), to: t("2026-03-02T23:00:00Z"), limit: 100) }.map(\.id) == ["e_0000000000000001", "cr1"])
             let before = try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) }
+            // Cursors taken before retention moves the bookings (one after a booking, one after a
+            // cost row), to be followed after it.
+            let firstPages = try [2, 3].map { limit in
+                try store.read { r throws in try r.costsPage(budgetId: "b", from: nil, to: nil, limit: limit, after: nil) }
+            }
 
             let pruned = try store.write { w throws in try w.prune(eventsBefore: t("2026-03-05T00:00:00Z"), othersBefore: t("2026-03-05T00:00:00Z")) }
             #expect(pruned.usageEvents == 3)
             #expect(try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) } == before)
             #expect(try listed().paged == expected)
+            for page in firstPages {
+                var ids = page.items.compactMap { $0["id"]?.stringValue }
+                var cursor = try PageCursor(text: #require(page.nextCursor).text)
+                while let c = cursor, ids.count < 20 {
+                    let next = try store.read { r throws in try r.costsPage(budgetId: "b", from: nil, to: nil, limit: 1, after: c) }
+                    ids += next.items.compactMap { $0["id"]?.stringValue }
+                    cursor = next.nextCursor
+                }
+                #expect(ids == expected, "a page of \(page.items.count), then after retention")
+            }
             #expect(try store.read { r throws in try r.cost(id: "e_0000000000000001") } == e1)
             #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "e1") } == nil)
         }

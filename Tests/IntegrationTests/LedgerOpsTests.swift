@@ -124,6 +124,37 @@ struct LedgerOpsTests {
         defer { _ = again.stop() }
         let client2 = try Client(again)
         #expect(try client2.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? [] == listed)
+
+        // Texts with a NUL character (valid in JSON strings) are read back whole, from event rows
+        // and cost rows, before and after retention copies a booking into a cost row.
+        let nul = "a\u{0}b"
+        #expect(try client2.sendAck(costEvent("n\u{0}1", cost: "0.5", budgetId: b, extra: [
+            ("description", .string(nul)), ("apiUsageId", .string(nul)), ("model", .string(nul)),
+        ])).string("state") == "ALLOCATED")
+        let manualNul = try client2.call("cost.allocate", [
+            "budgetId": .string(b), "platform": .string(nul), "serviceType": "SCRAPING", "costAmount": 1, "description": .string(nul),
+            "apifyRunId": .string(nul),
+        ])
+        func nulTexts() throws -> [String?] {
+            let event = try client2.call("event.get", ["source": "test", "id": .string("n\u{0}1")])
+            let costs = try client2.call("cost.list", ["budgetId": .string(b)]).arrayValue ?? []
+            let booking = costs.first { $0["eventId"]?.stringValue == "n\u{0}1" }
+            let manual = costs.first { $0["id"] == manualNul["id"] }
+            return [
+                event["id"]?.stringValue, event["model"]?.stringValue, booking?["description"]?.stringValue, booking?["apiUsageId"]?.stringValue,
+                manual?["platform"]?.stringValue, manual?["description"]?.stringValue, manual?["apifyRunId"]?.stringValue,
+            ]
+        }
+        #expect(try nulTexts() == ["n\u{0}1", nul, nul, nul, nul, nul, nul])
+        // The newest event row stays after retention (row numbers are never reused): not this one.
+        #expect(try client2.sendAck(costEvent("last", cost: "0.25", budgetId: b)).string("state") == "ALLOCATED")
+        let costsBefore = try client2.call("cost.list", ["budgetId": .string(b)])
+        let horizon = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970) + 3600).rfc3339
+        #expect(try client2.call("retention.run", ["olderThan": .string(horizon)])["usageEvents"]?.numberText == "4")
+        #expect(try client2.call("cost.list", ["budgetId": .string(b)]) == costsBefore)
+        let moved = try #require(costsBefore.arrayValue?.first { $0["eventId"]?.stringValue == "n\u{0}1" })
+        #expect(try client2.call("cost.list", ["budgetId": .string(b)]).arrayValue?.first { $0["eventId"]?.stringValue == "n\u{0}1" }?["description"]?.stringValue == nul)
+        #expect(moved["description"]?.stringValue == nul)
     }
 
     @Test func aRefundRearmsThresholdsAndEndsExceeded() throws {

@@ -19,7 +19,9 @@ extension StoreWriter: IngestRecorder {}
 /// Events accepted by batches that have not committed yet (staged, or on the commit thread),
 /// and the lookup of those that have: together, everything a new event can duplicate.
 final class InFlightEvents {
-    var keys: [EventRef: EventKey] = [:]
+    /// The batches whose events the lookup may not see yet, oldest first: the one being
+    /// decided and those on the commit thread until they are released (`forget`).
+    private(set) var batches: [StagedRows] = []
     let lookup: EventLookup
     /// Every key accepted by this process (`Engine.handleIngest`), and, once `filterComplete`,
     /// every key the database held at start (`Engine.loadKeyFilter`): a key it has never seen
@@ -29,9 +31,23 @@ final class InFlightEvents {
 
     init(lookup: EventLookup) { self.lookup = lookup }
 
+    /// A batch starts being decided: its events are in flight from now on.
+    func begin(_ rows: StagedRows) { batches.append(rows) }
+
     /// A batch committed: the lookup finds its events from now on.
-    func forget(_ rows: StagedRows) {
-        for e in rows.events { keys[EventRef(source: e.source, id: e.id)] = nil }
+    func forget(_ rows: StagedRows) { batches.removeAll { $0 === rows } }
+
+    /// A commit failed: every batch in flight is undone (and waits for a retry).
+    func forgetAll() { batches.removeAll() }
+
+    /// What a batch in flight decided for this key, if one did (a key is decided once).
+    func find(source: String, id: String) -> EventKey? {
+        guard !batches.isEmpty else { return nil }
+        let ref = EventRef(source: source, id: id)
+        for rows in batches.reversed() {
+            if let key = rows.decided(ref) { return key }
+        }
+        return nil
     }
 }
 
@@ -41,20 +57,41 @@ final class StagedRows: IngestRecorder {
     private(set) var events: [StoredEvent] = []
     private(set) var costs: [(cost: CostRecord, createdAt: Timestamp)] = []
     private(set) var rejected: [RejectedMessage] = []
+    /// `events` by key, made when a key is first asked for (`decided`) and kept up to date
+    /// after. Almost every new event is known new from the key filter alone, so most batches
+    /// never make it: a map of every key in flight cost each event two hashes of its key and
+    /// an insert and a delete (issue 8).
+    private var index: [EventRef: Int]?
 
-    init(_ inFlight: InFlightEvents) { self.inFlight = inFlight }
+    init(_ inFlight: InFlightEvents) {
+        self.inFlight = inFlight
+        inFlight.begin(self)
+    }
 
     func findEvent(source: String, id: String) throws -> EventKey? {
         // The complete filter holds every stored key and every key decided since (handleIngest
-        // inserts it): a key it has never seen is new, without hashing it for `keys` as well.
+        // inserts it): a key it has never seen is new, without looking further.
         if inFlight.filterComplete && !inFlight.filter.mayContain(source: source, id: id) { return nil }
-        if let key = inFlight.keys[EventRef(source: source, id: id)] { return key }
+        if let key = inFlight.find(source: source, id: id) { return key }
         return try inFlight.lookup.find(source: source, id: id)
+    }
+
+    /// What this batch decided for `ref`, if it holds it.
+    func decided(_ ref: EventRef) -> EventKey? {
+        if index == nil {
+            var made: [EventRef: Int] = [:]
+            made.reserveCapacity(events.count)
+            for (i, e) in events.enumerated() { made[EventRef(source: e.source, id: e.id)] = i }
+            index = made
+        }
+        guard let i = index?[ref] else { return nil }
+        let e = events[i]
+        return EventKey(body: e.body, state: e.state, reason: e.reason)
     }
 
     func insertEvent(_ e: StoredEvent) throws {
         events.append(e)
-        inFlight.keys[EventRef(source: e.source, id: e.id)] = EventKey(body: e.body, state: e.state, reason: e.reason)
+        if index != nil { index?[EventRef(source: e.source, id: e.id)] = events.count - 1 }
     }
 
     func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {
@@ -197,7 +234,7 @@ extension Engine {
         var releasedMeanwhile: [StagedRows] = []
         do {
             // One snapshot for the batch's lookups: it may predate the commit of the batch
-            // before, whose events therefore stay in `inFlight.keys` until the lookups are done
+            // before, whose events therefore stay in flight (`inFlight.batches`) until the lookups are done
             // (the defer), even when that batch is released meanwhile.
             try inFlight.lookup.beginBatch()
             defer {
@@ -206,7 +243,7 @@ extension Engine {
             }
             for (index, item) in batch.enumerated() {
                 // The batch before committed meanwhile: its acknowledgements and alerts go out
-                // now rather than after this whole batch (its events stay in `inFlight.keys`
+                // now rather than after this whole batch (its events stay in flight
                 // until this batch's lookups are done: their snapshot may predate its commit).
                 if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
                     completeCommit(forgetting: false)
@@ -227,7 +264,7 @@ extension Engine {
             // A lookup failed: this batch's bookings are undone and it waits for a retry.
             if completeCommit() {
                 stats.rollBack(to: statsBefore)
-                inFlight.keys = [:]
+                inFlight.forgetAll()
                 rebuildLedger()
             }
             fail(batch, retrying: false, error: error, at: now)
@@ -253,7 +290,7 @@ extension Engine {
     /// Waits for the batch on the commit thread, if any, and releases what it produced; on a
     /// failed commit, undoes it (and whatever was decided on top of it). Returns false then.
     ///
-    /// `forgetting`: the batch's events leave `inFlight.keys` (false while a batch is staged:
+    /// `forgetting`: the batch's events leave `inFlight` (false while a batch is staged:
     /// `stage` makes them leave when its lookups are done).
     @discardableResult
     func completeCommit(forgetting: Bool = true) -> Bool {
@@ -262,7 +299,7 @@ extension Engine {
         job.wait()
         if let error = job.error {
             stats.rollBack(to: job.statsBefore)
-            inFlight?.keys = [:]
+            inFlight?.forgetAll()
             rebuildLedger()
             fail(job.items, retrying: false, error: error, at: job.now)
             return false

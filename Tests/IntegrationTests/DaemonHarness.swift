@@ -256,10 +256,16 @@ final class Client: @unchecked Sendable {
 
     private var xpub: ZMQSocket?
 
-    /// An XPUB publisher that has seen the daemon's subscription, so nothing is lost to the slow joiner.
+    /// An XPUB publisher that has seen the daemon's subscription, so nothing is lost to the slow
+    /// joiner, and with flow control (`ZMQ_XPUB_NODROP`): a burst the daemon takes slowly (a
+    /// busy CI machine) makes `publish` wait, up to 30 s, instead of dropping at the high-water
+    /// mark. (A test that sent 6,000 events at once lost some on a slow run and then waited in
+    /// vain for their alerts.)
     func publisher() throws -> ZMQSocket {
         if let p = xpub { return p }
         let p = try socket(.xpub)
+        try p.setXPubNoDrop(true)
+        try p.setSendTimeout(milliseconds: 30_000)
         try p.connect(daemon.ingest)
         guard try poll([(p, .readable)], timeoutMilliseconds: 10_000)[0].contains(.readable),
               let sub = try p.receive(), sub.first?.first == 1 else {
@@ -270,7 +276,9 @@ final class Client: @unchecked Sendable {
     }
 
     func publish(_ event: JSONValue, topic: String = "usage") throws {
-        try publisher().send([Array(topic.utf8), event.serializedBytes()])
+        guard try publisher().send([Array(topic.utf8), event.serializedBytes()]) else {
+            throw HarnessError("publish: the daemon took nothing for 30 s")
+        }
     }
 
     // MARK: outbound

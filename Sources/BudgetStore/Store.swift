@@ -106,6 +106,14 @@ public final class Store: @unchecked Sendable {
             // schema, so a failed or regretted upgrade can be undone. A new database needs none.
             let migrator = Self.migrator
             let applied = try queue.read { db in try migrator.appliedIdentifiers(db) }
+            // A database a newer budgetd migrated: this one would not see what is kept in the
+            // newer schema (since v12, costs booked in event rows), so it refuses to start.
+            let unknown = applied.subtracting(migrator.migrations).sorted()
+            if !unknown.isEmpty {
+                throw StoreError(
+                    "database \(path) was migrated by a newer budgetd (\(unknown.joined(separator: ", "))): run that version, "
+                        + "or restore the backup made before its migration (docs/operations.md, Upgrade)")
+            }
             if !applied.isEmpty, let next = migrator.migrations.first(where: { !applied.contains($0) }) {
                 let backup = "\(path).pre-\(next).bak"
                 try? FileManager.default.removeItem(atPath: backup)  // VACUUM INTO refuses an existing file

@@ -124,6 +124,37 @@ struct StoreTests {
         }
     }
 
+    @Test("a database migrated by a newer budgetd (a migration this one does not know) stops the start, untouched")
+    func aNewerSchemaIsRefused() throws {
+        try withDatabasePath { path throws in
+            let first = try Store(path: path)
+            try first.write { w throws in try w.insertEvent(storedEvent("e1")) }
+            first.close()
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+                try queue.close()
+            }
+            do {
+                let refused = try Store(path: path)
+                refused.close()
+                Issue.record("a database with an unknown migration was opened")
+            } catch let error as StoreError {
+                #expect(error.message.contains("migrated by a newer budgetd (v99-from-the-future)"), "\(error.message)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: path + ".pre-v99-from-the-future.bak"))
+            // Without the newer migration it opens again, with its data.
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try queue.write { db in try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'") }
+                try queue.close()
+            }
+            let again = try Store(path: path)
+            defer { again.close() }
+            #expect(try again.read { try $0.eventCounts() } == [.allocated: 1, .rejected: 0])
+        }
+    }
+
     @Test("budgets, allocations and amounts at the extremes round-trip exactly")
     func budgetRoundTrip() throws {
         let budgets = try edgeBudgets()

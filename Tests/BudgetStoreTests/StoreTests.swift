@@ -52,6 +52,14 @@ private func storedEvent(
     )
 }
 
+/// Makes a database at `path` holding one event, and closes it (twice: closing is idempotent).
+private func storeOneEvent(at path: String) throws {
+    let store = try Store(path: path)
+    try store.write { w throws in try w.insertEvent(storedEvent("e1")) }
+    store.close()
+    store.close()
+}
+
 /// Budgets at the edges of what a budget can hold: extreme amounts, instant periods, selectors,
 /// fired alerts, an open-ended UNLIMITED.
 private func edgeBudgets() throws -> [Budget] {
@@ -114,10 +122,7 @@ struct StoreTests {
     @Test("reopening a database migrates nothing twice and keeps its data")
     func reopen() throws {
         try withDatabasePath { path throws in
-            let first = try Store(path: path)
-            try first.write { w throws in try w.insertEvent(storedEvent("e1")) }
-            first.close()
-            first.close() // idempotent
+            try storeOneEvent(at: path)
             let second = try Store(path: path)
             defer { second.close() }
             #expect(try second.read { try $0.eventCounts() } == [.allocated: 1, .rejected: 0])
@@ -127,14 +132,13 @@ struct StoreTests {
     @Test("a database migrated by a newer budgetd (a migration this one does not know) stops the start, untouched")
     func aNewerSchemaIsRefused() throws {
         try withDatabasePath { path throws in
-            let first = try Store(path: path)
-            try first.write { w throws in try w.insertEvent(storedEvent("e1")) }
-            first.close()
-            do {
+            try storeOneEvent(at: path)
+            func migrations(_ sql: String) throws {
                 let queue = try DatabaseQueue(path: path)
-                try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+                try queue.write { db in try db.execute(sql: sql) }
                 try queue.close()
             }
+            try migrations("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
             do {
                 let refused = try Store(path: path)
                 refused.close()
@@ -144,11 +148,7 @@ struct StoreTests {
             }
             #expect(!FileManager.default.fileExists(atPath: path + ".pre-v99-from-the-future.bak"))
             // Without the newer migration it opens again, with its data.
-            do {
-                let queue = try DatabaseQueue(path: path)
-                try queue.write { db in try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'") }
-                try queue.close()
-            }
+            try migrations("DELETE FROM grdb_migrations WHERE identifier = 'v99-from-the-future'")
             let again = try Store(path: path)
             defer { again.close() }
             #expect(try again.read { try $0.eventCounts() } == [.allocated: 1, .rejected: 0])

@@ -115,8 +115,31 @@ extension Engine {
         try w.insertAudit(at: SystemClock.now(), actor: actor, op: op, target: target, args: .object(args), before: beforeJSON, after: afterJSON)
     }
 
+    /// Budgets and allocations are written through GRDB, which binds a text only up to its first
+    /// NUL character (U+0000): an id, a name or a platform holding one would be stored cut short
+    /// (two ids differing after it would even share a row). Such a request is refused; events and
+    /// costs, written and read byte for byte, keep theirs (docs/ledger.md).
+    static func refuseNUL(in value: JSONValue, op: String) throws {
+        switch value {
+        case .string(let s) where s.utf8.contains(0):
+            throw ControlFailure(.validationFailed, "\(op): texts must not contain a NUL character (U+0000)")
+        case .array(let items):
+            for item in items { try refuseNUL(in: item, op: op) }
+        case .object(let o):
+            for (key, value) in o.pairs {
+                try refuseNUL(in: .string(key), op: op)
+                try refuseNUL(in: value, op: op)
+            }
+        default:
+            break
+        }
+    }
+
     func perform(op: String, _ args: Args, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
         let now = SystemClock.now()
+        if ["budget.create", "budget.update", "allocation.add", "allocation.update"].contains(op) {
+            try Self.refuseNUL(in: .object(args.object), op: op)
+        }
         switch op {
         case "budget.create":
             let b = try ledger.createBudget(args, id: IDs.make("b"), at: now)

@@ -414,6 +414,14 @@ struct ControlOpsTests {
             (try client.request("event.list", ["state": "LOST"]), "VALIDATION_FAILED", "state must be one of ALLOCATED UNPRICED UNALLOCATED REJECTED"),
             (try client.request("outbound.list", ["sinceSeq": "x"]), "VALIDATION_FAILED", "sinceSeq must be an integer"),
             (try client.request("event.reprocess", ["state": "ALLOCATED"]), "VALIDATION_FAILED", "event.reprocess takes state UNPRICED or UNALLOCATED"),
+            // Budgets and allocations are stored through a binding that stops at a NUL character.
+            (try client.request("budget.create", ["id": "a\u{0}b", "name": "x", "budgetType": "MONTHLY", "totalAmount": 1, "startDate": "2026-01-01"]),
+             "VALIDATION_FAILED", "budget.create: texts must not contain a NUL character (U+0000)"),
+            (try client.request("budget.create", ["name": "x", "budgetType": "MONTHLY", "totalAmount": 1, "startDate": "2026-01-01",
+                                                  "selector": ["team\u{0}": "a"]]),
+             "VALIDATION_FAILED", "budget.create: texts must not contain a NUL character (U+0000)"),
+            (try client.request("allocation.add", ["budgetId": "b_nope", "platform": "Open\u{0}AI", "serviceType": "API", "allocatedAmount": 1]),
+             "VALIDATION_FAILED", "allocation.add: texts must not contain a NUL character (U+0000)"),
         ]
         for (reply, expectedCode, expectedMessage) in cases {
             #expect(reply["ok"] == false)

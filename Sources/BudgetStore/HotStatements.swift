@@ -2,8 +2,9 @@ import BudgetCore
 import GRDB
 import GRDBSQLite
 
-/// The statements every ingested event runs (the dedup lookup, the event insert, the cost
-/// insert), prepared once per connection and bound through SQLite's C API.
+/// The statements every ingested event runs (the dedup lookup, the event insert; the cost
+/// insert for the few events whose cost is not booked in their own row: credits, corrections),
+/// prepared once per connection and bound through SQLite's C API.
 ///
 /// GRDB's general binding boxes every argument in an existential and builds an argument array
 /// per call; on the ingest path that was a tenth of the daemon's CPU per event. These
@@ -19,7 +20,7 @@ final class HotStatements {
     /// Rows per multi-row INSERT (a committed batch's events and costs): one statement step for
     /// several rows instead of one each. In a C benchmark of the event table, 16 rows a statement
     /// took 4.8 µs per row against 6.7 one at a time. In the daemon the rows of one statement
-    /// touch several pages (a cost row lands in its budget's leaf of the budget/date index), and
+    /// touch several pages (a booking lands in its budget's leaf of the by-budget index), and
     /// SQLite copies each into a statement journal, which past 64 KiB spills to a temporary file:
     /// with 16 rows, 38 % of the commit thread's samples were in `pwrite`. With 8, 7.6 % (5.4 %
     /// one row at a time: the log's own writes), and `scripts/bench-cpu.sh 300000 20`, three

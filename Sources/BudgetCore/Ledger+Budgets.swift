@@ -286,7 +286,7 @@ public struct SortableIDs: Sendable {
 
     /// `prefix_` and `n` as 16 lowercase hex digits, written in one allocation (an id per cost:
     /// `String(radix:)`, the padding and the joins were four).
-    static func format(_ prefix: String, _ n: UInt64) -> String {
+    public static func format(_ prefix: String, _ n: UInt64) -> String {
         let p = prefix.utf8
         return String(unsafeUninitializedCapacity: p.count + 17) { buffer in
             var i = 0

@@ -48,9 +48,13 @@ public struct Page: Sendable {
 extension StoreReader {
     /// A stored (accepted) event by (source, id).
     public func event(source: String, id: String) throws -> StoredEvent? {
+        try eventRow(source: source, id: id).map(storedEvent)
+    }
+
+    /// The `usage_events` row of (source, id), its key bound byte for byte (`StoredColumns`).
+    func eventRow(source: String, id: String) throws -> Row? {
         try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
                          arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
-            .map(storedEvent)
     }
 
     /// A dead letter by (source, id), the newest one.
@@ -66,8 +70,7 @@ extension StoreReader {
     /// (`cost_allocation_id`: an event is booked once); the corrections are found through their
     /// own index.
     public func costs(ofEvent source: String, id: String) throws -> [CostRecord] {
-        let event = try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
-                                     arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
+        let event = try eventRow(source: source, id: id)
         var result: [CostRecord] = []
         if let event, (event["booked"] as Int64?) != nil { result.append(try bookedCost(event)) }
         let costID: String? = event?["cost_allocation_id"]

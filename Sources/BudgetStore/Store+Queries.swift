@@ -112,9 +112,8 @@ public struct StoreReader {
     /// valid across retention, as across inserts.
     func costRows(budgetId: String, from: Timestamp?, to: Timestamp?, limit: Int, after cursor: PageCursor?) throws -> [(position: PageCursor, cost: CostRecord)] {
         let lo = from?.nanosecondsSinceEpoch ?? Int64.min, hi = to?.nanosecondsSinceEpoch ?? Int64.max
-        // A booking copied from an event row: its id has exactly this form, whose text order is
-        // its row number's order (fixed width, lowercase hex).
-        let moved = "(id GLOB 'e_" + String(repeating: "[0-9a-f]", count: 16) + "')"
+        // A booking copied from an event row: its id names the row.
+        let moved = EventCostID.matches("id")
         var costSQL = "SELECT rowid AS rid, \(StoredColumns.costAllocations) FROM cost_allocations WHERE budget_id = ? AND cost_date >= ? AND cost_date <= ?"
         var costArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi]
         var eventSQL = "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND budget_id = ? AND event_time >= ? AND event_time <= ?"
@@ -233,6 +232,8 @@ public struct StoreReader {
     /// The costs since `time`, summed per budget, platform, service and clock hour: what the
     /// spike windows need, in as many rows as there are such hours (not one per cost). SQLite
     /// groups; the sums are made here, exactly (its own `sum` of decimal text is floating point).
+    /// Both kinds of cost: cost rows, and event rows that are bookings (a real database from
+    /// before v8 has none, but one whose history table was lost has: `HistoryPersistenceTests`).
     public func hourlyCosts(since time: Timestamp) throws -> [(budgetId: String, platform: String, serviceType: ServiceType, amount: Money, at: Timestamp)] {
         let nanosPerHour: Int64 = 3_600_000_000_000
         return try Row.fetchAll(db, sql: """
@@ -382,17 +383,18 @@ public struct StoreReader {
 enum StoredColumns {
     static func exact(_ text: String) -> Data { Data(text.utf8) }
 
-    static func exact(_ plain: [String], texts: [String]) -> String {
+    /// A select list: the `plain` columns, and the `texts` cast to BLOB under their own names.
+    static func select(_ plain: [String], texts: [String]) -> String {
         (plain + texts.map { "CAST(\($0) AS BLOB) AS \($0)" }).joined(separator: ", ")
     }
-    static let usageEvents = exact(
+    static let usageEvents = select(
         ["rowid", "body", "state", "service_type", "event_time", "received_at", "cost", "currency", "cost_allocation_id",
          "catalog_version", "catalog_id", "booked"],
         texts: ["source", "event_id", "reason", "platform", "model", "budget_id", "allocation_id"])
-    static let costAllocations = exact(
+    static let costAllocations = select(
         ["service_type", "cost_amount", "currency", "cost_date", "metadata", "created_at", "kind", "catalog_from", "catalog_to"],
         texts: ["id", "budget_id", "allocation_id", "platform", "description", "api_usage_id", "apify_run_id", "event_source",
                 "event_id", "corrects_source", "corrects_event_id"])
-    static let rejectedMessages = exact(
+    static let rejectedMessages = select(
         ["rowid", "received_at", "socket", "body", "body_size"], texts: ["topic", "source", "event_id", "reason"])
 }

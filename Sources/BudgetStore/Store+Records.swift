@@ -282,8 +282,13 @@ public struct StoreWriter {
 /// neither are these ids; retention moves such a cost into a cost row under the same id.
 public enum EventCostID {
     public static func make(rowid: Int64) -> String {
-        let hex = String(UInt64(bitPattern: rowid), radix: 16)
-        return "e_" + String(repeating: "0", count: 16 - hex.count) + hex
+        SortableIDs.format("e", UInt64(bitPattern: rowid))
+    }
+
+    /// An SQL condition true for a text `column` of exactly this form (whose text order is then
+    /// its row number's order: fixed width, lowercase hex).
+    static func matches(_ column: String) -> String {
+        "(\(column) GLOB 'e_" + String(repeating: "[0-9a-f]", count: 16) + "')"
     }
 
     /// The row number an id of this form names; nil for any other id.

@@ -17,6 +17,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 /// How hard SQLite syncs on commit.
 public enum SynchronousMode: String, Sendable {
     case full = "FULL", normal = "NORMAL", off = "OFF"
+
+    /// The number `PRAGMA synchronous` reads back for this mode.
+    public var level: Int {
+        switch self {
+        case .off: 0
+        case .normal: 1
+        case .full: 2
+        }
+    }
 }
 
 /// budgetd's SQLite database. Money is stored as exact decimal TEXT (the full 1e-9 × 1e12 range
@@ -63,7 +72,7 @@ public final class Store: @unchecked Sendable {
             return tries < 50_000
         }
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            // (`synchronous` is set after the queue opens: see `setSynchronous`.)
             // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
@@ -102,6 +111,7 @@ public final class Store: @unchecked Sendable {
                 if check != "ok" { throw StoreError("database \(path) failed its integrity check: \(check ?? "no answer")") }
             }
             queue = try DatabaseQueue(path: path, configuration: config)
+            try Self.setSynchronous(synchronous, on: queue, path: path)
             // An upgrade: back the database up (a consistent, compacted copy) before changing its
             // schema, so a failed or regretted upgrade can be undone. A new database needs none.
             let migrator = Self.migrator
@@ -175,6 +185,29 @@ public final class Store: @unchecked Sendable {
         hot?.finalize()
         hot = nil
         try? queue.close()
+    }
+
+    /// Sets `PRAGMA synchronous` on the writer's connection and reads it back.
+    ///
+    /// Not in `prepareDatabase`: GRDB's WAL set-up (`journalMode = .wal`) runs after it, when
+    /// the queue opens, and sets `synchronous = NORMAL` (GRDB's `Database.setUpWALMode`), so
+    /// a mode set there never took effect: until this was found, every commit ran at NORMAL,
+    /// whatever was configured (the log was synced only by checkpoints, not at each commit).
+    /// The value read back is checked, so a later change of that kind stops the start
+    /// instead of weakening durability silently (StoreTests).
+    static func setSynchronous(_ mode: SynchronousMode, on queue: DatabaseQueue, path: String) throws {
+        let level = try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(mode.rawValue)")
+            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
+        }
+        guard level == mode.level else {
+            throw StoreError("database \(path): PRAGMA synchronous reads \(level.map(String.init) ?? "nothing") after setting \(mode.rawValue) (\(mode.level))")
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` as SQLite reports it (0 OFF, 1 NORMAL, 2 FULL).
+    public func synchronousLevel() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Runs `body` in one write transaction: everything it writes commits together (one fsync),

@@ -119,6 +119,24 @@ struct StoreTests {
         }
     }
 
+    /// GRDB's WAL set-up sets `synchronous = NORMAL` after the connection's own set-up ran: a
+    /// mode set there was silently lost (every commit ran at NORMAL, its log not synced).
+    @Test("the writer's connection commits at the synchronous mode asked for (FULL by default), new or reopened",
+          arguments: [SynchronousMode.full, .normal, .off])
+    func synchronousModeIsTheOneAskedFor(mode: SynchronousMode) throws {
+        try withDatabasePath { path throws in
+            let fresh = try Store(path: path, synchronous: mode, backgroundCheckpoints: true)
+            #expect(try fresh.synchronousLevel() == mode.level)
+            fresh.close()
+            let reopened = try Store(path: path, synchronous: mode, backgroundCheckpoints: true)
+            defer { reopened.close() }
+            #expect(try reopened.synchronousLevel() == mode.level)
+            let byDefault = try Store(path: path + ".default")
+            defer { byDefault.close() }
+            #expect(try byDefault.synchronousLevel() == 2)
+        }
+    }
+
     @Test("reopening a database migrates nothing twice and keeps its data")
     func reopen() throws {
         try withDatabasePath { path throws in

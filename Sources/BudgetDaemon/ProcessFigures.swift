@@ -8,6 +8,8 @@ struct ProcessFigures {
     var peakRssBytes: Int64?
     var databaseBytes: Int64
     var walBytes: Int64
+    /// The writer connection's `PRAGMA synchronous` as read back when the store opened.
+    var synchronous: String
 
     static func read(store: Store) -> ProcessFigures {
         var rss: Int64?, peak: Int64?
@@ -18,7 +20,10 @@ struct ProcessFigures {
             }
         }
         let sizes = store.fileSizes
-        return ProcessFigures(rssBytes: rss, peakRssBytes: peak, databaseBytes: sizes.database, walBytes: sizes.wal)
+        return ProcessFigures(
+            rssBytes: rss, peakRssBytes: peak, databaseBytes: sizes.database, walBytes: sizes.wal,
+            synchronous: store.synchronousMode.rawValue
+        )
     }
 
     /// "VmRSS:	  123456 kB" → bytes.

@@ -69,6 +69,7 @@ struct Stats: Sendable {
                     ("rssBytes", p.rssBytes.map { .number($0) } ?? .null),
                     ("peakRssBytes", p.peakRssBytes.map { .number($0) } ?? .null),
                     ("databaseBytes", .number(p.databaseBytes)), ("walBytes", .number(p.walBytes)),
+                    ("synchronous", .string(p.synchronous)),
                 ]))
             } ?? .null),
         ]))

@@ -38,6 +38,9 @@ public enum SynchronousMode: String, Sendable {
 public final class Store: @unchecked Sendable {
     let queue: DatabaseQueue
     public let path: String
+    /// The writer connection's `synchronous` mode: the one asked for, read back from SQLite
+    /// when the store opened (the open fails otherwise: `setSynchronous`).
+    public let synchronousMode: SynchronousMode
     /// The copy made before this open applied pending migrations to an existing database
     /// (`<path>.pre-<first pending migration>.bak`), for the caller to log; nil when none ran.
     public private(set) var backupPath: String?
@@ -59,6 +62,7 @@ public final class Store: @unchecked Sendable {
     /// itself; a thread of the store's does (`Checkpointer`), so commits do not wait for it.
     public init(path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false) throws(StoreError) {
         self.path = path
+        synchronousMode = synchronous
         checkpointer = backgroundCheckpoints ? Checkpointer(path: path) : nil
         var config = Configuration()
         config.journalMode = .wal

@@ -213,6 +213,21 @@ struct OperationsTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// GRDB's WAL set-up once reset the configured mode to NORMAL unnoticed: the daemon says
+    /// which mode its commits run at, as the store read it back from SQLite.
+    @Test("stats.process.synchronous: FULL by default, NORMAL when configured so")
+    func synchronousModeInStats() throws {
+        for (config, expected) in [([String: String](), "FULL"), (["synchronous": "\"normal\""], "NORMAL")] {
+            let dir = try TempDir()
+            let daemon = try Daemon(dir: dir, config: config)
+            let client = try Client(daemon)
+            #expect(try client.sendAck(costEvent("s-1", cost: "1")).string("status") == "ACCEPTED")
+            let stats = try client.call("stats")
+            #expect(stats["process"]?["synchronous"]?.stringValue == expected, "\(stats)")
+            #expect(daemon.stop() == 0)
+        }
+    }
+
     @Test("costs and events dated at the ends of the representable range are booked; the daemon keeps running")
     func costsAtTheEdgesOfTime() throws {
         let dir = try TempDir()

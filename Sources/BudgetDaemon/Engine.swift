@@ -208,6 +208,7 @@ public final class Engine: @unchecked Sendable {
 
         control = try context.makeSocket(.router)
         try secure(control, endpoint: config.controlEndpoint, domain: SecurityKeys.controlDomain)
+        try control.setSendHighWaterMark(config.sendHighWaterMark)
         try control.setMaxMessageSize(config.socketMaxMessageBytes)
         try control.bind(config.controlEndpoint)
 
@@ -448,6 +449,8 @@ public final class Engine: @unchecked Sendable {
     func take(includeIngest: Bool) throws -> [WorkItem] {
         var batch: [WorkItem] = []
         var open = includeIngest ? [true, true, true] : [false, false, true]
+        // One message from each socket in turn, each only while the batch has room: a pass over
+        // all three could take up to two more than `maxBatch`.
         while batch.count < config.maxBatch && open.contains(true) {
             let now = SystemClock.now()
             if open[0] {
@@ -455,13 +458,13 @@ public final class Engine: @unchecked Sendable {
                     batch.append(.publish(frames: frames, receivedAt: now))
                 } else { open[0] = false }
             }
-            if open[1] {
+            if open[1] && batch.count < config.maxBatch {
                 if let frames = try ingestAck.receive(dontWait: true) {
                     let (envelope, body) = Self.splitEnvelope(frames)
                     batch.append(.ack(envelope: envelope, frames: body, receivedAt: now))
                 } else { open[1] = false }
             }
-            if open[2] {
+            if open[2] && batch.count < config.maxBatch {
                 if let (frames, userID) = try control.receiveWithUserID(dontWait: true) {
                     let (envelope, body) = Self.splitEnvelope(frames)
                     batch.append(.control(envelope: envelope, frames: body, userID: userID))

@@ -281,6 +281,38 @@ struct OperationsTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// The batch reader took one message from each socket per pass, so a batch could hold up
+    /// to two more than `maxBatch` when several sockets had traffic.
+    @Test("maxBatch bounds every batch, with acknowledged events and control requests queued at once")
+    func maxBatchBoundsEveryBatch() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, config: ["maxBatch": "1"], extraArgs: ["--metrics", "127.0.0.1:0"])
+        let address = try metricsAddress(daemon)
+        let client = try Client(daemon)
+        let acks = try client.ackSocket()
+        let control = try client.socket(.dealer)
+        try control.connect(daemon.control)
+        let n = 150
+        for i in 0..<n {
+            try acks.send([Array("usage".utf8), costEvent("mb-\(i)", cost: "1").serializedBytes()])
+            try control.send([[], Array(#"{"op":"health","args":{}}"#.utf8)])
+        }
+        var (ackReplies, controlReplies) = (0, 0)
+        let deadline = Date().addingTimeInterval(30)
+        while (ackReplies < n || controlReplies < n) && Date() < deadline {
+            let ready = try poll([(acks, .readable), (control, .readable)], timeoutMilliseconds: 100)
+            if ready[0].contains(.readable), try acks.receive(dontWait: true) != nil { ackReplies += 1 }
+            if ready[1].contains(.readable), try control.receive(dontWait: true) != nil { controlReplies += 1 }
+        }
+        #expect(ackReplies == n && controlReplies == n)
+        let text = try RawHTTP.get(address)
+        let batches = try #require(sample(text, "budgetd_commit_batch_size_count"))
+        #expect(batches >= Double(n), "\(text)")
+        // Every batch holds one item: the le="1.0" bucket counts them all.
+        #expect(sample(text, #"budgetd_commit_batch_size_bucket{le="1.0"}"#) == batches, "\(text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("the metrics endpoint survives hostile clients, and the daemon keeps answering")
     func hostileHTTP() throws {
         let dir = try TempDir()

@@ -289,7 +289,7 @@ extension Engine {
     /// Loads the catalog file again (`prices.reload`, SIGHUP); a bad one is refused and the old
     /// one kept. Then UNPRICED events are priced again, in the same transaction.
     func reloadCatalog(_ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
-        guard let path = config.pricesPath else {
+        guard let path = pricesPath else {
             throw ControlFailure(.validationFailed, "no price catalog is configured (--prices)")
         }
         let started = SystemClock.now()

@@ -104,6 +104,11 @@ public final class Engine: @unchecked Sendable {
     var integrityFailure: String?
     /// Alert settings from a SIGHUP's re-read config file, applied by the engine thread.
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
+    /// The catalog path a SIGHUP's re-read configuration names, applied by the engine thread.
+    let pendingPricesPath = Mutex<String?>(nil)
+    /// The price catalog's path: `config.pricesPath`, or what a SIGHUP's configuration named
+    /// since (engine thread only).
+    var pricesPath: String?
     /// Engine-thread only.
     let metrics = EngineMetrics()
     /// Decodes ingest messages of the next batch while this thread commits the current one.
@@ -169,7 +174,8 @@ public final class Engine: @unchecked Sendable {
         }
         try loadLedger(settings: config.alerts)
         let budgets = ledger.budgetsInOrder, lastSeq = ledger.lastSeq
-        if let path = config.pricesPath {
+        pricesPath = config.pricesPath
+        if let path = pricesPath {
             let started = SystemClock.now()
             pricer = Pricer(catalog: try Self.loadCatalog(path: path))
             logger.info("price catalog loaded", metadata: [
@@ -359,6 +365,10 @@ public final class Engine: @unchecked Sendable {
                         "spikeFactorPercent": "\(settings.spikeFactorPercent)", "spikeMinAmount": "\(settings.spikeMinAmount)",
                         "lowBudgetMinElapsedHours": "\(settings.lowBudgetMinElapsedHours)",
                     ])
+                }
+                if let path = pendingPricesPath.withLock({ $0.take() }), path != pricesPath {
+                    logger.notice("price catalog path changed", metadata: ["from": "\(pricesPath ?? "-")", "to": "\(path)"])
+                    pricesPath = path
                 }
                 process([.reload])
             }

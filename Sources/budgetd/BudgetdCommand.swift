@@ -147,7 +147,7 @@ struct BudgetdCommand: AsyncParsableCommand {
         hangup.setEventHandler {
             do {
                 let fresh = try makeConfiguration()
-                engine.requestReload(alertSettings: fresh.alerts)
+                engine.requestReload(alertSettings: fresh.alerts, pricesPath: fresh.pricesPath)
             } catch {
                 logger.error("SIGHUP: configuration refused, the running alert settings stay: \(error)")
                 engine.requestReload()

@@ -75,6 +75,33 @@ struct PricingIntegrationTests {
         #expect(try client.call("event.list", ["state": "ALLOCATED"]).arrayValue?.count == 2)
     }
 
+    /// The catalog's path was read once at start: a config file naming another catalog was
+    /// re-read by SIGHUP (its alert settings applied) and the old path reloaded.
+    @Test("SIGHUP with a config file naming another catalog loads that one; a bad one is refused, the old one stays")
+    func sighupFollowsTheConfiguredCatalogPath() throws {
+        let dir = try TempDir()
+        try write(Self.catalogV1, to: dir.file("prices.json"))
+        let daemon = try Daemon(dir: dir, config: ["prices": "\"\(dir.file("prices.json"))\""])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        func quote() throws -> String? {
+            try client.call("price.quote", usage("q", model: "gpt-new", input: 1000))["cost"]?.numberText
+        }
+        #expect(try client.call("price.quote", usage("q", model: "gpt-new", input: 1000))["state"]?.stringValue == "UNPRICED")
+        try write(Self.catalogV2, to: dir.file("prices-v2.json"))
+        let config = dir.file("config.json")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try write(text.replacingOccurrences(of: dir.file("prices.json"), with: dir.file("prices-v2.json")), to: config)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        try waitFor { try client.call("price.quote", usage("q", model: "gpt-new", input: 1000))["state"]?.stringValue != "UNPRICED" }
+        #expect(try quote() == "1")
+        #expect(daemon.stderr.contains("price catalog path changed"), "\(daemon.stderr)")
+        // prices.reload reads the new path too; a bad catalog there is refused, the loaded one stays.
+        try write("{\"prices\": [{\"platform\": \"OpenAI\"}]}", to: dir.file("prices-v2.json"))
+        #expect(try client.request("prices.reload")["error"]?["code"]?.stringValue == "VALIDATION_FAILED")
+        #expect(try quote() == "1")
+    }
+
     @Test func aBadCatalogIsRefusedAndTheOldOneStays() throws {
         let dir = try TempDir()
         try write(Self.catalogV1, to: dir.file("prices.json"))

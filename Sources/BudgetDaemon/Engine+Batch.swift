@@ -19,6 +19,8 @@ struct BatchOutput {
     /// The replies of `budget.create` and `budget.update` (index in `replies`, the budget): sent
     /// with the budget as the batch commits it, after the waiting events routed to it.
     var budgetReplies: [(reply: Int, envelope: [[UInt8]], budgetId: String)] = []
+    /// `backup.create` requests, started once the batch has committed (answered when done).
+    var backups: [BackupJob] = []
     /// The batch's additions to the daily rollup, written once per key at commit.
     var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
     /// The last day's text (a batch's costs are mostly of one day: one string, not one per cost).
@@ -84,7 +86,8 @@ extension Engine {
                     case .ack(let envelope, let frames, let receivedAt):
                         try handleIngest(frames: frames, envelope: envelope, receivedAt: receivedAt, decoded: decoded?[index].take(), w, &out)
                     case .control(let envelope, let frames, let userID):
-                        let reply = try handleControl(frames: frames, userID: userID, w, &out)
+                        // nil: answered later (a backup, once copied).
+                        guard let reply = try handleControl(frames: frames, envelope: envelope, userID: userID, w, &out) else { continue }
                         if let id = out.repliedBudget.take() { out.budgetReplies.append((out.replies.count, envelope, id)) }
                         out.replies.append(.control(envelope + [reply.serializedBytes()]))
                     case .tick:
@@ -142,6 +145,7 @@ extension Engine {
     /// A batch committed: count it, then acknowledge, reply and publish what it produced.
     func committed(_ out: BatchOutput, items: Int, statsBefore: Stats, statsAfter: Stats, started: Int64, at now: Timestamp) {
         stats.batches += 1
+        startBackups(out.backups)
         metrics.committed(before: statsBefore, after: statsAfter, items: items, nanoseconds: SystemdNotifier.monotonicNow() - started)
         updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
         for reply in out.replies { send(reply) }

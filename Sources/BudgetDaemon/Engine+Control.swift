@@ -71,11 +71,22 @@ extension Engine {
     }
 
     /// Answers one control request. Domain failures become error replies; only a database failure throws.
-    func handleControl(frames: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue {
+    /// Returns the reply, or nil for a request answered later (`backup.create`: once its batch
+    /// has committed and the copy, on a thread of its own, is done).
+    func handleControl(frames: [[UInt8]], envelope: [[UInt8]], userID: String?, _ w: StoreWriter, _ out: inout BatchOutput) throws -> JSONValue? {
         let op: String, args: JSONObject
         switch parseControl(frames: frames, userID: userID) {
         case .failure(let failure): return Self.errorReply(failure.code, failure.message)
         case .success(let request): (op, args) = request
+        }
+        if op == "backup.create" {
+            do {
+                out.backups.append(try backupRequest(Args(args), envelope: envelope, actor: userID ?? "local", out))
+                return nil
+            } catch {
+                guard let reply = Self.refusalReply(error) else { throw error }
+                return reply
+            }
         }
         // A refused request leaves nothing behind: the ledger and the batch's output are put back
         // as they were (copy-on-write makes the snapshot free unless the op changed something).
@@ -219,8 +230,6 @@ extension Engine {
             return try eventGetOp(args, w)
         case "event.reprice":
             return try repriceOp(args, w, &out, now: now)
-        case "backup.create":
-            return try backupOp(args)
         case "retention.run":
             return try retentionOp(args, w, now: now)
         case "event.reprocess":

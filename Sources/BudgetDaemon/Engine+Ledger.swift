@@ -2,6 +2,7 @@ import BudgetCore
 import BudgetStore
 import Foundation
 import Logging
+import Synchronization
 
 // Ledger operations (docs/ledger.md): credits, re-pricing, backup, event.get and cursor pages.
 // The history is append-only: a correction is a new cost row that names what it corrects.
@@ -177,25 +178,46 @@ extension Engine {
         ]))
     }
 
-    /// `backup.create`: `VACUUM INTO` a new file, on a connection of its own (see Store.backup).
-    func backupOp(_ args: Args) throws -> JSONValue {
+    /// `backup.create`, checked: the path, and that no other backup runs or is about to. The
+    /// copy itself starts once the request's batch has committed (`startBackups`).
+    func backupRequest(_ args: Args, envelope: [[UInt8]], actor: String, _ out: BatchOutput) throws -> BackupJob {
         let path = try args.requiredString("path", max: 4096)
         guard path.hasPrefix("/") else { throw ControlFailure(.validationFailed, "path must be absolute (it is written by budgetd)") }
-        if FileManager.default.fileExists(atPath: path) { throw ControlFailure(.conflict, "\(path) exists: a backup never overwrites a file") }
-        let started = SystemClock.now()
-        let summary: BackupSummary
-        do { summary = try store.backup(to: path) } catch {
-            throw ControlFailure(.internalError, error.message)
+        if let running = backupJob ?? out.backups.first {
+            throw ControlFailure(.conflict, "a backup is in progress (\(running.path)): one at a time")
         }
-        let ms = (SystemClock.now() - started) / 1_000_000
-        logger.notice("backup written", metadata: ["path": "\(path)", "bytes": "\(summary.bytes)", "ms": "\(ms)"])
-        return .object(JSONObject([
-            ("path", .string(path)), ("bytes", .number(summary.bytes)), ("ms", .number(ms)),
-            ("events", .number(summary.events)), ("costs", .number(summary.costs)),
-            ("budgets", .array(summary.budgets.map { b in
-                .object(JSONObject([("id", .string(b.id)), ("spentAmount", .number(b.spent.description))]))
-            })),
-        ]))
+        if FileManager.default.fileExists(atPath: path) { throw ControlFailure(.conflict, "\(path) exists: a backup never overwrites a file") }
+        return BackupJob(envelope: envelope, path: path, args: args.object, actor: actor)
+    }
+
+    /// Starts the backups a committed batch asked for, each on a thread of its own.
+    func startBackups(_ jobs: [BackupJob]) {
+        for job in jobs {
+            backupJob = job
+            let store = self.store!
+            let thread = Thread { [logger] in
+                nameCurrentThread("budgetd-backup")
+                job.run(store: store, logger: logger)
+            }
+            thread.start()
+        }
+    }
+
+    /// The backup's thread is done: the request is recorded in the audit log (when it
+    /// succeeded) and answered. Called with nothing in the pipeline (the store is this thread's).
+    func finishBackup(_ job: BackupJob) {
+        backupJob = nil
+        let reply = job.waitForReply()
+        if reply["ok"]?.boolValue == true, let result = reply["result"] {
+            do {
+                try store.write { w in
+                    try w.insertAudit(at: SystemClock.now(), actor: job.actor, op: "backup.create", target: nil, args: .object(job.args), before: nil, after: result)
+                }
+            } catch {
+                logger.error("backup written, but not recorded in the audit log", metadata: ["path": "\(job.path)", "error": "\(error)"])
+            }
+        }
+        send(.control(job.envelope + [reply.serializedBytes()]))
     }
 
     /// `event.get`: a stored event by (source, id) with its cost rows (booking and adjustments)
@@ -226,5 +248,62 @@ extension Engine {
         .object(JSONObject([
             ("items", .array(page.items)), ("nextCursor", page.nextCursor.map { .string($0.text) } ?? .null),
         ]))
+    }
+}
+
+/// A `backup.create` under way: `VACUUM INTO` on a read-only connection of its own (see
+/// Store.backup), on a thread of its own, so the engine goes on committing events, answering
+/// requests and feeding the systemd watchdog while it copies (it used to run on the engine
+/// thread: a copy of a few million events outlasted `WatchdogSec`, and ingest stopped for as long).
+///
+/// `@unchecked Sendable`: `reply` is written by the backup thread before `done` is signalled,
+/// and read by the engine only after it (`waitForReply`) or once `isFinished` says so.
+final class BackupJob: @unchecked Sendable {
+    let envelope: [[UInt8]]
+    let path: String
+    let args: JSONObject
+    let actor: String
+    private var reply: JSONValue = .null
+    private let finished = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(envelope: [[UInt8]], path: String, args: JSONObject, actor: String) {
+        self.envelope = envelope
+        self.path = path
+        self.args = args
+        self.actor = actor
+    }
+
+    /// Whether the copy is done (then `waitForReply` does not wait).
+    var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    func run(store: Store, logger: Logger) {
+        defer {
+            finished.store(true, ordering: .releasing)
+            done.signal()
+        }
+        let started = SystemClock.now()
+        do {
+            let summary = try store.backup(to: path)
+            let ms = (SystemClock.now() - started) / 1_000_000
+            logger.notice("backup written", metadata: ["path": "\(path)", "bytes": "\(summary.bytes)", "ms": "\(ms)"])
+            reply = Engine.okReply(.object(JSONObject([
+                ("path", .string(path)), ("bytes", .number(summary.bytes)), ("ms", .number(ms)),
+                ("events", .number(summary.events)), ("costs", .number(summary.costs)),
+                ("budgets", .array(summary.budgets.map { b in
+                    .object(JSONObject([("id", .string(b.id)), ("spentAmount", .number(b.spent.description))]))
+                })),
+            ])))
+        } catch {
+            logger.error("backup failed", metadata: ["path": "\(path)", "error": "\(error.message)"])
+            reply = Engine.errorReply(.internalError, error.message)
+        }
+    }
+
+    /// The reply, once the copy is done (waits for it).
+    func waitForReply() -> JSONValue {
+        done.wait()
+        done.signal()
+        return reply
     }
 }

@@ -104,6 +104,8 @@ public final class Engine: @unchecked Sendable {
     var integrityFailure: String?
     /// Alert settings from a SIGHUP's re-read config file, applied by the engine thread.
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
+    /// The `backup.create` copying on its own thread, if any (engine thread only).
+    var backupJob: BackupJob?
     /// The catalog path a SIGHUP's re-read configuration names, applied by the engine thread.
     let pendingPricesPath = Mutex<String?>(nil)
     /// The price catalog's path: `config.pricesPath`, or what a SIGHUP's configuration named
@@ -307,6 +309,11 @@ public final class Engine: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             // From this loop itself: if it hangs, the pings stop and systemd restarts the daemon.
             notifier.watchdogIfDue()
+            if let job = backupJob, job.isFinished {
+                // Its audit record is written here, with the pipeline empty.
+                finishDecoding()
+                finishBackup(job)
+            }
             let now = SystemClock.now()
             if now >= nextHeartbeat {
                 // lastSeq as published: the batch on the commit thread first.
@@ -411,6 +418,11 @@ public final class Engine: @unchecked Sendable {
     /// is retried until the deadline, as in `serve`.
     func drain() throws {
         notifier.notify("STOPPING=1")
+        if let job = backupJob {
+            // Its client waits for the reply, and a file left half-written would look like a backup.
+            logger.notice("stopping: waiting for the backup in progress", metadata: ["path": "\(job.path)"])
+            finishBackup(job)
+        }
         let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)
         var queued: [WorkItem] = []
         var next = 0

@@ -310,6 +310,52 @@ struct LedgerOpsTests {
         #expect(try spent(client, b) == "6.5")
     }
 
+    /// The copy ran on the engine thread: nothing was read, committed or answered (and the
+    /// systemd watchdog not fed) until it was done: a few million events outlasted WatchdogSec.
+    @Test("while a backup copies, the daemon answers and commits; a second backup meanwhile is CONFLICT; the backup is audited")
+    func theDaemonServesWhileABackupCopies() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100000000")
+        // ~40 MB of events (15 KB of metadata each), so the copy takes a while (~0.3 s).
+        let filler = String(repeating: "x", count: 15_000)
+        let n = 2_600
+        for i in 0..<n {
+            try client.publish(costEvent("big-\(i)", cost: "1", budgetId: b, extra: [("metadata", ["note": .string(filler)])]))
+        }
+        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        let backupPath = dir.file("serving.db")
+        let requester = try client.socket(.dealer)
+        try requester.connect(daemon.control)
+        try requester.send([[], Array(#"{"op":"backup.create","args":{"path":"\#(backupPath)"}}"#.utf8)])
+        Thread.sleep(forTimeInterval: 0.02)
+        // Answered, and an event committed, while the copy runs.
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(try client.sendAck(costEvent("during", cost: "2", budgetId: b)).string("status") == "ACCEPTED")
+        let second = try client.request("backup.create", ["path": .string(dir.file("second.db"))])
+        #expect(second["error"]?["code"]?.stringValue == "CONFLICT", "\(second)")
+        #expect(second["error"]?["message"]?.stringValue?.contains("in progress") == true)
+        #expect(try poll([(requester, .readable)], timeoutMilliseconds: 0)[0].contains(.readable) == false,
+                "the backup replied before the requests sent after it: it still blocks the daemon")
+        guard try poll([(requester, .readable)], timeoutMilliseconds: 30_000)[0].contains(.readable),
+              let frames = try requester.receive(), let last = frames.last else {
+            Issue.record("no reply to backup.create")
+            return
+        }
+        let reply = try JSON.parse(last)
+        #expect(reply["ok"]?.boolValue == true, "\(reply)")
+        // A snapshot of what was committed when the copy began (the event sent meanwhile may be in it).
+        #expect(["\(n)", "\(n + 1)"].contains(reply["result"]?["events"]?.numberText ?? "-"), "\(reply)")
+        #expect(FileManager.default.fileExists(atPath: backupPath))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("second.db")))
+        let audit = try client.call("audit.list").arrayValue ?? []
+        #expect(audit.filter { $0["op"]?.stringValue == "backup.create" }.count == 1, "\(audit)")
+        // Another backup once this one is done.
+        #expect(try client.call("backup.create", ["path": .string(dir.file("third.db"))])["events"]?.numberText == "\(n + 1)")
+    }
+
     @Test func aBackupUnderIngestRestoresWithEqualTotals() throws {
         let dir = try TempDir()
         let db = dir.file("budgetd.db")

@@ -228,6 +228,7 @@ extension Store {
             let reader = try DatabaseQueue(path: self.path, configuration: config)
             defer { try? reader.close() }
             try reader.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            try Self.syncToDisk(path)
             let copy = try DatabaseQueue(path: path, configuration: config)
             defer { try? copy.close() }
             return try copy.read { db in

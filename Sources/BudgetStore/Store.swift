@@ -132,6 +132,7 @@ public final class Store: @unchecked Sendable {
                 let backup = "\(path).pre-\(next).bak"
                 try? FileManager.default.removeItem(atPath: backup)  // VACUUM INTO refuses an existing file
                 try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [backup]) }
+                try Self.syncToDisk(backup)
                 backupPath = backup
             }
             try migrator.migrate(queue)
@@ -189,6 +190,19 @@ public final class Store: @unchecked Sendable {
         hot?.finalize()
         hot = nil
         try? queue.close()
+    }
+
+    /// Syncs a file `VACUUM INTO` wrote, and its directory (so the new name survives a power
+    /// cut too). SQLite syncs such a copy only as the writing connection's `synchronous` says:
+    /// the pre-migration backup, written by the writer's connection, was not synced at all
+    /// with `synchronous=OFF`, and no directory was.
+    static func syncToDisk(_ path: String) throws {
+        for (target, flags) in [(path, O_RDONLY), ((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)] {
+            let fd = open(target.isEmpty ? "." : target, flags)
+            guard fd >= 0 else { throw StoreError("cannot open \(target) to sync it: \(String(cString: strerror(errno)))") }
+            defer { Glibc.close(fd) }
+            guard fsync(fd) == 0 else { throw StoreError("cannot sync \(target): \(String(cString: strerror(errno)))") }
+        }
     }
 
     /// Sets `PRAGMA synchronous` on the writer's connection and reads it back.

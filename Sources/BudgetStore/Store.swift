@@ -1,5 +1,6 @@
 import BudgetCore
 import GRDB
+import GRDBSQLite
 import Foundation
 
 /// A failure of the database: it could not be opened, read or written.
@@ -55,6 +56,8 @@ public final class Store: @unchecked Sendable {
     public private(set) var historyBackfillNeeded = false
     /// Checkpoints off the writer's thread (when opened with `backgroundCheckpoints`).
     let checkpointer: Checkpointer?
+    /// What `whileStatementsRun` calls; held here for as long as SQLite may call it.
+    private var progressTick: ProgressTick?
 
     /// Opens (creating if needed) and migrates the database at `path`. WAL journal.
     ///
@@ -186,10 +189,31 @@ public final class Store: @unchecked Sendable {
 
     /// Closes the database; idempotent.
     public func close() {
+        if progressTick != nil {
+            queue.inDatabase { db in sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
+            progressTick = nil
+        }
         checkpointer?.stop()
         hot?.finalize()
         hot = nil
         try? queue.close()
+    }
+
+    /// Calls `tick` from inside the writer connection's statements, every 100,000 steps of
+    /// SQLite's virtual machine (a millisecond or so of work), on whichever thread runs them.
+    /// For a watchdog: one statement can run for long (retention deleting 10⁶ events in one
+    /// transaction: 52 s, past systemd's `WatchdogSec=30`), and a statement that steps is making
+    /// progress; one stuck on I/O makes no steps and does not call it.
+    public func whileStatementsRun(_ tick: @escaping @Sendable () -> Void) {
+        let box = ProgressTick(tick)
+        queue.inDatabase { db in
+            sqlite3_progress_handler(db.sqliteConnection, 100_000, { context in
+                guard let context else { return 0 }
+                Unmanaged<ProgressTick>.fromOpaque(context).takeUnretainedValue().tick()
+                return 0  // go on
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+        progressTick = box
     }
 
     /// Syncs a file `VACUUM INTO` wrote, and its directory (so the new name survives a power
@@ -495,4 +519,10 @@ public final class Store: @unchecked Sendable {
         }
         return migrator
     }
+}
+
+/// The closure of `Store.whileStatementsRun`, boxed for SQLite's C callback.
+private final class ProgressTick: Sendable {
+    let tick: @Sendable () -> Void
+    init(_ tick: @escaping @Sendable () -> Void) { self.tick = tick }
 }

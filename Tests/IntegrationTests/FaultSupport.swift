@@ -79,6 +79,13 @@ enum SQLiteShell {
         return output
     }
 
+    /// Runs SQL that writes, on a file no daemon has open (to make a large database quickly).
+    static func write(_ db: String, _ sql: String) throws {
+        guard let path else { throw HarnessError("sqlite3 is not installed (apt-get install sqlite3)") }
+        let (status, output) = try runCommand([path, "-batch", db, sql], timeoutSeconds: 120)
+        guard status == 0 else { throw HarnessError("sqlite3 \(sql) failed (\(status)): \(output)") }
+    }
+
     /// `PRAGMA integrity_check`: "ok" for a sound file.
     static func integrityCheck(_ db: String) throws -> String {
         try query(db, "PRAGMA integrity_check").trimmingCharacters(in: .whitespacesAndNewlines)

@@ -54,6 +54,17 @@ final class NotifyListener: @unchecked Sendable {
     }
 }
 
+/// Times of the watchdog pings a collector thread saw.
+final class PingLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [Date] = []
+    private var stopped = false
+    func add(_ date: Date) { lock.withLock { seen.append(date) } }
+    var times: [Date] { lock.withLock { seen } }
+    func stop() { lock.withLock { stopped = true } }
+    var isStopped: Bool { lock.withLock { stopped } }
+}
+
 /// A raw TCP client, so the tests say exactly what bytes go on the wire.
 final class RawHTTP {
     let fd: Int32
@@ -156,6 +167,58 @@ struct OperationsTests {
         #expect(listener.wait(for: "STOPPING=1", seconds: 10, seen: &seen), "got \(seen)")
         #expect(daemon.stop() == 0)
         #expect(seen.filter { $0 == "READY=1" }.count == 1)
+    }
+
+    /// Retention ran in one statement on the engine thread without a ping: 10⁶ events took 52 s,
+    /// past WatchdogSec=30, so systemd killed the daemon, and the retention at the next start
+    /// again (a restart loop). A long statement now pings while it steps.
+    @Test("the watchdog is fed while a long retention runs")
+    func watchdogDuringALongRetention() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        let config = ["dedupWindowDays": "0"]
+        do {
+            let daemon = try Daemon(dir: dir, dbPath: db, config: config)
+            let client = try Client(daemon)
+            let budget = try makeBudget(client)
+            #expect(try client.sendAck(costEvent("seed", cost: "0.01", budgetId: budget)).string("state") == "ALLOCATED")
+            #expect(daemon.stop() == 0)
+        }
+        // 100,000 copies of that event (booked in their rows), written beside the daemon.
+        let columns = try SQLiteShell.query(db, "SELECT group_concat(name, ',') FROM pragma_table_info('usage_events') WHERE name <> 'rowid'")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let copied = columns.split(separator: ",").map { $0 == "event_id" ? "event_id || '-' || i" : String($0) }.joined(separator: ",")
+        try SQLiteShell.write(db, """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+            INSERT INTO usage_events (\(columns)) SELECT \(copied) FROM usage_events, n WHERE event_id = 'seed';
+            """)
+        let address = dir.file("notify")
+        let listener = try NotifyListener(address: address)
+        let daemon = try Daemon(dir: dir, dbPath: db, config: config,
+                                launcher: ["/usr/bin/env", "NOTIFY_SOCKET=\(address)", "WATCHDOG_USEC=1000000"])
+        defer { #expect(daemon.stop() == 0) }
+        var seen: [String] = []
+        #expect(listener.wait(for: "READY=1", seconds: 20, seen: &seen))
+        let client = try Client(daemon)
+        let pings = PingLog()
+        let collector = Thread {
+            while !pings.isStopped {
+                if let m = listener.next(seconds: 0.1), m.contains("WATCHDOG=1") { pings.add(Date()) }
+            }
+        }
+        collector.start()
+        let started = Date()
+        let horizon = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970) + 3600).rfc3339
+        let reply = try client.request("retention.run", ["olderThan": .string(horizon)], timeoutMs: 120_000)
+        let took = Date().timeIntervalSince(started)
+        pings.stop()
+        while !collector.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(reply["result"]?["usageEvents"]?.numberText == "100000", "\(reply)")
+        // A ping every 0.5 s (WATCHDOG_USEC / 2) while the retention ran.
+        let times = [started] + pings.times.filter { $0 > started } + [started.addingTimeInterval(took)]
+        let longestGap = zip(times, times.dropFirst()).map { $1.timeIntervalSince($0) }.max() ?? 0
+        #expect(took > 1.5, "the retention took \(took) s: too quick to show the watchdog's gap")
+        #expect(longestGap < 1.2, "no watchdog ping for \(longestGap) s during a \(took) s retention")
     }
 
     @Test("no NOTIFY_SOCKET: nothing is sent and the daemon runs as before")

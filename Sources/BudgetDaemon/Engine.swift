@@ -104,6 +104,8 @@ public final class Engine: @unchecked Sendable {
     var integrityFailure: String?
     /// Alert settings from a SIGHUP's re-read config file, applied by the engine thread.
     let pendingAlertSettings = Mutex<AlertSettings?>(nil)
+    /// The daily pruning going on in chunks between batches, if any (engine thread only).
+    var retentionRun: RetentionRun?
     /// The `backup.create` copying on its own thread, if any (engine thread only).
     var backupJob: BackupJob?
     /// The catalog path a SIGHUP's re-read configuration names, applied by the engine thread.
@@ -316,6 +318,11 @@ public final class Engine: @unchecked Sendable {
                 // Its audit record is written here, with the pipeline empty.
                 finishDecoding()
                 finishBackup(job)
+            }
+            if retentionRun != nil {
+                // One chunk of the pruning under way between two batches.
+                finishDecoding()
+                continueRetention()
             }
             let now = SystemClock.now()
             if now >= nextHeartbeat {

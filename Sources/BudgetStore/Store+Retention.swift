@@ -6,6 +6,8 @@ public struct PruneCounts: Sendable, Equatable {
     public var usageEvents: Int
     public var deadLetters: Int
     public var outbound: Int
+    /// With `maxEvents`: events old enough to go are left for another call.
+    public var more = false
 }
 
 extension StoreWriter {
@@ -22,7 +24,10 @@ extension StoreWriter {
     /// the oldest kept. Should the clock have stepped back, an event received after that row
     /// but stamped earlier is kept until a later run: never deleted early. The newest row is
     /// always kept, so row numbers, and the ids of costs booked in event rows, are never reused.
-    public func prune(eventsBefore: Timestamp, othersBefore: Timestamp) throws -> PruneCounts {
+    ///
+    /// `maxEvents` bounds the events this call deletes (the oldest first), so that a large
+    /// pruning can go in many short transactions (`more` says whether any is left).
+    public func prune(eventsBefore: Timestamp, othersBefore: Timestamp, maxEvents: Int? = nil) throws -> PruneCounts {
         let old = """
             rowid < coalesce(
                 (SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)
@@ -30,10 +35,16 @@ extension StoreWriter {
               AND received_at < ?1 AND state = 'ALLOCATED'
             """
         let cutoff = eventsBefore.nanosecondsSinceEpoch
+        var bounded = old
+        if let maxEvents, maxEvents > 0,
+           let upper = try Int64.fetchOne(
+               db, sql: "SELECT rowid FROM usage_events WHERE \(old) ORDER BY rowid LIMIT 1 OFFSET ?2", arguments: [cutoff, maxEvents - 1]) {
+            bounded += " AND rowid <= \(upper)"
+        }
         var after = Int64.min
         while true {
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(old) ORDER BY rowid LIMIT 10000",
+                db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(bounded) ORDER BY rowid LIMIT 10000",
                 arguments: [cutoff, after])
             guard let last = rows.last else { break }
             for row in rows {
@@ -41,12 +52,16 @@ extension StoreWriter {
             }
             after = last["rowid"]
         }
-        try db.execute(sql: "DELETE FROM usage_events WHERE \(old)", arguments: [cutoff])
+        try db.execute(sql: "DELETE FROM usage_events WHERE \(bounded)", arguments: [cutoff])
         let events = db.changesCount
+        var more = false
+        if maxEvents != nil {
+            more = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM usage_events WHERE \(old))", arguments: [cutoff]) ?? false
+        }
         try db.execute(sql: "DELETE FROM rejected_messages WHERE received_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let dead = db.changesCount
         try db.execute(sql: "DELETE FROM outbound WHERE created_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let outbound = db.changesCount
-        return PruneCounts(usageEvents: events, deadLetters: dead, outbound: outbound)
+        return PruneCounts(usageEvents: events, deadLetters: dead, outbound: outbound, more: more)
     }
 }

@@ -20,6 +20,49 @@ private func anHourFromNow() -> String {
 
 @Suite(.timeLimit(.minutes(3)))
 struct RetentionTests {
+    /// The daily pruning was one transaction on the engine thread: 10⁶ events stopped the
+    /// daemon for a minute. It now goes in chunks between batches.
+    @Test("the daily pruning goes in short transactions, answering between them; totals stay")
+    func theDailyPruningGoesInChunks() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        var budget = ""
+        do {
+            let daemon = try Daemon(dir: dir, dbPath: db)
+            let client = try Client(daemon)
+            budget = try makeBudget(client, total: "1000000")
+            #expect(try client.sendAck(costEvent("seed", cost: "0.01", budgetId: budget)).string("state") == "ALLOCATED")
+            #expect(daemon.stop() == 0)
+        }
+        // 20,000 copies of that event (booked in their rows, not counted in the budget's
+        // totals: those come from the ledger), all received ten days ago.
+        let columns = try SQLiteShell.query(db, "SELECT group_concat(name, ',') FROM pragma_table_info('usage_events') WHERE name <> 'rowid'")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let copied = columns.split(separator: ",").map { $0 == "event_id" ? "event_id || '-' || i" : String($0) }.joined(separator: ",")
+        let tenDaysAgo = (Int64(Date().timeIntervalSince1970) - 10 * 86_400) * 1_000_000_000
+        try SQLiteShell.write(db, """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+            INSERT INTO usage_events (\(columns)) SELECT \(copied) FROM usage_events, n WHERE event_id = 'seed';
+            UPDATE usage_events SET received_at = \(tenDaysAgo);
+            """)
+        let daemon = try Daemon(dir: dir, dbPath: db, config: ["retentionDays": "1"])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        // Answered while the pruning, begun at start, is still under way.
+        #expect(try client.sendAck(costEvent("during", cost: "1", budgetId: budget)).string("status") == "ACCEPTED")
+        #expect(!daemon.stderr.contains("retention: pruned"), "the pruning was done before an event sent at start was answered")
+        let deadline = Date().addingTimeInterval(60)
+        while !daemon.stderr.contains("retention: pruned") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let line = try #require(daemon.stderr.split(separator: "\n").first { $0.contains("retention: pruned") })
+        // Every copy and the seed (the newest row, kept as row numbers are never reused, is the
+        // event sent meanwhile).
+        #expect(line.contains("usageEvents=20001"), "\(line)")
+        let transactions = line.split(separator: " ").first { $0.hasPrefix("transactions=") }.flatMap { Int($0.dropFirst("transactions=".count)) }
+        #expect((transactions ?? 0) >= 10, "\(line)")
+        #expect(try client.call("budget.get", ["id": .string(budget)])["budget"]?["spentAmount"]?.numberText == "1.01")
+        #expect(try client.call("stats")["accepted"]?.numberText == "1")
+    }
+
     @Test func pruningKeepsTotalsAndAnalytics() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

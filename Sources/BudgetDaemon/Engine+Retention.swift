@@ -70,13 +70,14 @@ extension Engine {
         guard var run = retentionRun else { return }
         do {
             let counts = try store.write { w in
-                try w.prune(eventsBefore: run.events, othersBefore: run.others, maxEvents: Self.retentionChunk)
+                try w.prune(eventsBefore: run.events, othersBefore: run.others, maxEvents: Self.retentionChunk, range: run.range)
             }
             run.usageEvents += counts.usageEvents
             run.deadLetters += counts.deadLetters
             run.outbound += counts.outbound
             run.transactions += 1
-            if counts.more {
+            if let rest = counts.rest {
+                run.range = rest
                 retentionRun = run
                 return
             }
@@ -104,4 +105,6 @@ struct RetentionRun {
     var deadLetters = 0
     var outbound = 0
     var transactions = 0
+    /// Where the next chunk goes on; nil before the first (it finds the range).
+    var range: PruneRange?
 }

@@ -6,8 +6,16 @@ public struct PruneCounts: Sendable, Equatable {
     public var usageEvents: Int
     public var deadLetters: Int
     public var outbound: Int
-    /// With `maxEvents`: events old enough to go are left for another call.
-    public var more = false
+    /// With `maxEvents`: where the events old enough to go that are left lie, for the next
+    /// call; nil when none is left.
+    public var rest: PruneRange?
+}
+
+/// The rows a pruning looks at: row numbers above `after` and below `below` (the first row
+/// received at or after the cutoff, or the newest row, which stays), found once per pruning.
+public struct PruneRange: Sendable, Equatable {
+    public var after: Int64
+    public var below: Int64
 }
 
 extension StoreWriter {
@@ -26,42 +34,51 @@ extension StoreWriter {
     /// always kept, so row numbers, and the ids of costs booked in event rows, are never reused.
     ///
     /// `maxEvents` bounds the events this call deletes (the oldest first), so that a large
-    /// pruning can go in many short transactions (`more` says whether any is left).
-    public func prune(eventsBefore: Timestamp, othersBefore: Timestamp, maxEvents: Int? = nil) throws -> PruneCounts {
-        let old = """
-            rowid < coalesce(
-                (SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807)
-              AND rowid < (SELECT max(rowid) FROM usage_events)
-              AND received_at < ?1 AND state = 'ALLOCATED'
-            """
+    /// pruning can go in many short transactions: `rest` says where the next call goes on
+    /// (`range`), and is nil when nothing is left. The range is found once (a read of the rows
+    /// from the oldest up to the first young one): reading it in every statement, as the first
+    /// version did, read the whole table once per 10,000 bookings copied (52 s for 10⁶ events).
+    public func prune(eventsBefore: Timestamp, othersBefore: Timestamp, maxEvents: Int? = nil, range: PruneRange? = nil) throws -> PruneCounts {
         let cutoff = eventsBefore.nanosecondsSinceEpoch
-        var bounded = old
+        let range = try range ?? PruneRange(after: Int64.min, below: Int64.fetchOne(db, sql: """
+            SELECT min(
+                coalesce((SELECT rowid FROM usage_events WHERE received_at >= ?1 ORDER BY rowid LIMIT 1), 9223372036854775807),
+                coalesce((SELECT max(rowid) FROM usage_events), 0))
+            """, arguments: [cutoff]) ?? 0)
+        let old = "rowid > ?2 AND rowid < ?3 AND received_at < ?1 AND state = 'ALLOCATED'"
+        var upper = range.below - 1
         if let maxEvents, maxEvents > 0,
-           let upper = try Int64.fetchOne(
-               db, sql: "SELECT rowid FROM usage_events WHERE \(old) ORDER BY rowid LIMIT 1 OFFSET ?2", arguments: [cutoff, maxEvents - 1]) {
-            bounded += " AND rowid <= \(upper)"
+           let last = try Int64.fetchOne(
+               db, sql: "SELECT rowid FROM usage_events WHERE \(old) ORDER BY rowid LIMIT 1 OFFSET ?4",
+               arguments: [cutoff, range.after, range.below, maxEvents - 1]) {
+            upper = last
         }
-        var after = Int64.min
+        // This call's rows: below `upper` + 1, as the one bound of the row-number range (a
+        // second bound, `rowid <= upper`, would be a filter on a scan up to `below`: the whole
+        // table for each chunk).
+        let stop = upper + 1
+        var page = range.after
         while true {
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND rowid > ?2 AND \(bounded) ORDER BY rowid LIMIT 10000",
-                arguments: [cutoff, after])
+                db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND \(old) ORDER BY rowid LIMIT 10000",
+                arguments: [cutoff, page, stop])
             guard let last = rows.last else { break }
             for row in rows {
                 try insertCost(try reader.bookedCost(row), createdAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]))
             }
-            after = last["rowid"]
+            page = last["rowid"]
         }
-        try db.execute(sql: "DELETE FROM usage_events WHERE \(bounded)", arguments: [cutoff])
+        try db.execute(sql: "DELETE FROM usage_events WHERE \(old)", arguments: [cutoff, range.after, stop])
         let events = db.changesCount
-        var more = false
-        if maxEvents != nil {
-            more = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM usage_events WHERE \(old))", arguments: [cutoff]) ?? false
+        var rest: PruneRange?
+        if maxEvents != nil, upper < range.below - 1,
+           try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM usage_events WHERE \(old))", arguments: [cutoff, upper, range.below]) == true {
+            rest = PruneRange(after: upper, below: range.below)
         }
         try db.execute(sql: "DELETE FROM rejected_messages WHERE received_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let dead = db.changesCount
         try db.execute(sql: "DELETE FROM outbound WHERE created_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let outbound = db.changesCount
-        return PruneCounts(usageEvents: events, deadLetters: dead, outbound: outbound, more: more)
+        return PruneCounts(usageEvents: events, deadLetters: dead, outbound: outbound, rest: rest)
     }
 }

@@ -185,13 +185,7 @@ struct OperationsTests {
             #expect(daemon.stop() == 0)
         }
         // 100,000 copies of that event (booked in their rows), written beside the daemon.
-        let columns = try SQLiteShell.query(db, "SELECT group_concat(name, ',') FROM pragma_table_info('usage_events') WHERE name <> 'rowid'")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let copied = columns.split(separator: ",").map { $0 == "event_id" ? "event_id || '-' || i" : String($0) }.joined(separator: ",")
-        try SQLiteShell.write(db, """
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
-            INSERT INTO usage_events (\(columns)) SELECT \(copied) FROM usage_events, n WHERE event_id = 'seed';
-            """)
+        try SQLiteShell.copyEvent(db, id: "seed", copies: 100_000)
         let address = dir.file("notify")
         let listener = try NotifyListener(address: address)
         let daemon = try Daemon(dir: dir, dbPath: db, config: config,

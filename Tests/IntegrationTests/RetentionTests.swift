@@ -36,15 +36,9 @@ struct RetentionTests {
         }
         // 20,000 copies of that event (booked in their rows, not counted in the budget's
         // totals: those come from the ledger), all received ten days ago.
-        let columns = try SQLiteShell.query(db, "SELECT group_concat(name, ',') FROM pragma_table_info('usage_events') WHERE name <> 'rowid'")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let copied = columns.split(separator: ",").map { $0 == "event_id" ? "event_id || '-' || i" : String($0) }.joined(separator: ",")
+        try SQLiteShell.copyEvent(db, id: "seed", copies: 20_000)
         let tenDaysAgo = (Int64(Date().timeIntervalSince1970) - 10 * 86_400) * 1_000_000_000
-        try SQLiteShell.write(db, """
-            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
-            INSERT INTO usage_events (\(columns)) SELECT \(copied) FROM usage_events, n WHERE event_id = 'seed';
-            UPDATE usage_events SET received_at = \(tenDaysAgo);
-            """)
+        try SQLiteShell.write(db, "UPDATE usage_events SET received_at = \(tenDaysAgo)")
         let daemon = try Daemon(dir: dir, dbPath: db, config: ["retentionDays": "1"])
         defer { #expect(daemon.stop() == 0) }
         let client = try Client(daemon)

@@ -390,7 +390,8 @@ public final class Engine: @unchecked Sendable {
                 process([.reload])
             }
             // With a batch on the decode or commit thread, only look for more work without waiting.
-            let waitMs = !decoding.isEmpty || committing != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
+            // A pruning under way goes on at once too (waiting here slept between its chunks).
+            let waitMs = !decoding.isEmpty || committing != nil || retentionRun != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
                 ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
@@ -428,11 +429,6 @@ public final class Engine: @unchecked Sendable {
     /// is retried until the deadline, as in `serve`.
     func drain() throws {
         notifier.notify("STOPPING=1")
-        if let job = backupJob {
-            // Its client waits for the reply, and a file left half-written would look like a backup.
-            logger.notice("stopping: waiting for the backup in progress", metadata: ["path": "\(job.path)"])
-            finishBackup(job)
-        }
         let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)
         var queued: [WorkItem] = []
         var next = 0
@@ -460,6 +456,12 @@ public final class Engine: @unchecked Sendable {
             let end = min(next + config.maxBatch, queued.count)
             process(Array(queued[next..<end]))
             next = end
+        }
+        // A backup under way, started before the stop or by a request the drain read: its client
+        // waits for the reply, and the copy must not be cut short.
+        if let job = backupJob {
+            logger.notice("stopping: waiting for the backup in progress", metadata: ["path": "\(job.path)"])
+            finishBackup(job)
         }
         if !pending.isEmpty || next < queued.count {
             logger.error("stopping with uncommitted events (not acknowledged: their clients resend them)", metadata: [

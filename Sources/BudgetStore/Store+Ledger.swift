@@ -218,8 +218,20 @@ extension Store {
     /// It runs on a connection of its own, so it copies the last committed state (WAL: a reader
     /// never blocks the writer's commits, and the writer's open transaction is not in the copy).
     /// Refuses a path that exists.
+    ///
+    /// The copy is written to `<path>.budgetd-partial`, synced, and only then given its name
+    /// (a hard link, which refuses an existing name, then the partial name removed): a copy cut
+    /// short (a crash, a kill, a full disk) never stands at `path` looking like a backup. (It
+    /// did: a partial file with its rollback journal, which a first `sqlite3` look rolled back
+    /// to an empty database, restorable as one.) A leftover partial file of an earlier attempt
+    /// is removed first; a failed copy removes its own.
     public func backup(to path: String) throws(StoreError) -> BackupSummary {
         if FileManager.default.fileExists(atPath: path) { throw StoreError("\(path) exists: a backup never overwrites a file") }
+        let partial = path + ".budgetd-partial"
+        func removePartial() {
+            for file in [partial, partial + "-journal"] { try? FileManager.default.removeItem(atPath: file) }
+        }
+        removePartial()
         var config = Configuration()
         config.readonly = true
         config.label = "budgetd-backup"
@@ -227,7 +239,17 @@ extension Store {
         do {
             let reader = try DatabaseQueue(path: self.path, configuration: config)
             defer { try? reader.close() }
-            try reader.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) }
+            do {
+                try reader.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [partial]) }
+                try Self.syncToDisk(partial)
+                guard link(partial, path) == 0 else {
+                    throw StoreError(errno == EEXIST ? "\(path) exists: a backup never overwrites a file" : "cannot name the backup \(path): \(String(cString: strerror(errno)))")
+                }
+            } catch {
+                removePartial()
+                throw error
+            }
+            removePartial()
             try Self.syncToDisk(path)
             let copy = try DatabaseQueue(path: path, configuration: config)
             defer { try? copy.close() }

@@ -319,13 +319,9 @@ struct LedgerOpsTests {
         defer { #expect(daemon.stop() == 0) }
         let client = try Client(daemon)
         let b = try makeBudget(client, total: "100000000")
-        // ~40 MB of events (15 KB of metadata each), so the copy takes a while (~0.3 s).
-        let filler = String(repeating: "x", count: 15_000)
+        // ~40 MB of events, so the copy takes a while (~0.3 s).
         let n = 2_600
-        for i in 0..<n {
-            try client.publish(costEvent("big-\(i)", cost: "1", budgetId: b, extra: [("metadata", ["note": .string(filler)])]))
-        }
-        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        try bigDatabase(client, budget: b, events: n)
         let backupPath = dir.file("serving.db")
         let requester = try client.socket(.dealer)
         try requester.connect(daemon.control)
@@ -354,6 +350,73 @@ struct LedgerOpsTests {
         #expect(audit.filter { $0["op"]?.stringValue == "backup.create" }.count == 1, "\(audit)")
         // Another backup once this one is done.
         #expect(try client.call("backup.create", ["path": .string(dir.file("third.db"))])["events"]?.numberText == "\(n + 1)")
+    }
+
+    /// A database of ~40 MB (15 KB of metadata per event), so a copy takes a while.
+    private func bigDatabase(_ client: Client, budget: String, events n: Int) throws {
+        let filler = String(repeating: "x", count: 15_000)
+        for i in 0..<n {
+            try client.publish(costEvent("big-\(i)", cost: "1", budgetId: budget, extra: [("metadata", ["note": .string(filler)])]))
+        }
+        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+    }
+
+    /// The stop waited only for a copy already running: a request read by the stop's drain
+    /// started a copy nobody waited for (no reply, a partial file left).
+    @Test("SIGTERM right after backup.create, with events queued: the backup is answered and whole")
+    func aStopRightAfterABackupRequestAnswersIt() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100000000")
+        try bigDatabase(client, budget: b, events: 1_000)
+        // Queued work ahead of the request, so the stop finds it unread.
+        for i in 0..<3_000 { try client.publish(costEvent("queued-\(i)", cost: "1", budgetId: b)) }
+        let path = dir.file("at-stop.db")
+        let requester = try client.socket(.dealer)
+        try requester.connect(daemon.control)
+        try requester.send([[], Array(#"{"op":"backup.create","args":{"path":"\#(path)"}}"#.utf8)])
+        daemon.process.terminate()
+        let replied = try poll([(requester, .readable)], timeoutMilliseconds: 30_000)[0].contains(.readable)
+        #expect(replied, "no reply to a backup requested just before the stop:\n\(daemon.stderr)")
+        if replied, let last = try requester.receive()?.last {
+            #expect(try JSON.parse(last)["ok"]?.boolValue == true)
+        }
+        #expect(daemon.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: path + ".budgetd-partial"))
+        if replied {
+            #expect(try SQLiteShell.integrityCheck(path) == "ok")
+            #expect(try SQLiteShell.query(path, "SELECT count(*) FROM budgets").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        }
+    }
+
+    /// The copy was written at its final path: one cut short by a kill stood there with its
+    /// rollback journal, and a first look with sqlite3 rolled it back to an empty database.
+    @Test("a backup cut short by kill -9 never stands at its path; the next backup to it works")
+    func aBackupCutShortLeavesNothingAtItsPath() throws {
+        let dir = try TempDir()
+        let db = dir.file("budgetd.db")
+        var daemon = try Daemon(dir: dir, dbPath: db)
+        var client = try Client(daemon)
+        let b = try makeBudget(client, total: "100000000")
+        try bigDatabase(client, budget: b, events: 2_600)
+        let path = dir.file("cut.db")
+        let requester = try client.socket(.dealer)
+        try requester.connect(daemon.control)
+        try requester.send([[], Array(#"{"op":"backup.create","args":{"path":"\#(path)"}}"#.utf8)])
+        Thread.sleep(forTimeInterval: 0.05)
+        daemon.kill9()
+        if FileManager.default.fileExists(atPath: path) {
+            // The kill came after the copy was done: then it is whole.
+            #expect(try SQLiteShell.integrityCheck(path) == "ok")
+            #expect(try SQLiteShell.query(path, "SELECT count(*) FROM budgets").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        } else {
+            daemon = try Daemon(dir: dir, dbPath: db)
+            client = try Client(daemon)
+            #expect(try client.call("backup.create", ["path": .string(path)])["events"]?.numberText == "2600")
+            #expect(!FileManager.default.fileExists(atPath: path + ".budgetd-partial"))
+            #expect(daemon.stop() == 0)
+        }
     }
 
     @Test func aBackupUnderIngestRestoresWithEqualTotals() throws {

@@ -19,8 +19,9 @@ struct BatchOutput {
     /// The replies of `budget.create` and `budget.update` (index in `replies`, the budget): sent
     /// with the budget as the batch commits it, after the waiting events routed to it.
     var budgetReplies: [(reply: Int, envelope: [[UInt8]], budgetId: String)] = []
-    /// `backup.create` requests, started once the batch has committed (answered when done).
-    var backups: [BackupJob] = []
+    /// A `backup.create` request (one at a time), started once the batch has committed and
+    /// answered when its copy is done.
+    var backup: BackupJob?
     /// The batch's additions to the daily rollup, written once per key at commit.
     var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
     /// The last day's text (a batch's costs are mostly of one day: one string, not one per cost).
@@ -145,7 +146,7 @@ extension Engine {
     /// A batch committed: count it, then acknowledge, reply and publish what it produced.
     func committed(_ out: BatchOutput, items: Int, statsBefore: Stats, statsAfter: Stats, started: Int64, at now: Timestamp) {
         stats.batches += 1
-        startBackups(out.backups)
+        if let job = out.backup { startBackup(job) }
         metrics.committed(before: statsBefore, after: statsAfter, items: items, nanoseconds: SystemdNotifier.monotonicNow() - started)
         updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
         for reply in out.replies { send(reply) }

@@ -81,7 +81,7 @@ extension Engine {
         }
         if op == "backup.create" {
             do {
-                out.backups.append(try backupRequest(Args(args), envelope: envelope, actor: userID ?? "local", out))
+                out.backup = try backupRequest(Args(args), envelope: envelope, actor: userID ?? "local", out)
                 return nil
             } catch {
                 guard let reply = Self.refusalReply(error) else { throw error }

@@ -179,28 +179,26 @@ extension Engine {
     }
 
     /// `backup.create`, checked: the path, and that no other backup runs or is about to. The
-    /// copy itself starts once the request's batch has committed (`startBackups`).
+    /// copy itself starts once the request's batch has committed (`startBackup`).
     func backupRequest(_ args: Args, envelope: [[UInt8]], actor: String, _ out: BatchOutput) throws -> BackupJob {
         let path = try args.requiredString("path", max: 4096)
         guard path.hasPrefix("/") else { throw ControlFailure(.validationFailed, "path must be absolute (it is written by budgetd)") }
-        if let running = backupJob ?? out.backups.first {
+        if let running = backupJob ?? out.backup {
             throw ControlFailure(.conflict, "a backup is in progress (\(running.path)): one at a time")
         }
         if FileManager.default.fileExists(atPath: path) { throw ControlFailure(.conflict, "\(path) exists: a backup never overwrites a file") }
         return BackupJob(envelope: envelope, path: path, args: args.object, actor: actor)
     }
 
-    /// Starts the backups a committed batch asked for, each on a thread of its own.
-    func startBackups(_ jobs: [BackupJob]) {
-        for job in jobs {
-            backupJob = job
-            let store = self.store!
-            let thread = Thread { [logger] in
-                nameCurrentThread("budgetd-backup")
-                job.run(store: store, logger: logger)
-            }
-            thread.start()
+    /// Starts the backup a committed batch asked for, on a thread of its own.
+    func startBackup(_ job: BackupJob) {
+        backupJob = job
+        let store = self.store!
+        let thread = Thread { [logger] in
+            nameCurrentThread("budgetd-backup")
+            job.run(store: store, logger: logger)
         }
+        thread.start()
     }
 
     /// The backup's thread is done: the request is recorded in the audit log (when it
@@ -210,9 +208,7 @@ extension Engine {
         let reply = job.waitForReply()
         if reply["ok"]?.boolValue == true, let result = reply["result"] {
             do {
-                try store.write { w in
-                    try w.insertAudit(at: SystemClock.now(), actor: job.actor, op: "backup.create", target: nil, args: .object(job.args), before: nil, after: result)
-                }
+                try store.write { w in try audit(op: "backup.create", args: job.args, actor: job.actor, before: ledger, result: result, w) }
             } catch {
                 logger.error("backup written, but not recorded in the audit log", metadata: ["path": "\(job.path)", "error": "\(error)"])
             }

@@ -168,8 +168,8 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
-        // A long statement (retention of 10⁶ events: 52 s) must not look like a hung loop to
-        // systemd: it pings while it steps. The serve loop pings the rest of the time.
+        // A long transaction (`retention.run` of 10⁶ events: half a minute) must not look like a
+        // hung loop to systemd: its statements ping while they step. The serve loop pings the rest of the time.
         store.whileStatementsRun { [notifier] in notifier.watchdogIfDue() }
         inFlight = InFlightEvents(lookup: try store.makeEventLookup())
         loadKeyFilter()

@@ -9,6 +9,10 @@ public struct PruneCounts: Sendable, Equatable {
     /// With `maxEvents`: where the events old enough to go that are left lie, for the next
     /// call; nil when none is left.
     public var rest: PruneRange?
+
+    public init(usageEvents: Int = 0, deadLetters: Int = 0, outbound: Int = 0, rest: PruneRange? = nil) {
+        (self.usageEvents, self.deadLetters, self.outbound, self.rest) = (usageEvents, deadLetters, outbound, rest)
+    }
 }
 
 /// The rows a pruning looks at: row numbers above `after` and below `below` (the first row

@@ -201,9 +201,10 @@ public final class Store: @unchecked Sendable {
 
     /// Calls `tick` from inside the writer connection's statements, every 100,000 steps of
     /// SQLite's virtual machine (a millisecond or so of work), on whichever thread runs them.
-    /// For a watchdog: one statement can run for long (retention deleting 10⁶ events in one
-    /// transaction: 52 s, past systemd's `WatchdogSec=30`), and a statement that steps is making
-    /// progress; one stuck on I/O makes no steps and does not call it.
+    /// For a watchdog: the engine thread can be inside one transaction for long (`retention.run`
+    /// of 10⁶ events: 31–37 s, 52–64 s before its rows were found as a range; past systemd's
+    /// `WatchdogSec=30`), and a statement that steps is making progress; one stuck on I/O makes
+    /// no steps and does not call it.
     public func whileStatementsRun(_ tick: @escaping @Sendable () -> Void) {
         let box = ProgressTick(tick)
         queue.inDatabase { db in

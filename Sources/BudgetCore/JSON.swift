@@ -300,6 +300,18 @@ private struct UTF8Key: Hashable {
     }
 }
 
+extension String {
+    /// Whether the two strings have the same code points (the same UTF-8 bytes): what JSON
+    /// text means by equal strings (RFC 8259 §8.3). Swift's `==` is canonical equivalence,
+    /// under which a precomposed "é" equals "e\u{301}".
+    @inline(__always)
+    public func hasSameCodePoints(as other: String) -> Bool { UTF8Key.same(self, other) }
+
+    /// Hashes the UTF-8 bytes: consistent with `hasSameCodePoints(as:)`.
+    @inline(__always)
+    public func hashCodePoints(into hasher: inout Hasher) { UTF8Key(string: self).hash(into: &hasher) }
+}
+
 /// Why JSON input was rejected: a message and the byte offset where it was noticed.
 public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A human-readable reason, such as `duplicate key "id"`.

@@ -72,7 +72,9 @@ extension Ledger {
         let total = try args.amount("totalAmount")
         if total == nil && type != .unlimited { throw LedgerError(.validationFailed, "totalAmount is required") }
         guard let start = try args.dateSpec("startDate") else { throw LedgerError(.validationFailed, "startDate is required") }
-        let currency = try Self.currency(args) ?? "USD"
+        // A child budget has its parent's currency (§6): without one of its own, it takes it.
+        let parentId = try args.string("parentId")
+        let currency = try Self.currency(args) ?? parentId.flatMap { budgets[$0]?.currency } ?? "USD"
         var budget = Budget(
             id: id, name: name, description: try args.string("description", max: EventLimits.maxDescriptionLength),
             budgetType: type, totalAmount: total ?? .zero, currency: currency,
@@ -82,7 +84,7 @@ extension Ledger {
             alertThreshold90: try args.bool("alertThreshold90") ?? true,
             alertThreshold100: try args.bool("alertThreshold100") ?? true,
             autoRenewal: try args.bool("autoRenewal") ?? false,
-            parentId: try args.string("parentId"), selector: try Self.selector(args),
+            parentId: parentId, selector: try Self.selector(args),
             createdBy: try args.string("createdBy"), createdAt: now, ordinal: nextOrdinal
         )
         if let allocations = args.object["allocations"], !allocations.isNull {
@@ -113,7 +115,12 @@ extension Ledger {
         if let v = try args.bool("alertThreshold90") { b.alertThreshold90 = v }
         if let v = try args.bool("alertThreshold100") { b.alertThreshold100 = v }
         if let v = try args.bool("autoRenewal") { b.autoRenewal = v }
-        if args.has("parentId") { b.parentId = try args.string("parentId") }
+        if args.has("parentId") {
+            b.parentId = try args.string("parentId")
+            // Moved under a parent without a currency given: it takes the parent's (§6), which
+            // is refused below like any change of currency once it has costs.
+            if !args.has("currency"), let parent = b.parentId.flatMap({ budgets[$0] }) { b.currency = parent.currency }
+        }
         if args.has("selector") { b.selector = try Self.selector(args) }
         if let createdBy = try args.string("createdBy") { b.createdBy = createdBy }
         if args.has("startDate") || args.has("endDate") || b.budgetType != old.budgetType {
@@ -126,7 +133,10 @@ extension Ledger {
             if status == .exceeded || status == .completed {
                 throw LedgerError(.validationFailed, "status \(status.rawValue) is set by budgetd, not by budget.update")
             }
-            b.status = status
+            // ACTIVE asked of an EXCEEDED budget changes nothing by itself (§6: it goes back
+            // to ACTIVE when the total is raised above spent, which `rearm` does below): it
+            // stays EXCEEDED while over, instead of announcing ACTIVE and EXCEEDED again.
+            if !(status == .active && old.status == .exceeded) { b.status = status }
         }
         if let allocations = args.object["allocations"], !allocations.isNull {
             b.allocations = try Self.allocations(allocations, budgetId: id, existing: old.allocations)
@@ -148,8 +158,11 @@ extension Ledger {
         if b.status != old.status {
             messages.append(.status(statusChange(b, from: old.status, at: now)))
             // A budget resumed while over its total is EXCEEDED, not ACTIVE (§5: only an ACTIVE
-            // budget becomes EXCEEDED, so it happens now rather than never).
-            if b.status == .active, !b.isUnlimited, b.spentAmount > b.totalAmount, b.totalAmount == old.totalAmount {
+            // budget becomes EXCEEDED, so it happens now rather than never). When BUDGET_EXCEEDED
+            // has yet to fire (the total was just lowered below spent), `evaluate` below fires it
+            // and makes the budget EXCEEDED; when it fired before, nothing else would, whatever
+            // the new total.
+            if b.status == .active, !b.isUnlimited, b.spentAmount > b.totalAmount, b.fired.contains(.budgetExceeded) {
                 b.status = .exceeded
                 budgets[id] = b
                 messages.append(.status(statusChange(b, from: .active, at: now)))

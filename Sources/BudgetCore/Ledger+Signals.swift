@@ -10,7 +10,9 @@ public struct AlertSettings: Sendable, Hashable {
     /// SPENDING_SPIKE: and be at least this amount (in the budget's currency), so small budgets are not noisy.
     public var spikeMinAmount: Money = Money(nanos: 10 * Money.nanosPerUnit)
     /// LOW_BUDGET: how long a period must have run before its burn rate is trusted, in hours.
-    public var lowBudgetMinElapsedHours: Int = 24
+    /// 0 by default: §5 and §6 define the burn rate from the period's first day (spent ÷
+    /// max(1, days)), so a budget can run low on its first day; 24 waits a day.
+    public var lowBudgetMinElapsedHours: Int = 0
 
     public init() {}
 

@@ -54,9 +54,11 @@ public enum Router {
     public static func matches(selector: JSONObject, metadata: JSONObject) -> Bool {
         for (key, expected) in selector {
             guard let actual = metadata[key] else { return false }
-            // Strings, the usual case, compare as they are; anything else by canonical value.
+            // Strings, the usual case, compare code point by code point (RFC 8259 §8.3, as
+            // everywhere in JSON values: not Swift's canonical equivalence); anything else by
+            // canonical value.
             if case .string(let e) = expected, case .string(let a) = actual {
-                if e != a { return false }
+                if !e.hasSameCodePoints(as: a) { return false }
                 continue
             }
             if UsageEventDecoder.canonicalize(actual) != UsageEventDecoder.canonicalize(expected) { return false }

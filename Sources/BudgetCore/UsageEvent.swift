@@ -32,8 +32,8 @@ public struct UsageEvent: Sendable, Hashable {
     /// as a catalog cost is (CONTRACT §2), not before and again after the rate.
     public var exactCost: ExactDecimal?
 
-    public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody == b.canonicalBody }
-    public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBody) }
+    public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody.hasSameCodePoints(as: b.canonicalBody) }
+    public func hash(into hasher: inout Hasher) { canonicalBody.hashCodePoints(into: &hasher) }
 
     /// Whether `metadata.batch` is true (batch prices apply, §3).
     public var isBatch: Bool { metadata?["batch"]?.boolValue == true }
@@ -58,6 +58,18 @@ public struct EventRef: Sendable, Hashable {
     }
 
     public var json: JSONValue { .object(JSONObject([("source", .string(source)), ("id", .string(id))])) }
+
+    /// Keys are equal when their code points are (as the database's index compares them), not
+    /// under Swift's canonical equivalence: an id "é" and an id "e\u{301}" are two events.
+    public static func == (a: EventRef, b: EventRef) -> Bool {
+        a.id.hasSameCodePoints(as: b.id) && a.source.hasSameCodePoints(as: b.source)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        source.hashCodePoints(into: &hasher)
+        hasher.combine(0xFF as UInt8)  // not a UTF-8 byte: source and id stay apart
+        id.hashCodePoints(into: &hasher)
+    }
 
     /// Reads `{source?, id}` (a missing source is ""), or nil for null/absent.
     public static func parse(_ value: JSONValue?) throws(EventRejection) -> EventRef? {

@@ -238,7 +238,9 @@ extension Engine {
         case .rejected(let reason, let id, let source): return try reject(reason, id: id, source: source)
         }
         if let existing = try w.findEvent(source: event.source, id: event.id) {
-            guard existing.body == event.canonicalBody else {
+            // Code point by code point: canonical JSON keeps strings as they are, and two
+            // strings Swift's `==` calls equivalent ("é", "e\u{301}") are different bodies.
+            guard existing.body.hasSameCodePoints(as: event.canonicalBody) else {
                 return try reject(EventRejection.conflictReason, id: event.id, source: event.source)
             }
             stats.duplicates += 1

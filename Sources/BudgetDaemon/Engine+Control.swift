@@ -365,6 +365,9 @@ extension Engine {
     /// A manual cost: same booking and alert checks as an ingested event; `id` makes it idempotent.
     func allocateCost(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
         let key = try args.string("id", max: EventLimits.maxIdLength)
+        // An idempotency key is 1..128 characters, as an event's id (§2): "" is refused, not
+        // taken as a key that every later "" would repeat (booking nothing, with ok: true).
+        if key?.isEmpty == true { throw ControlFailure(.validationFailed, "id must not be empty") }
         if let key, let existing = try w.cost(id: key) { return existing.json }
         try refuseEventCostID(key)
         let b = try budget(args, key: "budgetId")

@@ -417,6 +417,38 @@ struct LedgerUpdateTests {
         #expect(books["b"].status == .exceeded)
     }
 
+    @Test("resumed with a new total that spent is still over, a budget is EXCEEDED, not ACTIVE",
+          arguments: ["PAUSED", "CANCELLED"], [1050, 900])
+    func resumeOverBudgetWithNewTotal(from paused: String, total: Int) throws {
+        var books = Books()
+        try books.create("b")
+        _ = try books.update(["id": "b", "status": .string(paused)])
+        #expect(topics(books.book("1100", to: "b")).contains("alert.BUDGET_EXCEEDED"))
+        let resumed = try books.update(["id": "b", "status": "ACTIVE", "totalAmount": .number(total)])
+        #expect(topics(resumed) == ["status.ACTIVE", "status.EXCEEDED"])
+        #expect(books["b"].status == .exceeded)
+        // Over its total, it stays EXCEEDED as more is spent; raising the total above spent
+        // makes it ACTIVE again.
+        #expect(books.book("1", to: "b").isEmpty)
+        #expect(books["b"].status == .exceeded)
+        #expect(topics(try books.update(["id": "b", "totalAmount": 2000])) == ["status.ACTIVE"])
+    }
+
+    @Test("an EXCEEDED budget set ACTIVE stays EXCEEDED while over, and turns ACTIVE when the same update raises the total")
+    func activeAskedOfExceeded() throws {
+        var books = Books()
+        try books.create("b")
+        #expect(topics(books.book("1500", to: "b")).contains("status.EXCEEDED"))
+        #expect(try books.update(["id": "b", "status": "ACTIVE"]).isEmpty)
+        #expect(books["b"].status == .exceeded)
+        #expect(try books.update(["id": "b", "status": "ACTIVE", "totalAmount": 1200]).isEmpty)
+        #expect(books["b"].status == .exceeded)
+        let raised = try books.update(["id": "b", "status": "ACTIVE", "totalAmount": 3000])
+        #expect(topics(raised) == ["status.ACTIVE"])
+        #expect(statuses(raised).first?.previousStatus == .exceeded)
+        #expect(books["b"].status == .active)
+    }
+
     @Test("enabling a threshold that spent already crosses fires it")
     func enableThreshold() throws {
         var books = Books()
@@ -505,7 +537,7 @@ struct LedgerValidationTests {
          .validationFailed, "unique"),
         ArgsCase("an allocation without serviceType", ["allocations": [["platform": "OpenAI", "allocatedAmount": 100]]], .validationFailed, "allocations[0].serviceType"),
         ArgsCase("an unknown parent", ["parentId": "nobody"], .validationFailed, "parent budget nobody not found"),
-        ArgsCase("a parent in another currency", ["parentId": "eur-parent"], .validationFailed, "parent's currency (EUR)"),
+        ArgsCase("a parent in another currency", ["parentId": "eur-parent", "currency": "USD"], .validationFailed, "parent's currency (EUR)"),
         ArgsCase("an existing id", ["id": "eur-parent"], .conflict, "already exists"),
         ArgsCase("an id of 129 characters", ["id": .string(String(repeating: "i", count: 129))], .validationFailed, "id"),
     ]
@@ -519,6 +551,26 @@ struct LedgerValidationTests {
         }
         #expect(books.ledger["new"] == nil)
         #expect(books.ledger.order == ["eur-parent"])
+    }
+
+    @Test("a child budget without a currency of its own takes its parent's, when created or moved under it")
+    func childTakesItsParentsCurrency() throws {
+        var books = Books()
+        try books.create("eur-parent", ["currency": "EUR"])
+        #expect(try books.create("child", ["parentId": "eur-parent"]).currency == "EUR")
+        #expect(try books.create("usd", [:]).currency == "USD")
+        _ = try books.update(["id": "usd", "parentId": "eur-parent"])
+        #expect(books["usd"].currency == "EUR")
+        #expect(books["usd"].parentId == "eur-parent")
+        // Moved back to the top level it keeps its currency; one with costs cannot take another.
+        _ = try books.update(["id": "usd", "parentId": .null])
+        #expect(books["usd"].currency == "EUR")
+        try books.create("gbp-parent", ["currency": "GBP"])
+        _ = books.book("1", to: "child")
+        expectFailure(.conflict, "currency of budget child cannot change") { () throws(LedgerError) in
+            _ = try books.ledger.updateBudget(Args(["id": "child", "parentId": "gbp-parent"]), at: created)
+        }
+        #expect(books["child"].currency == "EUR")
     }
 
     @Test("allocations are unique by (platform, serviceType) even when the first one is inactive")

@@ -227,20 +227,26 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
     }
 
     @Test(arguments: [
-        // (when, amount, expected): March, total 1000; LOW_BUDGET needs 24 h of period first.
-        ("2026-03-01T12:00:00Z", "600", false),   // too early to trust the rate
-        ("2026-03-03T00:00:00Z", "500", true),    // 250/day: out around March 5
-        ("2026-03-16T00:00:00Z", "400", false),   // 26.67/day: lasts past the end
-    ])
-    func lowBudgetTiming(when: String, amount: String, fires: Bool) throws {
+        // (when, amount, lowBudgetMinElapsedHours, projected exhaustion or nil): March, total 1000.
+        // By default the rate counts from the first day (spent ÷ max(1 day, elapsed), §6):
+        // 600 in the first 12 hours is 600/day, out 16 hours later.
+        ("2026-03-01T12:00:00Z", "600", 0, "2026-03-02T04:00:00Z"),
+        ("2026-03-01T12:00:00Z", "600", 24, nil),                      // set to wait a day: too early
+        ("2026-03-03T00:00:00Z", "500", 0, "2026-03-05T00:00:00Z"),    // 250/day: out around March 5
+        ("2026-03-03T00:00:00Z", "500", 24, "2026-03-05T00:00:00Z"),
+        ("2026-03-16T00:00:00Z", "400", 0, nil),                       // 26.67/day: lasts past the end
+    ] as [(String, String, Int, String?)])
+    func lowBudgetTiming(when: String, amount: String, minHours: Int, exhaustion: String?) throws {
         var l = try ledger([("m", monthly("2026-03-01", renew: false))])
+        #expect(AlertSettings().lowBudgetMinElapsedHours == 0)
+        l.settings.lowBudgetMinElapsedHours = minHours
         let t = at(when)
         let messages = l.book(amount: money(amount), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "e", costTime: t, at: t).messages
-        #expect(messages.contains { $0.topic == "alert.LOW_BUDGET" } == fires)
-        if fires {
+        #expect(messages.contains { $0.topic == "alert.LOW_BUDGET" } == (exhaustion != nil))
+        if let exhaustion {
             guard case .alert(let a)? = messages.last else { return }
-            #expect(a.projectedExhaustion == at("2026-03-05T00:00:00Z"))
-            #expect(a.message.contains("2026-03-05T00:00:00Z"))
+            #expect(a.projectedExhaustion == at(exhaustion))
+            #expect(a.message.contains(exhaustion))
             // Once per period.
             let again = l.book(amount: money("1"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "f", costTime: t, at: t)
             #expect(!again.messages.contains { $0.topic == "alert.LOW_BUDGET" })

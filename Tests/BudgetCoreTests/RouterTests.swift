@@ -180,5 +180,8 @@ struct RouterTests {
         #expect(!Router.matches(selector: try object(#"{"a":null}"#), metadata: try object(#"{}"#)))
         #expect(Router.matches(selector: try object(#"{"a":null}"#), metadata: try object(#"{"a":null}"#)))
         #expect(!Router.matches(selector: try object(#"{"a":true}"#), metadata: try object(#"{"a":"true"}"#)))
+        // Strings compare by code point (RFC 8259 §8.3), not by Swift's canonical equivalence.
+        #expect(!Router.matches(selector: try object(#"{"p":"caf\u00e9"}"#), metadata: try object(#"{"p":"cafe\u0301"}"#)))
+        #expect(Router.matches(selector: try object(#"{"p":"caf\u00e9"}"#), metadata: try object(#"{"p":"café"}"#)))
     }
 }

@@ -120,6 +120,15 @@ struct ControlOpsTests {
         #expect(message(try client.request("cost.list", ["budgetId": "p", "limit": 100_001])) == "limit must be 1...100000")
         #expect(message(try client.request("cost.list", ["budgetId": "p", "from": "2025-01-05", "to": "2025-01-04"])) == "to must not be before from")
         #expect(message(try client.request("cost.list", ["budgetId": "p", "from": "yesterday"]))?.hasPrefix("from must be YYYY-MM-DD or RFC 3339") == true)
+
+        // cost.allocate's idempotency key is 1..128 characters: "" is refused, and books nothing.
+        let spentBefore = try client.call("budget.get", ["id": "p"])["totalSpent"]
+        for amount in [10, 20] {
+            let empty = try client.request("cost.allocate", ["id": "", "budgetId": "p", "platform": "GCP", "serviceType": "PROCESSING", "costAmount": .number(amount)])
+            #expect(code(empty) == "VALIDATION_FAILED")
+            #expect(message(empty) == "id must not be empty")
+        }
+        #expect(try client.call("budget.get", ["id": "p"])["totalSpent"] == spentBefore)
     }
 
     @Test func analyticsAgainstHandComputedTotals() throws {

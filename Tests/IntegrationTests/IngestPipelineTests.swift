@@ -72,6 +72,41 @@ struct IngestPipelineTests {
 }
 
 extension IngestPipelineTests {
+    /// Bodies and keys compare code point by code point, as JSON strings do (RFC 8259 §8.3):
+    /// "é" precomposed and "e" with a combining accent are different text, so a resend that
+    /// changed one into the other is a conflict, and two ids that differ so are two events,
+    /// also within one batch (the events in flight are found by their key's code points).
+    @Test func bodiesAndKeysCompareByCodePoint() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000")
+        func event(_ id: String, _ project: String) -> JSONValue {
+            costEvent(id, cost: "1", budgetId: budgetId, extra: [("metadata", ["p": .string(project)])])
+        }
+        #expect(try client.sendAck(event("u-1", "caf\u{E9}"))["status"]?.stringValue == "ACCEPTED")
+        let changed = try client.sendAck(event("u-1", "cafe\u{301}"))
+        #expect(changed["status"]?.stringValue == "REJECTED")
+        #expect(changed["reason"]?.stringValue == "conflict")
+        #expect(try client.sendAck(event("u-1", "caf\u{E9}"))["status"]?.stringValue == "DUPLICATE")
+
+        // Two ids Swift's `==` calls equal, sent at once (one batch, or two in flight).
+        let dealer = try client.ackSocket()
+        for id in ["\u{C5}-2", "A\u{30A}-2", "\u{212B}-2"] {
+            try dealer.send([Array("usage".utf8), event(id, "x").serializedBytes()])
+        }
+        var statuses: [String] = []
+        for _ in 0..<3 {
+            guard try poll([(dealer, .readable)], timeoutMilliseconds: 10_000)[0].contains(.readable),
+                  let reply = try dealer.receive()?.last, let ack = try JSON.parse(reply).objectValue else { break }
+            statuses.append(ack["status"]?.stringValue ?? "?")
+        }
+        #expect(statuses == ["ACCEPTED", "ACCEPTED", "ACCEPTED"])
+        let summary = try client.call("budget.get", ["id": .string(budgetId)])
+        #expect(summary["totalSpent"]?.numberText == "4")
+    }
+
     /// Events one at a time (each acknowledged before the next is sent): each batch is still
     /// decided on the engine thread and committed on the commit thread, not both on the engine
     /// thread, so at moderate load the next batch can be decided while one commits.

@@ -185,8 +185,12 @@ extension Ledger {
         let remaining = b.totalAmount - b.spentAmount
         let (product, overflow) = remaining.nanos.multipliedReportingOverflow(by: b.burnElapsed(at: now))
         guard !overflow else { return nil }
+        // ⌊product ÷ spent⌋ < end − now  ⇔  product < (end − now) × spent (spent > 0): the
+        // common case, a budget that lasts, without a 128-bit division for every booking (a
+        // product past Int128 is past any product too).
+        let (limit, limitOverflow) = Int128(end - now).multipliedReportingOverflow(by: b.spentAmount.nanos)
+        guard limitOverflow || product < limit else { return nil }
         let untilEmpty = product / b.spentAmount.nanos
-        guard untilEmpty < Int128(end - now) else { return nil }
         let exhaustion = now.adding(nanoseconds: Int64(untilEmpty))
         b.fired.insert(.lowBudget)
         let seq = nextSeq()

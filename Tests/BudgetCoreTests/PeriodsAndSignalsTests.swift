@@ -235,6 +235,10 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         ("2026-03-03T00:00:00Z", "500", 0, "2026-03-05T00:00:00Z"),    // 250/day: out around March 5
         ("2026-03-03T00:00:00Z", "500", 24, "2026-03-05T00:00:00Z"),
         ("2026-03-16T00:00:00Z", "400", 0, nil),                       // 26.67/day: lasts past the end
+        // At the edge: 15.5 days in, 500 spent lasts exactly to the end (not before it: no
+        // alert); 501 spent runs out 1 h 29 min before it.
+        ("2026-03-16T12:00:00Z", "500", 0, nil),
+        ("2026-03-16T12:00:00Z", "501", 0, "2026-03-31T22:30:53.892215568Z"),
     ] as [(String, String, Int, String?)])
     func lowBudgetTiming(when: String, amount: String, minHours: Int, exhaustion: String?) throws {
         var l = try ledger([("m", monthly("2026-03-01", renew: false))])

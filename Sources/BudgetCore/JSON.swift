@@ -312,6 +312,15 @@ extension String {
     public func hashCodePoints(into hasher: inout Hasher) { UTF8Key(string: self).hash(into: &hasher) }
 }
 
+/// A string as a dictionary key, equal and hashed by its code points (`hasSameCodePoints`), not
+/// by Swift's canonical equivalence: two publishers named "é" and "e\u{301}" stay apart.
+public struct CodePointKey: Hashable, Sendable {
+    public let string: String
+    public init(_ string: String) { self.string = string }
+    public static func == (a: CodePointKey, b: CodePointKey) -> Bool { a.string.hasSameCodePoints(as: b.string) }
+    public func hash(into hasher: inout Hasher) { string.hashCodePoints(into: &hasher) }
+}
+
 /// Why JSON input was rejected: a message and the byte offset where it was noticed.
 public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A human-readable reason, such as `duplicate key "id"`.

@@ -8,20 +8,15 @@ extension Ledger {
     /// (either sign). It counts in the budget, every ancestor and their matching allocations, as
     /// `book` does; a positive amount runs the alert rules as a cost would, a negative one re-arms
     /// what spend no longer crosses (thresholds, BUDGET_EXCEEDED with EXCEEDED → ACTIVE and
-    /// `status.ACTIVE`, ALLOCATION_DEPLETED), nearest budget first.
+    /// `status.ACTIVE`, ALLOCATION_DEPLETED), nearest budget first, each budget before what the
+    /// booking then fires for it.
     public mutating func adjust(
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
         eventId: String?, costTime: Timestamp, at now: Timestamp
     ) -> Booking {
-        var booking = book(
+        book(
             amount: amount, budgetId: budgetId, platform: platform, serviceType: serviceType,
-            eventId: eventId, costTime: costTime, at: now
+            eventId: eventId, costTime: costTime, at: now, rearming: amount < .zero
         )
-        if amount < .zero {
-            for id in booking.touchedBudgets {
-                booking.messages += rearm(budgetId: id, at: now)
-            }
-        }
-        return booking
     }
 }

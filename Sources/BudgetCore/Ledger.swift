@@ -115,7 +115,7 @@ public struct Ledger: Sendable {
     /// allocation; then the alert rules run, in the order of CONTRACT §5.
     public mutating func book(
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
-        eventId: String?, costTime: Timestamp? = nil, at now: Timestamp
+        eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false
     ) -> Booking {
         let ids = chain(from: budgetId)
         var allocationId: String?
@@ -137,6 +137,9 @@ public struct Ledger: Sendable {
         recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.id }, at: costTime ?? now)
         var messages: [OutboundMessage] = []
         for (id, match) in zip(ids, matched) {
+            // A negative amount (a credit) re-arms first: a status.ACTIVE it causes comes before
+            // what the same booking fires (LOW_BUDGET), as when a raised total re-arms (§5's order).
+            if rearming { messages += rearm(budgetId: id, at: now) }
             messages += evaluate(budgetId: id, allocationIndex: match?.index, eventId: eventId, fromCost: true, at: now)
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)

@@ -5,6 +5,11 @@ import ZMQ
 
 /// What one batch produced, released only after it commits.
 struct BatchOutput {
+    private static func add(_ amount: Money, to entry: inout (amount: Money, count: Int64)) {
+        entry.amount += amount
+        entry.count += 1
+    }
+
     var replies: [Reply] = []
     var outbound: [OutboundMessage] = []
     var touchedBudgets: Set<String> = []
@@ -39,9 +44,8 @@ struct BatchOutput {
             self.dayText = (day, dayText)
         }
         for id in booking.touchedBudgets {
-            let key = DailyKey(budgetId: id, day: dayText, platform: platform, serviceType: serviceType)
-            let old = daily[key] ?? (.zero, 0)
-            daily[key] = (old.amount + amount, old.count + 1)
+            // One lookup (the key hashes three strings), changed in place.
+            Self.add(amount, to: &daily[DailyKey(budgetId: id, day: dayText, platform: platform, serviceType: serviceType), default: (.zero, 0)])
         }
     }
 }

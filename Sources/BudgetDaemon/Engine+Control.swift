@@ -368,7 +368,11 @@ extension Engine {
         // An idempotency key is 1..128 characters, as an event's id (§2): "" is refused, not
         // taken as a key that every later "" would repeat (booking nothing, with ok: true).
         if key?.isEmpty == true { throw ControlFailure(.validationFailed, "id must not be empty") }
-        if let key, let existing = try w.cost(id: key) { return existing.json }
+        if let key, let existing = try w.cost(id: key) {
+            // A credit's (or re-pricing's) id is not a cost's: refused, as cost.credit refuses a cost's id.
+            if existing.kind != .cost { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a cost") }
+            return existing.json
+        }
         try refuseEventCostID(key)
         let b = try budget(args, key: "budgetId")
         if b.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(b.id) is CANCELLED") }

@@ -26,9 +26,9 @@ final class EngineMetrics {
     static let maxLabelValues = 1000
 
     private let outcomes: [String: Counter]
-    private var rejected: [String: Counter] = [:]
-    private var alerts: [String: Counter] = [:]
-    private var gaps: [String: Counter] = [:]
+    private var rejected: [CodePointKey: Counter] = [:]
+    private var alerts: [CodePointKey: Counter] = [:]
+    private var gaps: [CodePointKey: Counter] = [:]
     private var budgets: [String: (spent: Gauge, total: Gauge, percent: Gauge)] = [:]
     private let batchSize = Recorder(label: "budgetd_commit_batch_size", aggregate: true)
     private let commitDuration = Timer(label: "budgetd_commit_duration_seconds")
@@ -61,7 +61,7 @@ final class EngineMetrics {
         }
         if after.gaps != before.gaps {
             for (source, n) in after.gaps where n != before.gaps[source] {
-                counter(&gaps, "budgetd_sequence_gaps_total", "source", source)
+                counter(&gaps, "budgetd_sequence_gaps_total", "source", source.string)
                     .increment(by: n - (before.gaps[source] ?? 0))
             }
         }
@@ -96,12 +96,13 @@ final class EngineMetrics {
         if n > 0 { outcomes[outcome]?.increment(by: n) }
     }
 
-    private func counter(_ cache: inout [String: Counter], _ label: String, _ key: String, _ value: String) -> Counter {
-        if let c = cache[value] { return c }
+    /// Label values told apart by code point, as sources are (`Stats.gaps`).
+    private func counter(_ cache: inout [CodePointKey: Counter], _ label: String, _ key: String, _ value: String) -> Counter {
+        if let c = cache[CodePointKey(value)] { return c }
         let bounded = cache.count < Self.maxLabelValues ? value : "other"
-        if let c = cache[bounded] { return c }
+        if let c = cache[CodePointKey(bounded)] { return c }
         let c = Counter(label: label, dimensions: [(key, bounded)])
-        cache[bounded] = c
+        cache[CodePointKey(bounded)] = c
         return c
     }
 

@@ -11,10 +11,11 @@ struct Stats: Sendable {
     var alertsPublished: Int64 = 0
     var statusEventsPublished: Int64 = 0
     var rejectedByReason: [String: Int64] = [:]
-    /// source → how many times its `seq` jumped forward.
-    var gaps: [String: Int64] = [:]
+    /// source → how many times its `seq` jumped forward. Sources are told apart by code point,
+    /// as event keys are.
+    var gaps: [CodePointKey: Int64] = [:]
     /// source → the last `seq` seen.
-    var lastSourceSeq: [String: Int64] = [:]
+    var lastSourceSeq: [CodePointKey: Int64] = [:]
     var batches: Int64 = 0
     /// Of `batches`: ingest batches decided while the batch before them committed (`Engine.stage`).
     var stagedBatches: Int64 = 0
@@ -39,6 +40,7 @@ struct Stats: Sendable {
     @discardableResult
     mutating func observe(source: String, seq: Int64) -> Int64? {
         // One lookup of the source, to read the last seq and replace it.
+        let source = CodePointKey(source)
         guard let last = lastSourceSeq.updateValue(seq, forKey: source),
               // `seq - 1 > last`, not `seq > last + 1`: a last seq of Int64.max would overflow
               // (and stop the daemon); seq is never negative, so seq - 1 cannot.
@@ -60,7 +62,7 @@ struct Stats: Sendable {
             ("rejected", .number(rejected)), ("unpriced", .number(unpriced)), ("unallocated", .number(unallocated)),
             ("alertsPublished", .number(alertsPublished)), ("statusEventsPublished", .number(statusEventsPublished)),
             ("lastSeq", .number(lastSeq)),
-            ("gaps", .object(JSONObject(gaps.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
+            ("gaps", .object(JSONObject(gaps.sorted { $0.key.string.utf8.lexicographicallyPrecedes($1.key.string.utf8) }.map { ($0.key.string, JSONValue.number($0.value)) }))),
             ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
             ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
             ("startedAt", .string(startedAt.rfc3339)),

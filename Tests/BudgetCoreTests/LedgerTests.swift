@@ -449,6 +449,23 @@ struct LedgerUpdateTests {
         #expect(books["b"].status == .active)
     }
 
+    @Test("a credit that brings an EXCEEDED budget back under its total announces ACTIVE before what it fires (LOW_BUDGET)")
+    func creditReArmsBeforeItFires() throws {
+        var books = Books(lowBudget: true)
+        try books.create("p")
+        try books.create("c", ["parentId": "p", "totalAmount": 500])
+        #expect(topics(books.book("1500", to: "c")).contains("status.EXCEEDED"))
+        // 1100 taken back: 400 spent, under both totals (500, 1000), and at 40 a day over ten
+        // days both run out before the month ends; each level re-arms before it fires,
+        // nearest first.
+        let credit = books.ledger.adjust(
+            amount: money("-1100"), budgetId: "c", platform: "OpenAI", serviceType: .api,
+            eventId: nil, costTime: t("2026-03-11T00:00:00Z"), at: t("2026-03-11T00:00:00Z")
+        ).messages
+        #expect(topics(credit) == ["status.ACTIVE", "alert.LOW_BUDGET", "status.ACTIVE", "alert.LOW_BUDGET"])
+        #expect(statuses(credit).map(\.budgetId) == ["c", "p"])
+    }
+
     @Test("enabling a threshold that spent already crosses fires it")
     func enableThreshold() throws {
         var books = Books()

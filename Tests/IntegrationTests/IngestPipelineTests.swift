@@ -105,6 +105,13 @@ extension IngestPipelineTests {
         #expect(statuses == ["ACCEPTED", "ACCEPTED", "ACCEPTED"])
         let summary = try client.call("budget.get", ["id": .string(budgetId)])
         #expect(summary["totalSpent"]?.numberText == "4")
+
+        // Two publishers whose names differ so have sequences of their own: no gap here.
+        for (i, (source, seq)) in [("\u{E9}", 1), ("e\u{301}", 10), ("\u{E9}", 2), ("e\u{301}", 11)].enumerated() {
+            let e = costEvent("s-\(i)", cost: "1", source: source, budgetId: budgetId, extra: [("seq", .number(seq))])
+            #expect(try client.sendAck(e)["status"]?.stringValue == "ACCEPTED")
+        }
+        #expect(try client.call("stats")["gaps"]?.objectValue?.count == 0)
     }
 
     /// Events one at a time (each acknowledged before the next is sent): each batch is still

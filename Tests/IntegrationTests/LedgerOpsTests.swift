@@ -195,6 +195,13 @@ struct LedgerOpsTests {
         // Idempotent by id.
         #expect(try client.call("cost.credit", ["id": "refund-1", "correctsEvent": ["source": "test", "id": "e2"], "amount": 20])["id"] == credit["id"])
         #expect(try spent(client, b) == "85")
+        // A credit's id is not a cost's idempotency key (nor "" a key at all): cost.allocate
+        // with it is a CONFLICT and books nothing, as cost.credit with a cost's id is.
+        let reused = try client.request("cost.allocate", ["id": "refund-1", "budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "costAmount": 5])
+        #expect(errorCode(reused) == "CONFLICT")
+        #expect(reused["error"]?["message"]?.stringValue == "id refund-1 is a CREDIT entry, not a cost")
+        #expect(errorCode(try client.request("cost.credit", ["id": "", "budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "amount": 1])) == "VALIDATION_FAILED")
+        #expect(try spent(client, b) == "85")
         let summary = try client.call("budget.get", ["id": .string(b)])
         #expect(summary["budget"]?["status"]?.stringValue == "ACTIVE")
         #expect(summary["allocations"]?.arrayValue?.first?["spentAmount"]?.numberText == "85")

@@ -175,11 +175,10 @@ public enum Analytics {
             totalRemaining += b.totalAmount - b.spentAmount
         }
 
-        // The mean of the exact spent ÷ total ratios (each kept to 1e-9), rounded once to two decimals.
-        var ratioSum: Int128 = 0
-        for b in limited { ratioSum = ratioSum.saturatingAdd(ratioNanos(b.spentAmount, of: b.totalAmount)) }
-        let average = limited.isEmpty
-            ? "0" : Money(nanos: ratioSum).percentage(of: Money(nanos: Int128(limited.count) * Money.nanosPerUnit))
+        // The mean of the spent ÷ total ratios, rounded once to two decimals, half-even (§6). Each
+        // ratio is kept to 1e-18, not rounded: kept to 1e-9 (rounded) and then rounded again, a
+        // mean of 12.3749999999999…% came out 12.38.
+        let average = limited.isEmpty ? "0" : Self.meanPercentage(limited.map { ($0.spentAmount, $0.totalAmount) })
 
         // Platforms compare case-insensitively, as allocations do; the spelling that carries the
         // most spend is shown (ties: the first in string order), whatever the rows' order.
@@ -242,19 +241,36 @@ public enum Analytics {
         p.start < toExclusive && (p.endExclusive.map { $0 > from } ?? true)
     }
 
-    /// spent ÷ total in units of 1e-9 (1 = 1_000_000_000), rounded half-even; saturates instead of
-    /// trapping for absurd ratios. `total` must be positive.
-    static func ratioNanos(_ spent: Money, of total: Money) -> Int128 {
-        let a = spent.nanos
-        let b = total.nanos
-        let (whole, rest) = a.quotientAndRemainder(dividingBy: b)
-        // rest < b ≤ 1e21 nanos, so rest × 1e9 fits in Int128.
-        let scaled = rest * Money.nanosPerUnit
-        var fraction = scaled / b
-        let r = scaled % b
-        if r * 2 > b || (r * 2 == b && fraction % 2 != 0) { fraction += 1 }
-        let (high, overflow) = whole.multipliedReportingOverflow(by: Money.nanosPerUnit)
-        return overflow ? .max : high.saturatingAdd(fraction)
+    /// The mean of `spent ÷ total` over `ratios` as a percentage with at most two decimals,
+    /// half-even, from the ratios truncated to 1e-18 (a sum past Int128 saturates): exact but
+    /// for a mean within n × 1e-16 % of a rounding boundary that some truncated ratio hides.
+    static func meanPercentage(_ ratios: [(spent: Money, total: Money)]) -> String {
+        let scale: UInt128 = 1_000_000_000_000_000_000
+        var sum: Int128 = 0
+        var inexact = false
+        for (spent, total) in ratios {
+            // Floor division (a credit can leave spent below zero), so every truncation is down.
+            var (whole, rest) = spent.nanos.quotientAndRemainder(dividingBy: total.nanos)
+            if rest < 0 {
+                whole -= 1
+                rest += total.nanos
+            }
+            // rest < total: rest × 1e18 ÷ total is below 1e18 (the full width holds the product).
+            let (fraction, remainder) = total.nanos.magnitude.dividingFullWidth(rest.magnitude.multipliedFullWidth(by: scale))
+            if remainder != 0 { inexact = true }
+            let (scaled, overflow) = whole.multipliedReportingOverflow(by: Int128(scale))
+            sum = overflow ? .max : sum.saturatingAdd(scaled).saturatingAdd(Int128(fraction))
+        }
+        // Hundredths of a percent: sum ÷ (n × 1e14), rounded half-even; a truncated ratio puts
+        // the true mean above a remainder of exactly one half.
+        let per = Int128(ratios.count) * 100_000_000_000_000
+        var (hundredths, rem) = sum.quotientAndRemainder(dividingBy: per)
+        if rem < 0 {
+            hundredths -= 1
+            rem += per
+        }
+        if rem * 2 > per || (rem * 2 == per && (inexact || hundredths % 2 != 0)) { hundredths += 1 }
+        return Money(nanos: hundredths.multipliedReportingOverflow(by: 10_000_000).overflow ? .max : hundredths * 10_000_000).description
     }
 }
 

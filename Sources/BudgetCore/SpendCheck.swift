@@ -114,8 +114,9 @@ extension Ledger {
     /// The checks, in order; the first that fails is the reason:
     /// 1. routing (CONTRACT §4 at `now`): an unknown explicit `budgetId` throws NOT_FOUND; an
     ///    explicit id that routes nowhere (CANCELLED, or no period of it or its renewals covers
-    ///    `now`) is refused; no budget at all is allowed with `budgetId` nil (the event would be
-    ///    UNALLOCATED, nothing to protect);
+    ///    `now`) routes to no budget, as an event would: allowed with `budgetId` nil and the
+    ///    reason, as when no budget covers the spend at all (the event would be UNALLOCATED,
+    ///    nothing to protect);
     /// 2. status: the budget or an ancestor PAUSED, CANCELLED or COMPLETED is refused;
     /// 3. amounts, the budget first and then each ancestor: its matching allocation (if any) and
     ///    then its total (UNLIMITED budgets have none) must not be exceeded after the amount;
@@ -131,10 +132,10 @@ extension Ledger {
                 let why = b.status == .cancelled
                     ? "budget \(b.name) (\(b.id)) is CANCELLED"
                     : "budget \(b.name) (\(b.id)) does not cover \(now.rfc3339): its period is \(b.period.startSpec) … \(b.period.endSpec?.description ?? "open-ended") and no renewal covers now"
-                return SpendDecision(
-                    allowed: false, budgetId: b.id, budgetName: b.name, currency: b.currency, status: b.status,
-                    reason: why + "; spend sent to it would be UNALLOCATED"
-                )
+                // §6: spend.check routes like an event, and an event sent to it would route to
+                // no budget (§4 rule 1: no fallback): "with no routable budget it is allowed
+                // with budgetId: null". The reason says why.
+                return SpendDecision(allowed: true, reason: why + "; spend sent to it would be stored UNALLOCATED")
             }
             return SpendDecision(
                 allowed: true, reason: "no budget covers \(request.platform)/\(request.serviceType.rawValue) at \(now.rfc3339): the spend would be stored UNALLOCATED"

@@ -247,3 +247,32 @@ struct AnalyticsTests {
         #expect(q.toDay == day("2026-03-05"))
     }
 }
+
+/// `averageSpentPercentage` is the mean of the exact ratios rounded once (§6: at most two
+/// decimals, half-even): a ratio rounded to 1e-9 first turned 12.3749999999999…% into 12.38.
+struct AnalyticsAverageTests {
+    @Test(arguments: [
+        // (budgets as (total, spent), expected mean)
+        ([("3000000", "371249.999999999")], "12.37"),
+        ([("3000000", "371250")], "12.38"),                    // exactly 12.375: half-even up to 8
+        ([("400", "1"), ("100", "0")], "0.12"),                // exactly 0.125: half-even down to 2
+        ([("400", "1"), ("1000", "0.1")], "0.13"),             // (0.25 + 0.01) ÷ 2
+        ([("3", "1"), ("3", "2")], "50"),                      // 1/3 and 2/3, neither exact
+        ([("3", "1")], "33.33"),
+    ] as [([(String, String)], String)])
+    func meanOfExactRatios(budgets: [(String, String)], expected: String) throws {
+        var ledger = Ledger(budgets: [], lastSeq: 0)
+        let at = try Timestamp(rfc3339: "2026-03-10T12:00:00Z")
+        for (i, (total, spent)) in budgets.enumerated() {
+            _ = try ledger.createBudget(Args([
+                "name": "b", "budgetType": "MONTHLY", "totalAmount": .number(total), "startDate": "2026-03-01",
+            ]), id: "b\(i)", at: at)
+            if spent != "0" {
+                _ = ledger.book(amount: try Money.parseAmount(spent), budgetId: "b\(i)", platform: "P", serviceType: .api, eventId: nil, at: at)
+            }
+        }
+        let query = try AnalyticsQuery(Args([:]))
+        let report = Analytics.report(Analytics.scope(ledger.budgetsInOrder, query), daily: [], query: query)
+        #expect(report.averageSpentPercentage == expected)
+    }
+}

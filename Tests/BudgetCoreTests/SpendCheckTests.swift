@@ -192,16 +192,16 @@ private let spendCases: [SpendCase] = [
         reason: "parent budget Org (org) is PAUSED: no spend until an operator sets it ACTIVE again", priority: .critical
     ),
     SpendCase(
-        name: "an explicit CANCELLED budget is refused (spend sent to it would be UNALLOCATED)",
+        name: "an explicit CANCELLED budget routes nowhere: allowed with budgetId null (spend sent to it would be UNALLOCATED)",
         updates: [["id": "data", "status": "CANCELLED"]], request: ask("OpenAI", .api, "1", budgetId: "data"),
-        allowed: false, budgetId: "data",
-        reason: "budget Data (data) is CANCELLED; spend sent to it would be UNALLOCATED"
+        allowed: true, budgetId: nil,
+        reason: "budget Data (data) is CANCELLED; spend sent to it would be stored UNALLOCATED"
     ),
     SpendCase(
-        name: "an explicit budget whose period does not cover now is refused",
+        name: "an explicit budget whose period does not cover now routes nowhere: allowed with budgetId null",
         request: ask("OpenAI", .api, "1", budgetId: "ops"), at: "2026-04-15T00:00:00Z",
-        allowed: false, budgetId: "ops",
-        reason: "budget Ops (ops) does not cover 2026-04-15T00:00:00Z: its period is 2026-03-01 … 2026-03-31 and no renewal covers now; spend sent to it would be UNALLOCATED"
+        allowed: true, budgetId: nil,
+        reason: "budget Ops (ops) does not cover 2026-04-15T00:00:00Z: its period is 2026-03-01 … 2026-03-31 and no renewal covers now; spend sent to it would be stored UNALLOCATED"
     ),
     SpendCase(
         name: "an EXCEEDED budget refuses even CRITICAL spend",

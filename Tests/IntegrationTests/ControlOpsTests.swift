@@ -299,15 +299,16 @@ struct ControlOpsTests {
         _ = try client.call("budget.update", ["id": "ops", "status": "ACTIVE"])
         #expect(try check("OpenAI", "API", "1")["allowed"] == true)
 
-        // No routable budget: allowed, budgetId null. An explicit CANCELLED one: refused.
+        // No routable budget: allowed, budgetId null; an explicit CANCELLED one routes nowhere too.
         _ = try client.call("budget.update", ["id": "org", "status": "CANCELLED"])
         let nowhere = try check("OpenAI", "API", "5", team: nil)
         #expect(nowhere["allowed"] == true)
         #expect(nowhere["budgetId"]?.isNull == true)
         #expect(nowhere["reason"]?.stringValue?.hasSuffix("the spend would be stored UNALLOCATED") == true)
         let cancelled = try check("OpenAI", "API", "5", team: nil, budgetId: "org")
-        #expect(cancelled["allowed"] == false)
-        #expect(cancelled["reason"]?.stringValue == "budget Org (org) is CANCELLED; spend sent to it would be UNALLOCATED")
+        #expect(cancelled["allowed"] == true)
+        #expect(cancelled["budgetId"]?.isNull == true)
+        #expect(cancelled["reason"]?.stringValue == "budget Org (org) is CANCELLED; spend sent to it would be stored UNALLOCATED")
         // A CANCELLED ancestor refuses its children's spend too.
         #expect(try check("OpenAI", "API", "1")["reason"]?.stringValue == "parent budget Org (org) is CANCELLED")
 

@@ -207,15 +207,29 @@ public enum Analytics {
         }
         top.sort { a, b in a.totalSpent != b.totalSpent ? a.totalSpent > b.totalSpent : a.platform < b.platform }
 
+        let selectedById = Dictionary(scope.selected.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         // Every month from the first with spend to the last, gaps included (with zero spend).
         var trend: [AnalyticsReport.MonthSpend] = []
         if var month = firstMonth, let last = lastMonth {
             while month <= last {
                 let next = month.addingMonths(1)
                 let spend = months[month.monthString] ?? .zero
+                // The totals of the limited budgets overlapping the month, each counted once: a
+                // budget whose limited ancestor overlaps it too is inside that one's total. (Tops
+                // alone left out a child whose period runs past its parent's: its month's spend,
+                // in the parent's rollup, over a total of 0, showed as 0 %.)
+                let (from, to) = (month.startInstant, next.startInstant)
                 var totals = Money.zero
-                for b in limitedTops where overlaps(b.period, from: month.startInstant, toExclusive: next.startInstant) {
-                    totals += b.totalAmount
+                for b in limited where overlaps(b.period, from: from, toExclusive: to) {
+                    var parent = b.parentId
+                    var covered = false
+                    var steps = 0  // parents form no cycle (refused); bounded all the same
+                    while let id = parent, let a = selectedById[id], !covered, steps < selectedById.count {
+                        covered = !a.isUnlimited && a.totalAmount > .zero && overlaps(a.period, from: from, toExclusive: to)
+                        parent = a.parentId
+                        steps += 1
+                    }
+                    if !covered { totals += b.totalAmount }
                 }
                 trend.append(AnalyticsReport.MonthSpend(
                     month: month.monthString, totalSpent: spend,

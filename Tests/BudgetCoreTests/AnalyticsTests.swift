@@ -276,3 +276,33 @@ struct AnalyticsAverageTests {
         #expect(report.averageSpentPercentage == expected)
     }
 }
+
+extension AnalyticsAverageTests {
+    /// `budgetUtilization` divides a month's spend by the totals of the budgets overlapping it,
+    /// each counted once: a child whose period runs past its parent's counts in the months the
+    /// parent does not overlap (it was left out, and a month with spend showed 0 %).
+    @Test func aChildOutlivingItsParentCountsInItsOwnMonths() throws {
+        var ledger = Ledger(budgets: [], lastSeq: 0)
+        let at = try Timestamp(rfc3339: "2026-10-01T00:00:00Z")
+        _ = try ledger.createBudget(Args([
+            "name": "P", "budgetType": "PROJECT", "totalAmount": 100, "startDate": "2026-10-01", "endDate": "2026-10-31",
+        ]), id: "cp", at: at)
+        _ = try ledger.createBudget(Args([
+            "name": "C", "budgetType": "PROJECT", "totalAmount": 50, "startDate": "2026-10-15", "endDate": "2026-11-15", "parentId": "cp",
+        ]), id: "cc", at: at)
+        var rows: [DaySpend] = []
+        for (budget, amount, day) in [("cp", "30", "2026-10-10"), ("cc", "20", "2026-11-10")] {
+            let when = try Timestamp(rfc3339: day + "T12:00:00Z")
+            let booking = ledger.book(amount: try Money.parseAmount(amount), budgetId: budget, platform: "P", serviceType: .api, eventId: nil, at: when)
+            for id in booking.touchedBudgets {
+                rows.append(DaySpend(budgetId: id, day: when.civilDate, platform: "P", serviceType: .api, amount: try Money.parseAmount(amount)))
+            }
+        }
+        let query = try AnalyticsQuery(Args([:]))
+        let scope = Analytics.scope(ledger.budgetsInOrder, query)
+        let report = Analytics.report(scope, daily: rows.filter { scope.topIds.contains($0.budgetId) }, query: query)
+        // October: 30 of the parent's 100 (the child, inside it, is not counted twice);
+        // November: 20 of the child's 50.
+        #expect(report.monthlyTrend.map { "\($0.month)=\($0.totalSpent)@\($0.budgetUtilization)" } == ["2026-10=30@30", "2026-11=20@40"])
+    }
+}

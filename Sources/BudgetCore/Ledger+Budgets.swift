@@ -196,7 +196,7 @@ extension Ledger {
             }
         }
         if let parentId = b.parentId {
-            guard let parent = budgets[parentId] else { throw LedgerError(.validationFailed, "parent budget \(parentId) not found") }
+            guard let parent = budgets[parentId] else { throw LedgerError(.notFound, "parent budget \(parentId) not found") }
             if parent.currency != b.currency {
                 throw LedgerError(.validationFailed, "a child budget has its parent's currency (\(parent.currency)), not \(b.currency)")
             }

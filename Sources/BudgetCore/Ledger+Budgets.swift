@@ -25,7 +25,10 @@ public struct Args: Sendable {
 
     public func int(_ key: String) throws(LedgerError) -> Int64? {
         guard let v = object[key], !v.isNull else { return nil }
-        guard let text = v.numberText ?? v.stringValue, let n = Int64(text) else {
+        // A whole number however it is spelled (`5`, `5.0`, `5e0`): equal decimals are the same
+        // value (§2), as for an event's `seq`.
+        guard let text = v.numberText ?? v.stringValue,
+              let n = Int64(text) ?? UsageEventDecoder.integralValue(text) else {
             throw LedgerError(.validationFailed, "\(key) must be an integer")
         }
         return n

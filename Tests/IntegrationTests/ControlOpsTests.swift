@@ -110,6 +110,9 @@ struct ControlOpsTests {
         #expect(try costs(["budgetId": "p", "from": "2025-01-04", "to": "2025-01-05"]) == ["e2"])
         #expect(try costs(["budgetId": "p", "to": "2025-01-05T08:00:00Z"]) == ["e2", "e1"])
         #expect(try costs(["budgetId": "p", "limit": 1]) == ["e3"])
+        // A whole number however spelled (equal decimals are the same value, §2).
+        #expect(try costs(["budgetId": "p", "limit": .number("1.0")]) == ["e3"])
+        #expect(try costs(["budgetId": "p", "limit": .number("2e0")]) == ["e3", "e2"])
         let first = try #require(try client.call("cost.list", ["budgetId": "p", "limit": 1]).arrayValue?.first)
         #expect(number(first["costAmount"]) == "100")
         #expect(first["platform"]?.stringValue == "openai")
@@ -423,6 +426,7 @@ struct ControlOpsTests {
              "VALIDATION_FAILED", "amount must be a number or a decimal string"),
             (try client.request("event.list", ["state": "LOST"]), "VALIDATION_FAILED", "state must be one of ALLOCATED UNPRICED UNALLOCATED REJECTED"),
             (try client.request("outbound.list", ["sinceSeq": "x"]), "VALIDATION_FAILED", "sinceSeq must be an integer"),
+            (try client.request("outbound.list", ["sinceSeq": .number("1.5")]), "VALIDATION_FAILED", "sinceSeq must be an integer"),
             (try client.request("event.reprocess", ["state": "ALLOCATED"]), "VALIDATION_FAILED", "event.reprocess takes state UNPRICED or UNALLOCATED"),
             // Budgets and allocations are stored through a binding that stops at a NUL character.
             (try client.request("budget.create", ["id": "a\u{0}b", "name": "x", "budgetType": "MONTHLY", "totalAmount": 1, "startDate": "2026-01-01"]),

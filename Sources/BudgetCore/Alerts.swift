@@ -21,6 +21,8 @@ public struct AlertRecord: Sendable, Hashable {
     public var baselineAmount: Money? = nil
     /// LOW_BUDGET: when the budget runs out at its burn rate.
     public var projectedExhaustion: Timestamp? = nil
+    /// UNPRICED_USAGE: the UTC month of the usage ("2026-03"), the once-a-month rule's month.
+    public var usageMonth: String? = nil
     public var resolved: Bool = false
     public var resolvedAt: Timestamp?
 
@@ -49,6 +51,7 @@ public struct AlertRecord: Sendable, Hashable {
         if let windowAmount { o["windowAmount"] = .number(windowAmount.description) }
         if let baselineAmount { o["baselineAmount"] = .number(baselineAmount.description) }
         if let projectedExhaustion { o["projectedExhaustion"] = .string(projectedExhaustion.rfc3339) }
+        if let usageMonth { o["usageMonth"] = .string(usageMonth) }
         if includeResolution {
             o["resolved"] = .bool(resolved)
             o["resolvedAt"] = resolvedAt.map { .string($0.rfc3339) } ?? .null

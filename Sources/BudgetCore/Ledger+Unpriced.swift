@@ -10,13 +10,15 @@ extension Ledger {
     }
 
     /// UNPRICED_USAGE (CONTRACT §5): usage that could not be priced is never silently zero. Fires
-    /// once per platform and model per UTC month (of when it is noticed), with the budget the
-    /// event routes to, or none.
+    /// once per platform and model per UTC month of the usage (the event's time, `usageTime`;
+    /// `now` without one), with the budget the event routes to, or none. The alert carries the
+    /// month (`usageMonth`), from which the rule is rebuilt at start.
     public mutating func unpricedUsage(
         platform: String, serviceType: ServiceType, model: String?, reason: String,
-        budgetId: String?, currency: String, eventId: String?, at now: Timestamp
+        budgetId: String?, currency: String, eventId: String?, usageTime: Timestamp? = nil, at now: Timestamp
     ) -> [OutboundMessage] {
-        let key = Self.unpricedKey(platform: platform, model: model, month: now.civilDate.monthString)
+        let month = (usageTime ?? now).civilDate.monthString
+        let key = Self.unpricedKey(platform: platform, model: model, month: month)
         guard !unpricedAlerted.contains(key) else { return [] }
         unpricedAlerted.insert(key)
         let seq = nextSeq()
@@ -30,6 +32,7 @@ extension Ledger {
             eventId: eventId, message: "Usage of \(what) could not be priced (\(reason)); it is stored UNPRICED and priced again when the catalog is reloaded"
         )
         if b == nil { record.spentPercentage = "0" }
+        record.usageMonth = month
         return [.alert(record)]
     }
 }

@@ -292,7 +292,7 @@ extension Engine {
             stored.budgetId = routed
             out.outbound += ledger.unpricedUsage(
                 platform: event.platform, serviceType: event.serviceType, model: event.model, reason: reason,
-                budgetId: routed, currency: event.currency, eventId: event.id, at: SystemClock.now()
+                budgetId: routed, currency: event.currency, eventId: event.id, usageTime: time, at: SystemClock.now()
             )
             return stored
         }

@@ -194,12 +194,14 @@ public struct StoreReader {
         return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(alertJSON)
     }
 
-    /// (platform, model, UTC month of triggeredAt) of every UNPRICED_USAGE alert raised, so the
-    /// once-a-month rule holds across restarts.
+    /// (platform, model, month) of every UNPRICED_USAGE alert raised, so the once-a-month rule
+    /// holds across restarts: the usage's month (`usageMonth`), or for an alert raised before it
+    /// was kept (before the ninth session), the month of `triggeredAt`, which it was then.
     public func unpricedAlerts() throws -> [(platform: String, model: String?, month: String)] {
         try String.fetchAll(db, sql: "SELECT payload FROM alerts WHERE type = 'UNPRICED_USAGE'").compactMap { text in
-            guard let o = try? JSON.parse(text).objectValue, let platform = o["platform"]?.stringValue,
-                  let at = o["triggeredAt"]?.stringValue, let t = try? Timestamp(rfc3339: at) else { return nil }
+            guard let o = try? JSON.parse(text).objectValue, let platform = o["platform"]?.stringValue else { return nil }
+            if let month = o["usageMonth"]?.stringValue { return (platform, o["model"]?.stringValue, month) }
+            guard let at = o["triggeredAt"]?.stringValue, let t = try? Timestamp(rfc3339: at) else { return nil }
             return (platform, o["model"]?.stringValue, t.civilDate.monthString)
         }
     }

@@ -75,6 +75,41 @@ struct PricingIntegrationTests {
         #expect(try client.call("event.list", ["state": "ALLOCATED"]).arrayValue?.count == 2)
     }
 
+    /// UNPRICED_USAGE is once per platform and model per UTC month of the usage (the event's
+    /// time), not of when it arrives: a backfill of two months alerts twice; the rule holds
+    /// across a restart (rebuilt from the alerts' `usageMonth`).
+    @Test func unpricedUsageOncePerMonthOfTheUsage() throws {
+        let dir = try TempDir()
+        try write(Self.catalogV1, to: dir.file("prices.json"))
+        var daemon = try Daemon(dir: dir, extraArgs: ["--prices", dir.file("prices.json")])
+        func send(_ client: Client, _ id: String, _ time: String) throws -> String? {
+            try client.sendAck(usage(id, model: "gpt-new", input: 10, extra: [("time", .string(time))])).string("state")
+        }
+        do {
+            let client = try Client(daemon)
+            let sub = try client.subscriber()
+            #expect(try send(client, "m1", "2026-03-05T12:00:00Z") == "UNPRICED")
+            let march = try #require(try client.next(sub))
+            #expect(march.topic == "alert.UNPRICED_USAGE")
+            #expect(march.payload.string("usageMonth") == "2026-03")
+            #expect(try send(client, "m2", "2026-03-31T23:59:59Z") == "UNPRICED")
+            #expect(try client.quiet(sub, ms: 300))
+            #expect(try send(client, "m3", "2026-04-01T00:00:00Z") == "UNPRICED")
+            #expect(try client.next(sub)?.payload.string("usageMonth") == "2026-04")
+        }
+        #expect(daemon.stop() == 0)
+        daemon = try Daemon(dir: dir, extraArgs: ["--prices", dir.file("prices.json")])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let sub = try client.subscriber()
+        #expect(try send(client, "m4", "2026-03-20T00:00:00Z") == "UNPRICED")
+        #expect(try send(client, "m5", "2026-04-20T00:00:00Z") == "UNPRICED")
+        #expect(try client.quiet(sub, ms: 300))
+        #expect(try send(client, "m6", "2026-05-02T00:00:00Z") == "UNPRICED")
+        #expect(try client.next(sub)?.payload.string("usageMonth") == "2026-05")
+        #expect(try client.call("alert.list", ["budgetId": .null]).arrayValue?.count == 3)
+    }
+
     /// The catalog's path was read once at start: a config file naming another catalog was
     /// re-read by SIGHUP (its alert settings applied) and the old path reloaded.
     @Test("SIGHUP with a config file naming another catalog loads that one; a bad one is refused, the old one stays")

@@ -143,7 +143,7 @@ public struct Pricer: Sendable {
             return .unpriced(reason: "no price for \(event.platform)/\(model) at \(time.rfc3339)")
         }
         let prices = event.isBatch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
-        var total = ExactDecimal(0)
+        var terms: [(quantity: ExactDecimal, price: ExactDecimal)] = []
         var requests = ExactDecimal(1)
         for (unit, quantity) in event.usage {
             if unit == "requests" {
@@ -155,18 +155,36 @@ public struct Pricer: Sendable {
             guard let price = prices[unit] else {
                 return .unpriced(reason: "no price for unit \(unit) of \(event.platform)/\(model)")
             }
+            terms.append((quantity, price))
+        }
+        if let perRequest = entry.perRequest { terms.append((requests, perRequest)) }
+        guard let total = Self.sum(of: terms) else { return .unpriced(reason: "cost overflow") }
+        return .priced(amount: total, currency: entry.currency, entry: entry)
+    }
+
+    /// Σ quantity × price, exact; when that needs more than a 128-bit mantissa (a 17-digit
+    /// LiteLLM price times a 12-digit count), each product truncated to 10⁻²⁴ with the dropped
+    /// digits remembered (`TruncatedAmount`), which the one rounding to 1e-9 still gets right
+    /// but within ~10⁻²⁴ of a tie. nil only for a sum past 10¹³.
+    static func sum(of terms: [(quantity: ExactDecimal, price: ExactDecimal)]) -> ExactDecimal? {
+        var total = ExactDecimal(0)
+        var exact = true
+        for (quantity, price) in terms {
             let (product, o1) = quantity.multipliedReportingOverflow(by: price)
             let (sum, o2) = total.addingReportingOverflow(product)
-            if o1 || o2 { return .unpriced(reason: "cost overflow") }
+            if o1 || o2 {
+                exact = false
+                break
+            }
             total = sum
         }
-        if let perRequest = entry.perRequest {
-            let (product, o1) = requests.multipliedReportingOverflow(by: perRequest)
-            let (sum, o2) = total.addingReportingOverflow(product)
-            if o1 || o2 { return .unpriced(reason: "cost overflow") }
-            total = sum
+        if exact { return total }
+        var wide = TruncatedAmount(units: 0, inexact: false)
+        for (quantity, price) in terms {
+            guard let product = quantity.truncatedProduct(price), let sum = wide.adding(product) else { return nil }
+            wide = sum
         }
-        return .priced(amount: total, currency: entry.currency, entry: entry)
+        return wide.representative
     }
 
     /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9.
@@ -177,8 +195,15 @@ public struct Pricer: Sendable {
                 return .failure(PricingFailure(reason: "no rate \(from)→\(to)"))
             }
             let (converted, overflow) = amount.multipliedReportingOverflow(by: rate)
-            if overflow { return .failure(PricingFailure(reason: "cost overflow")) }
-            value = converted
+            if !overflow {
+                value = converted
+            } else {
+                // Too long for a 128-bit mantissa: truncated to 10⁻²⁴, dropped digits remembered.
+                guard let wide = amount.truncatedProduct(rate)?.representative else {
+                    return .failure(PricingFailure(reason: amount.isNegative ? "cost overflow" : "cost over 1e12"))
+                }
+                value = wide
+            }
         }
         guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost overflow")) }
         let money = Money(nanos: nanos)

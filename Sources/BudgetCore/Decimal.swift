@@ -549,3 +549,92 @@ extension ExactDecimal {
         }
     }
 }
+
+// MARK: - Products too long for 128 bits
+
+/// A non-negative amount truncated to units of 10⁻²⁴, and whether digits were dropped below
+/// them: what a cost falls back to when its exact value needs more than 128 bits of mantissa
+/// (a 17-digit LiteLLM price × a 12-digit token count × a 10-digit rate). Rounded once to 1e-9
+/// from here it is still exact, unless the exact value lies within the dropped digits' reach
+/// (n units for n terms) of a half-way tie: a window of about 10⁻²⁴ around each tie.
+public struct TruncatedAmount: Sendable, Hashable {
+    /// Units of 10^-`scale`.
+    public static let scale = 24
+    public var units: Int128
+    /// Digits below the unit were dropped (the exact value is above `units`).
+    public var inexact: Bool
+
+    public init(units: Int128, inexact: Bool) {
+        self.units = units
+        self.inexact = inexact
+    }
+
+    /// An exact decimal that rounds, at any scale coarser than a unit, as the amount does:
+    /// `units`, or `units` + 1/10 of a unit when digits were dropped (strictly between `units`
+    /// and the next unit, as the exact value is). nil past 2¹²⁷ / 10 units (over 10¹³).
+    public var representative: ExactDecimal? {
+        guard inexact else { return ExactDecimal(mantissa: units, exponent: -Self.scale) }
+        let (tenfold, o1) = units.multipliedReportingOverflow(by: 10)
+        let (marked, o2) = tenfold.addingReportingOverflow(1)
+        return o1 || o2 ? nil : ExactDecimal(mantissa: marked, exponent: -Self.scale - 1)
+    }
+
+    /// The sum, nil when it does not fit.
+    public func adding(_ other: TruncatedAmount) -> TruncatedAmount? {
+        let (sum, overflow) = units.addingReportingOverflow(other.units)
+        return overflow ? nil : TruncatedAmount(units: sum, inexact: inexact || other.inexact)
+    }
+}
+
+extension ExactDecimal {
+    /// `self` × `other`, both ≥ 0, from the full 256-bit product of the mantissas, truncated to
+    /// 10⁻²⁴ units; nil for a negative operand or a product of 2¹²⁷ units or more.
+    public func truncatedProduct(_ other: ExactDecimal) -> TruncatedAmount? {
+        guard mantissa >= 0, other.mantissa >= 0 else { return nil }
+        if mantissa == 0 || other.mantissa == 0 { return TruncatedAmount(units: 0, inexact: false) }
+        let wide = mantissa.magnitude.multipliedFullWidth(by: other.mantissa.magnitude)
+        let (e, o1) = exponent.addingReportingOverflow(other.exponent)
+        let (shift, o2) = e.addingReportingOverflow(TruncatedAmount.scale)
+        guard !o1, !o2 else { return nil }
+        return Self.truncated(high: wide.high, low: wide.low, timesTenTo: shift)
+    }
+
+    /// `self` (≥ 0) truncated to 10⁻²⁴ units.
+    public var truncated: TruncatedAmount? {
+        guard mantissa >= 0 else { return nil }
+        let (shift, o) = exponent.addingReportingOverflow(TruncatedAmount.scale)
+        return o ? nil : Self.truncated(high: 0, low: mantissa.magnitude, timesTenTo: shift)
+    }
+
+    /// The 256-bit (high, low) × 10^`k`, truncated toward zero.
+    static func truncated(high: UInt128, low: UInt128, timesTenTo k: Int) -> TruncatedAmount? {
+        var (high, low) = (high, low)
+        var inexact = false
+        if k >= 0 {
+            guard high == 0 else { return nil }
+            var rest = k
+            while rest > 0 {
+                let step = min(rest, PowersOfTen.maxInt128Exponent)
+                let (r, o) = low.multipliedReportingOverflow(by: PowersOfTen.uint128[step])
+                if o { return nil }
+                low = r
+                rest -= step
+            }
+        } else {
+            // Long division of the 256-bit value by 10^-k, at most 10³⁸ at a time: the high
+            // word first, then its remainder with the low word (the quotient then fits).
+            var rest = -k
+            while rest > 0, high != 0 || low != 0 {
+                let step = min(rest, PowersOfTen.maxInt128Exponent)
+                let divisor = PowersOfTen.uint128[step]
+                let (qh, rh) = high.quotientAndRemainder(dividingBy: divisor)
+                let (ql, rl) = divisor.dividingFullWidth((high: rh, low: low))
+                if rl != 0 { inexact = true }
+                (high, low) = (qh, ql)
+                rest -= step
+            }
+        }
+        guard high == 0, low <= UInt128(Int128.max) else { return nil }
+        return TruncatedAmount(units: Int128(low), inexact: inexact)
+    }
+}

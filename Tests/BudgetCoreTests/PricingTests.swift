@@ -395,3 +395,48 @@ struct LiteLLMPricingTests {
         }
     }
 }
+
+/// Costs whose exact value needs more than a 128-bit mantissa (a 17-digit LiteLLM price × a
+/// 12-digit count × a 10-digit rate) were UNPRICED "cost overflow" and never booked: they are
+/// now computed at 10⁻²⁴ with the dropped digits remembered, and rounded once as the exact
+/// value is (expected values from Python's decimal at 200 digits).
+struct LongProductTests {
+    static let catalogJSON = """
+        {"version": "long", "prices": [
+          {"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD",
+           "unitPrices": {"inputTokens": 2.5e-06}},
+          {"platform": "Mistral", "model": "odd", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "EUR",
+           "unitPrices": {"inputTokens": "3.2857142857142855e-08"}},
+          {"platform": "Tiny", "model": "tie", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD",
+           "unitPrices": {"below": "1.5e-9", "above": "2.5000000000000000000000000000000000001e-9"}}],
+         "rates": [{"from": "EUR", "to": "USD", "rate": "1.0837462918", "effectiveFrom": "2026-01-01T00:00:00Z"}]}
+        """
+
+    @Test(arguments: [
+        ("OpenAI", "gpt-4o", #""inputTokens":"123.45678901234567890123456789012345678""#, "0.000308642"),
+        // Converted at the dated rate: 39 digits before the one rounding.
+        ("Mistral", "odd", #""inputTokens":"999999999999""#, "35608.806730536"),
+        // Just below a tie (1.5e-9 × (1 − 10⁻³⁸)): down; just above one (2.5e-9 × (1 + ~10⁻³⁷)):
+        // up, where a truncation without the dropped digits would see the tie and round to even.
+        ("Tiny", "tie", #""below":"0.99999999999999999999999999999999999999""#, "0.000000001"),
+        ("Tiny", "tie", #""above":"1.0000000000000000000000000000000000001""#, "0.000000003"),
+    ])
+    func longProductsRoundOnceAsTheExactValue(platform: String, model: String, usage: String, expected: String) throws {
+        let catalog = try loadCatalog(Self.catalogJSON)
+        let event = try usageEvent(platform: platform, model: model, time: "2026-05-01T00:00:00Z", #""usage":{\#(usage)}"#)
+        #expect(price(catalog, event) == .cost(expected))
+    }
+
+    @Test func truncatedProducts() throws {
+        let a = try ExactDecimal(parsing: "99999999999999999999999999999999999999")
+        let b = try ExactDecimal(parsing: "0.000000000000000000000000000000000000000000000001")  // 1e-48
+        // 10³⁸ − 1 × 10⁻⁴⁸ is just under 10⁻¹⁰: 99999999999999 units of 10⁻²⁴, digits dropped.
+        #expect(a.truncatedProduct(b) == TruncatedAmount(units: 99_999_999_999_999, inexact: true))
+        #expect(a.truncatedProduct(b)?.representative?.roundedUnits(scale: 9) == 0)
+        // Exact products stay exact.
+        #expect(try ExactDecimal(parsing: "1.5").truncatedProduct(ExactDecimal(parsing: "2")) == TruncatedAmount(units: 3 * 1_000_000_000_000_000_000_000_000, inexact: false))
+        #expect(try ExactDecimal(parsing: "-1").truncatedProduct(ExactDecimal(parsing: "2")) == nil)
+        // Past 2¹²⁷ units (over ~1.7 × 10¹⁴): nil, not a wrong value.
+        #expect(try ExactDecimal(parsing: "1000000000000").truncatedProduct(ExactDecimal(parsing: "1000")) == nil)
+    }
+}

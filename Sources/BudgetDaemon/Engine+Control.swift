@@ -422,19 +422,22 @@ extension Engine {
         case .priced(let amount, let currency, let entry):
             var state = EventState.allocated
             var cost: Money? = amount.roundedUnits(scale: 9).map { Money(nanos: $0) }
-            var costCurrency = currency
+            var costCurrency: String? = currency
             var reason: String?
             if let budgetId = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time), let b = ledger[budgetId] {
                 switch pricer.money(amount, from: currency, to: b.currency, at: time) {
                 case .success(let m): cost = m; costCurrency = b.currency
-                case .failure(let f): state = .unpriced; reason = f.reason
+                // UNPRICED, as the event would be: no cost (not the unconverted figure).
+                case .failure(let f): state = .unpriced; reason = f.reason; cost = nil; costCurrency = nil
                 }
             } else {
                 state = .unallocated
                 reason = unallocatedReason(event, time: time)
             }
+            // A CREDIT is booked as a negative cost (docs/ledger.md): the quote says so.
+            if event.kind == .credit, let c = cost { cost = Money(nanos: -c.nanos) }
             return .object(JSONObject([
-                ("cost", cost.map { .number($0.description) } ?? .null), ("currency", .string(costCurrency)),
+                ("cost", cost.map { .number($0.description) } ?? .null), ("currency", costCurrency.map(JSONValue.string) ?? .null),
                 ("state", .string(state.rawValue)), ("reason", reason.map(JSONValue.string) ?? .null),
                 ("price", entry?.json ?? .null),
             ]))

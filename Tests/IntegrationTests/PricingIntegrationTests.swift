@@ -176,6 +176,16 @@ struct PricingIntegrationTests {
         let gbp = try client.sendAck(costEvent("c2", cost: "1", extra: [("currency", "GBP"), ("metadata", ["team": "eu"])]))
         #expect(gbp.string("state") == "UNPRICED")
         #expect(gbp.string("reason") == "no rate GBP→EUR")
+        // price.quote says the same: UNPRICED, no cost (not the unconverted 1 GBP).
+        let quote = try client.call("price.quote", costEvent("q", cost: "1", extra: [("currency", "GBP"), ("metadata", ["team": "eu"])]))
+        #expect(quote["state"]?.stringValue == "UNPRICED")
+        #expect(quote["reason"]?.stringValue == "no rate GBP→EUR")
+        #expect(quote["cost"]?.isNull == true)
+        #expect(quote["currency"]?.isNull == true)
+        // A CREDIT is quoted as it is booked: a negative cost.
+        let credit = try client.call("price.quote", costEvent("q", cost: "2", extra: [("kind", "CREDIT"), ("metadata", ["team": "eu"])]))
+        #expect(credit["cost"]?.numberText == "-1.8")
+        #expect(credit["currency"]?.stringValue == "EUR")
     }
 
     @Test func aChildsSpendRollsUpThroughThreeLevelsWithEachLevelsAlerts() throws {

@@ -121,7 +121,7 @@ public struct Catalog: Sendable {
 /// The outcome of pricing one event.
 public enum PriceOutcome: Sendable, Hashable {
     /// Exact, not yet rounded: conversion may follow before the one rounding.
-    case priced(amount: ExactDecimal, currency: String, entry: PriceEntry?)
+    case priced(amount: CostAmount, currency: String, entry: PriceEntry?)
     case unpriced(reason: String)
 }
 
@@ -134,7 +134,7 @@ public struct Pricer: Sendable {
     /// cost = Σ quantity × unit price + perRequest × requests (1 when absent); an explicit cost wins.
     public func price(_ event: UsageEvent, at time: Timestamp) -> PriceOutcome {
         if let cost = event.cost {
-            return .priced(amount: event.exactCost ?? cost.exactDecimal, currency: event.currency, entry: nil)
+            return .priced(amount: .exact(event.exactCost ?? cost.exactDecimal), currency: event.currency, entry: nil)
         }
         guard let model = event.model else {
             return .unpriced(reason: "no cost and no model to price")
@@ -162,11 +162,9 @@ public struct Pricer: Sendable {
         return .priced(amount: total, currency: entry.currency, entry: entry)
     }
 
-    /// Σ quantity × price, exact; when that needs more than a 128-bit mantissa (a 17-digit
-    /// LiteLLM price times a 12-digit count), each product truncated to 10⁻²⁴ with the dropped
-    /// digits remembered (`TruncatedAmount`), which the one rounding to 1e-9 still gets right
-    /// but within ~10⁻²⁴ of a tie. nil only for a sum past 10¹³.
-    static func sum(of terms: [(quantity: ExactDecimal, price: ExactDecimal)]) -> ExactDecimal? {
+    /// Σ quantity × price, exact: in an `ExactDecimal` when it fits, else (a 17-digit LiteLLM
+    /// price times a 12-digit count) in a `WideDecimal`. nil for a negative operand.
+    static func sum(of terms: [(quantity: ExactDecimal, price: ExactDecimal)]) -> CostAmount? {
         var total = ExactDecimal(0)
         var exact = true
         for (quantity, price) in terms {
@@ -178,34 +176,44 @@ public struct Pricer: Sendable {
             }
             total = sum
         }
-        if exact { return total }
-        var wide = TruncatedAmount(units: 0, inexact: false)
+        if exact { return .exact(total) }
+        var wide = WideDecimal(.zero)!
         for (quantity, price) in terms {
-            guard let product = quantity.truncatedProduct(price), let sum = wide.adding(product) else { return nil }
-            wide = sum
+            guard let q = WideDecimal(quantity), let p = WideDecimal(price) else { return nil }
+            wide = wide + q * p
         }
-        return wide.representative
+        return .wide(wide)
     }
 
     /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9.
     public func money(_ amount: ExactDecimal, from: String, to: String, at time: Timestamp) -> Result<Money, PricingFailure> {
+        money(.exact(amount), from: from, to: to, at: time)
+    }
+
+    /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9; a product
+    /// too long for an `ExactDecimal` is made in a `WideDecimal`, exact as well.
+    public func money(_ amount: CostAmount, from: String, to: String, at time: Timestamp) -> Result<Money, PricingFailure> {
         var value = amount
         if from != to {
             guard let rate = catalog.rate(from: from, to: to, at: time) else {
                 return .failure(PricingFailure(reason: "no rate \(from)→\(to)"))
             }
-            let (converted, overflow) = amount.multipliedReportingOverflow(by: rate)
-            if !overflow {
-                value = converted
-            } else {
-                // Too long for a 128-bit mantissa: truncated to 10⁻²⁴, dropped digits remembered.
-                guard let wide = amount.truncatedProduct(rate)?.representative else {
-                    return .failure(PricingFailure(reason: amount.isNegative ? "cost overflow" : "cost over 1e12"))
+            switch amount {
+            case .exact(let d):
+                let (converted, overflow) = d.multipliedReportingOverflow(by: rate)
+                if !overflow {
+                    value = .exact(converted)
+                } else if let w = WideDecimal(d), let r = WideDecimal(rate) {
+                    value = .wide(w * r)
+                } else {
+                    return .failure(PricingFailure(reason: "cost overflow"))
                 }
-                value = wide
+            case .wide(let w):
+                guard let r = WideDecimal(rate) else { return .failure(PricingFailure(reason: "cost overflow")) }
+                value = .wide(w * r)
             }
         }
-        guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost overflow")) }
+        guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost over 1e12")) }
         let money = Money(nanos: nanos)
         if money > Money.maxValue { return .failure(PricingFailure(reason: "cost over 1e12")) }
         return .success(money)

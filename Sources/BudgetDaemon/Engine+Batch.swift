@@ -296,7 +296,7 @@ extension Engine {
             )
             return stored
         }
-        let amount: ExactDecimal, currency: String
+        let amount: CostAmount, currency: String
         switch inPlace(&pricer, { $0.price(event, at: time) }) {
         case .unpriced(let reason):
             return unpriced(reason)

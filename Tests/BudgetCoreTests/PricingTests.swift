@@ -198,7 +198,7 @@ struct NativeCatalogTests {
             Issue.record("not priced")
             return
         }
-        #expect(amount == ExactDecimal(mantissa: 15, exponent: -2))
+        #expect(amount == .exact(ExactDecimal(mantissa: 15, exponent: -2)))
         #expect(currency == "USD")
         #expect(entry == nil)
         // Even without a model, and for a model the catalog does not know.
@@ -272,7 +272,7 @@ struct NativeCatalogTests {
             Issue.record("not priced")
             return
         }
-        #expect(amount == ExactDecimal(mantissa: 3, exponent: -9))
+        #expect(amount == .exact(ExactDecimal(mantissa: 3, exponent: -9)))
         #expect(price(catalog, e) == .cost("0.000000003"))
         // One term alone: 1.5 nano-units round half-even to 2.
         #expect(price(catalog, try usageEvent(platform: "Tiny", model: "halves", #""usage":{"a":1}"#)) == .cost("0.000000002"))
@@ -352,11 +352,12 @@ struct LiteLLMPricingTests {
             Issue.record("not priced")
             return
         }
-        #expect(amount == ExactDecimal(mantissa: 6, exponent: -3))
+        #expect(amount == .exact(ExactDecimal(mantissa: 6, exponent: -3)))
         #expect(currency == "USD")
         #expect(entry?.model == "gpt-4o")
         #expect(entry?.platform == "openai")
-        let money = try Money(amount)
+        guard case .exact(let exact) = amount else { return }
+        let money = try Money(exact)
         #expect(money.description == "0.006")
     }
 
@@ -398,17 +399,18 @@ struct LiteLLMPricingTests {
 
 /// Costs whose exact value needs more than a 128-bit mantissa (a 17-digit LiteLLM price × a
 /// 12-digit count × a 10-digit rate) were UNPRICED "cost overflow" and never booked: they are
-/// now computed at 10⁻²⁴ with the dropped digits remembered, and rounded once as the exact
-/// value is (expected values from Python's decimal at 200 digits).
+/// now computed exactly in a `WideDecimal` and rounded once (expected values from Python's
+/// decimal at 200 digits; the tie cases are an audit's, which a truncated fallback got wrong).
 struct LongProductTests {
     static let catalogJSON = """
         {"version": "long", "prices": [
           {"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD",
            "unitPrices": {"inputTokens": 2.5e-06}},
           {"platform": "Mistral", "model": "odd", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "EUR",
-           "unitPrices": {"inputTokens": "3.2857142857142855e-08"}},
+           "unitPrices": {"inputTokens": "3.2857142857142855e-08", "c": "3.2857142857142855e-08"}},
           {"platform": "Tiny", "model": "tie", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD",
-           "unitPrices": {"below": "1.5e-9", "above": "2.5000000000000000000000000000000000001e-9"}}],
+           "unitPrices": {"below": "1.5e-9", "above": "2.5000000000000000000000000000000000001e-9",
+                          "e": "0.0000000123456789012345678901234567", "a": "1e-20", "d": "0.0000000123456789012345678901234567"}}],
          "rates": [{"from": "EUR", "to": "USD", "rate": "1.0837462918", "effectiveFrom": "2026-01-01T00:00:00Z"}]}
         """
 
@@ -416,10 +418,17 @@ struct LongProductTests {
         ("OpenAI", "gpt-4o", #""inputTokens":"123.45678901234567890123456789012345678""#, "0.000308642"),
         // Converted at the dated rate: 39 digits before the one rounding.
         ("Mistral", "odd", #""inputTokens":"999999999999""#, "35608.806730536"),
-        // Just below a tie (1.5e-9 × (1 − 10⁻³⁸)): down; just above one (2.5e-9 × (1 + ~10⁻³⁷)):
-        // up, where a truncation without the dropped digits would see the tie and round to even.
+        // Just below a tie (1.5e-9 × (1 − 10⁻³⁸)): down; just above one (2.5e-9 × (1 + ~10⁻³⁷)): up.
         ("Tiny", "tie", #""below":"0.99999999999999999999999999999999999999""#, "0.000000001"),
         ("Tiny", "tie", #""above":"1.0000000000000000000000000000000000001""#, "0.000000003"),
+        // Within 10⁻²⁴ of a tie after the rate (0.004987694499…99986 and 0.0395481645…0001207).
+        ("Mistral", "odd", #""c":"140069.12777894034259587383828597938599""#, "0.004987694"),
+        ("Mistral", "odd", #""c":"1110628.74977067105947808""#, "0.039548165"),
+        // Two long terms summing to just above a tie (1.50000000000000000000000019716e-9;
+        // 2.50000000000000000000000000058e-9 → 3) and just below one (2.49999…99958e-9 → 2).
+        ("Tiny", "tie", #""e":"0.0895764326405293","a":"39411812550.1957948708426""#, "0.000000002"),
+        ("Tiny", "tie", #""d":"0.0004155893309222779692014","a":"249486926756.5654642092260891""#, "0.000000003"),
+        ("Tiny", "tie", #""d":"0.0004155893309222779692014","a":"249486926756.565464209226089""#, "0.000000002"),
     ])
     func longProductsRoundOnceAsTheExactValue(platform: String, model: String, usage: String, expected: String) throws {
         let catalog = try loadCatalog(Self.catalogJSON)
@@ -427,16 +436,21 @@ struct LongProductTests {
         #expect(price(catalog, event) == .cost(expected))
     }
 
-    @Test func truncatedProducts() throws {
-        let a = try ExactDecimal(parsing: "99999999999999999999999999999999999999")
-        let b = try ExactDecimal(parsing: "0.000000000000000000000000000000000000000000000001")  // 1e-48
-        // 10³⁸ − 1 × 10⁻⁴⁸ is just under 10⁻¹⁰: 99999999999999 units of 10⁻²⁴, digits dropped.
-        #expect(a.truncatedProduct(b) == TruncatedAmount(units: 99_999_999_999_999, inexact: true))
-        #expect(a.truncatedProduct(b)?.representative?.roundedUnits(scale: 9) == 0)
-        // Exact products stay exact.
-        #expect(try ExactDecimal(parsing: "1.5").truncatedProduct(ExactDecimal(parsing: "2")) == TruncatedAmount(units: 3 * 1_000_000_000_000_000_000_000_000, inexact: false))
-        #expect(try ExactDecimal(parsing: "-1").truncatedProduct(ExactDecimal(parsing: "2")) == nil)
-        // Past 2¹²⁷ units (over ~1.7 × 10¹⁴): nil, not a wrong value.
-        #expect(try ExactDecimal(parsing: "1000000000000").truncatedProduct(ExactDecimal(parsing: "1000")) == nil)
+    @Test func wideDecimalsRoundHalfEvenExactly() throws {
+        func wide(_ text: String) throws -> WideDecimal { try #require(WideDecimal(ExactDecimal(parsing: text))) }
+        // (10³⁸ − 1)² × 10⁻⁸⁵ = 9.99…9980…01 × 10⁻¹⁰ (76 digits): just under a nano-unit's
+        // 1, well over its half: 1.
+        let nines = try wide("99999999999999999999999999999999999999")
+        let square = nines * nines * (try wide("1e-85"))
+        #expect(square.roundedUnits(scale: 9) == 1)
+        // Exactly half, long: 0.5e-9 × (2 × 10³⁰)/(2 × 10³⁰) spelled with 40 digits → half-even.
+        let half = try wide("5000000000000000000000000000000000000") * (try wide("1e-46"))
+        #expect(half.roundedUnits(scale: 9) == 0)            // 0.5 nano: to even, 0
+        let threeHalves = try wide("15000000000000000000000000000000000000") * (try wide("1e-46"))
+        #expect(threeHalves.roundedUnits(scale: 9) == 2)     // 1.5 nano: to even, 2
+        // Sums align exponents; a sum past Int128 nano-units is nil, not a wrong value.
+        #expect((try wide("0.0000000004") + (try wide("1e-60")) * nines).roundedUnits(scale: 9) == 0)
+        #expect((try wide("1e40")).roundedUnits(scale: 9) == nil)
+        #expect(WideDecimal(try ExactDecimal(parsing: "-1")) == nil)
     }
 }

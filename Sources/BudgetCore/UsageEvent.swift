@@ -272,7 +272,9 @@ public enum UsageEventDecoder {
         }
         if kind == .credit {
             if cost == nil { throw reject("a CREDIT event needs an explicit cost (a positive amount)") }
-            if cost == .zero { throw reject("a CREDIT event needs a cost greater than 0") }
+            // Greater than 0 as sent (its exact value), not as rounded in its own currency: a
+            // credit of 4e-10 EUR is 5e-10 USD, 1e-9 once converted and rounded (docs/ledger.md).
+            if (exactCost ?? cost?.exactDecimal)?.isZero == true { throw reject("a CREDIT event needs a cost greater than 0") }
         }
         let correctsEvent: EventRef?
         do { correctsEvent = try EventRef.parse(fields[.correctsEvent]) } catch { throw reject(error.reason) }

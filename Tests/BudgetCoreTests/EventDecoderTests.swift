@@ -113,6 +113,17 @@ struct EventDecoderTests {
         #expect(try decode(body(#""cost":"12.500000000000""#)).exactCost == nil) // exact at 1e-9 already
     }
 
+    @Test("a CREDIT needs a cost greater than 0 as sent, not as rounded in its own currency (converted, 4e-10 EUR is 1e-9 USD)")
+    func creditGreaterThanZeroAsSent() throws {
+        let small = try decode(body(#""cost":"4e-10","currency":"EUR","kind":"CREDIT""#))
+        #expect(small.kind == .credit)
+        #expect(small.cost == .zero)
+        #expect(small.exactCost == ExactDecimal(mantissa: 4, exponent: -10))
+        for zero in [#""0""#, "0", #""0e-20""#, "0.000"] {
+            #expect(throws: EventRejection.self) { try decode(body(#""cost":\#(zero),"kind":"CREDIT""#)) }
+        }
+    }
+
     // MARK: Limits that are still allowed
 
     static let accepted: [(String, String)] = [

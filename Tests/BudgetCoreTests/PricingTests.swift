@@ -436,6 +436,15 @@ struct LongProductTests {
         #expect(price(catalog, event) == .cost(expected))
     }
 
+    @Test func aCreditBelowANanoUnitConvertsFromItsExactValue() throws {
+        let catalog = try loadCatalog(#"{"prices": [], "rates": [{"from": "EUR", "to": "USD", "rate": "1.25"}]}"#)
+        // 4e-10 EUR × 1.25 = 5e-10 USD: a half, to even, 0; 4.8e-10 × 1.25 = 6e-10: 1e-9.
+        let half = try usageEvent(model: nil, #""cost":"4e-10","currency":"EUR","kind":"CREDIT""#)
+        #expect(price(catalog, half) == .cost("0"))
+        let more = try usageEvent(model: nil, #""cost":"4.8e-10","currency":"EUR","kind":"CREDIT""#)
+        #expect(price(catalog, more) == .cost("0.000000001"))
+    }
+
     @Test func wideDecimalsRoundHalfEvenExactly() throws {
         func wide(_ text: String) throws -> WideDecimal { try #require(WideDecimal(ExactDecimal(parsing: text))) }
         // (10³⁸ − 1)² × 10⁻⁸⁵ = 9.99…9980…01 × 10⁻¹⁰ (76 digits): just under a nano-unit's

@@ -130,7 +130,11 @@ enum ReferenceEventDecoder {
         }
         if kind == .credit {
             if cost == nil { throw reject("a CREDIT event needs an explicit cost (a positive amount)") }
-            if cost == .zero { throw reject("a CREDIT event needs a cost greater than 0") }
+            // Since the ninth session: greater than 0 as sent, not as rounded to 1e-9.
+            if cost == .zero, let text = object["cost"]?.numberText ?? object["cost"]?.stringValue,
+               (try? ExactDecimal(parsing: text))?.isZero != false {
+                throw reject("a CREDIT event needs a cost greater than 0")
+            }
         }
         let correctsEvent: EventRef?
         do { correctsEvent = try EventRef.parse(object["correctsEvent"]) } catch { throw reject(error.reason) }

@@ -143,8 +143,9 @@ public struct Pricer: Sendable {
             return .unpriced(reason: "no price for \(event.platform)/\(model) at \(time.rfc3339)")
         }
         let prices = event.isBatch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
-        var terms: [(quantity: ExactDecimal, price: ExactDecimal)] = []
+        var total = ExactDecimal(0)
         var requests = ExactDecimal(1)
+        var fits = true
         for (unit, quantity) in event.usage {
             if unit == "requests" {
                 // `requests` is priced by perRequest and needs no unit price.
@@ -155,34 +156,31 @@ public struct Pricer: Sendable {
             guard let price = prices[unit] else {
                 return .unpriced(reason: "no price for unit \(unit) of \(event.platform)/\(model)")
             }
-            terms.append((quantity, price))
+            if fits { fits = Self.add(quantity, times: price, to: &total) }
         }
-        if let perRequest = entry.perRequest { terms.append((requests, perRequest)) }
-        guard let total = Self.sum(of: terms) else { return .unpriced(reason: "cost overflow") }
-        return .priced(amount: total, currency: entry.currency, entry: entry)
-    }
-
-    /// Σ quantity × price, exact: in an `ExactDecimal` when it fits, else (a 17-digit LiteLLM
-    /// price times a 12-digit count) in a `WideDecimal`. nil for a negative operand.
-    static func sum(of terms: [(quantity: ExactDecimal, price: ExactDecimal)]) -> CostAmount? {
-        var total = ExactDecimal(0)
-        var exact = true
-        for (quantity, price) in terms {
-            let (product, o1) = quantity.multipliedReportingOverflow(by: price)
-            let (sum, o2) = total.addingReportingOverflow(product)
-            if o1 || o2 {
-                exact = false
-                break
-            }
-            total = sum
-        }
-        if exact { return .exact(total) }
+        if fits, let perRequest = entry.perRequest { fits = Self.add(requests, times: perRequest, to: &total) }
+        if fits { return .priced(amount: .exact(total), currency: entry.currency, entry: entry) }
+        // Past a 128-bit mantissa (a 17-digit LiteLLM price times a 12-digit count; rare): the
+        // same terms again, exactly, in a WideDecimal.
         var wide = WideDecimal(.zero)!
-        for (quantity, price) in terms {
-            guard let q = WideDecimal(quantity), let p = WideDecimal(price) else { return nil }
+        for (unit, quantity) in event.usage where unit != "requests" && !quantity.isZero {
+            guard let q = WideDecimal(quantity), let p = prices[unit].flatMap(WideDecimal.init) else { return .unpriced(reason: "cost overflow") }
             wide = wide + q * p
         }
-        return .wide(wide)
+        if let perRequest = entry.perRequest {
+            guard let q = WideDecimal(requests), let p = WideDecimal(perRequest) else { return .unpriced(reason: "cost overflow") }
+            wide = wide + q * p
+        }
+        return .priced(amount: .wide(wide), currency: entry.currency, entry: entry)
+    }
+
+    /// total += quantity × price, exactly; false (total unchanged) when it does not fit.
+    private static func add(_ quantity: ExactDecimal, times price: ExactDecimal, to total: inout ExactDecimal) -> Bool {
+        let (product, o1) = quantity.multipliedReportingOverflow(by: price)
+        let (sum, o2) = total.addingReportingOverflow(product)
+        if o1 || o2 { return false }
+        total = sum
+        return true
     }
 
     /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9.

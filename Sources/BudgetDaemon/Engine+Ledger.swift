@@ -188,6 +188,13 @@ extension Engine {
             throw ControlFailure(.conflict, "a backup is in progress (\(running.path)): one at a time")
         }
         if FileManager.default.fileExists(atPath: path) { throw ControlFailure(.conflict, "\(path) exists: a backup never overwrites a file") }
+        // The folder is the operator's to make (budgetd does not create directories): a missing
+        // one is the request's mistake, not a failure of the daemon (INTERNAL).
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ControlFailure(.validationFailed, "no directory \(folder) for the backup: create it first")
+        }
         return BackupJob(envelope: envelope, path: path, args: args.object, actor: actor)
     }
 

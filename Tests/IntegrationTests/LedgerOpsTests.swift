@@ -357,6 +357,12 @@ struct LedgerOpsTests {
         #expect(audit.filter { $0["op"]?.stringValue == "backup.create" }.count == 1, "\(audit)")
         // Another backup once this one is done.
         #expect(try client.call("backup.create", ["path": .string(dir.file("third.db"))])["events"]?.numberText == "\(n + 1)")
+        // Into a folder that does not exist: the request's mistake (VALIDATION_FAILED), not the
+        // daemon's (INTERNAL), and health stays OK.
+        let nowhere = try client.request("backup.create", ["path": .string(dir.file("no-such-dir/b.db"))])
+        #expect(nowhere["error"]?["code"]?.stringValue == "VALIDATION_FAILED")
+        #expect(nowhere["error"]?["message"]?.stringValue == "no directory \(dir.file("no-such-dir")) for the backup: create it first")
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
     }
 
     /// A database of ~40 MB (15 KB of metadata per event), so a copy takes a while.

@@ -141,6 +141,11 @@ extension Ledger {
             // stays EXCEEDED while over, instead of announcing ACTIVE and EXCEEDED again.
             if !(status == .active && old.status == .exceeded) { b.status = status }
         }
+        // A COMPLETED budget whose period (as updated) is over cannot be ACTIVE again: it would be
+        // completed again within a second, announcing ACTIVE and COMPLETED at every such update.
+        if b.status == .active, old.status == .completed, let end = b.period.endExclusive, end <= now {
+            throw LedgerError(.validationFailed, "budget \(id) is COMPLETED: its period ended at \(end.rfc3339); give a later endDate to make it ACTIVE again")
+        }
         if let allocations = args.object["allocations"], !allocations.isNull {
             b.allocations = try Self.allocations(allocations, budgetId: id, existing: old.allocations)
         }

@@ -466,6 +466,22 @@ struct LedgerUpdateTests {
         #expect(statuses(credit).map(\.budgetId) == ["c", "p"])
     }
 
+    @Test("a COMPLETED budget is ACTIVE again only with a period that is not over")
+    func reopenACompletedBudget() throws {
+        var books = Books()
+        try books.create("p", ["budgetType": "PROJECT", "endDate": "2026-03-31"])
+        let april = t("2026-04-02T00:00:00Z")
+        var n = 0
+        #expect(statuses(books.ledger.rollOver(at: april, makeID: { n += 1; return "r\(n)" }).messages).map(\.status) == [.completed])
+        expectFailure(.validationFailed, "budget p is COMPLETED: its period ended at 2026-04-01T00:00:00Z; give a later endDate to make it ACTIVE again", exactly: true) { () throws(LedgerError) in
+            _ = try books.ledger.updateBudget(Args(["id": "p", "status": "ACTIVE"]), at: april)
+        }
+        #expect(books["p"].status == .completed)
+        let reopened = try books.ledger.updateBudget(Args(["id": "p", "status": "ACTIVE", "endDate": "2026-04-30"]), at: april).1
+        #expect(statuses(reopened).map(\.status) == [.active])
+        #expect(books["p"].status == .active)
+    }
+
     @Test("enabling a threshold that spent already crosses fires it")
     func enableThreshold() throws {
         var books = Books()

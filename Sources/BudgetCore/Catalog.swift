@@ -143,9 +143,8 @@ public struct Pricer: Sendable {
             return .unpriced(reason: "no price for \(event.platform)/\(model) at \(time.rfc3339)")
         }
         let prices = event.isBatch && !entry.batchUnitPrices.isEmpty ? entry.batchUnitPrices : entry.unitPrices
-        var total = ExactDecimal(0)
+        var total = CostAmount.exact(.zero)
         var requests = ExactDecimal(1)
-        var fits = true
         for (unit, quantity) in event.usage {
             if unit == "requests" {
                 // `requests` is priced by perRequest and needs no unit price.
@@ -156,31 +155,14 @@ public struct Pricer: Sendable {
             guard let price = prices[unit] else {
                 return .unpriced(reason: "no price for unit \(unit) of \(event.platform)/\(model)")
             }
-            if fits { fits = Self.add(quantity, times: price, to: &total) }
-        }
-        if fits, let perRequest = entry.perRequest { fits = Self.add(requests, times: perRequest, to: &total) }
-        if fits { return .priced(amount: .exact(total), currency: entry.currency, entry: entry) }
-        // Past a 128-bit mantissa (a 17-digit LiteLLM price times a 12-digit count; rare): the
-        // same terms again, exactly, in a WideDecimal.
-        var wide = WideDecimal(.zero)!
-        for (unit, quantity) in event.usage where unit != "requests" && !quantity.isZero {
-            guard let q = WideDecimal(quantity), let p = prices[unit].flatMap(WideDecimal.init) else { return .unpriced(reason: "cost overflow") }
-            wide = wide + q * p
+            guard let sum = total.adding(quantity, times: price) else { return .unpriced(reason: "cost overflow") }
+            total = sum
         }
         if let perRequest = entry.perRequest {
-            guard let q = WideDecimal(requests), let p = WideDecimal(perRequest) else { return .unpriced(reason: "cost overflow") }
-            wide = wide + q * p
+            guard let sum = total.adding(requests, times: perRequest) else { return .unpriced(reason: "cost overflow") }
+            total = sum
         }
-        return .priced(amount: .wide(wide), currency: entry.currency, entry: entry)
-    }
-
-    /// total += quantity × price, exactly; false (total unchanged) when it does not fit.
-    private static func add(_ quantity: ExactDecimal, times price: ExactDecimal, to total: inout ExactDecimal) -> Bool {
-        let (product, o1) = quantity.multipliedReportingOverflow(by: price)
-        let (sum, o2) = total.addingReportingOverflow(product)
-        if o1 || o2 { return false }
-        total = sum
-        return true
+        return .priced(amount: total, currency: entry.currency, entry: entry)
     }
 
     /// Converts an exact amount into `currency` and rounds once, half-even, to 1e-9.
@@ -196,20 +178,8 @@ public struct Pricer: Sendable {
             guard let rate = catalog.rate(from: from, to: to, at: time) else {
                 return .failure(PricingFailure(reason: "no rate \(from)→\(to)"))
             }
-            switch amount {
-            case .exact(let d):
-                let (converted, overflow) = d.multipliedReportingOverflow(by: rate)
-                if !overflow {
-                    value = .exact(converted)
-                } else if let w = WideDecimal(d), let r = WideDecimal(rate) {
-                    value = .wide(w * r)
-                } else {
-                    return .failure(PricingFailure(reason: "cost overflow"))
-                }
-            case .wide(let w):
-                guard let r = WideDecimal(rate) else { return .failure(PricingFailure(reason: "cost overflow")) }
-                value = .wide(w * r)
-            }
+            guard let converted = amount.times(rate) else { return .failure(PricingFailure(reason: "cost overflow")) }
+            value = converted
         }
         guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost over 1e12")) }
         let money = Money(nanos: nanos)

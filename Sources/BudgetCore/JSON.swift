@@ -33,8 +33,8 @@ extension JSONValue {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
-        case let (.number(a), .number(b)): return UTF8Key.same(a, b)
-        case let (.string(a), .string(b)): return UTF8Key.same(a, b)
+        case let (.number(a), .number(b)): return CodePointKey.same(a, b)
+        case let (.string(a), .string(b)): return CodePointKey.same(a, b)
         case let (.array(a), .array(b)): return a == b
         case let (.object(a), .object(b)): return a == b
         default: return false
@@ -86,7 +86,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     private(set) var storage: [Entry]
     /// Key → position, built only for larger objects: for the usual dozen keys a linear
     /// scan (which mostly compares lengths) is faster than hashing.
-    private var index: [UTF8Key: Int]?
+    private var index: [CodePointKey: Int]?
 
     private static let indexThreshold = 32
 
@@ -217,12 +217,12 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// Whether the key at `position` is `key`.
     func hasKey(_ key: String, at position: Int) -> Bool {
-        UTF8Key.same(storage[position].key, key)
+        CodePointKey.same(storage[position].key, key)
     }
 
     private func position(of key: String) -> Int? {
-        if let index { return index[UTF8Key(string: key)] }
-        for position in storage.indices where UTF8Key.same(storage[position].key, key) {
+        if let index { return index[CodePointKey(key)] }
+        for position in storage.indices where CodePointKey.same(storage[position].key, key) {
             return position
         }
         return nil
@@ -231,7 +231,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     private mutating func append(_ key: String, _ value: JSONValue) {
         storage.append(Entry(key: key, value: value))
         if index != nil {
-            index![UTF8Key(string: key)] = storage.count - 1
+            index![CodePointKey(key)] = storage.count - 1
         } else if storage.count > JSONObject.indexThreshold {
             rebuildIndex()
         }
@@ -242,8 +242,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
             index = nil
             return
         }
-        var built = [UTF8Key: Int](minimumCapacity: storage.count)
-        for (position, entry) in storage.enumerated() { built[UTF8Key(string: entry.key)] = position }
+        var built = [CodePointKey: Int](minimumCapacity: storage.count)
+        for (position, entry) in storage.enumerated() { built[CodePointKey(entry.key)] = position }
         index = built
     }
 
@@ -271,9 +271,13 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 }
 
-/// A key compared by its UTF-8 bytes (its code points), as RFC 8259 §8.3 compares names.
-private struct UTF8Key: Hashable {
-    let string: String
+/// A string as a key, equal and hashed by its UTF-8 bytes (its code points), as RFC 8259 §8.3
+/// compares names, not by Swift's canonical equivalence: object keys here, and the daemon's
+/// publisher names (two publishers named "é" and "e\u{301}" stay apart).
+public struct CodePointKey: Hashable, Sendable {
+    public let string: String
+
+    public init(_ string: String) { self.string = string }
 
     @inline(__always)
     static func same(_ a: String, _ b: String) -> Bool {
@@ -288,11 +292,11 @@ private struct UTF8Key: Hashable {
         return a.utf8.elementsEqual(b.utf8)
     }
 
-    static func == (lhs: UTF8Key, rhs: UTF8Key) -> Bool {
+    public static func == (lhs: CodePointKey, rhs: CodePointKey) -> Bool {
         same(lhs.string, rhs.string)
     }
 
-    func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         let done: Void? = string.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         if done == nil {
             for byte in string.utf8 { hasher.combine(byte) }
@@ -305,20 +309,11 @@ extension String {
     /// text means by equal strings (RFC 8259 §8.3). Swift's `==` is canonical equivalence,
     /// under which a precomposed "é" equals "e\u{301}".
     @inline(__always)
-    public func hasSameCodePoints(as other: String) -> Bool { UTF8Key.same(self, other) }
+    public func hasSameCodePoints(as other: String) -> Bool { CodePointKey.same(self, other) }
 
     /// Hashes the UTF-8 bytes: consistent with `hasSameCodePoints(as:)`.
     @inline(__always)
-    public func hashCodePoints(into hasher: inout Hasher) { UTF8Key(string: self).hash(into: &hasher) }
-}
-
-/// A string as a dictionary key, equal and hashed by its code points (`hasSameCodePoints`), not
-/// by Swift's canonical equivalence: two publishers named "é" and "e\u{301}" stay apart.
-public struct CodePointKey: Hashable, Sendable {
-    public let string: String
-    public init(_ string: String) { self.string = string }
-    public static func == (a: CodePointKey, b: CodePointKey) -> Bool { a.string.hasSameCodePoints(as: b.string) }
-    public func hash(into hasher: inout Hasher) { string.hashCodePoints(into: &hasher) }
+    public func hashCodePoints(into hasher: inout Hasher) { CodePointKey(self).hash(into: &hasher) }
 }
 
 /// Why JSON input was rejected: a message and the byte offset where it was noticed.

@@ -1,7 +1,7 @@
 // Costs too long for a 128-bit mantissa (CONTRACT §2: "a cost computed from a price is kept
 // exact and rounded once"): a 17-digit LiteLLM price × a 12-digit token count × a 10-digit
-// rate has ~39 digits. ExactDecimal's arithmetic reports overflow there; pricing then computes
-// the same sums and products exactly in a decimal with an unbounded mantissa, and rounds once.
+// rate has ~39 digits. ExactDecimal's arithmetic reports overflow there; from that term on,
+// `CostAmount` goes on exactly in a decimal with an unbounded mantissa, and rounds once.
 // Rare (an audit's random run with rates: 22 events of 1,500), so plain and unhurried.
 
 /// A non-negative integer of any size: little-endian 64-bit limbs, no trailing zero limbs.
@@ -161,6 +161,31 @@ public enum CostAmount: Sendable, Hashable {
         switch self {
         case .exact(let d): d.roundedUnits(scale: scale)
         case .wide(let w): w.roundedUnits(scale: scale)
+        }
+    }
+
+    /// `self` + `quantity` × `price`, exact: in an `ExactDecimal` while it fits, in a
+    /// `WideDecimal` from the first term that does not. nil for a negative operand that does not
+    /// fit (costs, quantities and prices are never negative).
+    public func adding(_ quantity: ExactDecimal, times price: ExactDecimal) -> CostAmount? {
+        switch self {
+        case .exact(let total):
+            let (product, o1) = quantity.multipliedReportingOverflow(by: price)
+            let (sum, o2) = total.addingReportingOverflow(product)
+            if !o1 && !o2 { return .exact(sum) }
+            guard let wide = WideDecimal(total) else { return nil }
+            return CostAmount.wide(wide).adding(quantity, times: price)
+        case .wide(let total):
+            guard let q = WideDecimal(quantity), let p = WideDecimal(price) else { return nil }
+            return .wide(total + q * p)
+        }
+    }
+
+    /// `self` × `rate` (a conversion before the one rounding), exact as `adding` is.
+    public func times(_ rate: ExactDecimal) -> CostAmount? {
+        switch self {
+        case .exact(let amount): return CostAmount.exact(.zero).adding(amount, times: rate)
+        case .wide(let amount): return WideDecimal(rate).map { .wide(amount * $0) }
         }
     }
 }

@@ -362,12 +362,18 @@ extension Engine {
         }
     }
 
+    /// The `id?` of `cost.allocate` and `cost.credit`: 1..128 characters, as an event's id (§2).
+    /// "" is refused, not taken as a key that every later "" would repeat (booking nothing,
+    /// with ok: true).
+    func idempotencyKey(_ args: Args) throws -> String? {
+        let key = try args.string("id", max: EventLimits.maxIdLength)
+        if key?.isEmpty == true { throw ControlFailure(.validationFailed, "id must not be empty") }
+        return key
+    }
+
     /// A manual cost: same booking and alert checks as an ingested event; `id` makes it idempotent.
     func allocateCost(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
-        let key = try args.string("id", max: EventLimits.maxIdLength)
-        // An idempotency key is 1..128 characters, as an event's id (§2): "" is refused, not
-        // taken as a key that every later "" would repeat (booking nothing, with ok: true).
-        if key?.isEmpty == true { throw ControlFailure(.validationFailed, "id must not be empty") }
+        let key = try idempotencyKey(args)
         if let key, let existing = try w.cost(id: key) {
             // A credit's (or re-pricing's) id is not a cost's: refused, as cost.credit refuses a cost's id.
             if existing.kind != .cost { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a cost") }

@@ -19,8 +19,7 @@ extension Engine {
     /// `cost.credit`: a refund or credit note, booked as a negative cost that names the event
     /// (`correctsEvent`) or simply the budget (and its period, by `costDate`) it corrects.
     func creditOp(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
-        let key = try args.string("id", max: EventLimits.maxIdLength)
-        if key?.isEmpty == true { throw ControlFailure(.validationFailed, "id must not be empty") }
+        let key = try idempotencyKey(args)
         if let key, let existing = try w.cost(id: key) {
             guard existing.kind == .credit else { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a credit") }
             return existing.json

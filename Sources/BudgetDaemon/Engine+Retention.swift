@@ -67,9 +67,7 @@ extension Engine {
             let counts = try store.write { w in
                 try w.prune(eventsBefore: run.events, othersBefore: run.others, maxEvents: Self.retentionChunk, range: run.range)
             }
-            run.pruned.usageEvents += counts.usageEvents
-            run.pruned.deadLetters += counts.deadLetters
-            run.pruned.outbound += counts.outbound
+            run.pruned.add(counts)
             run.transactions += 1
             if let rest = counts.rest {
                 run.range = rest

@@ -13,6 +13,13 @@ public struct PruneCounts: Sendable, Equatable {
     public init(usageEvents: Int = 0, deadLetters: Int = 0, outbound: Int = 0, rest: PruneRange? = nil) {
         (self.usageEvents, self.deadLetters, self.outbound, self.rest) = (usageEvents, deadLetters, outbound, rest)
     }
+
+    /// Adds another call's deletions (a pruning in chunks); `rest` stays this one's.
+    public mutating func add(_ other: PruneCounts) {
+        usageEvents += other.usageEvents
+        deadLetters += other.deadLetters
+        outbound += other.outbound
+    }
 }
 
 /// The rows a pruning looks at: row numbers above `after` and below `below` (the first row

@@ -7,6 +7,7 @@
 #   swift build -c release
 #   scripts/bench-cpu.sh [N=300000] [M=20]
 #   MODE=ack scripts/bench-cpu.sh 100000 10     # the acknowledged path, window 256 (WINDOW=)
+#   IDS=random scripts/bench-cpu.sh 300000 20   # ids as UUIDs spread (budgetctl bench --ids random)
 #
 # Also the bytes the daemon wrote per event (/proc/PID/io: log, checkpoints), and the
 # generator's CPU.
@@ -34,10 +35,10 @@ snap > "$DIR/before"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io0"
 # The generator's own CPU (it shares the cores), from bash's `time`, on stderr.
 TIMEFORMAT="generator: %U s user, %S s system, %R s"
 if [ "${MODE:-pub}" = ack ]; then
-    time ctl bench --mode ack --ingest-ack tcp://127.0.0.1:7701 --window "${WINDOW:-256}" --count "$N" --budgets "$M" --run-id "$RUN" \
+    time ctl bench --mode ack --ingest-ack tcp://127.0.0.1:7701 --window "${WINDOW:-256}" --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(acknowledged|missingReplies|eventsPerSecond|p50LatencyMs|p99LatencyMs) "
 else
-    time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" \
+    time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(committed|lost|eventsPerSecond) "
 fi
 snap > "$DIR/after"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io1"; paste "$DIR/io0" "$DIR/io1" | awk -v n="$N" '{ printf "%s %.0f bytes/event\n", $1, ($4 - $2) / n }'

@@ -15,7 +15,11 @@
 #             1e5 × 1e4 alone takes about 8 minutes); 1e7 is added by --full
 #   control   after the largest pub run with the first budget count (its costs stored):
 #             CONTROL_REQUESTS budget.get / spend.check round trips
-#   ack       acknowledged ingest, window ACK_WINDOW, ACK_COUNT events, --with-raw
+#   pub ids   the largest size with the first budget count again, with --ids random (ids that
+#             start with 8 pseudo-random hex digits, as UUIDs do: each insert lands elsewhere in
+#             the key index); RANDOM_IDS=0 leaves it out
+#   ack       acknowledged ingest, window ACK_WINDOW, ACK_COUNT events, --with-raw; then
+#             the same with --ids random (unless RANDOM_IDS=0)
 #   alerts    ALERT_PROBES probe budgets, background PUB load at half the committed events/s of
 #             the first pub run (or ALERT_RATE), for about ALERT_SECONDS
 #
@@ -44,6 +48,7 @@ ALERT_SECONDS=${ALERT_SECONDS:-20}
 CONTROL_REQUESTS=${CONTROL_REQUESTS:-10000}
 CONTROL_WARMUP=${CONTROL_WARMUP:-500}
 TIMEOUT=${TIMEOUT:-120}
+RANDOM_IDS=${RANDOM_IDS:-1}
 OUT=${OUT:-}
 FULL=${FULL:-0}
 
@@ -52,7 +57,7 @@ while [ $# -gt 0 ]; do
         --full) FULL=1 ;;
         --quick) SIZES=100000 ;;
         --out) OUT=$2; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "bench-suite: unknown argument $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -203,11 +208,26 @@ for n in $SIZES; do
     done
 done
 
+# --- pub with random ids (the largest size, the first budget count)
+if [ "$RANDOM_IDS" = 1 ]; then
+    start_daemon "pub-random-$largest-$first_m"
+    bench "pub" --mode pub --nodrop --send-hwm "$SEND_HWM" --with-raw --count "$largest" --budgets "$first_m" --setup \
+        --ids random --run-id "pub-random-$largest-$first_m"; j=$J
+    ingest_row "pub --nodrop, random ids" "$largest" "$first_m" "$j"
+    stop_daemon
+fi
+
 # --- ack
 start_daemon ack
 bench ack --mode ack --window "$ACK_WINDOW" --count "$ACK_COUNT" --budgets "$first_m" --setup --with-raw --run-id ack; j=$J
 ingest_row "ack, window $ACK_WINDOW" "$ACK_COUNT" "$first_m" "$j"
 stop_daemon
+if [ "$RANDOM_IDS" = 1 ]; then
+    start_daemon ack-random
+    bench ack --mode ack --window "$ACK_WINDOW" --count "$ACK_COUNT" --budgets "$first_m" --setup --with-raw --ids random --run-id ack-random; j=$J
+    ingest_row "ack, window $ACK_WINDOW, random ids" "$ACK_COUNT" "$first_m" "$j"
+    stop_daemon
+fi
 
 # --- alerts at half the measured pub capacity
 rate=${ALERT_RATE:-$(( ${capacity:-2000} / 2 ))}

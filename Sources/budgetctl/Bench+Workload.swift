@@ -6,23 +6,43 @@ import Foundation
 /// claude-sonnet-4-5 calls priced from the catalog by their token usage (both
 /// are in config/prices.json, so with it nothing is UNPRICED), Apify
 /// scraping runs and AWS storage with an explicit cost. Ids are `RUNID-i`, so
-/// runs never collide with each other's idempotency keys; `seq` increases from
+/// runs never collide with each other's idempotency keys (with `randomIds`,
+/// `HHHHHHHH-RUNID-i`: eight hex digits of a hash of i first, so consecutive
+/// ids land far apart in an index, as UUIDs do); `seq` increases from
 /// 1 per run (`source` is `bench-RUNID`); `metadata.bench` spreads the events
 /// round-robin over the run's budget keys `RUNID-k`.
 struct BenchWorkload {
     let runId: String
     let count: Int
     let budgets: Int
+    var randomIds = false
+
+    /// The id of event `i`.
+    func id(_ i: Int) -> String {
+        guard randomIds else { return "\(runId)-\(i)" }
+        let hex = String(Self.mix(UInt64(i) ^ 0x5DEE_CE66_D1CE_4E5B) >> 32, radix: 16)
+        return String(repeating: "0", count: 8 - hex.count) + hex + "-\(runId)-\(i)"
+    }
+
+    /// A 64-bit mixing function (SplitMix64's finalizer).
+    static func mix(_ x: UInt64) -> UInt64 {
+        var mix = x &+ 0x9E37_79B9_7F4A_7C15
+        mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mix ^ (mix >> 31)
+    }
 
     /// The `metadata.bench` key of budget `k`, also its selector.
     func budgetKey(_ k: Int) -> String {
         "\(runId)-\(k)"
     }
 
-    /// The event index of an id `RUNID-i`, if it is one of this run's.
+    /// The event index of an id `RUNID-i` (or `HHHHHHHH-RUNID-i`), if it is one of this run's.
     func index(ofId id: String) -> Int? {
         let prefix = runId + "-"
-        guard id.hasPrefix(prefix), let index = Int(id.dropFirst(prefix.count)), index >= 0, index < count else {
+        let rest = randomIds ? Substring(id.utf8.count > 9 ? String(id.dropFirst(9)) : "") : Substring(id)
+        guard rest.hasPrefix(prefix), let index = Int(rest.dropFirst(prefix.count)), index >= 0, index < count,
+              self.id(index) == id else {
             return nil
         }
         return index
@@ -37,15 +57,12 @@ struct BenchWorkload {
     /// ``Bench/validate()``), so plain interpolation makes valid JSON.
     func message(_ i: Int, time: String) -> [[UInt8]] {
         // A cheap, fixed pseudo-random stream, so runs are reproducible.
-        var mix = UInt64(i) &+ 0x9E37_79B9_7F4A_7C15
-        mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
-        mix ^= mix >> 31
+        let mix = Self.mix(UInt64(i))
         let inputTokens = 200 + Int(mix % 4000)
         let outputTokens = 50 + Int((mix >> 16) % 1200)
         let user = Int((mix >> 32) % 50)
         let project = Int((mix >> 40) % 8)
-        let head = "{\"id\":\"\(runId)-\(i)\",\"source\":\"bench-\(runId)\",\"seq\":\(i + 1),\"time\":\"\(time)\","
+        let head = "{\"id\":\"\(id(i))\",\"source\":\"bench-\(runId)\",\"seq\":\(i + 1),\"time\":\"\(time)\","
         let tail = ",\"userId\":\"user-\(user)\",\"metadata\":{\"projectId\":\"proj-\(project)\",\"bench\":\"\(budgetKey(i % budgets))\"}}"
         let topic: String
         let body: String

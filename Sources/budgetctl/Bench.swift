@@ -61,6 +61,12 @@ struct Bench: ParsableCommand {
         case pub, ack, raw, alerts, control
     }
 
+    /// How event ids are spelled: `RUNID-i` (each near the one before in an index), or with
+    /// eight pseudo-random hex digits first, as UUIDs spread over an index.
+    enum IdStyle: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case sequential, random
+    }
+
     @OptionGroup var global: GlobalOptions
 
     @Option(help: ArgumentHelp("How many events to send.", valueName: "n"))
@@ -89,6 +95,9 @@ struct Bench: ParsableCommand {
         help: ArgumentHelp("Names the run: event ids RUNID-i, source bench-RUNID (default: random). Letters, digits, . _ -", valueName: "id")
     )
     var runId: String?
+
+    @Option(help: "Event ids: sequential (RUNID-i) or random (8 pseudo-random hex digits first, like UUIDs: each insert lands elsewhere in the database's key index).")
+    var ids: IdStyle = .sequential
 
     @Option(help: ArgumentHelp("The daemon's outbound (PUB) endpoint (alerts mode).", valueName: "endpoint"))
     var publish = "tcp://127.0.0.1:7602"
@@ -153,7 +162,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         do {
             let runId = self.runId ?? Self.randomRunId()
-            let workload = BenchWorkload(runId: runId, count: count, budgets: budgets)
+            let workload = BenchWorkload(runId: runId, count: count, budgets: budgets, randomIds: ids == .random)
             let messages = workload.messages(time: BenchWorkload.now())
             let context = try ZMQContext()
             defer { context.terminate() }
@@ -162,6 +171,7 @@ struct Bench: ParsableCommand {
             report.add("mode", .string(mode.rawValue))
             report.add("runId", .string(runId))
             report.add("count", .number(count))
+            report.add("ids", .string(ids.rawValue))
             report.add("averageEventBytes", .number(messages.reduce(0) { $0 + $1[1].count } / messages.count))
 
             switch mode {

@@ -64,6 +64,30 @@ import Testing
         #expect(positive(report, "databaseBytesPerMillionEvents"))
     }
 
+    /// `--ids random`: ids with eight hex digits of a hash first, every reply still matched to
+    /// its event (a reply the bench could not map back would count as missing).
+    @Test func ackWithRandomIds() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { daemon.stop() }
+        let report = try bench(daemon, [
+            "--mode", "ack", "--window", "32", "--count", "300", "--budgets", "2", "--setup", "--ids", "random", "--run-id", "rnd",
+        ])
+        #expect(report.string("ids") == "random")
+        #expect(integer(report, "accepted") == 300)
+        #expect(integer(report, "missingReplies") == 0)
+        let client = try Client(daemon)
+        let events = try client.call("event.list", ["limit": 300]).arrayValue ?? []
+        let ids = events.compactMap { $0.objectValue?["id"]?.stringValue }
+        #expect(ids.count == 300)
+        #expect(Set(ids).count == 300)
+        // Not in sending order: the first eight characters are hex digits of a hash.
+        let prefixes = ids.map { String($0.prefix(8)) }
+        #expect(prefixes.allSatisfy { $0.allSatisfy(\.isHexDigit) })
+        #expect(ids.allSatisfy { $0.dropFirst(8).hasPrefix("-rnd-") })
+        #expect(prefixes != prefixes.sorted() && prefixes != prefixes.sorted().reversed())
+    }
+
     @Test func alertsModeHearsEveryProbe() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -86,6 +86,10 @@ struct BudgetdCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A reader of standard error that goes away (`budgetd … | head`, a log shipper) must not
+        // stop the daemon: writes to it fail instead (and the line is dropped). Outside systemd,
+        // which sets this itself for services.
+        signal(SIGPIPE, SIG_IGN)
         let configuration: DaemonConfiguration
         do {
             configuration = try makeConfiguration()
@@ -95,7 +99,7 @@ struct BudgetdCommand: AsyncParsableCommand {
                 return
             }
         } catch {
-            FileHandle.standardError.write(Data("budgetd: \(error)\n".utf8))
+            writeStandardError("budgetd: \(error)\n")
             throw ExitCode(1)
         }
         // Only main bootstraps logging and metrics, once.
@@ -137,7 +141,7 @@ struct BudgetdCommand: AsyncParsableCommand {
         let engine = Engine(configuration: configuration, logger: logger, notifier: SystemdNotifier()) { line in
             // The metrics socket is bound before the engine opens, so READY=1 (sent right after
             // this line) covers it too.
-            FileHandle.standardError.write(Data((line + readySuffix + "\n").utf8))
+            writeStandardError(line + readySuffix + "\n")
         }
         // SIGHUP reloads the price catalog and the alert settings of the config file (between
         // two batches, on the engine thread). A config file that no longer validates is refused

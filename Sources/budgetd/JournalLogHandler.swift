@@ -37,7 +37,7 @@ struct JournalLogHandler: LogHandler {
         // One record per line: a newline inside a message would start a new journal entry at
         // the default priority.
         line = line.replacingOccurrences(of: "\n", with: " ") + "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        writeStandardError(line)
     }
 
     /// Whether standard error is the journal's stream: `$JOURNAL_STREAM` is `DEVICE:INODE` of
@@ -50,5 +50,26 @@ struct JournalLogHandler: LogHandler {
         var st = stat()
         guard fstat(2, &st) == 0 else { return false }
         return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
+    }
+}
+
+/// Writes `text` to standard error with write(2), all of it or until the write fails. A
+/// closed reader (`budgetd … | head`, a log shipper that went away) is an error here, not a
+/// signal: budgetd ignores SIGPIPE, and a log line that cannot be written is dropped while
+/// the daemon goes on (FileHandle's write would stop the process on EPIPE).
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    bytes.withUnsafeMutableBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(2, raw.baseAddress! + offset, raw.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
     }
 }

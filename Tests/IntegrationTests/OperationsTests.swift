@@ -251,6 +251,64 @@ struct OperationsTests {
         #expect(lines.allSatisfy { $0.hasPrefix("<") || $0.hasPrefix("ready ") }, "\(lines)")
     }
 
+    /// `budgetd … | head -1`, or a log shipper that goes away: the next log line used to stop the
+    /// daemon with SIGPIPE (exit 141, nothing drained). With the stream handler and with the
+    /// journal's (`JOURNAL_STREAM` naming the pipe).
+    @Test("a reader of standard error that goes away does not stop the daemon", arguments: [false, true])
+    func stderrReaderGone(journal: Bool) throws {
+        let dir = try TempDir()
+        let pipe = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetd)
+        p.arguments = ["--db", dir.file("p.db"), "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+                       "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--log-level", "debug"]
+        if journal {
+            var st = stat()
+            fstat(pipe.fileHandleForWriting.fileDescriptor, &st)
+            p.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]) { $1 }
+        }
+        p.standardError = pipe
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        try pipe.fileHandleForWriting.close()
+        // Up to the ready line; then the reading end goes.
+        let reader = pipe.fileHandleForReading
+        var text = ""
+        var ready: Substring?
+        while ready == nil {
+            let data = reader.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            ready = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first { $0.hasPrefix("ready ") }
+        }
+        try reader.close()
+        let control = try #require(ready?.split(separator: " ").first { $0.hasPrefix("control=") }?.dropFirst("control=".count))
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        func call(_ op: String, _ args: JSONValue = .object(JSONObject())) throws -> JSONObject? {
+            let s = try context.makeSocket(.req)
+            defer { s.close() }
+            try s.setLinger(milliseconds: 0)
+            try s.connect(String(control))
+            try s.send([JSONValue.object(JSONObject([("op", .string(op)), ("args", args)])).serializedBytes()])
+            guard try poll([(s, .readable)], timeoutMilliseconds: 5000)[0].contains(.readable), let reply = try s.receive() else { return nil }
+            return try JSON.parse(reply[0]).objectValue
+        }
+        // Log lines: a budget, a reload by request and by SIGHUP, and the debug lines of each request.
+        let created = try call("budget.create", ["name": "Pipe", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-01-01"])
+        #expect(created?["ok"]?.boolValue == true)
+        _ = try call("prices.reload")
+        kill(p.processIdentifier, SIGHUP)
+        Thread.sleep(forTimeInterval: 0.3)
+        let health = try call("health")
+        #expect(health?["result"]?.objectValue?["status"]?.stringValue == "OK", "journal \(journal)")
+        #expect(p.isRunning)
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0, "status \(p.terminationStatus), journal \(journal)")
+    }
+
     @Test("per-source seq at the edge of Int64: the largest seq, then a lower one (a restart), a jump, and the next")
     func seqAtInt64Max() throws {
         let dir = try TempDir()

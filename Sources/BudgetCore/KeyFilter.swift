@@ -8,8 +8,8 @@
 ///
 /// Fixed size: memory does not grow with the events; as the filter fills, more answers are
 /// "look it up" (about 0.11 % of new keys with 10⁷ keys in the default 2²⁷ bits), never a wrong
-/// "new". Keys are hashed with Swift's `Hasher`, seeded per process: a filter is meaningful
-/// only inside the process that built it (it is never stored).
+/// "new". Keys are hashed with `EventKeyHash`, the hash the database stores beside each key,
+/// so the filter is loaded at start from those hashes alone.
 public struct KeyFilter: Sendable {
     private var words: [UInt64]
     /// Blocks in the table, minus one (a power of two).
@@ -33,7 +33,12 @@ public struct KeyFilter: Sendable {
     }
 
     public mutating func insert(source: String, id: String) {
-        let h = Self.hash(source, id)
+        insert(hash: EventKeyHash.of(source: source, id: id))
+    }
+
+    /// Inserts the key whose `EventKeyHash` is `hash`.
+    public mutating func insert(hash: Int64) {
+        let h = UInt64(bitPattern: hash)
         let base = blockStart(h)
         words.withUnsafeMutableBufferPointer { words in
             for i in 0..<UInt64(Self.probes) {
@@ -45,7 +50,12 @@ public struct KeyFilter: Sendable {
     }
 
     public func mayContain(source: String, id: String) -> Bool {
-        let h = Self.hash(source, id)
+        mayContain(hash: EventKeyHash.of(source: source, id: id))
+    }
+
+    /// Whether the key whose `EventKeyHash` is `hash` may have been inserted.
+    public func mayContain(hash: Int64) -> Bool {
+        let h = UInt64(bitPattern: hash)
         let base = blockStart(h)
         return words.withUnsafeBufferPointer { words in
             for i in 0..<UInt64(Self.probes) {
@@ -67,13 +77,5 @@ public struct KeyFilter: Sendable {
     /// four probes, 9 bits each, inside the block).
     private func blockStart(_ h: UInt64) -> Int {
         Int((h >> 36) & blockMask) * Int(bitMask + 1) / 64
-    }
-
-    /// One 64-bit hash of the key; source and id are kept apart (`Hasher` delimits each string).
-    private static func hash(_ source: String, _ id: String) -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(source)
-        hasher.combine(id)
-        return UInt64(bitPattern: Int64(hasher.finalize()))
     }
 }

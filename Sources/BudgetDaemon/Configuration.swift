@@ -17,6 +17,8 @@ public import BudgetStore
 /// - `socketMaxMessageBytes`: ZMQ_MAXMSGSIZE, a larger one drops the sender's connection; 1048576.
 /// - `maxBatch`: most events committed in one transaction; 2048.
 /// - `drainTimeoutMs`: how long SIGTERM drains what was received; 5000.
+/// - `keysPerGeneration`: event keys kept in memory before they are copied into a generation
+///   of `event_keys` (docs/ledger.md, "How duplicates are found"); 262144.
 /// - `synchronous`: SQLite `synchronous` (FULL, NORMAL, OFF); FULL.
 /// - `receiveHighWaterMark`, `sendHighWaterMark`: ZeroMQ queue bounds per socket; 100000.
 /// - `logLevel`: trace, debug, info, notice, warning, error, critical; info.
@@ -38,6 +40,7 @@ public struct DaemonConfiguration: Sendable {
     public var socketMaxMessageBytes: Int64 = 1 << 20
     public var maxBatch: Int = 2048
     public var drainTimeoutMs: Int = 5000
+    public var keysPerGeneration: Int = RecentKeys.flushAt
     public var synchronous: SynchronousMode = .full
     public var receiveHighWaterMark: Int32 = 100_000
     public var sendHighWaterMark: Int32 = 100_000
@@ -70,7 +73,7 @@ public struct DaemonConfiguration: Sendable {
     /// Every key the config file (and the environment) knows.
     public static let keys = [
         "db", "ingest", "ingestAck", "publish", "control", "prices", "metrics", "heartbeatIntervalMs", "maxMessageBytes",
-        "socketMaxMessageBytes", "maxBatch", "drainTimeoutMs", "synchronous", "receiveHighWaterMark", "sendHighWaterMark",
+        "socketMaxMessageBytes", "maxBatch", "drainTimeoutMs", "keysPerGeneration", "synchronous", "receiveHighWaterMark", "sendHighWaterMark",
         "logLevel", "curveSecretKey", "curvePublishers", "curveOperators", "curveViewers", "curveSubscribers",
         "spikeWindowHours", "spikeBaselineDays", "spikeFactorPercent", "spikeMinAmount", "lowBudgetMinElapsedHours",
         "retentionDays", "dedupWindowDays",
@@ -129,6 +132,7 @@ public struct DaemonConfiguration: Sendable {
         case "socketMaxMessageBytes": socketMaxMessageBytes = Int64(try int(1024...(1 << 30)))
         case "maxBatch": maxBatch = try int(1...1_000_000)
         case "drainTimeoutMs": drainTimeoutMs = try int(0...600_000)
+        case "keysPerGeneration": keysPerGeneration = try int(1...(1 << 24))
         case "receiveHighWaterMark": receiveHighWaterMark = Int32(try int(0...100_000_000))
         case "sendHighWaterMark": sendHighWaterMark = Int32(try int(0...100_000_000))
         case "synchronous":

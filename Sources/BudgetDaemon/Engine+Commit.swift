@@ -186,7 +186,7 @@ extension Engine {
             let started = SystemdNotifier.monotonicNow()
             var filter = KeyFilter()
             do {
-                let count = try store.forEachEventKey { source, id in filter.insert(source: source, id: id) }
+                let count = try store.forEachEventKeyHash { filter.insert(hash: $0) }
                 loadedKeyFilter.withLock { $0 = filter }
                 logger.info("dedup key filter loaded", metadata: [
                     "keys": "\(count)", "ms": "\((SystemdNotifier.monotonicNow() - started) / 1_000_000)",
@@ -197,6 +197,23 @@ extension Engine {
             }
         }
         thread.start()
+    }
+
+    /// Copies the recent event keys into a generation of `event_keys` (EventKeys.swift); the
+    /// pipeline must be empty. On failure they stay in memory and `recent_keys`, and the copy
+    /// is tried again in a second: lookups stay correct meanwhile, only the memory grows.
+    func flushRecentKeys(at now: Timestamp) {
+        let started = SystemdNotifier.monotonicNow()
+        do {
+            let moved = try store.flushRecentKeys()
+            logger.info("event keys copied into a generation", metadata: [
+                "keys": "\(moved)", "generations": "\(store.recentKeys.generations)",
+                "ms": "\((SystemdNotifier.monotonicNow() - started) / 1_000_000)",
+            ])
+        } catch {
+            nextKeyFlush = now.adding(seconds: 1)
+            logger.error("cannot copy the recent event keys into a generation; they stay in memory", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Whether batches can be staged now: nothing waits for a retry, the ledger is sound.

@@ -92,6 +92,8 @@ public final class Engine: @unchecked Sendable {
     /// Ingest items of a batch that failed to commit, retried before anything new is read.
     var pending: [WorkItem] = []
     var nextRetry = Timestamp(nanosecondsSinceEpoch: 0)
+    /// After a failed copy of the recent event keys, when to try again.
+    var nextKeyFlush = Timestamp(nanosecondsSinceEpoch: 0)
     var nextHeartbeat = Timestamp(nanosecondsSinceEpoch: 0)
     let startedAt: Timestamp
     /// Called once the sockets are bound, with the `ready` line's endpoints.
@@ -368,6 +370,12 @@ public final class Engine: @unchecked Sendable {
                     flushBudgetMetrics(now: now)
                 }
                 nextTick = now.adding(seconds: 1)
+            }
+            if store.recentKeys.count >= config.keysPerGeneration && pending.isEmpty && !ledgerStale && now >= nextKeyFlush {
+                // The keys of the last `keysPerGeneration` events go into a generation of their own (EventKeys.swift),
+                // with nothing in flight: no lookup is under way on a snapshot older than the copy.
+                finishDecoding()
+                flushRecentKeys(at: now)
             }
             if (!pending.isEmpty || ledgerStale) && now >= nextRetry {
                 finishDecoding()

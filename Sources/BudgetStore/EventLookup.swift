@@ -10,20 +10,31 @@ import GRDBSQLite
 /// track. One thread at a time.
 public final class EventLookup: @unchecked Sendable {
     private var connection: OpaquePointer?
-    private var find: OpaquePointer?
+    private var byRow: OpaquePointer?
+    private var byGenerations: OpaquePointer?
+    private let keys: RecentKeys
     /// Binds the key from one reused buffer (no allocation or copy per lookup).
     private var binder = Binder()
+    private var rows: [Int64] = []
+    /// Inside `beginBatch`…`endBatch`, whether the batch's snapshot has been taken: by its first
+    /// lookup, before that lookup reads the keys in memory (a key committed after the snapshot
+    /// may be in memory; its row is then not seen, as before: its batch is still in flight).
+    private var snapshotPending = false
 
-    init(path: String) throws(StoreError) {
+    init(path: String, keys: RecentKeys) throws(StoreError) {
         let connection = try openReadOnly(path, for: "event lookups")
         self.connection = connection
-        // The index of (source, id) pages it reads stay in memory between batches.
+        self.keys = keys
+        // The pages of `event_keys` it reads stay in memory between batches.
         sqlite3_exec(connection, "PRAGMA cache_size = -32768", nil, nil, nil)
-        guard sqlite3_prepare_v3(connection, findEventSQL, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &find, nil) == SQLITE_OK else {
-            let message = String(cString: sqlite3_errmsg(connection))
-            sqlite3_close(connection)
-            self.connection = nil
-            throw StoreError("cannot prepare the event lookup: \(message)")
+        for (sql, statement) in [(findByRowSQL, \EventLookup.byRow), (findByGenerationsSQL, \EventLookup.byGenerations)] {
+            var prepared: OpaquePointer?
+            guard sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil) == SQLITE_OK else {
+                let message = String(cString: sqlite3_errmsg(connection))
+                close()
+                throw StoreError("cannot prepare the event lookup: \(message)")
+            }
+            self[keyPath: statement] = prepared
         }
     }
 
@@ -31,8 +42,10 @@ public final class EventLookup: @unchecked Sendable {
 
     /// Finalizes the statement and closes the connection; idempotent.
     public func close() {
-        sqlite3_finalize(find)
-        find = nil
+        sqlite3_finalize(byRow)
+        sqlite3_finalize(byGenerations)
+        byRow = nil
+        byGenerations = nil
         sqlite3_close(connection)
         connection = nil
     }
@@ -46,11 +59,13 @@ public final class EventLookup: @unchecked Sendable {
         guard rc == SQLITE_OK else {
             throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
         }
+        snapshotPending = true
     }
 
     /// Ends the batch's read transaction (a reader that stays open would keep the write-ahead
     /// log from starting over).
     public func endBatch() {
+        snapshotPending = false
         guard let connection, sqlite3_get_autocommit(connection) == 0 else { return }
         sqlite3_exec(connection, "COMMIT", nil, nil, nil)
     }
@@ -58,10 +73,23 @@ public final class EventLookup: @unchecked Sendable {
     /// What the database holds for (source, id), or nil when no committed event has that key.
     /// Throws a `StoreError`.
     public func find(source: String, id: String) throws -> EventKey? {
-        guard let find, let connection else { throw StoreError("the event lookup is closed") }
-        return try binder.findEvent(find, source: source, id: id) { rc in
-            StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+        guard let byRow, let byGenerations, let connection else { throw StoreError("the event lookup is closed") }
+        if snapshotPending {
+            // A read starts the batch's read transaction (BEGIN alone does not).
+            let rc = sqlite3_exec(connection, "SELECT 1 FROM recent_keys LIMIT 1", nil, nil, nil)
+            guard rc == SQLITE_OK else {
+                throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+            }
+            snapshotPending = false
         }
+        let hash = EventKeyHash.of(source: source, id: id)
+        rows.removeAll(keepingCapacity: true)
+        let generations = keys.candidates(hash, into: &rows)
+        return try binder.findEvent(
+            byRow: byRow, byGenerations: byGenerations, source: source, id: id, hash: hash, rows: rows, generations: generations
+        ) { rc in
+            StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
+        }?.key
     }
 }
 
@@ -82,17 +110,17 @@ private func openReadOnly(_ path: String, for purpose: String) throws(StoreError
 extension Store {
     /// A read-only connection for dedup lookups on another thread than the writer's.
     public func makeEventLookup() throws(StoreError) -> EventLookup {
-        try EventLookup(path: path)
+        try EventLookup(path: path, keys: recentKeys)
     }
 
-    /// Calls `body` with the (source, id) of every stored event, on a read-only connection of
+    /// Calls `body` with the `EventKeyHash` of every stored event, on a read-only connection of
     /// its own (any thread): one read transaction, so it sees what was committed when it began.
-    /// Returns how many. Reads the `(source, event_id)` index only.
-    public func forEachEventKey(_ body: (String, String) -> Void) throws(StoreError) -> Int {
+    /// Returns how many. Reads `event_keys` and `recent_keys` (about 20 bytes a key).
+    public func forEachEventKeyHash(_ body: (Int64) -> Void) throws(StoreError) -> Int {
         let connection = try openReadOnly(path, for: "reading event keys")
         defer { sqlite3_close(connection) }
         var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(connection, "SELECT source, event_id FROM usage_events", -1, &statement, nil) == SQLITE_OK,
+        guard sqlite3_prepare_v2(connection, "SELECT h FROM event_keys UNION ALL SELECT h FROM recent_keys", -1, &statement, nil) == SQLITE_OK,
               let statement else {
             throw StoreError("cannot read event keys: \(String(cString: sqlite3_errmsg(connection)))")
         }
@@ -104,7 +132,7 @@ extension Store {
             guard rc == SQLITE_ROW else {
                 throw StoreError("reading event keys failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
             }
-            body(columnText(statement, 0) ?? "", columnText(statement, 1) ?? "")
+            body(sqlite3_column_int64(statement, 0))
             count += 1
         }
     }

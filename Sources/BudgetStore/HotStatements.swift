@@ -11,7 +11,16 @@ import GRDBSQLite
 /// statements are owned by the store's single writer and used only inside `Store.write`.
 final class HotStatements {
     let connection: OpaquePointer
-    let findEvent: OpaquePointer
+    /// The dedup lookup (`findByRowSQL`, `findByGenerationsSQL`) and the key of each inserted
+    /// event (`recent_keys`): EventKeys.swift.
+    let findByRow: OpaquePointer
+    let findByGenerations: OpaquePointer
+    let insertRecentKey: OpaquePointer
+    let keys: RecentKeys
+    /// Keys of the events this transaction inserted: found by `find` before the commit, and
+    /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`).
+    private var uncommittedKeys: [(hash: Int64, rowid: Int64)] = []
+    private var uncommittedRows: [Int64: [Int64]] = [:]
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
     /// `insertEvent` and `insertCost` for `rowsPerInsert` rows at once (a committed batch's rows).
@@ -46,7 +55,8 @@ final class HotStatements {
     /// Its buffers are reused from one statement to the next (no allocation per event).
     private var binder = Binder()
 
-    init(_ db: Database) throws {
+    init(_ db: Database, keys: RecentKeys) throws {
+        self.keys = keys
         guard let connection = db.sqliteConnection else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "the database is closed")
         }
@@ -73,7 +83,11 @@ final class HotStatements {
               description, cost_date, api_usage_id, apify_run_id, event_source, event_id, metadata, created_at,
               kind, corrects_source, corrects_event_id, catalog_from, catalog_to)
             """
-        findEvent = try prepare(findEventSQL)
+        findByRow = try prepare(findByRowSQL)
+        findByGenerations = try prepare(findByGenerationsSQL)
+        // OR REPLACE: a row number can come back (the newest events deleted by a retention run,
+        // then new ones inserted): the key of the row that had it is stale, and goes.
+        insertRecentKey = try prepare("INSERT OR REPLACE INTO recent_keys (event_rowid, h) VALUES (?, ?)")
         insertEvent = try prepare(insert(eventHead, columns: 17, rows: 1))
         insertCost = try prepare(insert(costHead, columns: 20, rows: 1))
         // OR FAIL: a statement of several rows that fails part way need not undo the rows before
@@ -97,18 +111,28 @@ final class HotStatements {
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
-            findEvent, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
+            findByRow, findByGenerations, insertRecentKey, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
             insertCatalog, findCatalog,
         ] { sqlite3_finalize(statement) }
     }
 
     func find(source: String, id: String) throws -> EventKey? {
-        try binder.findEvent(findEvent, source: source, id: id, failure: error)
+        try findRow(source: source, id: id)?.key
+    }
+
+    /// The committed (or this transaction's) event with key (source, id), and its row number.
+    func findRow(source: String, id: String) throws -> (key: EventKey, rowid: Int64)? {
+        let hash = EventKeyHash.of(source: source, id: id)
+        var rows = uncommittedRows[hash] ?? []
+        let generations = keys.candidates(hash, into: &rows)
+        return try binder.findEvent(
+            byRow: findByRow, byGenerations: findByGenerations, source: source, id: id, hash: hash,
+            rows: rows, generations: generations, failure: error
+        )
     }
 
     func insert(_ e: StoredEvent) throws {
-        let catalog = try e.catalogVersion.map(catalogID)
-        try insertRows(1, single: insertEvent, multi: insertEvents) { _ in bind(e, catalog: catalog) }
+        try insert(events: [e])
     }
 
     func insert(_ c: CostRecord, createdAt: Timestamp) throws {
@@ -119,7 +143,29 @@ final class HotStatements {
     func insert(events: [StoredEvent]) throws {
         // Before any binding starts: a new version is written through the binder too.
         let catalogs = try events.map { try $0.catalogVersion.map(catalogID) }
-        try insertRows(events.count, single: insertEvent, multi: insertEvents) { bind(events[$0], catalog: catalogs[$0]) }
+        try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { bind(events[$0], catalog: catalogs[$0]) }) { first, rows in
+            // A statement's rows take the row numbers after the largest, one by one (SQLite's
+            // rule for a table without AUTOINCREMENT), so they end at the last one inserted.
+            let last = sqlite3_last_insert_rowid(connection)
+            for k in 0..<rows {
+                let e = events[first + k]
+                let rowid = last - Int64(rows - 1 - k)
+                let hash = EventKeyHash.of(source: e.source, id: e.id)
+                binder.begin(insertRecentKey)
+                binder.int(rowid)
+                binder.int(hash)
+                try binder.run(step)
+                uncommittedKeys.append((hash, rowid))
+                uncommittedRows[hash, default: []].append(rowid)
+            }
+        }
+    }
+
+    /// The transaction committed: its events' keys are found from memory from now on.
+    func committed() {
+        keys.add(uncommittedKeys)
+        uncommittedKeys.removeAll(keepingCapacity: true)
+        uncommittedRows.removeAll(keepingCapacity: true)
     }
 
     /// Inserts `costs` in order (as one statement each would), `rowsPerInsert` at a time.
@@ -128,14 +174,18 @@ final class HotStatements {
     }
 
     /// Runs `multi` for each full `rowsPerInsert` rows, then `single` for each row left;
-    /// `bind(i)` binds row i's parameters.
-    private func insertRows(_ count: Int, single: OpaquePointer, multi: OpaquePointer, bind: (Int) -> Void) throws {
+    /// `bind(i)` binds row i's parameters; `after(first, rows)` runs after each statement.
+    private func insertRows(
+        _ count: Int, single: OpaquePointer, multi: OpaquePointer, bind: (Int) -> Void,
+        after: (Int, Int) throws -> Void = { _, _ in }
+    ) throws {
         var i = 0
         while i < count {
             let rows = count - i >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
             binder.begin(rows == 1 ? single : multi)
             for row in i..<(i + rows) { bind(row) }
             try binder.run(step)
+            try after(i, rows)
             i += rows
         }
     }
@@ -206,6 +256,8 @@ final class HotStatements {
     func forgetUncommitted() {
         catalogIDs.removeAll()
         dailyRows.removeAll()
+        uncommittedKeys.removeAll()
+        uncommittedRows.removeAll()
     }
 
     /// Adds to a day's running total: read (unless `dailyRows` knows it), add exactly, then
@@ -300,10 +352,7 @@ func columnText(_ statement: OpaquePointer, _ i: Int32) -> String? {
     return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
 }
 
-/// The dedup lookup of one (source, id): the writer's and `EventLookup`'s statement.
-let findEventSQL = "SELECT body, state, reason FROM usage_events WHERE source = ? AND event_id = ?"
-
-/// The dedup key of the current row of `findEventSQL`.
+/// The dedup key of the current row of `findByRowSQL` or `findByGenerationsSQL`.
 func eventKey(_ statement: OpaquePointer) -> EventKey {
     EventKey(
         body: columnText(statement, 0) ?? "",
@@ -348,20 +397,6 @@ struct Binder {
 
     mutating func int(_ value: Int64) {
         values.append(.int(value))
-    }
-
-    /// Runs `statement` (prepared from `findEventSQL`) for one key: what is stored, or nil;
-    /// `failure` makes the error of any other result code.
-    mutating func findEvent(_ statement: OpaquePointer, source: String, id: String, failure: (Int32) -> any Error) throws -> EventKey? {
-        begin(statement)
-        text(source)
-        text(id)
-        return try run { statement in
-            let rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return nil }
-            guard rc == SQLITE_ROW else { throw failure(rc) }
-            return eventKey(statement)
-        }
     }
 
     /// Binds everything and runs `body` (which steps the statement) while the texts are valid.

@@ -51,10 +51,36 @@ extension StoreReader {
         try eventRow(source: source, id: id).map(storedEvent)
     }
 
-    /// The `usage_events` row of (source, id), its key bound byte for byte (`StoredColumns`).
+    /// The `usage_events` row of (source, id), its key bound byte for byte (`StoredColumns`),
+    /// found by the key's hash (EventKeys.swift).
     func eventRow(source: String, id: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
-                         arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
+        var rows: [Int64] = []
+        if let hot {
+            // In a write transaction: the same lookup as the ingest path's, this transaction's rows included.
+            guard let found = try hot.findRow(source: source, id: id) else { return nil }
+            rows = [found.rowid]
+        } else if let keys {
+            let hash = EventKeyHash.of(source: source, id: id)
+            let generations = keys.candidates(hash, into: &rows)
+            if generations > 0 {
+                rows += try Int64.fetchAll(db, sql: """
+                    WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?1)
+                    SELECT k.event_rowid FROM g CROSS JOIN event_keys k ON k.gen = g.n AND k.h = ?2
+                    """, arguments: [generations, hash])
+            }
+        } else {
+            // A copy of the database (a backup's check): no keys in memory; a scan.
+            return try Row.fetchOne(db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)",
+                                    arguments: [StoredColumns.exact(source), StoredColumns.exact(id)])
+        }
+        for rowid in rows {
+            if let row = try Row.fetchOne(db, sql: """
+                SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE rowid = ? AND source = CAST(? AS TEXT) AND event_id = CAST(? AS TEXT)
+                """, arguments: [rowid, StoredColumns.exact(source), StoredColumns.exact(id)]) {
+                return row
+            }
+        }
+        return nil
     }
 
     /// A dead letter by (source, id), the newest one.

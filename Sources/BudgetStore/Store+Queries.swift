@@ -5,6 +5,10 @@ import GRDB
 /// Read queries, inside `Store.read` or a write transaction.
 public struct StoreReader {
     let db: Database
+    /// Where events are found by key: the keys in memory (`Store.recentKeys`), and, inside a
+    /// write transaction, also the keys it inserted (`hot`, on the same connection).
+    var keys: RecentKeys?
+    var hot: HotStatements?
 
     /// The last `seq` ever published (0 before the first), so numbering resumes after a restart.
     public func lastSeq() throws -> Int64 {

@@ -154,14 +154,15 @@ public struct StoreWriter {
 
     /// Records a re-processed event's new outcome.
     public func updateEvent(_ e: StoredEvent) throws {
+        guard let rowid = try hot.findRow(source: e.source, id: e.id)?.rowid else { return }
         let stmt = try db.cachedStatement(sql: """
             UPDATE usage_events SET state = ?, reason = ?, cost = ?, currency = ?, budget_id = ?, cost_allocation_id = ?,
               catalog_version = NULL, catalog_id = ?
-            WHERE source = ? AND event_id = ?
+            WHERE rowid = ?
             """)
         try stmt.execute(arguments: [
             e.state.rawValue, e.reason, e.cost?.description, e.currency, e.budgetId, e.costAllocationId,
-            try e.catalogVersion.map(hot.catalogID), e.source, e.id,
+            try e.catalogVersion.map(hot.catalogID), rowid,
         ])
     }
 
@@ -252,15 +253,15 @@ public struct StoreWriter {
     public func resolveAlert(id: String, at now: Timestamp) throws -> JSONValue? {
         try db.execute(sql: "UPDATE alerts SET resolved = 1, resolved_at = coalesce(resolved_at, ?) WHERE id = ?",
                        arguments: [now.nanosecondsSinceEpoch, id])
-        return try StoreReader(db: db).alert(id: id)
+        return try reader.alert(id: id)
     }
 
     /// A manual cost by its idempotency key.
     public func cost(id: String) throws -> CostRecord? {
-        try StoreReader(db: db).cost(id: id)
+        try reader.cost(id: id)
     }
 
-    public var reader: StoreReader { StoreReader(db: db) }
+    public var reader: StoreReader { StoreReader(db: db, keys: hot.keys, hot: hot) }
 
     /// Records a control change in the audit log.
     public func insertAudit(at: Timestamp, actor: String, op: String, target: String?, args: JSONValue, before: JSONValue?, after: JSONValue?) throws {

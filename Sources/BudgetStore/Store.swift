@@ -34,7 +34,7 @@ public enum SynchronousMode: String, Sendable {
 ///
 /// One writer at a time by contract: the daemon's engine thread, or its commit thread for a
 /// batch the engine handed over (the engine touches the store again only after that commit is
-/// done). GRDB's queue serializes anyway. `EventLookup` and `forEachEventKey` use connections
+/// done). GRDB's queue serializes anyway. `EventLookup` and `forEachEventKeyHash` use connections
 /// of their own, on any thread. `@unchecked Sendable` so the store can be handed over.
 public final class Store: @unchecked Sendable {
     let queue: DatabaseQueue
@@ -47,6 +47,9 @@ public final class Store: @unchecked Sendable {
     public private(set) var backupPath: String?
     /// The ingest path's prepared statements, made on the first write.
     var hot: HotStatements?
+    /// The keys of the events not yet in `event_keys`, and how many generations it has
+    /// (EventKeys.swift): loaded at open, added to after each commit.
+    public let recentKeys = RecentKeys()
     /// Files up to this size get `PRAGMA quick_check` before the start; bigger ones after it.
     public static let synchronousCheckBytes: Int64 = 256 << 20
     /// The database was too big to check before the start: `checkIntegrityInBackground` should run.
@@ -83,6 +86,8 @@ public final class Store: @unchecked Sendable {
             // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            // For the migration that computes the hashes of the keys already stored.
+            db.add(function: Self.keyHashFunction)
             if backgroundCheckpoints {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             }
@@ -139,6 +144,7 @@ public final class Store: @unchecked Sendable {
                 backupPath = backup
             }
             try migrator.migrate(queue)
+            try loadRecentKeys()
             historyBackfillNeeded = !applied.isEmpty && !applied.contains("v8-spend-history")
             // SQLite silently opens a file it cannot write (read-only file, directory or file
             // system) for reading only; every commit would then fail. Write once, in a
@@ -257,11 +263,14 @@ public final class Store: @unchecked Sendable {
     /// or nothing does if it throws.
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
-            return try queue.write { db in
-                let statements = try hot ?? HotStatements(db)
+            let result = try queue.write { db in
+                let statements = try hot ?? HotStatements(db, keys: recentKeys)
                 hot = statements
                 return try body(StoreWriter(db: db, hot: statements))
             }
+            // Committed: its events' keys are found from memory from now on.
+            hot?.committed()
+            return result
         } catch {
             // What the transaction wrote rolled back with it (an interned catalog version, a
             // day's total).
@@ -276,10 +285,47 @@ public final class Store: @unchecked Sendable {
     /// Runs read-only queries.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         do {
-            return try queue.read { db in try body(StoreReader(db: db)) }
+            return try queue.read { db in try body(StoreReader(db: db, keys: recentKeys)) }
         } catch let error as DatabaseError {
             throw StoreError("database read failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
         }
+    }
+
+    /// `budgetd_key_hash(source, id)`: `EventKeyHash` in SQL (the migration to `event_keys`).
+    static let keyHashFunction = DatabaseFunction("budgetd_key_hash", argumentCount: 2, pure: true) { values in
+        guard let source = String.fromDatabaseValue(values[0]), let id = String.fromDatabaseValue(values[1]) else { return nil }
+        return EventKeyHash.of(source: source, id: id)
+    }
+
+    /// Reads `recent_keys` into `recentKeys`, and how many generations `event_keys` has.
+    func loadRecentKeys() throws {
+        let (generations, keys) = try queue.read { db in
+            let generations = try Int64.fetchOne(db, sql: "SELECT coalesce(max(gen) + 1, 0) FROM event_keys") ?? 0
+            var keys: [(hash: Int64, rowid: Int64)] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT h, event_rowid FROM recent_keys")
+            while let row = try rows.next() { keys.append((row[0], row[1])) }
+            return (generations, keys)
+        }
+        recentKeys.reset(generations: generations, keys: keys)
+    }
+
+    /// Copies the keys of `recent_keys` into `event_keys` as one more generation, sorted (so
+    /// they are appended), and empties it. Only while nothing else reads or writes keys: the
+    /// engine calls it with its pipeline empty, so no lookup is under way on an older snapshot
+    /// when the keys leave memory. Returns how many keys moved.
+    @discardableResult
+    public func flushRecentKeys() throws -> Int {
+        let generation = recentKeys.generations
+        let moved = try write { w in
+            try w.db.execute(sql: """
+                INSERT INTO event_keys (gen, h, event_rowid) SELECT ?, h, event_rowid FROM recent_keys ORDER BY h, event_rowid
+                """, arguments: [generation])
+            let moved = w.db.changesCount
+            try w.db.execute(sql: "DELETE FROM recent_keys")
+            return moved
+        }
+        recentKeys.reset(generations: generation + 1)
+        return moved
     }
 
     static var migrator: DatabaseMigrator {
@@ -516,6 +562,56 @@ public final class Store: @unchecked Sendable {
                 ALTER TABLE usage_events ADD COLUMN allocation_id TEXT;
                 ALTER TABLE usage_events ADD COLUMN booked INTEGER;
                 CREATE INDEX usage_events_booked ON usage_events(budget_id, event_time) WHERE booked IS NOT NULL;
+                """)
+        }
+        migrator.registerMigration("v13-event-keys") { db in
+            // Events are found by the hash of their key (EventKeys.swift), not by an index of
+            // the key texts, whose random inserts (UUIDs) cost a page per event (issue 8). The
+            // table is rebuilt without its UNIQUE (source, event_id) (SQLite cannot drop a
+            // constraint), row numbers kept (cost ids `e_…` are made of them); the keys stored
+            // so far become generation 0.
+            try db.execute(sql: """
+                CREATE TABLE usage_events_new (
+                    rowid INTEGER PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    reason TEXT,
+                    platform TEXT NOT NULL,
+                    service_type TEXT NOT NULL,
+                    model TEXT,
+                    event_time INTEGER NOT NULL,
+                    received_at INTEGER NOT NULL,
+                    cost TEXT,
+                    currency TEXT,
+                    budget_id TEXT,
+                    cost_allocation_id TEXT,
+                    catalog_version TEXT,
+                    catalog_id INTEGER,
+                    allocation_id TEXT,
+                    booked INTEGER
+                );
+                INSERT INTO usage_events_new (rowid, source, event_id, body, state, reason, platform, service_type, model,
+                    event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version, catalog_id,
+                    allocation_id, booked)
+                  SELECT rowid, source, event_id, body, state, reason, platform, service_type, model,
+                    event_time, received_at, cost, currency, budget_id, cost_allocation_id, catalog_version, catalog_id,
+                    allocation_id, booked FROM usage_events;
+                DROP TABLE usage_events;
+                ALTER TABLE usage_events_new RENAME TO usage_events;
+                CREATE INDEX usage_events_state ON usage_events(state) WHERE state <> 'ALLOCATED';
+                CREATE INDEX usage_events_time ON usage_events(event_time);
+                CREATE INDEX usage_events_booked ON usage_events(budget_id, event_time) WHERE booked IS NOT NULL;
+                CREATE TABLE event_keys (
+                    gen INTEGER NOT NULL,
+                    h INTEGER NOT NULL,
+                    event_rowid INTEGER NOT NULL,
+                    PRIMARY KEY (gen, h, event_rowid)
+                ) WITHOUT ROWID;
+                CREATE TABLE recent_keys (event_rowid INTEGER PRIMARY KEY, h INTEGER NOT NULL);
+                INSERT INTO event_keys (gen, h, event_rowid)
+                  SELECT 0, budgetd_key_hash(source, event_id) AS h, rowid FROM usage_events ORDER BY h, rowid;
                 """)
         }
         return migrator

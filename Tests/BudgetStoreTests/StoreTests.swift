@@ -351,7 +351,7 @@ struct StoreTests {
         }
     }
 
-    @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a duplicate among them fails the whole write")
+    @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a write that fails after them keeps none, nor their keys")
     func multiRowInserts() throws {
         // 40 events (two statements of 16, then 8 one by one) and 37 costs, every optional
         // field both set and nil, catalog versions new in the middle of a statement.
@@ -400,16 +400,19 @@ struct StoreTests {
                 }
                 #expect(try multi.read { r throws in try events.map { try r.event(source: $0.source, id: $0.id) } } == events.map { Optional($0) })
                 #expect(try multi.read { r throws in try costs.map { try r.cost(id: $0.cost.id) } } == costs.map { Optional($0.cost) })
-                // A duplicate inside a statement of 16: nothing of the write is kept.
-                do {
+                // A write that fails after two full statements and four single rows: nothing of it
+                // is kept, and its keys are not found (in memory, they went with it).
+                let keysBefore = multi.recentKeys.count
+                #expect(throws: Boom.self) {
                     try multi.write { w throws in
-                        try w.insertEvents((0..<20).map { storedEvent("d\($0 == 9 ? 3 : $0)") })
+                        try w.insertEvents((0..<20).map { storedEvent("d\($0)") })
+                        #expect(try w.findEvent(source: "scraper-1", id: "d19") != nil)
+                        throw Boom()
                     }
-                    Issue.record("a duplicate (source, id) was inserted")
-                } catch let error as StoreError {
-                    #expect(error.sqliteCode == 19)
                 }
+                #expect(multi.recentKeys.count == keysBefore)
                 #expect(try multi.read { r throws in try r.event(source: "scraper-1", id: "d0") } == nil)
+                #expect(try multi.write { w throws in try w.findEvent(source: "scraper-1", id: "d19") } == nil)
                 multi.close()
                 return (try dump(path1), try dump(path2))
             }
@@ -418,21 +421,114 @@ struct StoreTests {
         #expect(one == several)
     }
 
-    @Test("a second event with the same (source, id) fails and commits nothing of its transaction")
-    func duplicateEvent() throws {
-        try withStore { store, _ throws in
-            try store.write { w throws in try w.insertEvent(storedEvent("e1")) }
-            do {
-                try store.write { w throws in
-                    try w.insertEvent(storedEvent("e2"))
-                    try w.insertEvent(storedEvent("e1"))
-                }
-                Issue.record("a duplicate (source, id) was inserted")
-            } catch let error as StoreError {
-                #expect(error.sqliteCode == 19) // SQLITE_CONSTRAINT
+    /// EventKeys.swift: keys in memory (and `recent_keys`), then in generations of `event_keys`.
+    @Test("events are found by key from memory, from each generation after a flush, from this transaction, and after a reopen; a key whose row is gone is not found, nor is another row that took its number")
+    func keysAcrossGenerations() throws {
+        try withDatabasePath { path throws in
+            var store = try Store(path: path)
+            func insert(_ range: Range<Int>) throws {
+                try store.write { w throws in for i in range { try w.insertEvent(storedEvent("g\(i)")) } }
             }
-            let ids = try store.read { try $0.events(inState: .allocated, limit: 10).map(\.id) }
-            #expect(ids == ["e1"])
+            try insert(0..<5)
+            #expect(store.recentKeys.count == 5)
+            #expect(store.recentKeys.generations == 0)
+            #expect(try store.flushRecentKeys() == 5)
+            #expect(store.recentKeys.count == 0)
+            #expect(store.recentKeys.generations == 1)
+            try insert(5..<8)
+            #expect(try store.flushRecentKeys() == 3)
+            try insert(8..<10)
+            #expect(store.recentKeys.count == 2)
+            #expect(store.recentKeys.generations == 2)
+            func found(_ s: Store) throws -> [String?] {
+                let lookup = try s.makeEventLookup()
+                defer { lookup.close() }
+                let byLookup = try (0..<11).map { try lookup.find(source: "scraper-1", id: "g\($0)")?.body }
+                let byReader = try s.read { r throws in try (0..<11).map { try r.event(source: "scraper-1", id: "g\($0)")?.body } }
+                let byWriter = try s.write { w throws in try (0..<11).map { try w.findEvent(source: "scraper-1", id: "g\($0)")?.body } }
+                #expect(byLookup == byReader)
+                #expect(byWriter == byReader)
+                #expect(try lookup.find(source: "scraper-2", id: "g1") == nil)
+                return byLookup
+            }
+            let all = (0..<10).map { Optional(storedEvent("g\($0)").body) } + [nil]
+            #expect(try found(store) == all)
+            // This transaction's own rows, before it commits.
+            try store.write { w throws in
+                try w.insertEvent(storedEvent("g10"))
+                #expect(try w.findEvent(source: "scraper-1", id: "g10")?.body == storedEvent("g10").body)
+            }
+            store.close()
+            store = try Store(path: path)
+            #expect(store.recentKeys.count == 3)
+            #expect(store.recentKeys.generations == 2)
+            #expect(try found(store) == (0..<11).map { Optional(storedEvent("g\($0)").body) })
+            store.close()
+            // Rows deleted (one of generation 0, one in memory): their keys find nothing; a new
+            // row that takes the largest number again is found by its own key only.
+            let raw = try DatabaseQueue(path: path)
+            let newest = try raw.write { db throws -> Int64 in
+                try db.execute(sql: "DELETE FROM usage_events WHERE event_id IN ('g2', 'g10')")
+                return try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM usage_events") ?? 0
+            }
+            try raw.close()
+            store = try Store(path: path)
+            defer { store.close() }
+            try insert(11..<12)
+            #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "g11")?.body } == storedEvent("g11").body)
+            let check = try DatabaseQueue(path: path)
+            let rowOfG11 = try check.read { db in try Int64.fetchOne(db, sql: "SELECT rowid FROM usage_events WHERE event_id = 'g11'") }
+            try check.close()
+            #expect(rowOfG11 == newest + 1)
+            var expected = (0..<11).map { Optional(storedEvent("g\($0)").body) }
+            expected[2] = nil
+            expected[10] = nil
+            #expect(try found(store) == expected)
+        }
+    }
+
+    @Test("the migration to event keys keeps every row, its number and its cost id, and finds each event by its key")
+    func migrationToEventKeys() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path)
+            try store.write { w throws in for i in 0..<30 { try w.insertEvent(storedEvent("k\(i)", source: "s\(i % 3)")) } }
+            store.close()
+            // The schema before v13: the key index of texts, no key tables.
+            let raw = try DatabaseQueue(path: path)
+            let before = try raw.write { db throws -> [Row] in
+                try db.execute(sql: """
+                    DROP TABLE event_keys;
+                    DROP TABLE recent_keys;
+                    CREATE TABLE old_events AS SELECT * FROM usage_events;
+                    DELETE FROM usage_events WHERE event_id = 'k7';
+                    CREATE UNIQUE INDEX old_unique ON usage_events(source, event_id);
+                    DELETE FROM grdb_migrations WHERE identifier = 'v13-event-keys';
+                    DROP TABLE old_events;
+                    """)
+                return try Row.fetchAll(db, sql: "SELECT * FROM usage_events ORDER BY rowid")
+            }
+            try raw.close()
+            let migrated = try Store(path: path)
+            defer { migrated.close() }
+            #expect(migrated.backupPath == path + ".pre-v13-event-keys.bak")
+            #expect(migrated.recentKeys.generations == 1)
+            #expect(migrated.recentKeys.count == 0)
+            let check = try DatabaseQueue(path: path)
+            let after = try check.read { db in try Row.fetchAll(db, sql: "SELECT * FROM usage_events ORDER BY rowid") }
+            let keys = try check.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM event_keys WHERE gen = 0") }
+            let unique = try check.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'usage_events' AND sql LIKE '%UNIQUE%'") }
+            try check.close()
+            #expect(keys == 29)
+            #expect(unique == 0)
+            #expect(after == before)
+            #expect(after.count == 29)
+            let lookup = try migrated.makeEventLookup()
+            defer { lookup.close() }
+            for i in 0..<30 {
+                let body = try lookup.find(source: "s\(i % 3)", id: "k\(i)")?.body
+                #expect(body == (i == 7 ? nil : storedEvent("k\(i)", source: "s\(i % 3)").body), "k\(i)")
+                #expect(try lookup.find(source: "s\((i + 1) % 3)", id: "k\(i)") == nil)
+            }
         }
     }
 

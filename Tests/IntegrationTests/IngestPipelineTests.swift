@@ -244,4 +244,56 @@ extension IngestPipelineTests {
         #expect(try client.sendAck(event(7)).string("status") == "DUPLICATE")
         #expect(try client.sendAck(event(7, cost: "9")).string("reason") == "conflict")
     }
+    /// docs/ledger.md, "How duplicates are found": keys in memory, then copied into generations
+    /// (once 400 are held, batches of at most 64: here instead of 262,144), while batches flow. Ids that start with a hash,
+    /// as UUIDs do. Resends of every event find it in memory, in each generation, across a
+    /// restart (the keys in memory read back from `recent_keys`), over both sockets.
+    @Test func duplicatesAreFoundInEveryGenerationOfKeys() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir, config: ["keysPerGeneration": "400", "maxBatch": "64"])
+        var client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000000")
+        let n = 2500
+        func event(_ i: Int, cost: String? = nil) -> JSONValue {
+            let hash = String((UInt32(truncatingIfNeeded: i &* 2_654_435_761)), radix: 16)
+            return costEvent("\(hash)-g-\(i)", cost: cost ?? String(format: "0.%06d", i + 1), budgetId: budgetId)
+        }
+        let publisher = try client.publisher()
+        try publisher.setXPubNoDrop(true)
+        for i in 0..<n { try client.publish(event(i)) }
+        try waitFor { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        // Every event again, every 50th with another cost, and 300 new ones, in one stream.
+        for i in 0..<n { try client.publish(event(i)) }
+        for i in stride(from: 0, to: n, by: 50) { try client.publish(event(i, cost: "5")) }
+        for i in n..<(n + 300) { try client.publish(event(i)) }
+        try waitFor { try client.call("stats")["received"]?.numberText == "\(2 * n + n / 50 + 300)" }
+        var stats = try client.call("stats")
+        #expect(stats["duplicates"]?.numberText == "\(n)")
+        #expect(stats["rejectedByReason"]?["conflict"]?.numberText == "\(n / 50)")
+        #expect(stats["accepted"]?.numberText == "\(n + 300)")
+        let copies = daemon.stderr.components(separatedBy: "event keys copied into a generation").count - 1
+        #expect(copies >= 5, "\(daemon.stderr)")
+        #expect(daemon.stop() == 0)
+
+        daemon = try Daemon(dir: dir, config: ["keysPerGeneration": "400", "maxBatch": "64"])
+        defer { #expect(daemon.stop() == 0) }
+        client = try Client(daemon)
+        let total = n + 300
+        let restarted = try client.publisher()
+        try restarted.setXPubNoDrop(true)
+        for i in 0..<total { try client.publish(event(i)) }
+        try waitFor { try client.call("stats")["received"]?.numberText == "\(total)" }
+        stats = try client.call("stats")
+        #expect(stats["duplicates"]?.numberText == "\(total)")
+        #expect(stats["accepted"]?.numberText == "0")
+        // Over the acknowledged socket: one from the first generation, one from the last, one
+        // from memory, a conflict, and a new one.
+        #expect(try client.sendAck(event(3)).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(event(2400)).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(event(total - 1)).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(event(1999, cost: "9")).string("reason") == "conflict")
+        #expect(try client.sendAck(event(total)).string("status") == "ACCEPTED")
+        let expected = Money(nanos: Int128((total + 1) * (total + 2) / 2) * 1000)
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == expected.description)
+    }
 }

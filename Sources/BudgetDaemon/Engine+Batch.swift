@@ -64,6 +64,8 @@ extension Engine {
         // a failed batch waits for its retry (that one, or one before), this batch's ingest
         // waits behind it (commits stay in the order events were read); its other items run now.
         let committedBefore = completeCommit()
+        // No lookup snapshot is open here: a sealed set of keys whose generation committed goes.
+        dropRetiredKeys()
         if !retrying && (!committedBefore || !pending.isEmpty) && batch.contains(where: \.isIngest) {
             pending += batch.filter(\.isIngest)
             let rest = batch.filter { !$0.isIngest }

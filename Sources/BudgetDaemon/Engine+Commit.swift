@@ -199,20 +199,17 @@ extension Engine {
         thread.start()
     }
 
-    /// Copies the recent event keys into a generation of `event_keys` (EventKeys.swift); the
-    /// pipeline must be empty. On failure they stay in memory and `recent_keys`, and the copy
-    /// is tried again in a second: lookups stay correct meanwhile, only the memory grows.
-    func flushRecentKeys(at now: Timestamp) {
-        let started = SystemdNotifier.monotonicNow()
-        do {
-            let moved = try store.flushRecentKeys()
-            logger.info("event keys copied into a generation", metadata: [
-                "keys": "\(moved)", "generations": "\(store.recentKeys.generations)",
-                "ms": "\((SystemdNotifier.monotonicNow() - started) / 1_000_000)",
-            ])
-        } catch {
-            nextKeyFlush = now.adding(seconds: 1)
-            logger.error("cannot copy the recent event keys into a generation; they stay in memory", metadata: ["error": "\(error)"])
+    /// Drops the sealed recent keys whose generation has committed (`RecentKeys.dropRetired`),
+    /// and logs each generation once. Only where no lookup snapshot is open.
+    func dropRetiredKeys() {
+        guard let store else { return }
+        store.recentKeys.dropRetired()
+        let generations = store.recentKeys.generations
+        if generations != loggedKeyGenerations {
+            if loggedKeyGenerations >= 0 {
+                logger.info("event keys copied into a generation", metadata: ["generations": "\(generations)"])
+            }
+            loggedKeyGenerations = generations
         }
     }
 
@@ -253,6 +250,9 @@ extension Engine {
             // One snapshot for the batch's lookups: it may predate the commit of the batch
             // before, whose events therefore stay in flight (`inFlight.batches`) until the lookups are done
             // (the defer), even when that batch is released meanwhile.
+            // A sealed set of recent keys whose generation has committed is dropped here, before
+            // the batch's first lookup takes its snapshot (which therefore has that generation).
+            dropRetiredKeys()
             try inFlight.lookup.beginBatch()
             defer {
                 inFlight.lookup.endBatch()

@@ -92,8 +92,8 @@ public final class Engine: @unchecked Sendable {
     /// Ingest items of a batch that failed to commit, retried before anything new is read.
     var pending: [WorkItem] = []
     var nextRetry = Timestamp(nanosecondsSinceEpoch: 0)
-    /// After a failed copy of the recent event keys, when to try again.
-    var nextKeyFlush = Timestamp(nanosecondsSinceEpoch: 0)
+    /// The key generations last logged (`dropRetiredKeys`); -1 before the first look.
+    var loggedKeyGenerations: Int64 = -1
     var nextHeartbeat = Timestamp(nanosecondsSinceEpoch: 0)
     let startedAt: Timestamp
     /// Called once the sockets are bound, with the `ready` line's endpoints.
@@ -169,7 +169,10 @@ public final class Engine: @unchecked Sendable {
     }
 
     func open() throws {
-        store = try Store(path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true)
+        store = try Store(
+            path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true,
+            keysPerGeneration: config.keysPerGeneration
+        )
         // A long transaction (`retention.run` of 10⁶ events: half a minute) must not look like a
         // hung loop to systemd: its statements ping while they step. The serve loop pings the rest of the time.
         store.whileStatementsRun { [notifier] in notifier.watchdogIfDue() }
@@ -370,12 +373,6 @@ public final class Engine: @unchecked Sendable {
                     flushBudgetMetrics(now: now)
                 }
                 nextTick = now.adding(seconds: 1)
-            }
-            if store.recentKeys.count >= config.keysPerGeneration && pending.isEmpty && !ledgerStale && now >= nextKeyFlush {
-                // The keys of the last `keysPerGeneration` events go into a generation of their own (EventKeys.swift),
-                // with nothing in flight: no lookup is under way on a snapshot older than the copy.
-                finishDecoding()
-                flushRecentKeys(at: now)
             }
             if (!pending.isEmpty || ledgerStale) && now >= nextRetry {
                 finishDecoding()

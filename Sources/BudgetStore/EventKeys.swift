@@ -8,70 +8,146 @@ import Synchronization
 // random place when ids are random (UUIDs): once the index is larger than a batch, each event
 // dirties an index page of its own, written to the log at the commit and to the database at
 // the checkpoint (9 KB per event at 10⁶ events, half the ingest rate: docs/benchmarks.md,
-// "Tenth session"). Instead, each event's `EventKeyHash` goes with its row number into
-// `recent_keys` (in row order: appended), and is kept in memory (`RecentKeys`); every
-// `RecentKeys.flushAt` keys, `Store.flushRecentKeys` copies them, sorted, into `event_keys` as
-// one more generation (appended: its primary key starts with the generation) and empties
-// `recent_keys`. A lookup hashes the key, checks the rows the memory names, then seeks the
-// hash in each generation, and compares every candidate row's texts: a hash only finds rows.
-// docs/ledger.md, "How duplicates are found".
+// "Tenth session"). Instead each event's `EventKeyHash` goes with its row number into the
+// active one of two tables `recent_keys_0` / `recent_keys_1` (in row order: appended), and
+// into memory (`RecentKeys`). Once the active table holds `keysPerGeneration` keys, it is
+// sealed (new keys go to the other one) and its keys, sorted, are copied into `event_keys` as
+// one more generation (appended: its primary key starts with the generation), a few thousand
+// per write transaction, so no commit waits long; the last step empties the sealed table and
+// counts the generation in `key_state`. A lookup hashes the key, checks the rows the memory
+// names, then seeks the hash in each complete generation, and compares every candidate row's
+// texts: a hash only finds rows. docs/ledger.md, "How duplicates are found".
 
-/// The keys of committed events not yet copied into `event_keys` (as `recent_keys` holds them),
-/// by hash, and how many generations `event_keys` holds. Shared by the writer's connection and
-/// the lookup's; changed by the writer after its commits (`add`) and by `Store.flushRecentKeys`.
+/// The keys of committed events not yet in a complete generation of `event_keys`, by hash: the
+/// active set (its table receives new keys) and the sealed one (being copied), and how many
+/// complete generations there are. Shared by the writer's connection and the lookup's.
 public final class RecentKeys: Sendable {
-    struct State {
+    struct Keys {
         /// hash → the row of the first key with it; `more` has the others (rare: two keys, one hash).
         var rows: [Int64: Int64] = [:]
         var more: [Int64: [Int64]] = [:]
         var count = 0
+
+        mutating func add(_ hash: Int64, _ rowid: Int64) {
+            if rows[hash] == nil { rows[hash] = rowid } else { more[hash, default: []].append(rowid) }
+            count += 1
+        }
+
+        func candidates(_ hash: Int64, into candidates: inout [Int64]) {
+            guard let row = rows[hash] else { return }
+            candidates.append(row)
+            if let more = more[hash] { candidates += more }
+        }
+
+        /// Every key, sorted by hash then row (the order of `event_keys`).
+        func sorted() -> [(hash: Int64, rowid: Int64)] {
+            var all: [(hash: Int64, rowid: Int64)] = []
+            all.reserveCapacity(count)
+            for (hash, rowid) in rows { all.append((hash, rowid)) }
+            for (hash, rowids) in more { for rowid in rowids { all.append((hash, rowid)) } }
+            all.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.rowid < $1.rowid }
+            return all
+        }
+    }
+
+    struct State {
+        var active = Keys()
+        /// Sealed: being copied into generation `generations`; or copied (`retired`), kept
+        /// until no lookup can still use a snapshot from before that copy (`dropRetired`).
+        var sealed: Keys?
+        var retired = false
         var generations: Int64 = 0
     }
 
     private let state = Mutex(State())
 
-    /// How many keys `recent_keys` holds before they are copied into a generation, by default
-    /// (the daemon's `keysPerGeneration`): 2¹⁸, about 12 MB in memory, read at start in tens of
-    /// milliseconds; a generation of 262,144 keys is about 6 MB, written in one transaction.
+    /// How many keys the active table holds before it is sealed and copied into a generation,
+    /// by default (the daemon's `keysPerGeneration`): 2¹⁸, about 12 MB in memory, read at start
+    /// in tens of milliseconds.
     public static let flushAt = 1 << 18
 
     init() {}
 
-    /// Keys in memory (and in `recent_keys`).
-    public var count: Int { state.withLock { $0.count } }
+    /// Keys in the active set.
+    public var activeCount: Int { state.withLock { $0.active.count } }
 
-    /// Generations in `event_keys`.
+    /// Keys in memory, active and sealed.
+    public var count: Int { state.withLock { $0.active.count + ($0.sealed?.count ?? 0) } }
+
+    /// Complete generations in `event_keys`.
     public var generations: Int64 { state.withLock { $0.generations } }
+
+    /// Whether a sealed set is still held (being copied, or copied and not yet dropped).
+    var hasSealed: Bool { state.withLock { $0.sealed != nil } }
 
     func add(_ keys: [(hash: Int64, rowid: Int64)]) {
         guard !keys.isEmpty else { return }
-        state.withLock { s in
-            for (hash, rowid) in keys {
-                if s.rows[hash] == nil { s.rows[hash] = rowid } else { s.more[hash, default: []].append(rowid) }
-            }
-            s.count += keys.count
-        }
+        state.withLock { s in for (hash, rowid) in keys { s.active.add(hash, rowid) } }
     }
 
     /// Appends the rows of keys with `hash` to `candidates`; returns the generations to search.
     func candidates(_ hash: Int64, into candidates: inout [Int64]) -> Int64 {
         state.withLock { s in
-            if let row = s.rows[hash] {
-                candidates.append(row)
-                if let more = s.more[hash] { candidates += more }
-            }
+            s.active.candidates(hash, into: &candidates)
+            s.sealed?.candidates(hash, into: &candidates)
             return s.generations
         }
     }
 
-    /// Everything in memory went into generation `generations` (now one more), or, at start,
-    /// what the database holds: `keys` and `generations`.
-    func reset(generations: Int64, keys: [(hash: Int64, rowid: Int64)] = []) {
+    /// The active set becomes the sealed one; returns its keys sorted.
+    func seal() -> [(hash: Int64, rowid: Int64)] {
+        state.withLock { s in
+            precondition(s.sealed == nil, "a sealed set is still held")
+            s.sealed = s.active
+            s.active = Keys()
+            s.retired = false
+        }
+        // Sorted outside the lock: lookups go on meanwhile (the sealed set is only read).
+        return state.withLock { $0.sealed! }.sorted()
+    }
+
+    /// Undoes `seal` (its transaction failed): the sealed keys are active again.
+    func unseal() {
+        state.withLock { s in
+            guard let sealed = s.sealed, !s.retired else { return }
+            for (hash, rowid) in sealed.rows { s.active.add(hash, rowid) }
+            for (hash, rowids) in sealed.more { for rowid in rowids { s.active.add(hash, rowid) } }
+            s.sealed = nil
+        }
+    }
+
+    /// The sealed set's generation committed: it is searched from now on; the set stays in
+    /// memory until `dropRetired`.
+    func completeGeneration() {
+        state.withLock { s in
+            s.generations += 1
+            s.retired = true
+        }
+    }
+
+    /// Drops a sealed set whose generation is complete. Call it where no lookup is under way
+    /// on a snapshot older than that generation's commit (before a batch's first lookup).
+    public func dropRetired() {
+        state.withLock { s in
+            if s.retired {
+                s.sealed = nil
+                s.retired = false
+            }
+        }
+    }
+
+    /// At start: what the database holds.
+    func reset(generations: Int64, active: [(hash: Int64, rowid: Int64)], sealed: [(hash: Int64, rowid: Int64)]?) {
         state.withLock { s in
             s = State()
             s.generations = generations
+            for (hash, rowid) in active { s.active.add(hash, rowid) }
+            if let sealed {
+                var keys = Keys()
+                for (hash, rowid) in sealed { keys.add(hash, rowid) }
+                s.sealed = keys
+            }
         }
-        add(keys)
     }
 }
 

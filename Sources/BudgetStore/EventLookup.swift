@@ -76,7 +76,7 @@ public final class EventLookup: @unchecked Sendable {
         guard let byRow, let byGenerations, let connection else { throw StoreError("the event lookup is closed") }
         if snapshotPending {
             // A read starts the batch's read transaction (BEGIN alone does not).
-            let rc = sqlite3_exec(connection, "SELECT 1 FROM recent_keys LIMIT 1", nil, nil, nil)
+            let rc = sqlite3_exec(connection, "SELECT 1 FROM key_state LIMIT 1", nil, nil, nil)
             guard rc == SQLITE_OK else {
                 throw StoreError("event lookup failed: \(String(cString: sqlite3_errmsg(connection)))", sqliteCode: rc & 0xff)
             }
@@ -115,12 +115,13 @@ extension Store {
 
     /// Calls `body` with the `EventKeyHash` of every stored event, on a read-only connection of
     /// its own (any thread): one read transaction, so it sees what was committed when it began.
-    /// Returns how many. Reads `event_keys` and `recent_keys` (about 20 bytes a key).
+    /// Returns how many. Reads `event_keys` and the two recent-keys tables (about 20 bytes a key;
+    /// a key of a generation being copied is read twice, which a filter does not mind).
     public func forEachEventKeyHash(_ body: (Int64) -> Void) throws(StoreError) -> Int {
         let connection = try openReadOnly(path, for: "reading event keys")
         defer { sqlite3_close(connection) }
         var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(connection, "SELECT h FROM event_keys UNION ALL SELECT h FROM recent_keys", -1, &statement, nil) == SQLITE_OK,
+        guard sqlite3_prepare_v2(connection, "SELECT h FROM event_keys UNION ALL SELECT h FROM recent_keys_0 UNION ALL SELECT h FROM recent_keys_1", -1, &statement, nil) == SQLITE_OK,
               let statement else {
             throw StoreError("cannot read event keys: \(String(cString: sqlite3_errmsg(connection)))")
         }

@@ -9,14 +9,35 @@ import GRDBSQLite
 /// GRDB's general binding boxes every argument in an existential and builds an argument array
 /// per call; on the ingest path that was a tenth of the daemon's CPU per event. These
 /// statements are owned by the store's single writer and used only inside `Store.write`.
+/// The copy of a sealed recent-keys table into generation `generation` of `event_keys`: its
+/// keys sorted, and how many are copied (EventKeys.swift).
+struct KeyCopy {
+    let generation: Int64
+    let table: Int
+    let keys: [(hash: Int64, rowid: Int64)]
+    var next: Int
+}
+
 final class HotStatements {
     let connection: OpaquePointer
     /// The dedup lookup (`findByRowSQL`, `findByGenerationsSQL`) and the key of each inserted
-    /// event (`recent_keys`): EventKeys.swift.
+    /// event (the active recent-keys table), and the copy into generations: EventKeys.swift.
     let findByRow: OpaquePointer
     let findByGenerations: OpaquePointer
-    let insertRecentKey: OpaquePointer
+    /// Into `recent_keys_0` and `recent_keys_1`.
+    let insertRecentKey: [OpaquePointer]
+    let insertGenerationKey: OpaquePointer
     let keys: RecentKeys
+    /// The recent-keys table new keys go to (0 or 1), and the copy of the sealed one under way.
+    private(set) var activeTable: Int
+    private(set) var copy: KeyCopy?
+    /// The keys sealed once the active set holds this many, and copied this many per transaction.
+    let keysPerGeneration: Int
+    let keysPerStep: Int
+    /// `activeTable` and `copy` as the transaction found them (restored if it fails), whether it
+    /// sealed the active set, and whether it completes the copy.
+    private var before: (activeTable: Int, copy: KeyCopy?, sealed: Bool)?
+    private var completing = false
     /// Keys of the events this transaction inserted: found by `find` before the commit, and
     /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`).
     private var uncommittedKeys: [(hash: Int64, rowid: Int64)] = []
@@ -55,8 +76,12 @@ final class HotStatements {
     /// Its buffers are reused from one statement to the next (no allocation per event).
     private var binder = Binder()
 
-    init(_ db: Database, keys: RecentKeys) throws {
+    init(_ db: Database, keys: RecentKeys, activeTable: Int, copy: KeyCopy?, keysPerGeneration: Int, keysPerStep: Int) throws {
         self.keys = keys
+        self.activeTable = activeTable
+        self.copy = copy
+        self.keysPerGeneration = keysPerGeneration
+        self.keysPerStep = keysPerStep
         guard let connection = db.sqliteConnection else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "the database is closed")
         }
@@ -87,7 +112,8 @@ final class HotStatements {
         findByGenerations = try prepare(findByGenerationsSQL)
         // OR REPLACE: a row number can come back (the newest events deleted by a retention run,
         // then new ones inserted): the key of the row that had it is stale, and goes.
-        insertRecentKey = try prepare("INSERT OR REPLACE INTO recent_keys (event_rowid, h) VALUES (?, ?)")
+        insertRecentKey = try (0..<2).map { try prepare("INSERT OR REPLACE INTO recent_keys_\($0) (event_rowid, h) VALUES (?, ?)") }
+        insertGenerationKey = try prepare("INSERT OR IGNORE INTO event_keys (gen, h, event_rowid) VALUES (?, ?, ?)")
         insertEvent = try prepare(insert(eventHead, columns: 17, rows: 1))
         insertCost = try prepare(insert(costHead, columns: 20, rows: 1))
         // OR FAIL: a statement of several rows that fails part way need not undo the rows before
@@ -111,7 +137,7 @@ final class HotStatements {
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
-            findByRow, findByGenerations, insertRecentKey, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
+            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertGenerationKey, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
             insertCatalog, findCatalog,
         ] { sqlite3_finalize(statement) }
     }
@@ -151,7 +177,7 @@ final class HotStatements {
                 let e = events[first + k]
                 let rowid = last - Int64(rows - 1 - k)
                 let hash = EventKeyHash.of(source: e.source, id: e.id)
-                binder.begin(insertRecentKey)
+                binder.begin(insertRecentKey[activeTable])
                 binder.int(rowid)
                 binder.int(hash)
                 try binder.run(step)
@@ -161,11 +187,57 @@ final class HotStatements {
         }
     }
 
-    /// The transaction committed: its events' keys are found from memory from now on.
+    /// At the start of each write transaction: seals the active keys once there are
+    /// `keysPerGeneration` of them (new keys go to the other table from now on), then copies
+    /// the next `keysPerStep` sealed keys into their generation; the last step empties the
+    /// sealed table and counts the generation (EventKeys.swift).
+    func stepKeys() throws {
+        before = (activeTable, copy, false)
+        if copy == nil && !keys.hasSealed && keys.activeCount >= keysPerGeneration {
+            let sealedTable = activeTable
+            let generation = keys.generations
+            let sorted = keys.seal()
+            before?.sealed = true
+            activeTable = 1 - sealedTable
+            try execute("UPDATE key_state SET active = \(activeTable)")
+            copy = KeyCopy(generation: generation, table: sealedTable, keys: sorted, next: 0)
+        }
+        guard var c = copy else { return }
+        let end = min(c.next + keysPerStep, c.keys.count)
+        for i in c.next..<end {
+            binder.begin(insertGenerationKey)
+            binder.int(c.generation)
+            binder.int(c.keys[i].hash)
+            binder.int(c.keys[i].rowid)
+            try binder.run(step)
+        }
+        c.next = end
+        if end == c.keys.count {
+            // No WHERE: SQLite empties the table without reading its rows.
+            try execute("DELETE FROM recent_keys_\(c.table)")
+            try execute("UPDATE key_state SET generations = \(c.generation + 1)")
+            completing = true
+        }
+        copy = c
+    }
+
+    private func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(connection, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+    }
+
+    /// The transaction committed: its events' keys are found from memory from now on, and a
+    /// generation it completed in `event_keys`.
     func committed() {
         keys.add(uncommittedKeys)
         uncommittedKeys.removeAll(keepingCapacity: true)
         uncommittedRows.removeAll(keepingCapacity: true)
+        if completing {
+            keys.completeGeneration()
+            copy = nil
+            completing = false
+        }
+        before = nil
     }
 
     /// Inserts `costs` in order (as one statement each would), `rowsPerInsert` at a time.
@@ -258,6 +330,13 @@ final class HotStatements {
         dailyRows.removeAll()
         uncommittedKeys.removeAll()
         uncommittedRows.removeAll()
+        if let before {
+            activeTable = before.activeTable
+            copy = before.copy
+            if before.sealed { keys.unseal() }
+        }
+        before = nil
+        completing = false
     }
 
     /// Adds to a day's running total: read (unless `dailyRows` knows it), add exactly, then

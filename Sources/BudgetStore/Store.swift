@@ -50,6 +50,11 @@ public final class Store: @unchecked Sendable {
     /// The keys of the events not yet in `event_keys`, and how many generations it has
     /// (EventKeys.swift): loaded at open, added to after each commit.
     public let recentKeys = RecentKeys()
+    /// The recent-keys table new keys go to, and a copy to resume, as read at open (for the
+    /// writer's statements, made at the first write).
+    private var keyTables: (active: Int, copy: KeyCopy?) = (0, nil)
+    let keysPerGeneration: Int
+    let keysPerStep: Int
     /// Files up to this size get `PRAGMA quick_check` before the start; bigger ones after it.
     public static let synchronousCheckBytes: Int64 = 256 << 20
     /// The database was too big to check before the start: `checkIntegrityInBackground` should run.
@@ -66,8 +71,15 @@ public final class Store: @unchecked Sendable {
     ///
     /// With `backgroundCheckpoints`, this connection never checkpoints the write-ahead log
     /// itself; a thread of the store's does (`Checkpointer`), so commits do not wait for it.
-    public init(path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false) throws(StoreError) {
+    /// `keysPerGeneration` and `keysPerStep`: when the recent event keys are sealed, and how many
+    /// a write transaction copies into their generation (EventKeys.swift).
+    public init(
+        path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false,
+        keysPerGeneration: Int = RecentKeys.flushAt, keysPerStep: Int = 4096
+    ) throws(StoreError) {
         self.path = path
+        self.keysPerGeneration = max(1, keysPerGeneration)
+        self.keysPerStep = max(1, keysPerStep)
         synchronousMode = synchronous
         checkpointer = backgroundCheckpoints ? Checkpointer(path: path) : nil
         var config = Configuration()
@@ -144,7 +156,6 @@ public final class Store: @unchecked Sendable {
                 backupPath = backup
             }
             try migrator.migrate(queue)
-            try loadRecentKeys()
             historyBackfillNeeded = !applied.isEmpty && !applied.contains("v8-spend-history")
             // SQLite silently opens a file it cannot write (read-only file, directory or file
             // system) for reading only; every commit would then fail. Write once, in a
@@ -159,6 +170,7 @@ public final class Store: @unchecked Sendable {
             } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_READONLY {
                 throw StoreError("database \(path) is read-only: budgetd must be able to write it (\(error.message ?? "\(error)"))", sqliteCode: error.resultCode.primaryResultCode.rawValue)
             }
+            try loadRecentKeys()
             checkpointer?.start()
         } catch let error as StoreError {
             throw error
@@ -264,8 +276,12 @@ public final class Store: @unchecked Sendable {
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
             let result = try queue.write { db in
-                let statements = try hot ?? HotStatements(db, keys: recentKeys)
+                let statements = try hot ?? HotStatements(
+                    db, keys: recentKeys, activeTable: keyTables.active, copy: keyTables.copy,
+                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep
+                )
                 hot = statements
+                try statements.stepKeys()
                 return try body(StoreWriter(db: db, hot: statements))
             }
             // Committed: its events' keys are found from memory from now on.
@@ -297,35 +313,33 @@ public final class Store: @unchecked Sendable {
         return EventKeyHash.of(source: source, id: id)
     }
 
-    /// Reads `recent_keys` into `recentKeys`, and how many generations `event_keys` has.
+    /// Reads the recent keys into `recentKeys` (the active table's, and a sealed one's whose
+    /// copy did not finish: it starts over, its partial generation deleted), and how many
+    /// complete generations `event_keys` has.
     func loadRecentKeys() throws {
-        let (generations, keys) = try queue.read { db in
-            let generations = try Int64.fetchOne(db, sql: "SELECT coalesce(max(gen) + 1, 0) FROM event_keys") ?? 0
-            var keys: [(hash: Int64, rowid: Int64)] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT h, event_rowid FROM recent_keys")
-            while let row = try rows.next() { keys.append((row[0], row[1])) }
-            return (generations, keys)
+        let (state, active, sealed) = try queue.write { db in
+            guard let state = try Row.fetchOne(db, sql: "SELECT active, generations FROM key_state") else {
+                throw StoreError("database \(path): no key_state row")
+            }
+            let active: Int = state[0]
+            let generations: Int64 = state[1]
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM event_keys WHERE gen >= ?)", arguments: [generations]) == true {
+                try db.execute(sql: "DELETE FROM event_keys WHERE gen >= ?", arguments: [generations])
+            }
+            func keys(_ table: Int) throws -> [(hash: Int64, rowid: Int64)] {
+                var keys: [(hash: Int64, rowid: Int64)] = []
+                let rows = try Row.fetchCursor(db, sql: "SELECT h, event_rowid FROM recent_keys_\(table)")
+                while let row = try rows.next() { keys.append((row[0], row[1])) }
+                return keys
+            }
+            return ((active, generations), try keys(active), try keys(1 - active))
         }
-        recentKeys.reset(generations: generations, keys: keys)
-    }
-
-    /// Copies the keys of `recent_keys` into `event_keys` as one more generation, sorted (so
-    /// they are appended), and empties it. Only while nothing else reads or writes keys: the
-    /// engine calls it with its pipeline empty, so no lookup is under way on an older snapshot
-    /// when the keys leave memory. Returns how many keys moved.
-    @discardableResult
-    public func flushRecentKeys() throws -> Int {
-        let generation = recentKeys.generations
-        let moved = try write { w in
-            try w.db.execute(sql: """
-                INSERT INTO event_keys (gen, h, event_rowid) SELECT ?, h, event_rowid FROM recent_keys ORDER BY h, event_rowid
-                """, arguments: [generation])
-            let moved = w.db.changesCount
-            try w.db.execute(sql: "DELETE FROM recent_keys")
-            return moved
-        }
-        recentKeys.reset(generations: generation + 1)
-        return moved
+        recentKeys.reset(generations: state.1, active: active, sealed: sealed.isEmpty ? nil : sealed)
+        let copy = sealed.isEmpty ? nil : KeyCopy(
+            generation: state.1, table: 1 - state.0,
+            keys: sealed.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.rowid < $1.rowid }, next: 0
+        )
+        keyTables = (state.0, copy)
     }
 
     static var migrator: DatabaseMigrator {
@@ -609,9 +623,12 @@ public final class Store: @unchecked Sendable {
                     event_rowid INTEGER NOT NULL,
                     PRIMARY KEY (gen, h, event_rowid)
                 ) WITHOUT ROWID;
-                CREATE TABLE recent_keys (event_rowid INTEGER PRIMARY KEY, h INTEGER NOT NULL);
+                CREATE TABLE recent_keys_0 (event_rowid INTEGER PRIMARY KEY, h INTEGER NOT NULL);
+                CREATE TABLE recent_keys_1 (event_rowid INTEGER PRIMARY KEY, h INTEGER NOT NULL);
+                CREATE TABLE key_state (active INTEGER NOT NULL, generations INTEGER NOT NULL);
                 INSERT INTO event_keys (gen, h, event_rowid)
                   SELECT 0, budgetd_key_hash(source, event_id) AS h, rowid FROM usage_events ORDER BY h, rowid;
+                INSERT INTO key_state (active, generations) SELECT 0, EXISTS (SELECT 1 FROM event_keys);
                 """)
         }
         return migrator

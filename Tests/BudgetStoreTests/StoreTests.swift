@@ -421,69 +421,113 @@ struct StoreTests {
         #expect(one == several)
     }
 
-    /// EventKeys.swift: keys in memory (and `recent_keys`), then in generations of `event_keys`.
-    @Test("events are found by key from memory, from each generation after a flush, from this transaction, and after a reopen; a key whose row is gone is not found, nor is another row that took its number")
+    /// EventKeys.swift: keys in memory (and the active recent-keys table), sealed once there are
+    /// `keysPerGeneration`, copied into a generation of `event_keys` a step per transaction.
+    @Test("events are found by key in memory, while their set is sealed and copied, in each generation, in this transaction, and after a reopen (also mid-copy); a key whose row is gone finds nothing, nor does a row that took its number")
     func keysAcrossGenerations() throws {
         try withDatabasePath { path throws in
-            var store = try Store(path: path)
+            var store = try Store(path: path, keysPerGeneration: 5, keysPerStep: 2)
             func insert(_ range: Range<Int>) throws {
                 try store.write { w throws in for i in range { try w.insertEvent(storedEvent("g\(i)")) } }
             }
-            try insert(0..<5)
-            #expect(store.recentKeys.count == 5)
-            #expect(store.recentKeys.generations == 0)
-            #expect(try store.flushRecentKeys() == 5)
-            #expect(store.recentKeys.count == 0)
-            #expect(store.recentKeys.generations == 1)
-            try insert(5..<8)
-            #expect(try store.flushRecentKeys() == 3)
-            try insert(8..<10)
-            #expect(store.recentKeys.count == 2)
-            #expect(store.recentKeys.generations == 2)
-            func found(_ s: Store) throws -> [String?] {
+            /// A transaction that writes nothing of its own: one step of the copy.
+            func step() throws { try store.write { _ throws in } }
+            func found(_ s: Store, upTo n: Int = 12) throws -> [String?] {
                 let lookup = try s.makeEventLookup()
                 defer { lookup.close() }
-                let byLookup = try (0..<11).map { try lookup.find(source: "scraper-1", id: "g\($0)")?.body }
-                let byReader = try s.read { r throws in try (0..<11).map { try r.event(source: "scraper-1", id: "g\($0)")?.body } }
-                let byWriter = try s.write { w throws in try (0..<11).map { try w.findEvent(source: "scraper-1", id: "g\($0)")?.body } }
+                let byLookup = try (0..<n).map { try lookup.find(source: "scraper-1", id: "g\($0)")?.body }
+                let byReader = try s.read { r throws in try (0..<n).map { try r.event(source: "scraper-1", id: "g\($0)")?.body } }
+                let byWriter = try s.write { w throws in try (0..<n).map { try w.findEvent(source: "scraper-1", id: "g\($0)")?.body } }
                 #expect(byLookup == byReader)
                 #expect(byWriter == byReader)
                 #expect(try lookup.find(source: "scraper-2", id: "g1") == nil)
                 return byLookup
             }
-            let all = (0..<10).map { Optional(storedEvent("g\($0)").body) } + [nil]
-            #expect(try found(store) == all)
-            // This transaction's own rows, before it commits.
-            try store.write { w throws in
-                try w.insertEvent(storedEvent("g10"))
-                #expect(try w.findEvent(source: "scraper-1", id: "g10")?.body == storedEvent("g10").body)
+            func bodies(_ range: Range<Int>, upTo n: Int = 12) -> [String?] {
+                (0..<n).map { range.contains($0) ? storedEvent("g\($0)").body : nil }
             }
-            store.close()
-            store = try Store(path: path)
-            #expect(store.recentKeys.count == 3)
+            try insert(0..<5)
+            #expect(store.recentKeys.activeCount == 5)
+            // The next transaction seals the five keys and copies two (then `found`, which writes,
+            // two more, and a step the last one); they are found throughout.
+            try insert(5..<6)
+            #expect(store.recentKeys.activeCount == 1)
+            #expect(store.recentKeys.count == 6)
+            #expect(try found(store) == bodies(0..<6))
+            #expect(store.recentKeys.generations == 0)
+            try step()
+            #expect(store.recentKeys.generations == 1)
+            #expect(try found(store) == bodies(0..<6))
+            #expect(store.recentKeys.count == 6)
+            store.recentKeys.dropRetired()
+            #expect(store.recentKeys.count == 1)
+            #expect(try found(store) == bodies(0..<6))
+            // A second generation; then a copy interrupted by a reopen (it starts over).
+            try insert(6..<10)
+            for _ in 0..<3 { try step() }  // seals g5…g9 and copies 2, 2, 1
             #expect(store.recentKeys.generations == 2)
-            #expect(try found(store) == (0..<11).map { Optional(storedEvent("g\($0)").body) })
+            store.recentKeys.dropRetired()
+            try insert(10..<15)
+            try step()  // seals g10…g14, copies two of them
+            // This transaction's own rows, before it commits (and two more copied).
+            try store.write { w throws in
+                try w.insertEvent(storedEvent("g15"))
+                #expect(try w.findEvent(source: "scraper-1", id: "g15")?.body == storedEvent("g15").body)
+            }
+            #expect(store.recentKeys.generations == 2)
             store.close()
-            // Rows deleted (one of generation 0, one in memory): their keys find nothing; a new
-            // row that takes the largest number again is found by its own key only.
+            store = try Store(path: path, keysPerGeneration: 5, keysPerStep: 2)
+            #expect(store.recentKeys.generations == 2)
+            #expect(store.recentKeys.count == 6)
+            #expect(store.recentKeys.activeCount == 1)
+            #expect(try found(store, upTo: 17) == bodies(0..<16, upTo: 17))  // copies 2 (of 5, from the start)
+            for _ in 0..<2 { try step() }
+            #expect(store.recentKeys.generations == 3)
+            store.recentKeys.dropRetired()
+            #expect(try found(store, upTo: 17) == bodies(0..<16, upTo: 17))
+            store.close()
             let raw = try DatabaseQueue(path: path)
-            let newest = try raw.write { db throws -> Int64 in
-                try db.execute(sql: "DELETE FROM usage_events WHERE event_id IN ('g2', 'g10')")
-                return try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM usage_events") ?? 0
+            let (counts, newest) = try raw.write { db throws -> ([Int], Int64) in
+                let counts = try (0..<3).map { try Int.fetchOne(db, sql: "SELECT count(*) FROM event_keys WHERE gen = ?", arguments: [$0]) ?? -1 }
+                // Rows deleted (one of generation 0, the newest one in memory): their keys find
+                // nothing; a new row that takes the largest number again is found by its own key only.
+                try db.execute(sql: "DELETE FROM usage_events WHERE event_id IN ('g2', 'g15')")
+                return (counts, try Int64.fetchOne(db, sql: "SELECT max(rowid) FROM usage_events") ?? 0)
             }
             try raw.close()
-            store = try Store(path: path)
+            #expect(counts == [5, 5, 5])
+            store = try Store(path: path, keysPerGeneration: 5, keysPerStep: 2)
             defer { store.close() }
-            try insert(11..<12)
-            #expect(try store.read { r throws in try r.event(source: "scraper-1", id: "g11")?.body } == storedEvent("g11").body)
+            try insert(16..<17)
             let check = try DatabaseQueue(path: path)
-            let rowOfG11 = try check.read { db in try Int64.fetchOne(db, sql: "SELECT rowid FROM usage_events WHERE event_id = 'g11'") }
+            let rowOfG16 = try check.read { db in try Int64.fetchOne(db, sql: "SELECT rowid FROM usage_events WHERE event_id = 'g16'") }
             try check.close()
-            #expect(rowOfG11 == newest + 1)
-            var expected = (0..<11).map { Optional(storedEvent("g\($0)").body) }
+            #expect(rowOfG16 == newest + 1)
+            var expected = bodies(0..<17, upTo: 17)
             expected[2] = nil
-            expected[10] = nil
-            #expect(try found(store) == expected)
+            expected[15] = nil
+            #expect(try found(store, upTo: 17) == expected)
+        }
+    }
+
+    @Test("a failed transaction undoes its seal and its step of the copy")
+    func failedStepsOfTheCopy() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path, keysPerGeneration: 3, keysPerStep: 2)
+            defer { store.close() }
+            try store.write { w throws in for i in 0..<3 { try w.insertEvent(storedEvent("f\(i)")) } }
+            #expect(throws: Boom.self) { try store.write { _ throws in throw Boom() } }  // sealed, then undone
+            #expect(store.recentKeys.activeCount == 3)
+            try store.write { _ throws in }  // sealed, two copied
+            #expect(throws: Boom.self) { try store.write { _ throws in throw Boom() } }  // the last one, undone
+            #expect(store.recentKeys.generations == 0)
+            try store.write { _ throws in }
+            #expect(store.recentKeys.generations == 1)
+            store.recentKeys.dropRetired()
+            #expect(store.recentKeys.count == 0)
+            let lookup = try store.makeEventLookup()
+            defer { lookup.close() }
+            for i in 0..<3 { #expect(try lookup.find(source: "scraper-1", id: "f\(i)")?.body == storedEvent("f\(i)").body) }
         }
     }
 
@@ -498,7 +542,9 @@ struct StoreTests {
             let before = try raw.write { db throws -> [Row] in
                 try db.execute(sql: """
                     DROP TABLE event_keys;
-                    DROP TABLE recent_keys;
+                    DROP TABLE recent_keys_0;
+                    DROP TABLE recent_keys_1;
+                    DROP TABLE key_state;
                     CREATE TABLE old_events AS SELECT * FROM usage_events;
                     DELETE FROM usage_events WHERE event_id = 'k7';
                     CREATE UNIQUE INDEX old_unique ON usage_events(source, event_id);

@@ -26,7 +26,12 @@ final class HotStatements {
     let findByGenerations: OpaquePointer
     /// Into `recent_keys_0` and `recent_keys_1`.
     let insertRecentKey: [OpaquePointer]
+    /// The same for `rowsPerInsert` keys at once (a statement's events).
+    let insertRecentKeys: [OpaquePointer]
     let insertGenerationKey: OpaquePointer
+    /// The same for `keysPerCopyInsert` keys at once.
+    let insertGenerationKeys: OpaquePointer
+    static let keysPerCopyInsert = 32
     let keys: RecentKeys
     /// The recent-keys table new keys go to (0 or 1), and the copy of the sealed one under way.
     private(set) var activeTable: Int
@@ -38,6 +43,11 @@ final class HotStatements {
     /// sealed the active set, and whether it completes the copy.
     private var before: (activeTable: Int, copy: KeyCopy?, sealed: Bool)?
     private var completing = false
+    /// Events inserted by this transaction and by the last committed one: a step of the copy
+    /// takes at least twice the last one's, so the copy outpaces the keys that come in (and the
+    /// sets sealed stay near `keysPerGeneration`), while commits of small batches copy little.
+    private var transactionEvents = 0
+    private var lastTransactionEvents = 0
     /// Keys of the events this transaction inserted: found by `find` before the commit, and
     /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`).
     private var uncommittedKeys: [(hash: Int64, rowid: Int64)] = []
@@ -113,7 +123,11 @@ final class HotStatements {
         // OR REPLACE: a row number can come back (the newest events deleted by a retention run,
         // then new ones inserted): the key of the row that had it is stale, and goes.
         insertRecentKey = try (0..<2).map { try prepare("INSERT OR REPLACE INTO recent_keys_\($0) (event_rowid, h) VALUES (?, ?)") }
+        insertRecentKeys = try (0..<2).map {
+            try prepare(insert("recent_keys_\($0) (event_rowid, h)", columns: 2, rows: Self.rowsPerInsert, verb: "INSERT OR REPLACE INTO"))
+        }
         insertGenerationKey = try prepare("INSERT OR IGNORE INTO event_keys (gen, h, event_rowid) VALUES (?, ?, ?)")
+        insertGenerationKeys = try prepare(insert("event_keys (gen, h, event_rowid)", columns: 3, rows: Self.keysPerCopyInsert, verb: "INSERT OR IGNORE INTO"))
         insertEvent = try prepare(insert(eventHead, columns: 17, rows: 1))
         insertCost = try prepare(insert(costHead, columns: 20, rows: 1))
         // OR FAIL: a statement of several rows that fails part way need not undo the rows before
@@ -137,7 +151,7 @@ final class HotStatements {
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
-            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertGenerationKey, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
+            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertRecentKeys[0], insertRecentKeys[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
             insertCatalog, findCatalog,
         ] { sqlite3_finalize(statement) }
     }
@@ -169,21 +183,22 @@ final class HotStatements {
     func insert(events: [StoredEvent]) throws {
         // Before any binding starts: a new version is written through the binder too.
         let catalogs = try events.map { try $0.catalogVersion.map(catalogID) }
+        transactionEvents += events.count
         try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { bind(events[$0], catalog: catalogs[$0]) }) { first, rows in
             // A statement's rows take the row numbers after the largest, one by one (SQLite's
             // rule for a table without AUTOINCREMENT), so they end at the last one inserted.
             let last = sqlite3_last_insert_rowid(connection)
+            binder.begin(rows == Self.rowsPerInsert ? insertRecentKeys[activeTable] : insertRecentKey[activeTable])
             for k in 0..<rows {
                 let e = events[first + k]
                 let rowid = last - Int64(rows - 1 - k)
                 let hash = EventKeyHash.of(source: e.source, id: e.id)
-                binder.begin(insertRecentKey[activeTable])
                 binder.int(rowid)
                 binder.int(hash)
-                try binder.run(step)
                 uncommittedKeys.append((hash, rowid))
                 uncommittedRows[hash, default: []].append(rowid)
             }
+            try binder.run(step)
         }
     }
 
@@ -203,13 +218,18 @@ final class HotStatements {
             copy = KeyCopy(generation: generation, table: sealedTable, keys: sorted, next: 0)
         }
         guard var c = copy else { return }
-        let end = min(c.next + keysPerStep, c.keys.count)
-        for i in c.next..<end {
-            binder.begin(insertGenerationKey)
-            binder.int(c.generation)
-            binder.int(c.keys[i].hash)
-            binder.int(c.keys[i].rowid)
+        let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), c.keys.count)
+        var i = c.next
+        while i < end {
+            let rows = end - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
+            binder.begin(rows == 1 ? insertGenerationKey : insertGenerationKeys)
+            for key in c.keys[i..<(i + rows)] {
+                binder.int(c.generation)
+                binder.int(key.hash)
+                binder.int(key.rowid)
+            }
             try binder.run(step)
+            i += rows
         }
         c.next = end
         if end == c.keys.count {
@@ -238,6 +258,8 @@ final class HotStatements {
             completing = false
         }
         before = nil
+        lastTransactionEvents = transactionEvents
+        transactionEvents = 0
     }
 
     /// Inserts `costs` in order (as one statement each would), `rowsPerInsert` at a time.
@@ -337,6 +359,7 @@ final class HotStatements {
         }
         before = nil
         completing = false
+        transactionEvents = 0
     }
 
     /// Adds to a day's running total: read (unless `dailyRows` knows it), add exactly, then

@@ -72,10 +72,11 @@ public final class Store: @unchecked Sendable {
     /// With `backgroundCheckpoints`, this connection never checkpoints the write-ahead log
     /// itself; a thread of the store's does (`Checkpointer`), so commits do not wait for it.
     /// `keysPerGeneration` and `keysPerStep`: when the recent event keys are sealed, and how many
-    /// a write transaction copies into their generation (EventKeys.swift).
+    /// a write transaction copies into their generation at least (twice the events of the
+    /// transaction before, when that is more: EventKeys.swift).
     public init(
         path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false,
-        keysPerGeneration: Int = RecentKeys.flushAt, keysPerStep: Int = 4096
+        keysPerGeneration: Int = RecentKeys.flushAt, keysPerStep: Int = 512
     ) throws(StoreError) {
         self.path = path
         self.keysPerGeneration = max(1, keysPerGeneration)

@@ -427,8 +427,9 @@ struct StoreTests {
     func keysAcrossGenerations() throws {
         try withDatabasePath { path throws in
             var store = try Store(path: path, keysPerGeneration: 5, keysPerStep: 2)
+            /// One transaction per event (a step copies twice the events of the transaction before).
             func insert(_ range: Range<Int>) throws {
-                try store.write { w throws in for i in range { try w.insertEvent(storedEvent("g\(i)")) } }
+                for i in range { try store.write { w throws in try w.insertEvent(storedEvent("g\(i)")) } }
             }
             /// A transaction that writes nothing of its own: one step of the copy.
             func step() throws { try store.write { _ throws in } }
@@ -510,12 +511,30 @@ struct StoreTests {
         }
     }
 
+    @Test("a step of the copy takes twice the events of the transaction before, so the copy keeps up with what comes in")
+    func stepsFollowTheLoad() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path, keysPerGeneration: 10, keysPerStep: 1)
+            defer { store.close() }
+            for i in 0..<10 { try store.write { w throws in try w.insertEvent(storedEvent("s\(i)")) } }
+            // Sealed; the transaction before had one event: two copied. This one has six.
+            try store.write { w throws in for i in 10..<16 { try w.insertEvent(storedEvent("s\(i)")) } }
+            #expect(store.recentKeys.generations == 0)
+            let partial = try store.read { r throws in try r.event(source: "scraper-1", id: "s0") }
+            #expect(partial != nil)
+            try store.write { _ throws in }  // twelve at most: the eight left
+            #expect(store.recentKeys.generations == 1)
+            store.recentKeys.dropRetired()
+            #expect(store.recentKeys.count == 6)
+        }
+    }
+
     @Test("a failed transaction undoes its seal and its step of the copy")
     func failedStepsOfTheCopy() throws {
         try withDatabasePath { path throws in
             let store = try Store(path: path, keysPerGeneration: 3, keysPerStep: 2)
             defer { store.close() }
-            try store.write { w throws in for i in 0..<3 { try w.insertEvent(storedEvent("f\(i)")) } }
+            for i in 0..<3 { try store.write { w throws in try w.insertEvent(storedEvent("f\(i)")) } }
             #expect(throws: Boom.self) { try store.write { _ throws in throw Boom() } }  // sealed, then undone
             #expect(store.recentKeys.activeCount == 3)
             try store.write { _ throws in }  // sealed, two copied

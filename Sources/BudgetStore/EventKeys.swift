@@ -45,9 +45,13 @@ public final class RecentKeys: Sendable {
             all.reserveCapacity(count)
             for (hash, rowid) in rows { all.append((hash, rowid)) }
             for (hash, rowids) in more { for rowid in rowids { all.append((hash, rowid)) } }
-            all.sort { $0.hash != $1.hash ? $0.hash < $1.hash : $0.rowid < $1.rowid }
-            return all
+            return RecentKeys.sorted(all)
         }
+    }
+
+    /// `keys` in the order of `event_keys`: by hash, then row.
+    static func sorted(_ keys: [(hash: Int64, rowid: Int64)]) -> [(hash: Int64, rowid: Int64)] {
+        keys.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.rowid < $1.rowid }
     }
 
     struct State {

@@ -338,7 +338,7 @@ public final class Store: @unchecked Sendable {
         recentKeys.reset(generations: state.1, active: active, sealed: sealed.isEmpty ? nil : sealed)
         let copy = sealed.isEmpty ? nil : KeyCopy(
             generation: state.1, table: 1 - state.0,
-            keys: sealed.sorted { $0.hash != $1.hash ? $0.hash < $1.hash : $0.rowid < $1.rowid }, next: 0
+            keys: RecentKeys.sorted(sealed), next: 0
         )
         keyTables = (state.0, copy)
     }

@@ -14,8 +14,12 @@ struct Stats: Sendable {
     /// source → how many times its `seq` jumped forward. Sources are told apart by code point,
     /// as event keys are.
     var gaps: [CodePointKey: Int64] = [:]
-    /// source → the last `seq` seen.
+    /// source → the last `seq` seen, for at most `maxTrackedSources` sources (a publisher
+    /// that sends every event under a source of its own must not grow memory per event).
     var lastSourceSeq: [CodePointKey: Int64] = [:]
+    /// Events with a `seq` from sources beyond `maxTrackedSources`: not checked for gaps.
+    var untrackedSequences: Int64 = 0
+    static let maxTrackedSources = 65_536
     var batches: Int64 = 0
     /// Of `batches`: ingest batches decided while the batch before them committed (`Engine.stage`).
     var stagedBatches: Int64 = 0
@@ -41,6 +45,10 @@ struct Stats: Sendable {
     mutating func observe(source: String, seq: Int64) -> Int64? {
         // One lookup of the source, to read the last seq and replace it.
         let source = CodePointKey(source)
+        if lastSourceSeq.count >= Self.maxTrackedSources && lastSourceSeq[source] == nil {
+            untrackedSequences += 1
+            return nil
+        }
         guard let last = lastSourceSeq.updateValue(seq, forKey: source),
               // `seq - 1 > last`, not `seq > last + 1`: a last seq of Int64.max would overflow
               // (and stop the daemon); seq is never negative, so seq - 1 cannot.
@@ -64,6 +72,7 @@ struct Stats: Sendable {
             ("lastSeq", .number(lastSeq)),
             ("gaps", .object(JSONObject(gaps.sorted { $0.key.string.utf8.lexicographicallyPrecedes($1.key.string.utf8) }.map { ($0.key.string, JSONValue.number($0.value)) }))),
             ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
+            ("untrackedSequences", .number(untrackedSequences)),
             ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
             ("startedAt", .string(startedAt.rfc3339)),
             ("process", process.map { p in

@@ -309,6 +309,31 @@ struct OperationsTests {
         #expect(p.terminationReason == .exit && p.terminationStatus == 0, "status \(p.terminationStatus), journal \(journal)")
     }
 
+    /// A publisher that sends each event under a source of its own must not grow memory per
+    /// event: gaps are tracked for 65,536 sources; later ones are counted, not tracked.
+    @Test("seq gaps are tracked for at most 65,536 sources; events of later sources are counted in untrackedSequences")
+    func trackedSourcesAreBounded() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { daemon.stop() }
+        let client = try Client(daemon)
+        let publisher = try client.publisher()
+        try publisher.setXPubNoDrop(true)
+        func event(_ source: String, seq: Int, n: Int) -> JSONValue {
+            costEvent("e-\(n)", cost: "0.01", source: source, extra: [("seq", .number("\(seq)"))])
+        }
+        let tracked = 65_536
+        for i in 0..<tracked { try client.publish(event("s-\(i)", seq: 1, n: 0)) }
+        for i in 0..<4 { try client.publish(event("x-\(i)", seq: 1, n: 0)) }
+        try client.publish(event("s-0", seq: 3, n: 1))  // a jump: a gap
+        try client.publish(event("x-0", seq: 9, n: 1))  // a jump, not tracked
+        try waitFor(seconds: 120) { try client.call("stats")["received"]?.numberText == "\(tracked + 6)" }
+        let stats = try client.call("stats")
+        #expect(stats["accepted"]?.numberText == "\(tracked + 6)")
+        #expect(stats["gaps"] == .object(JSONObject([("s-0", .number("1"))])))
+        #expect(stats["untrackedSequences"]?.numberText == "5")
+    }
+
     @Test("per-source seq at the edge of Int64: the largest seq, then a lower one (a restart), a jump, and the next")
     func seqAtInt64Max() throws {
         let dir = try TempDir()

@@ -334,12 +334,12 @@ struct PipelineTests {
     }
 }
 
-/// Polls a condition for up to 10 s.
-func waitFor(_ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(10)
+/// Polls a condition for up to `seconds` (10 s).
+func waitFor(seconds: Double = 10, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return }
         Thread.sleep(forTimeInterval: 0.05)
     }
-    Issue.record("condition not met within 10 s")
+    Issue.record("condition not met within \(seconds) s")
 }

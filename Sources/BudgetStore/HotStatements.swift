@@ -120,8 +120,8 @@ final class HotStatements {
             """
         findByRow = try prepare(findByRowSQL)
         findByGenerations = try prepare(findByGenerationsSQL)
-        // OR REPLACE: a row number can come back (the newest events deleted by a retention run,
-        // then new ones inserted): the key of the row that had it is stale, and goes.
+        // OR REPLACE: a row number can come back if the newest event rows are deleted (retention
+        // keeps the newest row; by hand, say), and then the key of the row that had it is stale.
         insertRecentKey = try (0..<2).map { try prepare("INSERT OR REPLACE INTO recent_keys_\($0) (event_rowid, h) VALUES (?, ?)") }
         insertRecentKeys = try (0..<2).map {
             try prepare(insert("recent_keys_\($0) (event_rowid, h)", columns: 2, rows: Self.rowsPerInsert, verb: "INSERT OR REPLACE INTO"))

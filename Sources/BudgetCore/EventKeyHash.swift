@@ -9,14 +9,20 @@
 /// candidates, and each is compared by its texts.
 public enum EventKeyHash {
     public static func of(source: String, id: String) -> Int64 {
+        of(sourceBytes: source.utf8, idBytes: id.utf8)
+    }
+
+    /// The same from the UTF-8 bytes of source and id (as SQLite stores them: every byte, a
+    /// NUL included).
+    public static func of(sourceBytes: some Sequence<UInt8>, idBytes: some Sequence<UInt8>) -> Int64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         @inline(__always) func mix(_ byte: UInt8) {
             h ^= UInt64(byte)
             h = h &* 0x0000_0100_0000_01B3
         }
-        for byte in source.utf8 { mix(byte) }
+        for byte in sourceBytes { mix(byte) }
         mix(0xFF)
-        for byte in id.utf8 { mix(byte) }
+        for byte in idBytes { mix(byte) }
         return Int64(bitPattern: finalize(h))
     }
 

@@ -156,10 +156,11 @@ public final class RecentKeys: Sendable {
 }
 
 /// Finds (source, id) among the committed rows: `byRow` checks one candidate row, `byGenerations`
-/// seeks the hash in every generation of `event_keys`. Both select `body, state, reason, rowid`.
+/// seeks the hash in every generation of `event_keys`, newest first (a resend is most often of a
+/// recent event). Both select `body, state, reason, rowid`.
 let findByRowSQL = "SELECT body, state, reason, rowid FROM usage_events WHERE rowid = ?1 AND source = ?2 AND event_id = ?3"
 let findByGenerationsSQL = """
-    WITH RECURSIVE g(n) AS (SELECT 0 WHERE ?4 > 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?4)
+    WITH RECURSIVE g(n) AS (SELECT ?4 - 1 WHERE ?4 > 0 UNION ALL SELECT n - 1 FROM g WHERE n > 0)
     SELECT e.body, e.state, e.reason, e.rowid FROM g
       CROSS JOIN event_keys k ON k.gen = g.n AND k.h = ?3
       CROSS JOIN usage_events e ON e.rowid = k.event_rowid

@@ -64,7 +64,7 @@ extension StoreReader {
             let generations = keys.candidates(hash, into: &rows)
             if generations > 0 {
                 rows += try Int64.fetchAll(db, sql: """
-                    WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < ?1)
+                    WITH RECURSIVE g(n) AS (SELECT ?1 - 1 UNION ALL SELECT n - 1 FROM g WHERE n > 0)
                     SELECT k.event_rowid FROM g CROSS JOIN event_keys k ON k.gen = g.n AND k.h = ?2
                     """, arguments: [generations, hash])
             }

@@ -308,10 +308,12 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// `budgetd_key_hash(source, id)`: `EventKeyHash` in SQL (the migration to `event_keys`).
+    /// `budgetd_key_hash(CAST(source AS BLOB), CAST(id AS BLOB))`: `EventKeyHash` in SQL (the
+    /// migration to `event_keys`). Blobs, not texts: GRDB reads a text argument up to its first
+    /// NUL, and ids may hold one (`"a\u0000b"`), which the ingest path hashes whole.
     static let keyHashFunction = DatabaseFunction("budgetd_key_hash", argumentCount: 2, pure: true) { values in
-        guard let source = String.fromDatabaseValue(values[0]), let id = String.fromDatabaseValue(values[1]) else { return nil }
-        return EventKeyHash.of(source: source, id: id)
+        // An empty text is an empty blob (which SQLite may hand over as no bytes at all).
+        EventKeyHash.of(sourceBytes: Data.fromDatabaseValue(values[0]) ?? Data(), idBytes: Data.fromDatabaseValue(values[1]) ?? Data())
     }
 
     /// Reads the recent keys into `recentKeys` (the active table's, and a sealed one's whose
@@ -628,7 +630,8 @@ public final class Store: @unchecked Sendable {
                 CREATE TABLE recent_keys_1 (event_rowid INTEGER PRIMARY KEY, h INTEGER NOT NULL);
                 CREATE TABLE key_state (active INTEGER NOT NULL, generations INTEGER NOT NULL);
                 INSERT INTO event_keys (gen, h, event_rowid)
-                  SELECT 0, budgetd_key_hash(source, event_id) AS h, rowid FROM usage_events ORDER BY h, rowid;
+                  SELECT 0, budgetd_key_hash(CAST(source AS BLOB), CAST(event_id AS BLOB)) AS h, rowid
+                  FROM usage_events ORDER BY h, rowid;
                 INSERT INTO key_state (active, generations) SELECT 0, EXISTS (SELECT 1 FROM event_keys);
                 """)
         }

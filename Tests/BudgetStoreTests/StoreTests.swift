@@ -555,6 +555,9 @@ struct StoreTests {
         try withDatabasePath { path throws in
             let store = try Store(path: path)
             try store.write { w throws in for i in 0..<30 { try w.insertEvent(storedEvent("k\(i)", source: "s\(i % 3)")) } }
+            // Keys the migration must hash byte for byte: a NUL inside, an empty source.
+            let odd = [storedEvent("a\u{0}b", source: "s0"), storedEvent("z", source: ""), storedEvent("a", source: "s0")]
+            try store.write { w throws in for e in odd { try w.insertEvent(e) } }
             store.close()
             // The schema before v13: the key index of texts, no key tables.
             let raw = try DatabaseQueue(path: path)
@@ -583,10 +586,10 @@ struct StoreTests {
             let keys = try check.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM event_keys WHERE gen = 0") }
             let unique = try check.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'usage_events' AND sql LIKE '%UNIQUE%'") }
             try check.close()
-            #expect(keys == 29)
+            #expect(keys == 32)
             #expect(unique == 0)
             #expect(after == before)
-            #expect(after.count == 29)
+            #expect(after.count == 32)
             let lookup = try migrated.makeEventLookup()
             defer { lookup.close() }
             for i in 0..<30 {
@@ -594,6 +597,8 @@ struct StoreTests {
                 #expect(body == (i == 7 ? nil : storedEvent("k\(i)", source: "s\(i % 3)").body), "k\(i)")
                 #expect(try lookup.find(source: "s\((i + 1) % 3)", id: "k\(i)") == nil)
             }
+            for e in odd { #expect(try lookup.find(source: e.source, id: e.id)?.body == e.body, "\(e.source)/\(e.id)") }
+            #expect(try lookup.find(source: "s0", id: "a\u{0}c") == nil)
         }
     }
 

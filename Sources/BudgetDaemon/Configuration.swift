@@ -40,7 +40,7 @@ public struct DaemonConfiguration: Sendable {
     public var socketMaxMessageBytes: Int64 = 1 << 20
     public var maxBatch: Int = 2048
     public var drainTimeoutMs: Int = 5000
-    public var keysPerGeneration: Int = RecentKeys.flushAt
+    public var keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration
     public var synchronous: SynchronousMode = .full
     public var receiveHighWaterMark: Int32 = 100_000
     public var sendHighWaterMark: Int32 = 100_000

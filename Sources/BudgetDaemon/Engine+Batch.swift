@@ -243,10 +243,10 @@ extension Engine {
         case .event(let e): event = e
         case .rejected(let reason, let id, let source): return try reject(reason, id: id, source: source)
         }
-        // A key the complete filter has never seen is new, on this path too (a batch processed
-        // in one go: a retry, the drain, ingest beside control requests), whose lookups would
-        // otherwise seek every generation of keys (StagedRows.findEvent checks it itself).
-        let surelyNew = w is StoreWriter && inFlight.map { $0.filterComplete && !$0.filter.mayContain(source: event.source, id: event.id) } ?? false
+        // The complete filter holds every stored key and every key decided since (inserted
+        // below): a key it has never seen is new, without a lookup, staged or processed in one go
+        // (a retry, the drain, ingest beside control requests).
+        let surelyNew = inFlight.map { $0.filterComplete && !$0.filter.mayContain(source: event.source, id: event.id) } ?? false
         if !surelyNew, let existing = try w.findEvent(source: event.source, id: event.id) {
             // Code point by code point: canonical JSON keeps strings as they are, and two
             // strings Swift's `==` calls equivalent ("é", "e\u{301}") are different bodies.

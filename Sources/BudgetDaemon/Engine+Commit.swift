@@ -68,10 +68,8 @@ final class StagedRows: IngestRecorder {
         inFlight.begin(self)
     }
 
+    /// (`handleIngest` asks the key filter first.)
     func findEvent(source: String, id: String) throws -> EventKey? {
-        // The complete filter holds every stored key and every key decided since (handleIngest
-        // inserts it): a key it has never seen is new, without looking further.
-        if inFlight.filterComplete && !inFlight.filter.mayContain(source: source, id: id) { return nil }
         if let key = inFlight.find(source: source, id: id) { return key }
         return try inFlight.lookup.find(source: source, id: id)
     }

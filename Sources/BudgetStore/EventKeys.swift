@@ -68,7 +68,7 @@ public final class RecentKeys: Sendable {
     /// How many keys the active table holds before it is sealed and copied into a generation,
     /// by default (the daemon's `keysPerGeneration`): 2¹⁸, about 12 MB in memory, read at start
     /// in tens of milliseconds.
-    public static let flushAt = 1 << 18
+    public static let defaultKeysPerGeneration = 1 << 18
 
     init() {}
 

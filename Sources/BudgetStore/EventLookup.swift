@@ -115,7 +115,7 @@ extension Store {
 
     /// Calls `body` with the `EventKeyHash` of every stored event, on a read-only connection of
     /// its own (any thread): one read transaction, so it sees what was committed when it began.
-    /// Returns how many. Reads `event_keys` and the two recent-keys tables (about 20 bytes a key;
+    /// Returns how many. Reads `event_keys` and the two recent-keys tables (about 21 bytes a key;
     /// a key of a generation being copied is read twice, which a filter does not mind).
     public func forEachEventKeyHash(_ body: (Int64) -> Void) throws(StoreError) -> Int {
         let connection = try openReadOnly(path, for: "reading event keys")

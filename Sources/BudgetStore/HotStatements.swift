@@ -2,13 +2,6 @@ import BudgetCore
 import GRDB
 import GRDBSQLite
 
-/// The statements every ingested event runs (the dedup lookup, the event insert; the cost
-/// insert for the few events whose cost is not booked in their own row: credits, corrections),
-/// prepared once per connection and bound through SQLite's C API.
-///
-/// GRDB's general binding boxes every argument in an existential and builds an argument array
-/// per call; on the ingest path that was a tenth of the daemon's CPU per event. These
-/// statements are owned by the store's single writer and used only inside `Store.write`.
 /// The copy of a sealed recent-keys table into generation `generation` of `event_keys`: its
 /// keys sorted, and how many are copied (EventKeys.swift).
 struct KeyCopy {
@@ -18,6 +11,13 @@ struct KeyCopy {
     var next: Int
 }
 
+/// The statements every ingested event runs (the dedup lookup, the event insert; the cost
+/// insert for the few events whose cost is not booked in their own row: credits, corrections),
+/// prepared once per connection and bound through SQLite's C API.
+///
+/// GRDB's general binding boxes every argument in an existential and builds an argument array
+/// per call; on the ingest path that was a tenth of the daemon's CPU per event. These
+/// statements are owned by the store's single writer and used only inside `Store.write`.
 final class HotStatements {
     let connection: OpaquePointer
     /// The dedup lookup (`findByRowSQL`, `findByGenerationsSQL`) and the key of each inserted
@@ -49,9 +49,11 @@ final class HotStatements {
     private var transactionEvents = 0
     private var lastTransactionEvents = 0
     /// Keys of the events this transaction inserted: found by `find` before the commit, and
-    /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`).
+    /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`). By hash only
+    /// once `find` asks (the staged path never does; a map of every key cost each event a
+    /// dictionary insert on the commit thread), kept up to date after.
     private var uncommittedKeys: [(hash: Int64, rowid: Int64)] = []
-    private var uncommittedRows: [Int64: [Int64]] = [:]
+    private var uncommittedRows: [Int64: [Int64]]?
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
     /// `insertEvent` and `insertCost` for `rowsPerInsert` rows at once (a committed batch's rows).
@@ -163,7 +165,12 @@ final class HotStatements {
     /// The committed (or this transaction's) event with key (source, id), and its row number.
     func findRow(source: String, id: String) throws -> (key: EventKey, rowid: Int64)? {
         let hash = EventKeyHash.of(source: source, id: id)
-        var rows = uncommittedRows[hash] ?? []
+        if uncommittedRows == nil {
+            var made: [Int64: [Int64]] = [:]
+            for (hash, rowid) in uncommittedKeys { made[hash, default: []].append(rowid) }
+            uncommittedRows = made
+        }
+        var rows = uncommittedRows?[hash] ?? []
         let generations = keys.candidates(hash, into: &rows)
         return try binder.findEvent(
             byRow: findByRow, byGenerations: findByGenerations, source: source, id: id, hash: hash,
@@ -196,7 +203,7 @@ final class HotStatements {
                 binder.int(rowid)
                 binder.int(hash)
                 uncommittedKeys.append((hash, rowid))
-                uncommittedRows[hash, default: []].append(rowid)
+                if uncommittedRows != nil { uncommittedRows?[hash, default: []].append(rowid) }
             }
             try binder.run(step)
         }
@@ -251,7 +258,7 @@ final class HotStatements {
     func committed() {
         keys.add(uncommittedKeys)
         uncommittedKeys.removeAll(keepingCapacity: true)
-        uncommittedRows.removeAll(keepingCapacity: true)
+        uncommittedRows = nil
         if completing {
             keys.completeGeneration()
             copy = nil
@@ -351,7 +358,7 @@ final class HotStatements {
         catalogIDs.removeAll()
         dailyRows.removeAll()
         uncommittedKeys.removeAll()
-        uncommittedRows.removeAll()
+        uncommittedRows = nil
         if let before {
             activeTable = before.activeTable
             copy = before.copy

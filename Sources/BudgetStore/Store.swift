@@ -76,7 +76,7 @@ public final class Store: @unchecked Sendable {
     /// transaction before, when that is more: EventKeys.swift).
     public init(
         path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false,
-        keysPerGeneration: Int = RecentKeys.flushAt, keysPerStep: Int = 512
+        keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration, keysPerStep: Int = 512
     ) throws(StoreError) {
         self.path = path
         self.keysPerGeneration = max(1, keysPerGeneration)

@@ -1,4 +1,5 @@
 import BudgetCore
+import Dispatch
 import GRDBSQLite
 import Synchronization
 
@@ -27,6 +28,10 @@ public final class RecentKeys: Sendable {
         var rows: [Int64: Int64] = [:]
         var more: [Int64: [Int64]] = [:]
         var count = 0
+
+        init(reserving capacity: Int = 0) {
+            rows.reserveCapacity(capacity)
+        }
 
         mutating func add(_ hash: Int64, _ rowid: Int64) {
             if rows[hash] == nil { rows[hash] = rowid } else { more[hash, default: []].append(rowid) }
@@ -98,16 +103,18 @@ public final class RecentKeys: Sendable {
         }
     }
 
-    /// The active set becomes the sealed one; returns its keys sorted.
-    func seal() -> [(hash: Int64, rowid: Int64)] {
+    /// The active set becomes the sealed one, which is returned (to be sorted outside the lock:
+    /// lookups go on meanwhile, the sealed set is only read). The new active set has room for
+    /// `reserving` keys from the start: grown as keys come, its last growth rehashed 2¹⁷ keys
+    /// on the commit thread, a few milliseconds every commit behind it waited.
+    func seal(reserving: Int = 0) -> Keys {
         state.withLock { s in
             precondition(s.sealed == nil, "a sealed set is still held")
             s.sealed = s.active
-            s.active = Keys()
+            s.active = Keys(reserving: reserving)
             s.retired = false
+            return s.sealed!
         }
-        // Sorted outside the lock: lookups go on meanwhile (the sealed set is only read).
-        return state.withLock { $0.sealed! }.sorted()
     }
 
     /// Undoes `seal` (its transaction failed): the sealed keys are active again.
@@ -141,9 +148,10 @@ public final class RecentKeys: Sendable {
     }
 
     /// At start: what the database holds.
-    func reset(generations: Int64, active: [(hash: Int64, rowid: Int64)], sealed: [(hash: Int64, rowid: Int64)]?) {
+    func reset(generations: Int64, active: [(hash: Int64, rowid: Int64)], sealed: [(hash: Int64, rowid: Int64)]?, reserving: Int = 0) {
         state.withLock { s in
             s = State()
+            s.active = Keys(reserving: max(reserving, active.count))
             s.generations = generations
             for (hash, rowid) in active { s.active.add(hash, rowid) }
             if let sealed {
@@ -153,6 +161,27 @@ public final class RecentKeys: Sendable {
             }
         }
     }
+}
+
+/// A sealed set's keys in the order of `event_keys`, sorted on a thread of its own when there
+/// are many: 2¹⁸ keys took 20–33 ms, and sorted on the commit thread that was a stall of every
+/// commit behind it, alerts and acknowledgements included (the tail of the alert latency:
+/// docs/benchmarks.md, "Eleventh session"). `result` is nil until then; the copy waits for it.
+final class SortedKeys: Sendable {
+    private let sorted: Mutex<[(hash: Int64, rowid: Int64)]?>
+
+    /// Keys already sorted.
+    init(_ keys: [(hash: Int64, rowid: Int64)]) { sorted = Mutex(keys) }
+
+    init(sortingInBackground keys: RecentKeys.Keys) {
+        sorted = Mutex(nil)
+        DispatchQueue.global(qos: .utility).async { [self] in
+            let result = keys.sorted()
+            sorted.withLock { $0 = result }
+        }
+    }
+
+    var result: [(hash: Int64, rowid: Int64)]? { sorted.withLock { $0 } }
 }
 
 /// Finds (source, id) among the committed rows: `byRow` checks one candidate row, `byGenerations`

@@ -7,7 +7,7 @@ import GRDBSQLite
 struct KeyCopy {
     let generation: Int64
     let table: Int
-    let keys: [(hash: Int64, rowid: Int64)]
+    let keys: SortedKeys
     var next: Int
 }
 
@@ -39,6 +39,9 @@ final class HotStatements {
     /// The keys sealed once the active set holds this many, and copied this many per transaction.
     let keysPerGeneration: Int
     let keysPerStep: Int
+    /// Sealed sets of at least this many keys are sorted on a thread of their own
+    /// (`SortedKeys`); smaller ones (tests) at once.
+    let backgroundSortKeys: Int
     /// `activeTable` and `copy` as the transaction found them (restored if it fails), whether it
     /// sealed the active set, and whether it completes the copy.
     private var before: (activeTable: Int, copy: KeyCopy?, sealed: Bool)?
@@ -88,8 +91,12 @@ final class HotStatements {
     /// Its buffers are reused from one statement to the next (no allocation per event).
     private var binder = Binder()
 
-    init(_ db: Database, keys: RecentKeys, activeTable: Int, copy: KeyCopy?, keysPerGeneration: Int, keysPerStep: Int) throws {
+    init(
+        _ db: Database, keys: RecentKeys, activeTable: Int, copy: KeyCopy?, keysPerGeneration: Int, keysPerStep: Int,
+        backgroundSortKeys: Int
+    ) throws {
         self.keys = keys
+        self.backgroundSortKeys = backgroundSortKeys
         self.activeTable = activeTable
         self.copy = copy
         self.keysPerGeneration = keysPerGeneration
@@ -218,19 +225,22 @@ final class HotStatements {
         if copy == nil && !keys.hasSealed && keys.activeCount >= keysPerGeneration {
             let sealedTable = activeTable
             let generation = keys.generations
-            let sorted = keys.seal()
+            let sealed = keys.seal(reserving: keysPerGeneration)
             before?.sealed = true
             activeTable = 1 - sealedTable
             try execute("UPDATE key_state SET active = \(activeTable)")
+            let sorted = sealed.count < backgroundSortKeys ? SortedKeys(sealed.sorted()) : SortedKeys(sortingInBackground: sealed)
             copy = KeyCopy(generation: generation, table: sealedTable, keys: sorted, next: 0)
         }
-        guard var c = copy else { return }
-        let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), c.keys.count)
+        // Until the keys are sorted, transactions copy nothing (the sealed set is still found in
+        // memory meanwhile).
+        guard var c = copy, let sorted = c.keys.result else { return }
+        let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
         var i = c.next
         while i < end {
             let rows = end - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
             binder.begin(rows == 1 ? insertGenerationKey : insertGenerationKeys)
-            for key in c.keys[i..<(i + rows)] {
+            for key in sorted[i..<(i + rows)] {
                 binder.int(c.generation)
                 binder.int(key.hash)
                 binder.int(key.rowid)
@@ -239,7 +249,7 @@ final class HotStatements {
             i += rows
         }
         c.next = end
-        if end == c.keys.count {
+        if end == sorted.count {
             // No WHERE: SQLite empties the table without reading its rows.
             try execute("DELETE FROM recent_keys_\(c.table)")
             try execute("UPDATE key_state SET generations = \(c.generation + 1)")

@@ -55,6 +55,7 @@ public final class Store: @unchecked Sendable {
     private var keyTables: (active: Int, copy: KeyCopy?) = (0, nil)
     let keysPerGeneration: Int
     let keysPerStep: Int
+    let backgroundSortKeys: Int
     /// Files up to this size get `PRAGMA quick_check` before the start; bigger ones after it.
     public static let synchronousCheckBytes: Int64 = 256 << 20
     /// The database was too big to check before the start: `checkIntegrityInBackground` should run.
@@ -73,14 +74,18 @@ public final class Store: @unchecked Sendable {
     /// itself; a thread of the store's does (`Checkpointer`), so commits do not wait for it.
     /// `keysPerGeneration` and `keysPerStep`: when the recent event keys are sealed, and how many
     /// a write transaction copies into their generation at least (twice the events of the
-    /// transaction before, when that is more: EventKeys.swift).
+    /// transaction before, when that is more: EventKeys.swift). A sealed set of
+    /// `backgroundSortKeys` keys or more is sorted on a thread of its own (`SortedKeys`), the
+    /// copy starting with the first transaction after it is done.
     public init(
         path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false,
-        keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration, keysPerStep: Int = 512
+        keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration, keysPerStep: Int = 512,
+        backgroundSortKeys: Int = 16_384
     ) throws(StoreError) {
         self.path = path
         self.keysPerGeneration = max(1, keysPerGeneration)
         self.keysPerStep = max(1, keysPerStep)
+        self.backgroundSortKeys = backgroundSortKeys
         synchronousMode = synchronous
         checkpointer = backgroundCheckpoints ? Checkpointer(path: path) : nil
         var config = Configuration()
@@ -279,7 +284,7 @@ public final class Store: @unchecked Sendable {
             let result = try queue.write { db in
                 let statements = try hot ?? HotStatements(
                     db, keys: recentKeys, activeTable: keyTables.active, copy: keyTables.copy,
-                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep
+                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep, backgroundSortKeys: backgroundSortKeys
                 )
                 hot = statements
                 try statements.stepKeys()
@@ -337,10 +342,10 @@ public final class Store: @unchecked Sendable {
             }
             return ((active, generations), try keys(active), try keys(1 - active))
         }
-        recentKeys.reset(generations: state.1, active: active, sealed: sealed.isEmpty ? nil : sealed)
+        recentKeys.reset(generations: state.1, active: active, sealed: sealed.isEmpty ? nil : sealed, reserving: keysPerGeneration)
         let copy = sealed.isEmpty ? nil : KeyCopy(
             generation: state.1, table: 1 - state.0,
-            keys: RecentKeys.sorted(sealed), next: 0
+            keys: SortedKeys(RecentKeys.sorted(sealed)), next: 0
         )
         keyTables = (state.0, copy)
     }

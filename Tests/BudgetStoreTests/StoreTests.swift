@@ -529,6 +529,45 @@ struct StoreTests {
         }
     }
 
+    @Test("a large sealed set is sorted on a thread of its own: transactions copy nothing until it is sorted, its keys are found meanwhile, and the generation it makes is complete and sorted")
+    func sealedKeysSortedInBackground() throws {
+        try withDatabasePath { path throws in
+            // Every sealed set is sorted in the background (backgroundSortKeys: 0).
+            let store = try Store(path: path, keysPerGeneration: 300, keysPerStep: 64, backgroundSortKeys: 0)
+            defer { store.close() }
+            try store.write { w throws in for i in 0..<300 { try w.insertEvent(storedEvent("b\(i)")) } }
+            try store.write { w throws in try w.insertEvent(storedEvent("b300")) }  // seals
+            #expect(store.recentKeys.activeCount == 1)
+            #expect(store.recentKeys.count == 301)
+            // Steps until the generation is complete (the sort may finish at once or not).
+            var steps = 0
+            while store.recentKeys.generations == 0 && steps < 10_000 {
+                try store.write { _ throws in }
+                steps += 1
+                if steps % 100 == 0 { Thread.sleep(forTimeInterval: 0.001) }
+            }
+            #expect(store.recentKeys.generations == 1)
+            store.recentKeys.dropRetired()
+            #expect(store.recentKeys.count == 1)
+            let lookup = try store.makeEventLookup()
+            defer { lookup.close() }
+            for i in 0...300 { #expect(try lookup.find(source: "scraper-1", id: "b\(i)")?.body == storedEvent("b\(i)").body) }
+            #expect(try lookup.find(source: "scraper-1", id: "b301") == nil)
+            let check = try DatabaseQueue(path: path)
+            defer { try? check.close() }
+            // The generation holds each of the 300 sealed keys once, under its event's hash and row.
+            let (copied, expected) = try check.read { db throws in
+                let copied = try Row.fetchAll(db, sql: "SELECT h, event_rowid FROM event_keys WHERE gen = 0").map { "\($0[0] as Int64)/\($0[1] as Int64)" }
+                let expected = try Row.fetchAll(db, sql: "SELECT rowid, source, event_id FROM usage_events WHERE event_id <> 'b300'").map {
+                    "\(EventKeyHash.of(source: $0[1], id: $0[2]))/\($0[0] as Int64)"
+                }
+                return (copied, expected)
+            }
+            #expect(copied.count == 300)
+            #expect(Set(copied) == Set(expected))
+        }
+    }
+
     @Test("a failed transaction undoes its seal and its step of the copy")
     func failedStepsOfTheCopy() throws {
         try withDatabasePath { path throws in

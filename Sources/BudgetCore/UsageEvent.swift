@@ -149,6 +149,8 @@ public enum UsageEventDecoder {
     /// Parses raw bytes and decodes; every failure becomes an `EventRejection` with a reason a person can act on.
     public static func decode(bytes: some Collection<UInt8>, maxBytes: Int = EventLimits.defaultMaxMessageBytes) throws(EventRejection) -> UsageEvent {
         if bytes.count > maxBytes { throw EventRejection(EventRejection.oversizedReason) }
+        // The common event, without a JSON tree (UsageEvent+CommonShape.swift); the same result.
+        if let event = bytes.withContiguousStorageIfAvailable({ decodeCommonShape($0) }) ?? nil { return event }
         let value: JSONValue
         do {
             value = try JSON.parse(bytes, maxDepth: EventLimits.maxDepth)

@@ -202,4 +202,95 @@ struct EventDecoderDifferentialTests {
         let credit = try UsageEventDecoder.decode(bytes: Array(Self.bases[1].utf8))
         #expect(credit.canonicalBody == #"{"cost":0.1,"currency":"EUR","id":"e2","kind":"CREDIT","metadata":{"a":[100,{"x":"1","y":null}],"z":1},"note":null,"platform":"OpenAI","seq":7,"serviceType":"API","source":"s","time":"2026-03-05T12:00:00Z","usage":{"a":2.5,"b":1},"zz":0}"#)
     }
+
+    // MARK: The common-shape path (UsageEvent+CommonShape.swift) against the general decoder
+
+    /// The general decoder alone (a JSON tree, then the event), without the common-shape path.
+    static func generalOutcome(_ bytes: [UInt8]) -> String {
+        let value: JSONValue
+        do { value = try JSON.parse(bytes, maxDepth: EventLimits.maxDepth) } catch {
+            return "rejected: invalid JSON: \(error.message)"
+        }
+        do { return describe(try UsageEventDecoder.decode(value)) } catch {
+            return "rejected: \(error.reason)"
+        }
+    }
+
+    /// The common-shape path's event, or nil where it gives up.
+    static func commonShape(_ bytes: [UInt8]) -> UsageEvent? {
+        bytes.withUnsafeBufferPointer { UsageEventDecoder.decodeCommonShape($0) }
+    }
+
+    /// Where the common-shape path gives an event, the general decoder gives the same one;
+    /// returns how many it gave.
+    static func checkCommonShape(_ inputs: [[UInt8]]) -> Int {
+        var taken = 0, differences = 0
+        for input in inputs {
+            guard let event = commonShape(input) else { continue }
+            taken += 1
+            let expected = generalOutcome(input)
+            let actual = describe(event)
+            if actual != expected {
+                differences += 1
+                if differences <= 10 {
+                    Issue.record("the common-shape path differs for \(String(decoding: input, as: UTF8.self).prefix(300))\nfast: \(actual.prefix(600))\ngeneral: \(expected.prefix(600))")
+                }
+            }
+        }
+        #expect(differences == 0)
+        return taken
+    }
+
+    @Test("the common-shape path decodes every benchmark-shaped event, as the general decoder does")
+    func commonShapeTakesTheBenchmarkEvents() {
+        let inputs = (0..<400).map { Array(Self.benchEvent($0).utf8) }
+        #expect(Self.checkCommonShape(inputs) == 400)
+    }
+
+    @Test("where the common-shape path takes an awkward value, it decodes it as the general decoder does; it gives up on the rest")
+    func commonShapeWithAwkwardValues() throws {
+        let inputs = Self.variants().map { Array($0.utf8) } + (try Self.corpusFiles())
+        let taken = Self.checkCommonShape(inputs)
+        // It takes some (plain values of known fields on the first base), not all.
+        #expect(taken > 100)
+        #expect(taken < inputs.count / 2)
+    }
+
+    @Test("the common-shape path against the general decoder on 30,000 mutated events: same event where it takes one, nothing the general decoder rejects")
+    func commonShapeOnMutatedEvents() {
+        var rng = SplitMix64(state: 0x5EED_0F_C0FFEE)
+        let pieces: [[UInt8]] = [
+            Array("\"".utf8), Array("\\".utf8), Array(" ".utf8), Array("\n".utf8), Array("{".utf8), Array("}".utf8),
+            Array("[".utf8), Array("]".utf8), Array(",".utf8), Array(":".utf8), Array("0".utf8), Array("1".utf8),
+            Array("-".utf8), Array(".".utf8), Array("e".utf8), Array("E".utf8), Array("+".utf8), Array("a".utf8),
+            Array("Z".utf8), Array("é".utf8), [0x7F], [0x01], [0x00], Array("null".utf8), Array("true".utf8),
+            Array("\"x\":1,".utf8), Array("\"id\":\"d\",".utf8), Array("\"kind\":\"CREDIT\",".utf8),
+            Array("\"metadata\":{},".utf8), Array("\"usage\":{\"u\":\"1.5\"},".utf8), Array("\"cost\":\"-1\",".utf8),
+            Array("\"currency\":\"eur\",".utf8), Array("\"seq\":0,".utf8), Array("\"time\":\"2026-01-01T00:00:00+02:00\",".utf8),
+        ]
+        var inputs: [[UInt8]] = []
+        for n in 0..<30_000 {
+            var bytes = Array(Self.benchEvent(rng.below(400)).utf8)
+            for _ in 0..<(1 + n % 3) {
+                let at = rng.below(bytes.count + 1)
+                switch rng.below(4) {
+                case 0 where at < bytes.count: bytes.remove(at: at)
+                case 1 where at < bytes.count: bytes[at] = pieces[rng.below(pieces.count)].first ?? 0x20
+                default: bytes.insert(contentsOf: pieces[rng.below(pieces.count)], at: at)
+                }
+            }
+            inputs.append(bytes)
+        }
+        var rejectedTaken = 0
+        for input in inputs where Self.generalOutcome(input).hasPrefix("rejected:") && Self.commonShape(input) != nil {
+            rejectedTaken += 1
+            if rejectedTaken <= 5 { Issue.record("the common-shape path takes what the general decoder rejects: \(String(decoding: input, as: UTF8.self))") }
+        }
+        #expect(rejectedTaken == 0)
+        let taken = Self.checkCommonShape(inputs)
+        // Mutations that keep an event valid and simple (white space, a digit, a letter) stay on it.
+        #expect(taken > 3_000)
+        // And the whole decoder (both paths) still agrees with the former implementation.
+        Self.check(Array(inputs.prefix(5_000)))
+    }
 }

@@ -24,6 +24,17 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             fatalError("sorted-keys JSON round trip changed the value")
         }
     }
+    // The common-shape path (UsageEvent+CommonShape.swift) gives what the general decoder
+    // gives (the JSON tree, then the event), or gives up.
+    if let fast = UsageEventDecoder.decodeCommonShape(bytes) {
+        guard let value = try? JSON.parse(bytes, maxDepth: EventLimits.maxDepth),
+              let general = try? UsageEventDecoder.decode(value) else {
+            fatalError("the common-shape path takes a message the general decoder rejects")
+        }
+        guard allFields(fast) == allFields(general) else {
+            fatalError("the common-shape path differs:\n\(allFields(fast))\n\(allFields(general))")
+        }
+    }
     if let event = try? UsageEventDecoder.decode(bytes: bytes) {
         let body = event.canonicalBody
         guard let again = try? UsageEventDecoder.decode(bytes: Array(body.utf8), maxBytes: Int.max) else {
@@ -34,6 +45,20 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     return 0
+}
+
+/// Every field of an event, as text (strings by their scalars: canonically equivalent texts differ).
+func allFields(_ e: UsageEvent) -> String {
+    func s(_ text: String?) -> String { text.map { $0.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: ".") } ?? "nil" }
+    let units = e.usage.map { "\(s($0.unit))=\($0.quantity.mantissa)e\($0.quantity.exponent)" }.joined(separator: ",")
+    let fields: [String] = [
+        s(e.id), s(e.source), "\(e.seq.map(String.init) ?? "nil")", "\(e.time.map { String($0.nanosecondsSinceEpoch) } ?? "nil")",
+        s(e.platform), e.serviceType.rawValue, s(e.model), s(e.endpoint), units, "\(e.cost.map { String($0.nanos) } ?? "nil")",
+        "\(e.exactCost.map { "\($0.mantissa)e\($0.exponent)" } ?? "nil")", s(e.currency), s(e.budgetId), s(e.userId),
+        s(e.apiUsageId), s(e.apifyRunId), s(e.description), e.metadata.map { s(JSONValue.object($0).serialized()) } ?? "nil",
+        e.kind.rawValue, e.correctsEvent.map { s($0.source) + "/" + s($0.id) } ?? "nil", s(e.canonicalBody),
+    ]
+    return fields.joined(separator: "|")
 }
 
 /// libFuzzer's driver (exported by its runtime since LLVM 11).

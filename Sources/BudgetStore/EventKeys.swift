@@ -163,26 +163,29 @@ public final class RecentKeys: Sendable {
     }
 }
 
-/// A sealed set's keys in the order of `event_keys`, sorted on a thread of its own when there
-/// are many: 2¹⁸ keys took 20–33 ms, and sorted on the commit thread that was a stall of every
-/// commit behind it, alerts and acknowledgements included (the tail of the alert latency:
-/// docs/benchmarks.md, "Eleventh session"). `result` is nil until then; the copy waits for it.
-final class SortedKeys: Sendable {
-    private let sorted: Mutex<[(hash: Int64, rowid: Int64)]?>
+/// A sealed set (of event keys, or of bookings: Bookings.swift) in the order its table keeps,
+/// sorted on a thread of its own when it is large: 2¹⁸ keys took 20–33 ms, and sorted on the
+/// commit thread that was a stall of every commit behind it, alerts and acknowledgements
+/// included (the tail of the alert latency: docs/benchmarks.md, "Eleventh session"). `result`
+/// is nil until then; the copy waits for it.
+final class SortedInBackground<Element: Sendable>: Sendable {
+    private let sorted: Mutex<[Element]?>
 
-    /// Keys already sorted.
-    init(_ keys: [(hash: Int64, rowid: Int64)]) { sorted = Mutex(keys) }
+    /// Elements already sorted.
+    init(_ elements: [Element]) { sorted = Mutex(elements) }
 
-    init(sortingInBackground keys: RecentKeys.Keys) {
+    init(sortingInBackground elements: @escaping @Sendable () -> [Element]) {
         sorted = Mutex(nil)
         DispatchQueue.global(qos: .utility).async { [self] in
-            let result = keys.sorted()
+            let result = elements()
             sorted.withLock { $0 = result }
         }
     }
 
-    var result: [(hash: Int64, rowid: Int64)]? { sorted.withLock { $0 } }
+    var result: [Element]? { sorted.withLock { $0 } }
 }
+
+typealias SortedKeys = SortedInBackground<(hash: Int64, rowid: Int64)>
 
 /// Finds (source, id) among the committed rows: `byRow` checks one candidate row, `byGenerations`
 /// seeks the hash in every generation of `event_keys`, newest first (a resend is most often of a

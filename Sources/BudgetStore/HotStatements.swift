@@ -50,13 +50,32 @@ final class HotStatements {
     /// takes at least twice the last one's, so the copy outpaces the keys that come in (and the
     /// sets sealed stay near `keysPerGeneration`), while commits of small batches copy little.
     private var transactionEvents = 0
-    private var lastTransactionEvents = 0
+    private(set) var lastTransactionEvents = 0
     /// Keys of the events this transaction inserted: found by `find` before the commit, and
     /// handed to `keys` after it (`committed`), or dropped (`forgetUncommitted`). By hash only
     /// once `find` asks (the staged path never does; a map of every key cost each event a
     /// dictionary insert on the commit thread), kept up to date after.
     private var uncommittedKeys: [(hash: Int64, rowid: Int64)] = []
     private var uncommittedRows: [Int64: [Int64]]?
+    /// Into `booking_index`, one and `keysPerCopyInsert` at a time, and its `through`.
+    let insertBooking: OpaquePointer
+    let insertBookings: OpaquePointer
+    let updateBookingsThrough: OpaquePointer
+    /// Bookings.swift: the bookings of committed rows not yet sealed, in row order; the set
+    /// being copied; this transaction's bookings; every row up to `bookingsThrough` has its
+    /// booking in `booking_index` (as committed).
+    var pendingBookings: [Booking]
+    var bookingCopy: BookingCopy?
+    var uncommittedBookings: [Booking] = []
+    var bookingsThrough: Int64
+    let bookingsPerSet: Int
+    /// The largest row number committed (or inserted by this transaction): where a set sealed
+    /// now ends.
+    var lastRowid: Int64 = 0
+    /// The booking state as the transaction found it (restored if it fails), and whether it
+    /// completes the copy.
+    var bookingsBefore: (pending: [Booking], copy: BookingCopy?, through: Int64, lastRowid: Int64)?
+    var completingBookings = false
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
     /// `insertEvent` and `insertCost` for `rowsPerInsert` rows at once (a committed batch's rows).
@@ -89,14 +108,19 @@ final class HotStatements {
     private var dailyRows: [DailyKey: (amount: Money, count: Int64)] = [:]
     static let maxDailyRows = 50_000
     /// Its buffers are reused from one statement to the next (no allocation per event).
-    private var binder = Binder()
+    var binder = Binder()
 
     init(
         _ db: Database, keys: RecentKeys, activeTable: Int, copy: KeyCopy?, keysPerGeneration: Int, keysPerStep: Int,
-        backgroundSortKeys: Int
+        backgroundSortKeys: Int, bookingsThrough: Int64 = 0, pendingBookings: [Booking] = [], lastRowid: Int64 = 0,
+        bookingsPerSet: Int = Store.defaultBookingsPerSet
     ) throws {
+        self.lastRowid = lastRowid
         self.keys = keys
         self.backgroundSortKeys = backgroundSortKeys
+        self.bookingsThrough = bookingsThrough
+        self.pendingBookings = pendingBookings
+        self.bookingsPerSet = bookingsPerSet
         self.activeTable = activeTable
         self.copy = copy
         self.keysPerGeneration = keysPerGeneration
@@ -153,6 +177,10 @@ final class HotStatements {
             INSERT INTO spend_history (key, hour, amount) VALUES (?,?,?)
             ON CONFLICT (key, hour) DO UPDATE SET amount = excluded.amount
             """)
+        // OR IGNORE: a copy interrupted by a stop starts over, and finds its first rows there.
+        insertBooking = try prepare("INSERT OR IGNORE INTO booking_index (budget_id, event_time, event_rowid) VALUES (?, ?, ?)")
+        insertBookings = try prepare(insert("booking_index (budget_id, event_time, event_rowid)", columns: 3, rows: Self.keysPerCopyInsert, verb: "INSERT OR IGNORE INTO"))
+        updateBookingsThrough = try prepare("UPDATE booking_state SET through = ?")
         insertCatalog = try prepare("INSERT INTO catalog_versions (version) VALUES (?) ON CONFLICT (version) DO NOTHING")
         findCatalog = try prepare("SELECT id FROM catalog_versions WHERE version = ?")
     }
@@ -161,7 +189,7 @@ final class HotStatements {
     func finalize() {
         for statement in [
             findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertRecentKeys[0], insertRecentKeys[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
-            insertCatalog, findCatalog,
+            insertCatalog, findCatalog, insertBooking, insertBookings, updateBookingsThrough,
         ] { sqlite3_finalize(statement) }
     }
 
@@ -207,6 +235,10 @@ final class HotStatements {
                 let e = events[first + k]
                 let rowid = last - Int64(rows - 1 - k)
                 let hash = EventKeyHash.of(source: e.source, id: e.id)
+                if e.booked, let budgetId = e.budgetId {
+                    uncommittedBookings.append(Booking(budgetId: budgetId, time: e.time.nanosecondsSinceEpoch, rowid: rowid))
+                }
+                lastRowid = max(lastRowid, rowid)
                 binder.int(rowid)
                 binder.int(hash)
                 uncommittedKeys.append((hash, rowid))
@@ -229,7 +261,7 @@ final class HotStatements {
             before?.sealed = true
             activeTable = 1 - sealedTable
             try execute("UPDATE key_state SET active = \(activeTable)")
-            let sorted = sealed.count < backgroundSortKeys ? SortedKeys(sealed.sorted()) : SortedKeys(sortingInBackground: sealed)
+            let sorted = sealed.count < backgroundSortKeys ? SortedKeys(sealed.sorted()) : SortedKeys(sortingInBackground: { sealed.sorted() })
             copy = KeyCopy(generation: generation, table: sealedTable, keys: sorted, next: 0)
         }
         // Until the keys are sorted, transactions copy nothing (the sealed set is still found in
@@ -275,6 +307,7 @@ final class HotStatements {
             completing = false
         }
         before = nil
+        committedBookings()
         lastTransactionEvents = transactionEvents
         transactionEvents = 0
     }
@@ -376,6 +409,7 @@ final class HotStatements {
         }
         before = nil
         completing = false
+        forgetUncommittedBookings()
         transactionEvents = 0
     }
 
@@ -454,7 +488,7 @@ final class HotStatements {
         binder.text(key.serviceType.rawValue)
     }
 
-    private func step(_ statement: OpaquePointer) throws {
+    func step(_ statement: OpaquePointer) throws {
         let rc = sqlite3_step(statement)
         guard rc == SQLITE_DONE else { throw error(rc) }
     }

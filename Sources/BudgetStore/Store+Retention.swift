@@ -1,3 +1,4 @@
+import Foundation
 public import BudgetCore
 import GRDB
 
@@ -76,6 +77,10 @@ extension StoreWriter {
             guard let last = rows.last else { break }
             for row in rows {
                 try insertCost(try reader.bookedCost(row), createdAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]))
+                // Its entry in booking_index goes with it (Bookings.swift); the cost row lists it now.
+                try db.execute(
+                    sql: "DELETE FROM booking_index WHERE budget_id = CAST(? AS TEXT) AND event_time = ? AND event_rowid = ?",
+                    arguments: [row["budget_id"] as Data?, row["event_time"] as Int64, row["rowid"] as Int64])
             }
             page = last["rowid"]
         }

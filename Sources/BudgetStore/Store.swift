@@ -53,6 +53,9 @@ public final class Store: @unchecked Sendable {
     /// The recent-keys table new keys go to, and a copy to resume, as read at open (for the
     /// writer's statements, made at the first write).
     private var keyTables: (active: Int, copy: KeyCopy?) = (0, nil)
+    /// The bookings not yet in `booking_index` and its `through`, as read at open (Bookings.swift).
+    var bookingState: (through: Int64, pending: [Booking], lastRowid: Int64) = (0, [], 0)
+    let bookingsPerSet: Int
     let keysPerGeneration: Int
     let keysPerStep: Int
     let backgroundSortKeys: Int
@@ -76,12 +79,14 @@ public final class Store: @unchecked Sendable {
     /// a write transaction copies into their generation at least (twice the events of the
     /// transaction before, when that is more: EventKeys.swift). A sealed set of
     /// `backgroundSortKeys` keys or more is sorted on a thread of its own (`SortedKeys`), the
-    /// copy starting with the first transaction after it is done.
+    /// copy starting with the first transaction after it is done; so is a set of bookings,
+    /// sealed every `bookingsPerSet` (Bookings.swift).
     public init(
         path: String, synchronous: SynchronousMode = .full, backgroundCheckpoints: Bool = false,
         keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration, keysPerStep: Int = 512,
-        backgroundSortKeys: Int = 16_384
+        backgroundSortKeys: Int = 4_096, bookingsPerSet: Int = Store.defaultBookingsPerSet
     ) throws(StoreError) {
+        self.bookingsPerSet = max(1, bookingsPerSet)
         self.path = path
         self.keysPerGeneration = max(1, keysPerGeneration)
         self.keysPerStep = max(1, keysPerStep)
@@ -177,6 +182,7 @@ public final class Store: @unchecked Sendable {
                 throw StoreError("database \(path) is read-only: budgetd must be able to write it (\(error.message ?? "\(error)"))", sqliteCode: error.resultCode.primaryResultCode.rawValue)
             }
             try loadRecentKeys()
+            try loadBookings()
             checkpointer?.start()
         } catch let error as StoreError {
             throw error
@@ -284,10 +290,14 @@ public final class Store: @unchecked Sendable {
             let result = try queue.write { db in
                 let statements = try hot ?? HotStatements(
                     db, keys: recentKeys, activeTable: keyTables.active, copy: keyTables.copy,
-                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep, backgroundSortKeys: backgroundSortKeys
+                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep, backgroundSortKeys: backgroundSortKeys,
+                    bookingsThrough: bookingState.through, pendingBookings: bookingState.pending,
+                    lastRowid: bookingState.lastRowid, bookingsPerSet: bookingsPerSet
                 )
+                bookingState.pending = []
                 hot = statements
                 try statements.stepKeys()
+                try statements.stepBookings()
                 return try body(StoreWriter(db: db, hot: statements))
             }
             // Committed: its events' keys are found from memory from now on.
@@ -638,6 +648,27 @@ public final class Store: @unchecked Sendable {
                   SELECT 0, budgetd_key_hash(CAST(source AS BLOB), CAST(event_id AS BLOB)) AS h, rowid
                   FROM usage_events ORDER BY h, rowid;
                 INSERT INTO key_state (active, generations) SELECT 0, EXISTS (SELECT 1 FROM event_keys);
+                """)
+        }
+        migrator.registerMigration("v14-booking-index") { db in
+            // A budget's bookings are found through `booking_index`, written a sealed set at a
+            // time in key order (Bookings.swift), not through an index of the event rows whose
+            // every insert lands in its budget's part of the tree (issue 8: a page per budget
+            // per commit, 2 µs of CPU and 340 bytes written per event at 20 budgets). The
+            // bookings stored so far are all in it.
+            try db.execute(sql: """
+                CREATE TABLE booking_index (
+                    budget_id TEXT NOT NULL,
+                    event_time INTEGER NOT NULL,
+                    event_rowid INTEGER NOT NULL,
+                    PRIMARY KEY (budget_id, event_time, event_rowid)
+                ) WITHOUT ROWID;
+                INSERT INTO booking_index (budget_id, event_time, event_rowid)
+                  SELECT budget_id, event_time, rowid FROM usage_events
+                  WHERE booked IS NOT NULL AND budget_id IS NOT NULL ORDER BY budget_id, event_time, rowid;
+                CREATE TABLE booking_state (through INTEGER NOT NULL);
+                INSERT INTO booking_state (through) SELECT coalesce(max(rowid), 0) FROM usage_events;
+                DROP INDEX usage_events_booked;
                 """)
         }
         return migrator

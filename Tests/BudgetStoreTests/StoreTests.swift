@@ -568,6 +568,139 @@ struct StoreTests {
         }
     }
 
+    /// Bookings.swift: a budget's bookings pending in memory, sealed every `bookingsPerSet`,
+    /// copied into `booking_index` a step per transaction; listed from the index up to its
+    /// `through` and from the rows after it.
+    @Test("a budget's costs booked in event rows are listed alike while pending, sealed, half copied and copied into booking_index, after a failed transaction and a reopen, by page and by time range")
+    func bookingsAcrossSets() throws {
+        try withDatabasePath { path throws in
+            var store = try Store(path: path, keysPerStep: 2, bookingsPerSet: 5)
+            let budgets = ["b1", "b2", "b3"]
+            let start = t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch
+            func booked(_ i: Int) -> StoredEvent {
+                var e = storedEvent("k\(i)")
+                e.budgetId = budgets[i % 3]
+                // Times out of row order, some equal: the listing orders by time, then row.
+                e.time = Timestamp(nanosecondsSinceEpoch: start + Int64((i * 7) % 11) * 60_000_000_000)
+                e.booked = true
+                e.costAllocationId = nil
+                return e
+            }
+            var rows: [(row: Int64, event: StoredEvent)] = []
+            func insert(_ range: Range<Int>) throws {
+                for i in range {
+                    try store.write { w throws in try w.insertEvent(booked(i)) }
+                    rows.append((Int64(rows.count + 1), booked(i)))
+                }
+            }
+            /// Event ids of a budget's costs, newest first, as the store lists them and as they must be.
+            func check(_ label: String, from: Timestamp? = nil, to: Timestamp? = nil) throws {
+                for b in budgets {
+                    let listed = try store.read { r throws in try r.costs(budgetId: b, from: from, to: to, limit: 1_000) }.map { $0.eventId ?? "?" }
+                    let lo = from ?? Timestamp(nanosecondsSinceEpoch: .min), hi = to ?? Timestamp(nanosecondsSinceEpoch: .max)
+                    let mine = rows.filter { r in r.event.budgetId == b && r.event.time >= lo && r.event.time <= hi }
+                    let ordered = mine.sorted { x, y in
+                        x.event.time != y.event.time ? x.event.time > y.event.time : x.row > y.row
+                    }
+                    let expected = ordered.map { r in r.event.id }
+                    #expect(listed == expected, "\(label), budget \(b)")
+                    // Page by page (two at a time), the same list.
+                    var paged: [String] = []
+                    var cursor: PageCursor?
+                    repeat {
+                        let page = try store.read { r throws in try r.costsPage(budgetId: b, from: from, to: to, limit: 2, after: cursor) }
+                        paged += page.items.map { $0["eventId"]?.stringValue ?? "?" }
+                        cursor = page.nextCursor
+                    } while cursor != nil && paged.count <= rows.count
+                    #expect(paged == expected, "\(label), budget \(b), by page")
+                }
+            }
+            func through(_ s: Store) throws -> Int64 {
+                let check = try DatabaseQueue(path: path)
+                defer { try? check.close() }
+                return try check.read { db in try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? -1 }
+            }
+            try insert(0..<4)
+            try check("pending")
+            #expect(try through(store) == 0)
+            for n in 4..<12 {
+                try insert(n..<(n + 1))
+                try check("after k\(n)")
+            }
+            // Sets of five, copied two a transaction: the first set is in the index by now.
+            #expect(try through(store) >= 5)
+            // A failed transaction (it would have copied a step) changes nothing.
+            #expect(throws: Boom.self) { try store.write { w throws in try w.insertEvent(booked(99)); throw Boom() } }
+            try check("after a failed transaction")
+            try insert(12..<14)
+            // Mid-copy: closed and opened again, the bookings after `through` are read back.
+            store.close()
+            store = try Store(path: path, keysPerStep: 2, bookingsPerSet: 5)
+            try check("reopened")
+            try insert(14..<31)
+            try check("after 31 events")
+            try check("a time range", from: Timestamp(nanosecondsSinceEpoch: start + 3 * 60_000_000_000), to: Timestamp(nanosecondsSinceEpoch: start + 7 * 60_000_000_000))
+            let last = try through(store)
+            #expect(last >= 25 && last <= 31)
+            let check = try DatabaseQueue(path: path)
+            defer { try? check.close() }
+            let (entries, bookedRows) = try check.read { db throws in
+                (try Int.fetchOne(db, sql: "SELECT count(*) FROM booking_index WHERE event_rowid <= ?", arguments: [last]) ?? -1,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM usage_events WHERE rowid <= ? AND booked IS NOT NULL", arguments: [last]) ?? -2)
+            }
+            #expect(entries == bookedRows)
+            store.close()
+        }
+    }
+
+    @Test("the migration to booking_index puts every booking stored before into it, drops the index of event rows by budget, and lists a budget's costs as before")
+    func migrationToBookingIndex() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path)
+            let start = t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch
+            try store.write { w throws in
+                for i in 0..<40 {
+                    var e = storedEvent("m\(i)")
+                    e.budgetId = i % 4 == 3 ? nil : "b\(i % 2)"
+                    e.state = e.budgetId == nil ? .unallocated : .allocated
+                    e.time = Timestamp(nanosecondsSinceEpoch: start + Int64(i % 7) * 1_000_000_000)
+                    e.booked = e.budgetId != nil
+                    e.costAllocationId = nil
+                    try w.insertEvent(e)
+                }
+            }
+            let listed = try ["b0", "b1"].map { b in try store.read { r throws in try r.costs(budgetId: b, from: nil, to: nil, limit: 100) }.map(\.id) }
+            store.close()
+            // The schema before v14: the partial index of event rows by budget and time.
+            let raw = try DatabaseQueue(path: path)
+            try raw.write { db throws in
+                try db.execute(sql: """
+                    DROP TABLE booking_index;
+                    DROP TABLE booking_state;
+                    CREATE INDEX usage_events_booked ON usage_events(budget_id, event_time) WHERE booked IS NOT NULL;
+                    DELETE FROM grdb_migrations WHERE identifier = 'v14-booking-index';
+                    """)
+            }
+            try raw.close()
+            let migrated = try Store(path: path, bookingsPerSet: 1_000)
+            defer { migrated.close() }
+            #expect(migrated.backupPath == path + ".pre-v14-booking-index.bak")
+            let check = try DatabaseQueue(path: path)
+            defer { try? check.close() }
+            let (entries, through, oldIndex) = try check.read { db throws in
+                (try Int.fetchOne(db, sql: "SELECT count(*) FROM booking_index") ?? -1,
+                 try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? -1,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE name = 'usage_events_booked'") ?? -1)
+            }
+            #expect(entries == 30)
+            #expect(through == 40)
+            #expect(oldIndex == 0)
+            let after = try ["b0", "b1"].map { b in try migrated.read { r throws in try r.costs(budgetId: b, from: nil, to: nil, limit: 100) }.map(\.id) }
+            #expect(after == listed)
+            #expect(after.map(\.count) == [20, 10])
+        }
+    }
+
     @Test("a failed transaction undoes its seal and its step of the copy")
     func failedStepsOfTheCopy() throws {
         try withDatabasePath { path throws in

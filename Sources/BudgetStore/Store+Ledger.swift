@@ -286,7 +286,9 @@ extension Store {
                     bytes: size ?? 0,
                     events: try Int64.fetchOne(db, sql: "SELECT count(*) FROM usage_events") ?? 0,
                     costs: try Int64.fetchOne(db, sql: """
-                        SELECT (SELECT count(*) FROM cost_allocations) + (SELECT count(*) FROM usage_events WHERE booked IS NOT NULL)
+                        SELECT (SELECT count(*) FROM cost_allocations)
+                          + (SELECT count(*) FROM booking_index WHERE event_rowid <= (SELECT through FROM booking_state))
+                          + (SELECT count(*) FROM usage_events WHERE rowid > (SELECT through FROM booking_state) AND booked IS NOT NULL)
                         """) ?? 0,
                     budgets: try r.budgetTotals()
                 )

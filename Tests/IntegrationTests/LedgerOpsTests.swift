@@ -356,7 +356,10 @@ struct LedgerOpsTests {
         let audit = try client.call("audit.list").arrayValue ?? []
         #expect(audit.filter { $0["op"]?.stringValue == "backup.create" }.count == 1, "\(audit)")
         // Another backup once this one is done.
-        #expect(try client.call("backup.create", ["path": .string(dir.file("third.db"))])["events"]?.numberText == "\(n + 1)")
+        let third = try client.call("backup.create", ["path": .string(dir.file("third.db"))])
+        #expect(third["events"]?.numberText == "\(n + 1)")
+        // Every event's cost is booked in its row: counted through booking_index and the rows after it.
+        #expect(third["costs"]?.numberText == "\(n + 1)", "\(third)")
         // Into a folder that does not exist: the request's mistake (VALIDATION_FAILED), not the
         // daemon's (INTERNAL), and health stays OK.
         let nowhere = try client.request("backup.create", ["path": .string(dir.file("no-such-dir/b.db"))])

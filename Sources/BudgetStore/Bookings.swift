@@ -10,7 +10,7 @@ import GRDBSQLite
 // the log and again to the database at the checkpoint. At 20 budgets that was 2 µs of CPU and
 // 340 bytes written per event, at 200 budgets 7 µs and 2 KB (docs/benchmarks.md, "Eleventh
 // session"). Instead each booking (budget, event time, row number) is kept in memory as its
-// row is inserted; every `bookingsPerSet` bookings the set is sealed, sorted, and copied into
+// row is inserted; every `bookingsPerSet` rows the set is sealed, sorted, and copied into
 // `booking_index` a step per write transaction (as event keys are copied into their
 // generations: EventKeys.swift), so that each budget's bookings of a whole set go into its
 // part of the tree together; the last step records in `booking_state.through` the last row
@@ -58,11 +58,13 @@ extension Store {
 
 extension HotStatements {
     /// At the start of each write transaction, after `stepKeys`: seals the pending bookings
-    /// once there are `bookingsPerSet` (sorted in the background when many), then copies the
-    /// next step of the sealed set; the last step records `through`.
+    /// once `bookingsPerSet` rows have come after `through` (sorted in the background when
+    /// many), then copies the next step of the sealed set; the last step records `through`.
     func stepBookings() throws {
         bookingsBefore = (pendingBookings, bookingCopy, bookingsThrough, lastRowid)
-        if bookingCopy == nil && pendingBookings.count >= bookingsPerSet {
+        // Sealed by rows, not bookings: the rows after `through` are what `cost.list` reads
+        // directly, bookings or not (a run of unpriced events, say).
+        if bookingCopy == nil && lastRowid - bookingsThrough >= Int64(bookingsPerSet) {
             let sealed = pendingBookings
             pendingBookings = []
             pendingBookings.reserveCapacity(bookingsPerSet)

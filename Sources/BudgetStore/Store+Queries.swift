@@ -125,7 +125,11 @@ public struct StoreReader {
         // the time index for them, which would read every row of the time range; 38 ms a page
         // at 10⁶ events, against 1.5).
         let through = try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? 0
-        var indexSQL = "SELECT event_rowid FROM booking_index WHERE budget_id = ? AND event_time >= ? AND event_time <= ? AND event_rowid <= ?"
+        // Joined with the rows: an entry whose row is gone (retention) does not count against the limit.
+        var indexSQL = """
+            SELECT k.event_rowid FROM booking_index AS k CROSS JOIN usage_events AS e ON e.rowid = k.event_rowid
+            WHERE k.budget_id = ? AND k.event_time >= ? AND k.event_time <= ? AND k.event_rowid <= ? AND e.booked IS NOT NULL
+            """
         var indexArgs: [(any DatabaseValueConvertible)?] = [budgetId, lo, hi, through]
         var recentSQL = """
             SELECT \(StoredColumns.usageEvents) FROM usage_events
@@ -134,14 +138,14 @@ public struct StoreReader {
         var recentArgs: [(any DatabaseValueConvertible)?] = [through, budgetId, lo, hi]
         switch cursor {
         case .costs(let d, let r, eventRow: true):
-            indexSQL += " AND (event_time < ? OR (event_time = ? AND event_rowid < ?))"
+            indexSQL += " AND (k.event_time < ? OR (k.event_time = ? AND k.event_rowid < ?))"
             indexArgs += [d, d, r]
             recentSQL += " AND (+event_time < ? OR (+event_time = ? AND rowid < ?))"
             recentArgs += [d, d, r]
             costSQL += " AND (cost_date < ? OR (cost_date = ? AND (NOT \(moved) OR id < ?)))"
             costArgs += [d, d, EventCostID.make(rowid: r)]
         case .costs(let d, let r, eventRow: false):
-            indexSQL += " AND event_time < ?"
+            indexSQL += " AND k.event_time < ?"
             indexArgs += [d]
             recentSQL += " AND +event_time < ?"
             recentArgs += [d]
@@ -151,7 +155,7 @@ public struct StoreReader {
         }
         costSQL += " ORDER BY cost_date DESC, \(moved) DESC, CASE WHEN \(moved) THEN id END DESC, rowid DESC LIMIT ?"
         costArgs.append(limit)
-        indexSQL += " ORDER BY event_time DESC, event_rowid DESC LIMIT ?"
+        indexSQL += " ORDER BY k.event_time DESC, k.event_rowid DESC LIMIT ?"
         indexArgs.append(limit)
         // `+` here too: ordered by the time index, the scan would read every row of the table.
         recentSQL += " ORDER BY +event_time DESC, rowid DESC LIMIT ?"

@@ -653,6 +653,48 @@ struct StoreTests {
         }
     }
 
+    @Test("rows deleted while their bookings wait to be copied (retention, by hand) leave entries that find nothing: pages stay full and follow each other; a run of rows without bookings seals a set too")
+    func bookingsOfDeletedRows() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path, keysPerStep: 100, bookingsPerSet: 6)
+            defer { store.close() }
+            func booked(_ i: Int) -> StoredEvent {
+                var e = storedEvent("d\(i)")
+                e.booked = true
+                e.costAllocationId = nil
+                e.time = Timestamp(nanosecondsSinceEpoch: t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch + Int64(i) * 1_000_000_000)
+                return e
+            }
+            for i in 0..<4 { try store.write { w throws in try w.insertEvent(booked(i)) } }
+            // Rows 1 and 3 go while their bookings are pending in memory.
+            let raw = try DatabaseQueue(path: path)
+            try raw.write { db in try db.execute(sql: "DELETE FROM usage_events WHERE rowid IN (1, 3)") }
+            for i in 4..<12 { try store.write { w throws in try w.insertEvent(booked(i)) } }
+            let (entries, through) = try raw.read { db throws in
+                (try Int.fetchOne(db, sql: "SELECT count(*) FROM booking_index") ?? -1,
+                 try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? -1)
+            }
+            #expect(through >= 6)
+            #expect(entries >= 6)  // stale ones included
+            let expected = (0..<12).filter { $0 != 0 && $0 != 2 }.reversed().map { "d\($0)" }
+            #expect(try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) }.map { $0.eventId ?? "?" } == expected)
+            var paged: [String] = []
+            var cursor: PageCursor?
+            repeat {
+                let page = try store.read { r throws in try r.costsPage(budgetId: "b", from: nil, to: nil, limit: 3, after: cursor) }
+                #expect(page.items.count == 3 || page.nextCursor == nil)
+                paged += page.items.map { $0["eventId"]?.stringValue ?? "?" }
+                cursor = page.nextCursor
+            } while cursor != nil && paged.count < 100
+            #expect(paged == expected)
+            // Unbooked rows (unpriced events) count towards a set: `through` moves on without bookings.
+            for i in 0..<13 { try store.write { w throws in try w.insertEvent(storedEvent("u\(i)", state: .unpriced)) } }
+            let after = try raw.read { db in try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? -1 }
+            #expect(after >= 18)
+            try raw.close()
+        }
+    }
+
     @Test("the migration to booking_index puts every booking stored before into it, drops the index of event rows by budget, and lists a budget's costs as before")
     func migrationToBookingIndex() throws {
         try withDatabasePath { path throws in

@@ -99,12 +99,23 @@ extension HotStatements {
     }
 
     /// The order of `booking_index`: budget (by its UTF-8 bytes, as SQLite compares text),
-    /// time, row.
+    /// time, row. Grouped by budget first (a set has a few budgets, or a few bookings each),
+    /// so texts are hashed once each rather than compared at every step of the sort: sorting
+    /// 8,192 bookings by comparing their budgets' texts cost the daemon 0.4 µs per event.
     static func sorted(_ bookings: [Booking]) -> [Booking] {
-        bookings.sorted { a, b in
-            if a.budgetId != b.budgetId { return a.budgetId.utf8.lexicographicallyPrecedes(b.budgetId.utf8) }
-            return a.time != b.time ? a.time < b.time : a.rowid < b.rowid
+        var groups: [String: [Int]] = [:]
+        for i in bookings.indices { groups[bookings[i].budgetId, default: []].append(i) }
+        let budgets = groups.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var result: [Booking] = []
+        result.reserveCapacity(bookings.count)
+        for budget in budgets {
+            // Row order within a group already; by time, then row, it stays so for equal times.
+            let group = groups[budget]!.sorted { a, b in
+                bookings[a].time != bookings[b].time ? bookings[a].time < bookings[b].time : bookings[a].rowid < bookings[b].rowid
+            }
+            for i in group { result.append(bookings[i]) }
         }
+        return result
     }
 
     func committedBookings() {

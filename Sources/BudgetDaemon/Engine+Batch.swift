@@ -237,12 +237,9 @@ extension Engine {
             }
         }
         // Moved, not copied, out of the decode thread's outcome (one retain per string otherwise).
-        let outcome = decoded.take() ?? Self.decodeIngest(frames, maxBytes: config.maxMessageBytes)
-        let event: UsageEvent
-        switch consume outcome {
-        case .event(let e): event = e
-        case .rejected(let reason, let id, let source): return try reject(reason, id: id, source: source)
-        }
+        var outcome = decoded.take() ?? Self.decodeIngest(frames, maxBytes: config.maxMessageBytes)
+        if let r = outcome.rejection { return try reject(r.reason, id: r.id, source: r.source) }
+        guard let event = outcome.event.take() else { return try reject("internal: no event decoded") }
         // The complete filter holds every stored key and every key decided since (inserted
         // below): a key it has never seen is new, without a lookup, staged or processed in one go
         // (a retry, the drain, ingest beside control requests).
@@ -267,15 +264,17 @@ extension Engine {
             }
         }
         let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, bookInRow: true, w, &out)
-        try w.insertEvent(stored)
+        let state = stored.state
+        let reason = envelope == nil ? nil : stored.reason
+        try w.insertEvent(consume stored)
         inFlight?.filter.insert(source: event.source, id: event.id)
-        switch stored.state {
+        switch state {
         case .unpriced: stats.unpriced += 1
         case .unallocated: stats.unallocated += 1
         default: break
         }
         if let envelope {
-            out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: stored.state.rawValue, reason: stored.reason)]))
+            out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason)]))
         }
     }
 

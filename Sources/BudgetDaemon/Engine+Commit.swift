@@ -9,7 +9,9 @@ import Synchronization
 /// for batches processed in one go), or into rows the commit thread writes (`StagedRows`).
 protocol IngestRecorder {
     func findEvent(source: String, id: String) throws -> EventKey?
-    func insertEvent(_ e: StoredEvent) throws
+    /// Takes the event (a staged batch keeps it: copying it cost a retain and a release per
+    /// string of every event).
+    func insertEvent(_ e: consuming StoredEvent) throws
     func insertCost(_ c: CostRecord, createdAt: Timestamp) throws
     func insertRejected(_ r: RejectedMessage) throws
 }
@@ -87,9 +89,9 @@ final class StagedRows: IngestRecorder {
         return EventKey(body: e.body, state: e.state, reason: e.reason)
     }
 
-    func insertEvent(_ e: StoredEvent) throws {
+    func insertEvent(_ e: consuming StoredEvent) throws {
+        if index != nil { index?[EventRef(source: e.source, id: e.id)] = events.count }
         events.append(e)
-        if index != nil { index?[EventRef(source: e.source, id: e.id)] = events.count - 1 }
     }
 
     func insertCost(_ c: CostRecord, createdAt: Timestamp) throws {

@@ -148,7 +148,7 @@ public struct StoreWriter {
         try hot.find(source: source, id: id)
     }
 
-    public func insertEvent(_ e: StoredEvent) throws {
+    public func insertEvent(_ e: consuming StoredEvent) throws {
         try hot.insert(e)
     }
 

@@ -1001,6 +1001,12 @@ struct JSONByteWriter {
         ownsMemory = true
     }
 
+    /// Overwrites the byte at `index` (already written).
+    mutating func replace(at index: Int, with byte: UInt8) {
+        precondition(index < count, "JSONByteWriter.replace past the end")
+        base[index] = byte
+    }
+
     @inline(__always)
     mutating func append(_ byte: UInt8) {
         reserve(1)

@@ -34,6 +34,25 @@ extension UsageEventDecoder {
         let y = UnsafeBufferPointer(start: b.name.utf8Start, count: b.name.utf8CodeUnitCount)
         return x.lexicographicallyPrecedes(y)
     }
+
+    /// `,"key":` of every field, one after the other, in memory that lives as long as the
+    /// process (the canonical body appends a field's whole), and where each one is, by raw value.
+    nonisolated(unsafe) fileprivate static let canonicalKeyBytes: UnsafeBufferPointer<UInt8> = {
+        let all = EventField.allCases.flatMap { field in
+            Array(",\"".utf8) + Array(UnsafeBufferPointer(start: field.name.utf8Start, count: field.name.utf8CodeUnitCount)) + Array("\":".utf8)
+        }
+        let memory = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: all.count)
+        _ = memory.initialize(from: all)
+        return UnsafeBufferPointer(memory)
+    }()
+    fileprivate static let canonicalKeyTable: [(start: Int, count: Int)] = {
+        var start = 0
+        return EventField.allCases.map { field in
+            let count = field.name.utf8CodeUnitCount + 4
+            defer { start += count }
+            return (start, count)
+        }
+    }()
 }
 
 /// A member of `metadata`: its key, and its value (a string's content, a number's text, or a
@@ -197,6 +216,14 @@ private struct CommonShapeScanner {
         a.count == b.count && memcmpEqual(base + a.lowerBound, base + b.lowerBound, a.count)
     }
 
+    /// Whether the bytes in `range` are `bytes`.
+    func same(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        bytes.count == range.count && bytes.withUnsafeBufferPointer { memcmpEqual($0.baseAddress!, base + range.lowerBound, range.count) }
+    }
+
+    /// Each service type's raw value as bytes (its exact spelling: ServiceType(rawValue:)).
+    static let serviceTypes: [(bytes: [UInt8], type: ServiceType)] = ServiceType.allCases.map { (Array($0.rawValue.utf8), $0) }
+
     func precedes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
         slice(a).lexicographicallyPrecedes(slice(b))
     }
@@ -254,6 +281,7 @@ private struct CommonShapeScanner {
         guard peek(UInt8(ascii: "{")) else { return false }
         position += 1
         usage.reserveCapacity(4)
+        unitRanges.reserveCapacity(4)
         repeat {
             guard let unit = key(), !unit.isEmpty, unit.count <= EventLimits.maxStringLength,
                   !unitRanges.contains(where: { same($0, unit) }),
@@ -273,6 +301,7 @@ private struct CommonShapeScanner {
         guard peek(UInt8(ascii: "{")) else { return false }
         let start = position
         position += 1
+        metadataMembers.reserveCapacity(8)
         skipWhitespace()
         if peek(UInt8(ascii: "}")) {
             position += 1
@@ -331,7 +360,7 @@ private struct CommonShapeScanner {
         guard let idRange = range(.id), !idRange.isEmpty, idRange.count <= EventLimits.maxIdLength,
               let platformRange = range(.platform), !platformRange.isEmpty, platformRange.count <= EventLimits.maxStringLength,
               let serviceTypeRange = range(.serviceType), serviceTypeRange.count <= EventLimits.maxStringLength,
-              let serviceType = ServiceType(rawValue: text(serviceTypeRange))
+              let serviceType = Self.serviceTypes.first(where: { same($0.bytes, serviceTypeRange) })?.type
         else { return nil }
         var seqValue: Int64?
         if let seq {
@@ -412,20 +441,12 @@ private struct CommonShapeScanner {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
             var out = JSONByteWriter(scratch: scratch)
             defer { out.release() }
-            var first = true
-            func key(_ field: EventField) {
-                out.append(UInt8(ascii: first ? "{" : ","))
-                first = false
-                out.append(UInt8(ascii: "\""))
-                out.append(UnsafeBufferPointer(start: field.name.utf8Start, count: field.name.utf8CodeUnitCount))
-                out.append(UInt8(ascii: "\""))
-                out.append(UInt8(ascii: ":"))
-            }
-            func quoted(_ range: Range<Int>) {
-                out.append(UInt8(ascii: "\""))
-                out.append(slice(range))
-                out.append(UInt8(ascii: "\""))
-            }
+            // Each member starts with `,"key":`; the first comma becomes the opening brace.
+            let start = out.count
+            // (Helpers that take `out` inout: nested functions capturing it cost a dynamic
+            // exclusivity check per call.)
+            func key(_ field: EventField) { Self.appendKey(field, to: &out) }
+            func quoted(_ range: Range<Int>) { Self.appendQuoted(slice(range), to: &out) }
             for field in UsageEventDecoder.canonicalFieldOrder {
                 switch field {
                 case .source:
@@ -441,7 +462,14 @@ private struct CommonShapeScanner {
                 case .time:
                     guard let time else { continue }
                     key(field)
-                    out.appendJSONString(time.rfc3339)
+                    // Sent as `YYYY-MM-DDTHH:MM:SSZ` (and valid: it was parsed), it is already its
+                    // canonical spelling: whole seconds, UTC, upper case.
+                    if let r = range(.time), r.count == 20, base[r.lowerBound + 10] == UInt8(ascii: "T"),
+                       base[r.lowerBound + 19] == UInt8(ascii: "Z") {
+                        quoted(r)
+                    } else {
+                        out.appendJSONString(time.rfc3339)
+                    }
                 case .cost:
                     guard let exactCost else { continue }
                     key(field)
@@ -483,9 +511,21 @@ private struct CommonShapeScanner {
                     quoted(r)
                 }
             }
+            out.replace(at: start, with: UInt8(ascii: "{"))
             out.append(UInt8(ascii: "}"))
             return out.makeString()
         }
+    }
+
+    static func appendKey(_ field: EventField, to out: inout JSONByteWriter) {
+        let key = UsageEventDecoder.canonicalKeyTable[field.rawValue]
+        out.append(UnsafeBufferPointer(rebasing: UsageEventDecoder.canonicalKeyBytes[key.start..<(key.start + key.count)]))
+    }
+
+    static func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout JSONByteWriter) {
+        out.append(UInt8(ascii: "\""))
+        out.append(bytes)
+        out.append(UInt8(ascii: "\""))
     }
 
     /// An object of `count` members with distinct keys, in the byte order of their keys.

@@ -551,12 +551,13 @@ public final class Engine: @unchecked Sendable {
             ("at", .string(now.rfc3339)), ("status", .string(ok ? "OK" : "DEGRADED")),
             ("reason", reason.map(JSONValue.string) ?? .null),
         ]))
-        publish(topic: "health", payload: payload.serializedBytes())
+        // Logged first: by the time a subscriber hears of it, the journal says it too.
         if ok {
             logger.notice("health OK: commits resumed")
         } else {
             logger.error("health DEGRADED", metadata: ["reason": "\(reason ?? "")"])
         }
+        publish(topic: "health", payload: payload.serializedBytes())
     }
 }
 

@@ -243,7 +243,10 @@ extension Engine {
         // The complete filter holds every stored key and every key decided since (inserted
         // below): a key it has never seen is new, without a lookup, staged or processed in one go
         // (a retry, the drain, ingest beside control requests).
-        let surelyNew = inFlight.map { $0.filterComplete && !$0.filter.mayContain(source: event.source, id: event.id) } ?? false
+        // The key's hash once, for the filter's lookup and insert and for the commit thread (which
+        // stores it with the row: EventKeys.swift).
+        let keyHash = EventKeyHash.of(source: event.source, id: event.id)
+        let surelyNew = inFlight.map { $0.filterComplete && !$0.filter.mayContain(hash: keyHash) } ?? false
         if !surelyNew, let existing = try w.findEvent(source: event.source, id: event.id) {
             // Code point by code point: canonical JSON keeps strings as they are, and two
             // strings Swift's `==` calls equivalent ("é", "e\u{301}") are different bodies.
@@ -263,11 +266,12 @@ extension Engine {
                 logger.warning("sequence gap from \(event.source): \(last) then \(seq), \(seq - last - 1) missing")
             }
         }
-        let stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, bookInRow: true, w, &out)
+        var stored = try apply(event, time: event.time ?? receivedAt, receivedAt: receivedAt, bookInRow: true, w, &out)
+        stored.keyHash = keyHash
         let state = stored.state
         let reason = envelope == nil ? nil : stored.reason
         try w.insertEvent(consume stored)
-        inFlight?.filter.insert(source: event.source, id: event.id)
+        inFlight?.filter.insert(hash: keyHash)
         switch state {
         case .unpriced: stats.unpriced += 1
         case .unallocated: stats.unallocated += 1

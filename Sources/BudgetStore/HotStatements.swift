@@ -234,7 +234,7 @@ final class HotStatements {
             for k in 0..<rows {
                 let e = events[first + k]
                 let rowid = last - Int64(rows - 1 - k)
-                let hash = EventKeyHash.of(source: e.source, id: e.id)
+                let hash = e.keyHash ?? EventKeyHash.of(source: e.source, id: e.id)
                 if e.booked, let budgetId = e.budgetId {
                     uncommittedBookings.append(Booking(budgetId: budgetId, time: e.time.nanosecondsSinceEpoch, rowid: rowid))
                 }

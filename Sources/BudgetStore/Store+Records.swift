@@ -25,6 +25,9 @@ public struct StoredEvent: Sendable, Hashable {
     /// against. docs/ledger.md, "Where costs are stored".
     public var booked = false
     public var allocationId: String? = nil
+    /// `EventKeyHash.of(source:id:)`, when the caller has it already (the ingest path: computed
+    /// once per event); made at the insert otherwise. Not stored as a column.
+    public var keyHash: Int64? = nil
 
     public init(
         source: String, id: String, body: String, state: EventState, reason: String?, platform: String,

@@ -61,7 +61,7 @@ extension HotStatements {
     /// once `bookingsPerSet` rows have come after `through` (sorted in the background when
     /// many), then copies the next step of the sealed set; the last step records `through`.
     func stepBookings() throws {
-        bookingsBefore = (pendingBookings, bookingCopy, bookingsThrough, lastRowid)
+        bookingsBefore = (pendingBookings, bookingCopy, bookingsThrough, lastRowid, skippedBookingRows)
         // Sealed by rows, not bookings: the rows after `through` are what `cost.list` reads
         // directly, bookings or not (a run of unpriced events, say).
         if bookingCopy == nil && lastRowid - bookingsThrough >= Int64(bookingsPerSet) {
@@ -75,23 +75,24 @@ extension HotStatements {
         }
         guard var c = bookingCopy, let sorted = c.bookings.result else { return }
         let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
-        var i = c.next
-        while i < end {
-            let rows = end - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
+        let step = skippedBookingRows.isEmpty ? sorted[c.next..<end] : ArraySlice(sorted[c.next..<end].filter { !skippedBookingRows.contains($0.rowid) })
+        var i = step.startIndex
+        while i < step.endIndex {
+            let rows = step.endIndex - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
             binder.begin(rows == 1 ? insertBooking : insertBookings)
-            for b in sorted[i..<(i + rows)] {
+            for b in step[i..<(i + rows)] {
                 binder.text(b.budgetId)
                 binder.int(b.time)
                 binder.int(b.rowid)
             }
-            try binder.run(step)
+            try binder.run(self.step)
             i += rows
         }
         c.next = end
         if end == sorted.count {
             binder.begin(updateBookingsThrough)
             binder.int(c.through)
-            try binder.run(step)
+            try binder.run(self.step)
             bookingsThrough = c.through
             completingBookings = true
         }
@@ -118,11 +119,21 @@ extension HotStatements {
         return result
     }
 
+    /// Retention deleted these rows: their bookings not yet in `booking_index` never go there
+    /// (an entry of a deleted row would only be skipped when read, but it would stay).
+    func forgetBookings(ofRows rowids: Set<Int64>) {
+        guard !rowids.isEmpty else { return }
+        pendingBookings.removeAll { rowids.contains($0.rowid) }
+        uncommittedBookings.removeAll { rowids.contains($0.rowid) }
+        if bookingCopy != nil { skippedBookingRows.formUnion(rowids.filter { $0 <= bookingCopy!.through }) }
+    }
+
     func committedBookings() {
         pendingBookings += uncommittedBookings
         uncommittedBookings.removeAll(keepingCapacity: true)
         if completingBookings {
             bookingCopy = nil
+            skippedBookingRows = []
             completingBookings = false
         }
         bookingsBefore = nil
@@ -135,6 +146,7 @@ extension HotStatements {
             bookingCopy = b.copy
             bookingsThrough = b.through
             lastRowid = b.lastRowid
+            skippedBookingRows = b.skipped
         }
         bookingsBefore = nil
         completingBookings = false

@@ -74,7 +74,9 @@ final class HotStatements {
     var lastRowid: Int64 = 0
     /// The booking state as the transaction found it (restored if it fails), and whether it
     /// completes the copy.
-    var bookingsBefore: (pending: [Booking], copy: BookingCopy?, through: Int64, lastRowid: Int64)?
+    var bookingsBefore: (pending: [Booking], copy: BookingCopy?, through: Int64, lastRowid: Int64, skipped: Set<Int64>)?
+    /// Rows retention deleted while their bookings were in the set being copied: not copied.
+    var skippedBookingRows: Set<Int64> = []
     var completingBookings = false
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer

@@ -75,13 +75,17 @@ extension StoreWriter {
                 db, sql: "SELECT \(StoredColumns.usageEvents) FROM usage_events WHERE booked IS NOT NULL AND \(old) ORDER BY rowid LIMIT 10000",
                 arguments: [cutoff, page, stop])
             guard let last = rows.last else { break }
+            var pruned: Set<Int64> = []
             for row in rows {
+                pruned.insert(row["rowid"])
                 try insertCost(try reader.bookedCost(row), createdAt: Timestamp(nanosecondsSinceEpoch: row["received_at"]))
                 // Its entry in booking_index goes with it (Bookings.swift); the cost row lists it now.
                 // (A cached statement: compiling it for each of 10⁶ rows would take longer than the delete.)
                 try db.cachedStatement(sql: "DELETE FROM booking_index WHERE budget_id = CAST(? AS TEXT) AND event_time = ? AND event_rowid = ?")
                     .execute(arguments: [row["budget_id"] as Data?, row["event_time"] as Int64, row["rowid"] as Int64])
             }
+            // And those still waiting in memory to be copied into it never are.
+            hot.forgetBookings(ofRows: pruned)
             page = last["rowid"]
         }
         try db.execute(sql: "DELETE FROM usage_events WHERE \(old)", arguments: [cutoff, range.after, stop])

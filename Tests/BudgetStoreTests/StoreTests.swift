@@ -695,6 +695,58 @@ struct StoreTests {
         }
     }
 
+    @Test("retention forgets the bookings of the rows it prunes that are not in booking_index yet, pending or in the set being copied: no entry is left for them")
+    func retentionForgetsPendingBookings() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path, keysPerStep: 1, bookingsPerSet: 6)
+            defer { store.close() }
+            func booked(_ i: Int) -> StoredEvent {
+                var e = storedEvent("r\(i)", receivedAt: i < 6 ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z")
+                e.booked = true
+                e.costAllocationId = nil
+                return e
+            }
+            for i in 0..<6 { try store.write { w throws in try w.insertEvent(booked(i)) } }
+            // This transaction seals rows 1…6 and copies two of them (rows 1 and 2); then retention
+            // prunes rows 1…5 (the newest row stays): the entries of 1 and 2 are deleted, 3…5 skipped.
+            let cutoff = t("2026-02-01T00:00:00Z")
+            let counts = try store.write { w throws in try w.prune(eventsBefore: cutoff, othersBefore: cutoff) }
+            #expect(counts.usageEvents == 5)
+            for i in 6..<12 { try store.write { w throws in try w.insertEvent(booked(i)) } }
+            let raw = try DatabaseQueue(path: path)
+            defer { try? raw.close() }
+            let (entries, through) = try raw.read { db throws in
+                (try Int64.fetchAll(db, sql: "SELECT event_rowid FROM booking_index ORDER BY event_rowid"),
+                 try Int64.fetchOne(db, sql: "SELECT through FROM booking_state") ?? -1)
+            }
+            #expect(through == 6)
+            #expect(entries == [6])
+            // Every cost listed once: r0…r4 moved into cost rows, r5…r11 booked in their rows.
+            let listed = try store.read { r throws in try r.costs(budgetId: "b", from: nil, to: nil, limit: 100) }
+            #expect(listed.compactMap(\.eventId).sorted() == (0..<12).map { "r\($0)" }.sorted())
+        }
+        // Rows pruned while their bookings are pending (no set sealed yet) are forgotten too.
+        try withDatabasePath { path throws in
+            let store = try Store(path: path, keysPerStep: 1, bookingsPerSet: 6)
+            defer { store.close() }
+            func booked(_ i: Int, old: Bool) -> StoredEvent {
+                var e = storedEvent("p\(i)", receivedAt: old ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z")
+                e.booked = true
+                e.costAllocationId = nil
+                return e
+            }
+            for i in 0..<4 { try store.write { w throws in try w.insertEvent(booked(i, old: true)) } }
+            let cutoff = t("2026-02-01T00:00:00Z")
+            #expect(try store.write { w throws in try w.prune(eventsBefore: cutoff, othersBefore: cutoff) }.usageEvents == 3)
+            for i in 4..<14 { try store.write { w throws in try w.insertEvent(booked(i, old: false)) } }
+            let raw = try DatabaseQueue(path: path)
+            defer { try? raw.close() }
+            let entries = try raw.read { db in try Int64.fetchAll(db, sql: "SELECT event_rowid FROM booking_index ORDER BY event_rowid") }
+            #expect(!entries.isEmpty)
+            #expect(entries.allSatisfy { $0 >= 4 }, "\(entries)")
+        }
+    }
+
     @Test("the migration to booking_index puts every booking stored before into it, drops the index of event rows by budget, and lists a budget's costs as before")
     func migrationToBookingIndex() throws {
         try withDatabasePath { path throws in

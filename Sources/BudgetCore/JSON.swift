@@ -589,34 +589,6 @@ private struct JSONParser {
         return summary
     }
 
-    /// Flags (bit 7 of each byte) the bytes among 8 little-endian ones that a string scan
-    /// must look at one by one: `"`, `\`, control characters and non-ASCII. Uses the
-    /// "has a zero byte" bit trick; its false positives lie only above a true one, so
-    /// the lowest flag is exact.
-    @inline(__always)
-    static func escapeMask(_ word: UInt64) -> UInt64 {
-        // As attentionMask, without non-ASCII: the writer copies UTF-8 as is.
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl) & 0x8080_8080_8080_8080
-    }
-
-    @inline(__always)
-    static func attentionMask(_ word: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl | word) & highs
-    }
-
     @inline(__always)
     func isDigit(_ c: UInt8) -> Bool {
         c &- UInt8(ascii: "0") < 10
@@ -635,7 +607,7 @@ private struct JSONParser {
             // Plain ASCII runs go 8 bytes at a time, up to the first byte that matters.
             while bytes.count - position >= 8, let base = bytes.baseAddress {
                 let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
-                let mask = JSONParser.attentionMask(word)
+                let mask = JSONWords.attentionMask(word)
                 if mask != 0 {
                     position += mask.trailingZeroBitCount >> 3
                     break
@@ -918,7 +890,7 @@ extension JSONValue {
             // Skip 8 bytes at a time up to the first one that needs an escape.
             if count - i >= 8, let base = bytes.baseAddress {
                 let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                let mask = JSONParser.escapeMask(word)
+                let mask = JSONWords.escapeMask(word)
                 if mask == 0 {
                     i += 8
                     continue
@@ -1064,7 +1036,7 @@ struct JSONByteWriter {
         if let base = bytes.baseAddress {
             while count - i >= 8 {
                 let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                if JSONParser.escapeMask(word) != 0 { return true }
+                if JSONWords.escapeMask(word) != 0 { return true }
                 i += 8
             }
         }
@@ -1182,5 +1154,37 @@ extension JSONValue: ExpressibleByNilLiteral {
     /// `null`. (Where a `JSONValue?` is expected, `nil` is still `Optional.none`.)
     public init(nilLiteral: ()) {
         self = .null
+    }
+}
+
+/// Eight bytes at a time: which of them a string scan must look at (the parser, the byte
+/// writer, and the usage-event decoder's common-shape path).
+enum JSONWords {
+    /// As `attentionMask`, without non-ASCII: what a writer must escape (it copies UTF-8 as is).
+    @inline(__always)
+    static func escapeMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl) & 0x8080_8080_8080_8080
+    }
+
+    /// Flags (bit 7 of each byte) the bytes among 8 little-endian ones that a string scan
+    /// must look at one by one: `"`, `\`, control characters and non-ASCII. Uses the
+    /// "has a zero byte" bit trick; its false positives lie only above a true one, so
+    /// the lowest flag is exact.
+    @inline(__always)
+    static func attentionMask(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl | word) & highs
     }
 }

@@ -109,7 +109,7 @@ private struct CommonShapeScanner {
         // character or not ASCII (JSONParser's attention mask).
         while bytes.count - position >= 8 {
             let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
-            let mask = Self.attentionMask(word)
+            let mask = JSONWords.attentionMask(word)
             if mask != 0 {
                 position += mask.trailingZeroBitCount >> 3
                 break
@@ -126,17 +126,6 @@ private struct CommonShapeScanner {
             position += 1
         }
         return nil
-    }
-
-    @inline(__always)
-    static func attentionMask(_ word: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl | word) & 0x8080_8080_8080_8080
     }
 
     @inline(__always)

@@ -129,6 +129,9 @@ extension HotStatements {
     }
 
     func committedBookings() {
+        // The saved state first: while it shares the pending array, appending to it would copy
+        // the whole array (a retain per booking) at every commit.
+        bookingsBefore = nil
         pendingBookings += uncommittedBookings
         uncommittedBookings.removeAll(keepingCapacity: true)
         if completingBookings {
@@ -136,7 +139,6 @@ extension HotStatements {
             skippedBookingRows = []
             completingBookings = false
         }
-        bookingsBefore = nil
     }
 
     func forgetUncommittedBookings() {

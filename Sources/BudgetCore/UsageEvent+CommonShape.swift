@@ -35,24 +35,14 @@ extension UsageEventDecoder {
         return x.lexicographicallyPrecedes(y)
     }
 
-    /// `,"key":` of every field, one after the other, in memory that lives as long as the
-    /// process (the canonical body appends a field's whole), and where each one is, by raw value.
-    nonisolated(unsafe) fileprivate static let canonicalKeyBytes: UnsafeBufferPointer<UInt8> = {
-        let all = EventField.allCases.flatMap { field in
-            Array(",\"".utf8) + Array(UnsafeBufferPointer(start: field.name.utf8Start, count: field.name.utf8CodeUnitCount)) + Array("\":".utf8)
-        }
-        let memory = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: all.count)
-        _ = memory.initialize(from: all)
+    /// `,"key":` of each field, by raw value (the canonical body appends a field's whole), in
+    /// memory that lives as long as the process.
+    nonisolated(unsafe) fileprivate static let canonicalKeys: [UnsafeBufferPointer<UInt8>] = EventField.allCases.map { field in
+        let bytes = Array(",\"".utf8) + Array(UnsafeBufferPointer(start: field.name.utf8Start, count: field.name.utf8CodeUnitCount)) + Array("\":".utf8)
+        let memory = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+        _ = memory.initialize(from: bytes)
         return UnsafeBufferPointer(memory)
-    }()
-    fileprivate static let canonicalKeyTable: [(start: Int, count: Int)] = {
-        var start = 0
-        return EventField.allCases.map { field in
-            let count = field.name.utf8CodeUnitCount + 4
-            defer { start += count }
-            return (start, count)
-        }
-    }()
+    }
 }
 
 /// A member of `metadata`: its key, and its value (a string's content, a number's text, or a
@@ -77,7 +67,7 @@ private struct CommonShapeScanner {
     /// Where the units of `usage` are (for the canonical body's order, and repeated keys).
     var unitRanges: [Range<Int>] = []
     var metadataMembers: [FlatMember] = []
-    var metadataRange: Range<Int>?
+    var hasMetadata = false
 
     init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -294,7 +284,7 @@ private struct CommonShapeScanner {
         skipWhitespace()
         if peek(UInt8(ascii: "}")) {
             position += 1
-            metadataRange = start..<position
+            hasMetadata = true
             return true
         }
         repeat {
@@ -326,7 +316,7 @@ private struct CommonShapeScanner {
         // Serialized (no white space; strings without escapes as they are; numbers as sent),
         // metadata is at most as long as it was sent: within the limit when the text is.
         guard position - start <= EventLimits.maxMetadataBytes else { return false }
-        metadataRange = start..<position
+        hasMetadata = true
         return true
     }
 
@@ -371,19 +361,18 @@ private struct CommonShapeScanner {
         }
         var currency = "USD"
         if let r = range(.currency) {
+            // Three ASCII letters, upper-cased (isCurrencyCode after uppercased, as the general decoder).
             guard r.count == 3 else { return nil }
-            var letters: (UInt8, UInt8, UInt8) = (0, 0, 0)
             func upper(_ c: UInt8) -> UInt8? {
                 if c &- UInt8(ascii: "A") < 26 { return c }
                 if c &- UInt8(ascii: "a") < 26 { return c - 0x20 }
                 return nil
             }
             guard let a = upper(base[r.lowerBound]), let b = upper(base[r.lowerBound + 1]), let c = upper(base[r.lowerBound + 2]) else { return nil }
-            letters = (a, b, c)
             currency = String(unsafeUninitializedCapacity: 3) { target in
-                target[0] = letters.0
-                target[1] = letters.1
-                target[2] = letters.2
+                target[0] = a
+                target[1] = b
+                target[2] = c
                 return 3
             }
         }
@@ -392,7 +381,7 @@ private struct CommonShapeScanner {
         let apifyRunId = optional(.apifyRunId), description = optional(.description, limit: EventLimits.maxDescriptionLength)
         guard source.ok, model.ok, endpoint.ok, budgetId.ok, userId.ok, apiUsageId.ok, apifyRunId.ok, description.ok else { return nil }
         var metadata: JSONObject?
-        if metadataRange != nil {
+        if hasMetadata {
             var object = JSONObject(reservingCapacity: metadataMembers.count)
             for m in metadataMembers {
                 let value: JSONValue = switch m.kind {
@@ -440,7 +429,7 @@ private struct CommonShapeScanner {
                 switch field {
                 case .source:
                     key(field)
-                    if let r = range(.source) { quoted(r) } else { out.append(UnsafeBufferPointer(start: ("\"\"" as StaticString).utf8Start, count: 2)) }
+                    quoted(range(.source) ?? 0..<0)
                 case .currency:
                     key(field)
                     out.appendJSONString(currency)
@@ -470,16 +459,14 @@ private struct CommonShapeScanner {
                         out.append(usage[i].quantity.description)
                     }
                 case .metadata:
-                    guard metadataRange != nil else { continue }
+                    guard hasMetadata else { continue }
                     key(field)
                     let members = metadataMembers
                     writeSorted(count: members.count, key: { members[$0].key }, into: &out) { i, out in
                         let m = members[i]
                         switch m.kind {
                         case .string:
-                            out.append(UInt8(ascii: "\""))
-                            out.append(slice(m.value))
-                            out.append(UInt8(ascii: "\""))
+                            Self.appendQuoted(slice(m.value), to: &out)
                         case .number:
                             // As UsageEventDecoder.canonicalize: canonical when it parses, else as sent.
                             if case .success(let d) = ExactDecimal.parse(slice(m.value)) {
@@ -507,8 +494,7 @@ private struct CommonShapeScanner {
     }
 
     static func appendKey(_ field: EventField, to out: inout JSONByteWriter) {
-        let key = UsageEventDecoder.canonicalKeyTable[field.rawValue]
-        out.append(UnsafeBufferPointer(rebasing: UsageEventDecoder.canonicalKeyBytes[key.start..<(key.start + key.count)]))
+        out.append(UsageEventDecoder.canonicalKeys[field.rawValue])
     }
 
     static func appendQuoted(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout JSONByteWriter) {
@@ -537,9 +523,7 @@ private struct CommonShapeScanner {
             for k in 0..<count {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
                 let i = order[k]
-                out.append(UInt8(ascii: "\""))
-                out.append(slice(key(i)))
-                out.append(UInt8(ascii: "\""))
+                Self.appendQuoted(slice(key(i)), to: &out)
                 out.append(UInt8(ascii: ":"))
                 value(i, &out)
             }

@@ -8,14 +8,14 @@ import GRDBSQLite
 // An index of the rows by (budget, time) takes each new booking in its budget's part of the
 // tree: a commit dirties a page per budget it books to (and the pages above it), written to
 // the log and again to the database at the checkpoint. At 20 budgets that was 2 µs of CPU and
-// 340 bytes written per event, at 200 budgets 7 µs and 2 KB (docs/benchmarks.md, "Eleventh
-// session"). Instead each booking (budget, event time, row number) is kept in memory as its
+// 340 bytes written per event (a build without it), and 200 budgets cost 7 µs and 2 KB per
+// event more than one (docs/benchmarks.md, "Eleventh session"). Instead each booking (budget, event time, row number) is kept in memory as its
 // row is inserted; every `bookingsPerSet` rows the set is sealed, sorted, and copied into
 // `booking_index` a step per write transaction (as event keys are copied into their
 // generations: EventKeys.swift), so that each budget's bookings of a whole set go into its
 // part of the tree together; the last step records in `booking_state.through` the last row
 // the set covers. Every booked row up to `through` has its entry in `booking_index`; the
-// rows after it (at most two sets: the one being copied and the one filling) are read
+// rows after it (about two sets' rows: the one being copied and the one filling) are read
 // directly when a budget's costs are listed (`StoreReader.costRows`). At a start the bookings
 // after `through` are read back from their rows.
 
@@ -75,24 +75,18 @@ extension HotStatements {
         }
         guard var c = bookingCopy, let sorted = c.bookings.result else { return }
         let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
-        let step = skippedBookingRows.isEmpty ? sorted[c.next..<end] : ArraySlice(sorted[c.next..<end].filter { !skippedBookingRows.contains($0.rowid) })
-        var i = step.startIndex
-        while i < step.endIndex {
-            let rows = step.endIndex - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
-            binder.begin(rows == 1 ? insertBooking : insertBookings)
-            for b in step[i..<(i + rows)] {
-                binder.text(b.budgetId)
-                binder.int(b.time)
-                binder.int(b.rowid)
-            }
-            try binder.run(self.step)
-            i += rows
+        let batch = skippedBookingRows.isEmpty ? sorted[c.next..<end] : ArraySlice(sorted[c.next..<end].filter { !skippedBookingRows.contains($0.rowid) })
+        try insertRows(batch.count, single: insertBooking, multi: insertBookings, rowsPerStatement: Self.keysPerCopyInsert) {
+            let b = batch[batch.startIndex + $0]
+            binder.text(b.budgetId)
+            binder.int(b.time)
+            binder.int(b.rowid)
         }
         c.next = end
         if end == sorted.count {
             binder.begin(updateBookingsThrough)
             binder.int(c.through)
-            try binder.run(self.step)
+            try binder.run(step)
             bookingsThrough = c.through
             completingBookings = true
         }
@@ -101,8 +95,8 @@ extension HotStatements {
 
     /// The order of `booking_index`: budget (by its UTF-8 bytes, as SQLite compares text),
     /// time, row. Grouped by budget first (a set has a few budgets, or a few bookings each),
-    /// so texts are hashed once each rather than compared at every step of the sort: sorting
-    /// 8,192 bookings by comparing their budgets' texts cost the daemon 0.4 µs per event.
+    /// so texts are hashed once each rather than compared at every step of the sort: with texts
+    /// compared, the daemon's sort threads took 0.6 µs per event; grouped, 0.1.
     static func sorted(_ bookings: [Booking]) -> [Booking] {
         var groups: [String: [Int]] = [:]
         for i in bookings.indices { groups[bookings[i].budgetId, default: []].append(i) }
@@ -125,7 +119,7 @@ extension HotStatements {
         guard !rowids.isEmpty else { return }
         pendingBookings.removeAll { rowids.contains($0.rowid) }
         uncommittedBookings.removeAll { rowids.contains($0.rowid) }
-        if bookingCopy != nil { skippedBookingRows.formUnion(rowids.filter { $0 <= bookingCopy!.through }) }
+        if let copy = bookingCopy { skippedBookingRows.formUnion(rowids.filter { $0 <= copy.through }) }
     }
 
     func committedBookings() {

@@ -270,17 +270,11 @@ final class HotStatements {
         // memory meanwhile).
         guard var c = copy, let sorted = c.keys.result else { return }
         let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
-        var i = c.next
-        while i < end {
-            let rows = end - i >= Self.keysPerCopyInsert ? Self.keysPerCopyInsert : 1
-            binder.begin(rows == 1 ? insertGenerationKey : insertGenerationKeys)
-            for key in sorted[i..<(i + rows)] {
-                binder.int(c.generation)
-                binder.int(key.hash)
-                binder.int(key.rowid)
-            }
-            try binder.run(step)
-            i += rows
+        try insertRows(end - c.next, single: insertGenerationKey, multi: insertGenerationKeys, rowsPerStatement: Self.keysPerCopyInsert) {
+            let key = sorted[c.next + $0]
+            binder.int(c.generation)
+            binder.int(key.hash)
+            binder.int(key.rowid)
         }
         c.next = end
         if end == sorted.count {
@@ -321,13 +315,13 @@ final class HotStatements {
 
     /// Runs `multi` for each full `rowsPerInsert` rows, then `single` for each row left;
     /// `bind(i)` binds row i's parameters; `after(first, rows)` runs after each statement.
-    private func insertRows(
-        _ count: Int, single: OpaquePointer, multi: OpaquePointer, bind: (Int) -> Void,
-        after: (Int, Int) throws -> Void = { _, _ in }
+    func insertRows(
+        _ count: Int, single: OpaquePointer, multi: OpaquePointer, rowsPerStatement: Int = HotStatements.rowsPerInsert,
+        bind: (Int) -> Void, after: (Int, Int) throws -> Void = { _, _ in }
     ) throws {
         var i = 0
         while i < count {
-            let rows = count - i >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
+            let rows = count - i >= rowsPerStatement ? rowsPerStatement : 1
             binder.begin(rows == 1 ? single : multi)
             for row in i..<(i + rows) { bind(row) }
             try binder.run(step)

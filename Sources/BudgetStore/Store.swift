@@ -288,14 +288,19 @@ public final class Store: @unchecked Sendable {
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
             let result = try queue.write { db in
-                let statements = try hot ?? HotStatements(
-                    db, keys: recentKeys, activeTable: keyTables.active, copy: keyTables.copy,
-                    keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep, backgroundSortKeys: backgroundSortKeys,
-                    bookingsThrough: bookingState.through, pendingBookings: bookingState.pending,
-                    lastRowid: bookingState.lastRowid, bookingsPerSet: bookingsPerSet
-                )
-                bookingState.pending = []
-                hot = statements
+                let statements: HotStatements
+                if let hot {
+                    statements = hot
+                } else {
+                    statements = try HotStatements(
+                        db, keys: recentKeys, activeTable: keyTables.active, copy: keyTables.copy,
+                        keysPerGeneration: keysPerGeneration, keysPerStep: keysPerStep, backgroundSortKeys: backgroundSortKeys,
+                        bookingsThrough: bookingState.through, pendingBookings: bookingState.pending,
+                        lastRowid: bookingState.lastRowid, bookingsPerSet: bookingsPerSet
+                    )
+                    hot = statements
+                    bookingState.pending = []  // the statements hold them now
+                }
                 try statements.stepKeys()
                 try statements.stepBookings()
                 return try body(StoreWriter(db: db, hot: statements))

@@ -52,6 +52,17 @@ private func storedEvent(
     )
 }
 
+/// An event whose plain cost is booked in its own row (Bookings.swift), to budget `budget`, at
+/// `seconds` after 2026-03-05T12:00:00Z.
+private func bookedEvent(_ id: String, budget: String = "b", seconds: Int64 = 0, receivedAt: String = "2026-03-05T12:00:01Z") -> StoredEvent {
+    var e = storedEvent(id, receivedAt: receivedAt)
+    e.budgetId = budget
+    e.time = Timestamp(nanosecondsSinceEpoch: t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch + seconds * 1_000_000_000)
+    e.booked = true
+    e.costAllocationId = nil
+    return e
+}
+
 /// Makes a database at `path` holding one event, and closes it (twice: closing is idempotent).
 private func storeOneEvent(at path: String) throws {
     let store = try Store(path: path)
@@ -577,15 +588,8 @@ struct StoreTests {
             var store = try Store(path: path, keysPerStep: 2, bookingsPerSet: 5)
             let budgets = ["b1", "b2", "b3"]
             let start = t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch
-            func booked(_ i: Int) -> StoredEvent {
-                var e = storedEvent("k\(i)")
-                e.budgetId = budgets[i % 3]
-                // Times out of row order, some equal: the listing orders by time, then row.
-                e.time = Timestamp(nanosecondsSinceEpoch: start + Int64((i * 7) % 11) * 60_000_000_000)
-                e.booked = true
-                e.costAllocationId = nil
-                return e
-            }
+            // Times out of row order, some equal: the listing orders by time, then row.
+            func booked(_ i: Int) -> StoredEvent { bookedEvent("k\(i)", budget: budgets[i % 3], seconds: Int64((i * 7) % 11) * 60) }
             var rows: [(row: Int64, event: StoredEvent)] = []
             func insert(_ range: Range<Int>) throws {
                 for i in range {
@@ -658,13 +662,7 @@ struct StoreTests {
         try withDatabasePath { path throws in
             let store = try Store(path: path, keysPerStep: 100, bookingsPerSet: 6)
             defer { store.close() }
-            func booked(_ i: Int) -> StoredEvent {
-                var e = storedEvent("d\(i)")
-                e.booked = true
-                e.costAllocationId = nil
-                e.time = Timestamp(nanosecondsSinceEpoch: t("2026-03-05T12:00:00Z").nanosecondsSinceEpoch + Int64(i) * 1_000_000_000)
-                return e
-            }
+            func booked(_ i: Int) -> StoredEvent { bookedEvent("d\(i)", seconds: Int64(i)) }
             for i in 0..<4 { try store.write { w throws in try w.insertEvent(booked(i)) } }
             // Rows 1 and 3 go while their bookings are pending in memory.
             let raw = try DatabaseQueue(path: path)
@@ -700,12 +698,7 @@ struct StoreTests {
         try withDatabasePath { path throws in
             let store = try Store(path: path, keysPerStep: 1, bookingsPerSet: 6)
             defer { store.close() }
-            func booked(_ i: Int) -> StoredEvent {
-                var e = storedEvent("r\(i)", receivedAt: i < 6 ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z")
-                e.booked = true
-                e.costAllocationId = nil
-                return e
-            }
+            func booked(_ i: Int) -> StoredEvent { bookedEvent("r\(i)", receivedAt: i < 6 ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z") }
             for i in 0..<6 { try store.write { w throws in try w.insertEvent(booked(i)) } }
             // This transaction seals rows 1…6 and copies two of them (rows 1 and 2); then retention
             // prunes rows 1…5 (the newest row stays): the entries of 1 and 2 are deleted, 3…5 skipped.
@@ -729,12 +722,7 @@ struct StoreTests {
         try withDatabasePath { path throws in
             let store = try Store(path: path, keysPerStep: 1, bookingsPerSet: 6)
             defer { store.close() }
-            func booked(_ i: Int, old: Bool) -> StoredEvent {
-                var e = storedEvent("p\(i)", receivedAt: old ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z")
-                e.booked = true
-                e.costAllocationId = nil
-                return e
-            }
+            func booked(_ i: Int, old: Bool) -> StoredEvent { bookedEvent("p\(i)", receivedAt: old ? "2026-01-01T00:00:00Z" : "2026-03-05T12:00:01Z") }
             for i in 0..<4 { try store.write { w throws in try w.insertEvent(booked(i, old: true)) } }
             let cutoff = t("2026-02-01T00:00:00Z")
             #expect(try store.write { w throws in try w.prune(eventsBefore: cutoff, othersBefore: cutoff) }.usageEvents == 3)

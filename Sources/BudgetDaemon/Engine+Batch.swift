@@ -243,9 +243,9 @@ extension Engine {
         // The complete filter holds every stored key and every key decided since (inserted
         // below): a key it has never seen is new, without a lookup, staged or processed in one go
         // (a retry, the drain, ingest beside control requests).
-        // The key's hash once, for the filter's lookup and insert and for the commit thread (which
-        // stores it with the row: EventKeys.swift).
-        let keyHash = EventKeyHash.of(source: event.source, id: event.id)
+        // The key's hash, made once when the event was decoded, serves the filter's lookup and
+        // insert and the commit thread (which stores it with the row: EventKeys.swift).
+        let keyHash = outcome.keyHash
         let surelyNew = inFlight.map { $0.filterComplete && !$0.filter.mayContain(hash: keyHash) } ?? false
         if !surelyNew, let existing = try w.findEvent(source: event.source, id: event.id) {
             // Code point by code point: canonical JSON keeps strings as they are, and two

@@ -238,6 +238,11 @@ extension Engine {
             inFlight.filter.formUnion(loaded)
             inFlight.filterComplete = true
         }
+        if inFlight.filterComplete {
+            // The filter's blocks of the batch's keys, fetched before the batch is decided
+            // (`KeyFilter.touchBlocks`; the lookups below then find them in the cache).
+            filterTouch ^= inFlight.filter.touchBlocks(decoded.compactMap { $0?.event == nil ? nil : $0?.keyHash })
+        }
         var answers: [WorkItem] = []
         let statsBefore = stats
         let now = SystemClock.now()

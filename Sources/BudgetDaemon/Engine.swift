@@ -132,6 +132,8 @@ public final class Engine: @unchecked Sendable {
     var committing: CommitJob?
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
+    /// What `KeyFilter.touchBlocks` read, kept so its reads are not optimised away.
+    var filterTouch: UInt64 = 0
     /// The key filter of the stored events, from `loadKeyFilter`'s thread, until `stage` takes it.
     let loadedKeyFilter = Mutex<KeyFilter?>(nil)
 

@@ -15,5 +15,7 @@ let package = Package(
         .executableTarget(name: "DecodeBench", dependencies: ["BudgetCore", "MallocCounter"]),
         // The dedup key filter: ns per new event (a lookup and an insert).
         .executableTarget(name: "KeyFilterBench", dependencies: ["BudgetCore"]),
+        // The ledger's part of the engine thread: route, price and book, ns per event.
+        .executableTarget(name: "LedgerBench", dependencies: ["BudgetCore", "MallocCounter"]),
     ]
 )

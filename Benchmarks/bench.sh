@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Decode benchmark (issue 8): ns/event and allocations/event in a release build, then
-# instructions/event under callgrind. See README.md.
+# Micro-benchmarks of the ingest hot path (issue 8): ns/event and allocations/event in a
+# release build, then instructions/event under callgrind. See README.md.
 #
-#   Benchmarks/bench.sh                 # BudgetCore of the working tree
+#   Benchmarks/bench.sh                 # DecodeBench, BudgetCore of the working tree
 #   Benchmarks/bench.sh eda5805         # BudgetCore of a git revision (exported to /tmp)
+#   BENCH=LedgerBench Benchmarks/bench.sh [rev]   # route, price and book (the ledger's part)
 #   EVENTS=100000 ROUNDS=10 CG_EVENTS=5000 Benchmarks/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 rev=${1:-}
+bench=${BENCH:-DecodeBench}
 events=${EVENTS:-100000}
 rounds=${ROUNDS:-10}
 cg_events=${CG_EVENTS:-5000}
+case "$bench" in
+    DecodeBench) loop='*decodeAll*' ;;
+    LedgerBench) loop='*bookAll*' ;;
+    *) echo "BENCH: DecodeBench or LedgerBench" >&2; exit 2 ;;
+esac
 
 package=$(pwd)
 if [ -n "$rev" ]; then
@@ -21,17 +28,17 @@ if [ -n "$rev" ]; then
     git -C .. archive "$rev" Sources/BudgetCore | tar -x -C "$package"
 fi
 
-swift build -c release --package-path "$package" 2>&1 | tail -1
-binary="$package/.build/release/DecodeBench"
+swift build -c release --package-path "$package" --product "$bench" 2>&1 | tail -1
+binary="$package/.build/release/$bench"
 "$binary" "$events" "$rounds"
 
 if command -v valgrind > /dev/null; then
     # valgrind 3.19 cannot read Swift 6's DWARF 5: profile a copy without debug info.
-    stripped=$(mktemp /tmp/DecodeBench-XXXXXX)
+    stripped=$(mktemp "/tmp/$bench-XXXXXX")
     strip --strip-debug -o "$stripped" "$binary"
     out=$(mktemp /tmp/callgrind-XXXXXX)
     # Only the measured loop counts (one round over cg_events events), not event generation.
-    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*decodeAll*' \
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect="$loop" \
         --callgrind-out-file="$out" "$stripped" "$cg_events" 1 > /dev/null 2>&1
     total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     echo "instructions/event (callgrind, $cg_events events): $((total / cg_events))"

@@ -30,8 +30,12 @@ public struct HistoryBucket: Sendable, Hashable {
 }
 
 /// Spend per clock hour (by the cost's time), sparse, for spike windows. Pure value type.
-public struct HourlySpend: Sendable, Hashable {
+public struct HourlySpend: Sendable {
     var buckets: [Int64: Money] = [:]
+    /// Hours changed since the ledger last took them (`Ledger.takeChangedHistory`): kept here,
+    /// with the spend, rather than in a set of (key, hour) that hashed the key again for every
+    /// cost (issue 8).
+    var changedHours: [Int64] = []
 
     public init() {}
 
@@ -44,6 +48,15 @@ public struct HourlySpend: Sendable, Hashable {
 
     public mutating func add(_ amount: Money, at t: Timestamp) {
         buckets[Self.hour(t), default: .zero] += amount
+    }
+
+    /// Adds `amount` to `hour` and marks the hour changed; returns whether this key had no
+    /// changed hour before (its key is then to be listed as changed).
+    mutating func add(_ amount: Money, hour: Int64) -> Bool {
+        buckets[hour, default: .zero] += amount
+        if changedHours.last == hour || changedHours.contains(hour) { return false }
+        changedHours.append(hour)
+        return changedHours.count == 1
     }
 
     /// Spend in the `hours` clock hours ending with hour `last` (inclusive).
@@ -68,31 +81,39 @@ extension Ledger {
     public mutating func recordHistory(amount: Money, budgetId: String, platform: String, serviceType: ServiceType, at time: Timestamp) {
         let ids = chain(from: budgetId)
         let allocations = ids.map { id in
-            budgets[id].flatMap { b in b.allocationIndex(platform: platform, serviceType: serviceType).map { b.allocations[$0].id } }
+            budgets[id].flatMap { b in b.allocationIndex(platform: platform, serviceType: serviceType).map { b.allocations[$0].historyKey } }
         }
         recordHistory(amount: amount, chain: ids, allocations: allocations, at: time)
     }
 
-    /// The same for a chain whose matching allocations are known (`book` found them).
+    /// The same for a chain whose matching allocations' history keys are known (`book` found
+    /// them: `Allocation.historyKey`).
     mutating func recordHistory(amount: Money, chain ids: [String], allocations: [String?], at time: Timestamp) {
         let hour = HourlySpend.hour(time)
-        for (id, allocationId) in zip(ids, allocations) {
-            history[id, default: HourlySpend()].add(amount, at: time)
-            changedHistory.insert(HistoryBucket(key: id, hour: hour))
-            if let allocationId {
-                let key = Self.allocationKey(id, allocationId)
-                history[key, default: HourlySpend()].add(amount, at: time)
-                changedHistory.insert(HistoryBucket(key: key, hour: hour))
-            }
+        for (id, allocationKey) in zip(ids, allocations) {
+            record(amount, key: id, hour: hour)
+            if let allocationKey { record(amount, key: allocationKey, hour: hour) }
         }
+    }
+
+    private mutating func record(_ amount: Money, key: String, hour: Int64) {
+        if history[key, default: HourlySpend()].add(amount, hour: hour) { changedHistoryKeys.append(key) }
     }
 
     /// The history buckets changed since the last call, with their amounts now: what the
     /// caller persists (`spend_history`) so a restart restores the spike windows without
     /// reading every recent cost.
     public mutating func takeChangedHistory() -> [(bucket: HistoryBucket, amount: Money)] {
-        defer { changedHistory = [] }
-        return changedHistory.map { ($0, history[$0.key]?.amount(hour: $0.hour) ?? .zero) }
+        var changed: [(bucket: HistoryBucket, amount: Money)] = []
+        for key in changedHistoryKeys {
+            guard let slot = history.index(forKey: key) else { continue }
+            for hour in history.values[slot].changedHours {
+                changed.append((HistoryBucket(key: key, hour: hour), history.values[slot].amount(hour: hour)))
+            }
+            history.values[slot].changedHours = []
+        }
+        changedHistoryKeys = []
+        return changed
     }
 
     /// Sets one bucket of the history, as persisted (at start).
@@ -124,18 +145,17 @@ extension Ledger {
         for key in history.keys { history[key]!.prune(before: keep) }
     }
 
-    /// SPENDING_SPIKE for a budget (allocation nil) or one of its allocations: spend in the recent
-    /// window against the mean of the same window on the previous days of the period.
-    mutating func spike(_ b: Budget, allocation: Allocation?, eventId: String?, at now: Timestamp) -> OutboundMessage? {
-        let key = allocation.map { Self.allocationKey(b.id, $0.id) } ?? b.id
+    /// Whether history key `key` (a budget's, or "budget/allocation") is in a spike at `now`,
+    /// and if so its window's spend, the baseline days' total and their number. Reads only the
+    /// history and settings: `evaluate` asks it before copying a budget out of the table.
+    func spikeFigures(key: String, periodStart: Timestamp, at now: Timestamp) -> (recent: Money, baselineTotal: Money, days: Int)? {
         guard let spend = history[key] else { return nil }
         let s = settings
         let current = HourlySpend.hour(now)
-        if let last = lastSpikeHour[key], current < last + Int64(s.spikeWindowHours) { return nil }
         let recent = spend.sum(endingAt: current, hours: s.spikeWindowHours)
         guard recent >= s.spikeMinAmount, recent > .zero else { return nil }
         // Only days whose window lies inside the period count: a new budget has no baseline yet.
-        let firstHour = HourlySpend.hour(b.period.start)
+        let firstHour = HourlySpend.hour(periodStart)
         var days = 0
         var baselineTotal = Money.zero
         for k in 1...max(1, s.spikeBaselineDays) {
@@ -154,6 +174,19 @@ extension Ledger {
         let lhs = recent.nanos * Int128(days) * 100
         let rhs = Int128(s.spikeFactorPercent) * baselineTotal.nanos
         guard lhs > rhs else { return nil }
+        // Once per window (checked last: the other conditions rarely all hold, and this one
+        // cost a lookup of the key for every cost).
+        if let last = lastSpikeHour[key], current < last + Int64(s.spikeWindowHours) { return nil }
+        return (recent, baselineTotal, days)
+    }
+
+    /// SPENDING_SPIKE for a budget (allocation nil) or one of its allocations: spend in the recent
+    /// window against the mean of the same window on the previous days of the period.
+    mutating func spike(_ b: Budget, allocation: Allocation?, eventId: String?, at now: Timestamp) -> OutboundMessage? {
+        let key = allocation?.historyKey ?? b.id
+        guard let (recent, baselineTotal, days) = spikeFigures(key: key, periodStart: b.period.start, at: now) else { return nil }
+        let s = settings
+        let current = HourlySpend.hour(now)
         lastSpikeHour[key] = current
         let baseline = Money(nanos: baselineTotal.nanos / Int128(days))
         let seq = nextSeq()
@@ -178,20 +211,7 @@ extension Ledger {
 
     /// LOW_BUDGET: at the current burn rate the budget runs out before its end; once per period.
     mutating func lowBudget(_ b: inout Budget, eventId: String?, at now: Timestamp) -> OutboundMessage? {
-        guard !b.isUnlimited, !b.fired.contains(.lowBudget), let end = b.period.endExclusive, end > now,
-              b.spentAmount > .zero, b.spentAmount < b.totalAmount,
-              now - b.period.start >= Int64(settings.lowBudgetMinElapsedHours) * AlertSettings.nanosPerHour
-        else { return nil }
-        let remaining = b.totalAmount - b.spentAmount
-        let (product, overflow) = remaining.nanos.multipliedReportingOverflow(by: b.burnElapsed(at: now))
-        guard !overflow else { return nil }
-        // ⌊product ÷ spent⌋ < end − now  ⇔  product < (end − now) × spent (spent > 0): the
-        // common case, a budget that lasts, without a 128-bit division for every booking (a
-        // product past Int128 is past any product too).
-        let (limit, limitOverflow) = Int128(end - now).multipliedReportingOverflow(by: b.spentAmount.nanos)
-        guard limitOverflow || product < limit else { return nil }
-        let untilEmpty = product / b.spentAmount.nanos
-        let exhaustion = now.adding(nanoseconds: Int64(untilEmpty))
+        guard let exhaustion = b.lowBudgetExhaustion(settings: settings, at: now), let end = b.period.endExclusive else { return nil }
         b.fired.insert(.lowBudget)
         let seq = nextSeq()
         let rate = b.burnRate(at: now)
@@ -203,4 +223,65 @@ extension Ledger {
             projectedExhaustion: exhaustion
         ))
     }
+}
+
+extension Budget {
+    /// When LOW_BUDGET is due (not fired this period, spent and burning so that it runs out
+    /// before the period ends, at least `lowBudgetMinElapsedHours` into it): the projected
+    /// exhaustion; nil otherwise.
+    func lowBudgetExhaustion(settings: AlertSettings, at now: Timestamp) -> Timestamp? {
+        guard !isUnlimited, !fired.contains(.lowBudget), let end = period.endExclusive, end > now,
+              spentAmount > .zero, spentAmount < totalAmount,
+              now - period.start >= Int64(settings.lowBudgetMinElapsedHours) * AlertSettings.nanosPerHour
+        else { return nil }
+        let remaining = totalAmount - spentAmount
+        let (product, overflow) = Self.multiplied(remaining.nanos, burnElapsed(at: now))
+        guard !overflow else { return nil }
+        // ⌊product ÷ spent⌋ < end − now  ⇔  product < (end − now) × spent (spent > 0): the
+        // common case, a budget that lasts, without a 128-bit division for every booking (a
+        // product past Int128 is past any product too).
+        let (limit, limitOverflow) = Self.multiplied(Int128(end - now), spentAmount.nanos)
+        guard limitOverflow || product < limit else { return nil }
+        let untilEmpty = product / spentAmount.nanos
+        return now.adding(nanoseconds: Int64(untilEmpty))
+    }
+
+    /// a × b, and whether it overflowed. Two factors under 2⁶³ in magnitude (every amount and
+    /// duration a budget has in practice) cannot overflow, and are multiplied without the
+    /// general check (`multipliedReportingOverflow` on Int128 cost ~400 instructions; this runs
+    /// twice for every cost).
+    static func multiplied(_ a: Int128, _ b: Int128) -> (Int128, overflow: Bool) {
+        let small: UInt128 = 1 << 63
+        if a.magnitude < small && b.magnitude < small { return (a &* b, false) }
+        return a.multipliedReportingOverflow(by: b)
+    }
+
+    /// Whether a threshold, BUDGET_EXCEEDED, ALLOCATION_DEPLETED (of allocation `allocationIndex`,
+    /// or of any when nil) or LOW_BUDGET is due: what `Ledger.evaluate` fires, but for spikes.
+    func hasAlertDue(allocationIndex: Int?, settings: AlertSettings, at now: Timestamp) -> Bool {
+        if !isUnlimited {
+            for type in [AlertType.threshold80, .threshold90, .threshold100] {
+                if let percent = type.thresholdPercent, isEnabled(type), !fired.contains(type),
+                   spentAmount.reaches(percent: percent, of: totalAmount) { return true }
+            }
+            if !fired.contains(.budgetExceeded), spentAmount > totalAmount { return true }
+        }
+        if let i = allocationIndex {
+            if allocations[i].isDepletedUnfired { return true }
+        } else if allocations.contains(where: \.isDepletedUnfired) {
+            return true
+        }
+        return lowBudgetExhaustion(settings: settings, at: now) != nil
+    }
+
+    /// `hasAlertDue` run on a budget in place (mutating only so that a budget in a dictionary is
+    /// not copied out of it: `addToAllocation`), with what `evaluate` needs for the spike check.
+    mutating func quietCheck(allocationIndex: Int?, settings: AlertSettings, at now: Timestamp) -> (due: Bool, periodStart: Timestamp, allocationKey: String?) {
+        (hasAlertDue(allocationIndex: allocationIndex, settings: settings, at: now), period.start, allocationIndex.map { allocations[$0].historyKey })
+    }
+}
+
+extension Allocation {
+    /// ALLOCATION_DEPLETED is due: spent reached what was allocated and it has not fired.
+    var isDepletedUnfired: Bool { !depletedFired && spentAmount > .zero && spentAmount >= allocatedAmount }
 }

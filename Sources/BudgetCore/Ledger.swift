@@ -41,13 +41,16 @@ public struct Ledger: Sendable {
     public var settings = AlertSettings()
     /// Hourly spend by cost time, per budget and per "budget/allocation".
     var history: [String: HourlySpend] = [:]
-    /// Buckets of `history` changed since `takeChangedHistory`.
-    var changedHistory: Set<HistoryBucket> = []
+    /// Keys of `history` with changed hours (`HourlySpend.changedHours`) since `takeChangedHistory`.
+    var changedHistoryKeys: [String] = []
     /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
     var lastSpikeHour: [String: Int64] = [:]
     var candidateIndex: [String: Int] = [:]
     /// Which candidates an event's metadata could match (`RouteIndex`).
     var routeIndex = RouteIndex()
+    /// false: `evaluate` runs every rule on a copy of the budget even when its in-place check
+    /// finds nothing due (for the tests that compare the two).
+    var evaluatesInPlace = true
 
     public init(budgets: [Budget] = [], lastSeq: Int64 = 0) {
         self.lastSeq = lastSeq
@@ -120,11 +123,16 @@ public struct Ledger: Sendable {
         let ids = chain(from: budgetId)
         var allocationId: String?
         // Per budget of the chain: the matching allocation's index and id, if any.
-        var matched: [(index: Int, id: String)?] = []
+        var matched: [(index: Int, id: String, historyKey: String)?] = []
         matched.reserveCapacity(ids.count)
+        // Each budget's place in the table, for `evaluate` (nothing is added or removed meanwhile).
+        var slots: [Dictionary<String, Budget>.Index?] = []
+        slots.reserveCapacity(ids.count)
         for id in ids {
             // In place: a copy taken out of the dictionary would copy its allocations on write.
-            guard let slot = budgets.index(forKey: id) else {
+            let found = budgets.index(forKey: id)
+            slots.append(found)
+            guard let slot = found else {
                 matched.append(nil)
                 continue
             }
@@ -134,21 +142,37 @@ public struct Ledger: Sendable {
             matched.append(match)
             if id == budgetId { allocationId = match?.id }
         }
-        recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.id }, at: costTime ?? now)
+        recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.historyKey }, at: costTime ?? now)
         var messages: [OutboundMessage] = []
-        for (id, match) in zip(ids, matched) {
+        for (i, id) in ids.enumerated() {
             // A negative amount (a credit) re-arms first: a status.ACTIVE it causes comes before
             // what the same booking fires (LOW_BUDGET), as when a raised total re-arms (§5's order).
             if rearming { messages += rearm(budgetId: id, at: now) }
-            messages += evaluate(budgetId: id, allocationIndex: match?.index, eventId: eventId, fromCost: true, at: now)
+            messages += evaluate(budgetId: id, slot: rearming ? nil : slots[i], allocationIndex: matched[i]?.index, eventId: eventId, fromCost: true, at: now)
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }
 
     /// Fires what is crossed and not yet fired for one budget: thresholds lowest first,
     /// BUDGET_EXCEEDED, status.EXCEEDED, ALLOCATION_DEPLETED.
-    mutating func evaluate(budgetId: String, allocationIndex: Int?, eventId: String?, fromCost: Bool = false, at now: Timestamp) -> [OutboundMessage] {
-        guard var b = budgets[budgetId] else { return [] }
+    ///
+    /// `slot`: the budget's place in `budgets`, when the caller has it.
+    mutating func evaluate(
+        budgetId: String, slot known: Dictionary<String, Budget>.Index? = nil, allocationIndex: Int?, eventId: String?,
+        fromCost: Bool = false, at now: Timestamp
+    ) -> [OutboundMessage] {
+        // Almost every booking fires nothing: that is found with the budget read in place, for
+        // the copy out of the table and back cost a retain and a release of each of its fields
+        // and a second hash of its id (issue 8). The same predicates decide below.
+        guard let slot = known ?? budgets.index(forKey: budgetId) else { return [] }
+        let check = budgets.values[slot].quietCheck(allocationIndex: allocationIndex, settings: settings, at: now)
+        if evaluatesInPlace && !check.due && !(fromCost && (
+            spikeFigures(key: budgetId, periodStart: check.periodStart, at: now) != nil
+                || check.allocationKey.map { spikeFigures(key: $0, periodStart: check.periodStart, at: now) != nil } == true
+        )) {
+            return []
+        }
+        var b = budgets.values[slot]
         var messages: [OutboundMessage] = []
         if !b.isUnlimited {
             for type in [AlertType.threshold80, .threshold90, .threshold100] {
@@ -170,7 +194,7 @@ public struct Ledger: Sendable {
         var spikes: [OutboundMessage] = []
         for i in indices {
             let a = b.allocations[i]
-            guard !a.depletedFired, a.spentAmount > .zero, a.spentAmount >= a.allocatedAmount else { continue }
+            guard a.isDepletedUnfired else { continue }
             b.allocations[i].depletedFired = true
             var record = alert(.allocationDepleted, budget: b, eventId: eventId, at: now)
             record.platform = a.platform
@@ -189,7 +213,7 @@ public struct Ledger: Sendable {
         }
         messages += spikes
         if let m = lowBudget(&b, eventId: eventId, at: now) { messages.append(m) }
-        budgets[budgetId] = b
+        budgets.values[slot] = b
         return messages
     }
 

@@ -52,8 +52,11 @@ public enum AlertSeverity: String, Sendable, Hashable {
 
 /// A per-platform share of a budget, with its own running total.
 public struct Allocation: Sendable, Hashable {
-    public var id: String
-    public var budgetId: String
+    public var id: String { didSet { historyKey = Ledger.allocationKey(budgetId, id) } }
+    public var budgetId: String { didSet { historyKey = Ledger.allocationKey(budgetId, id) } }
+    /// "budget/allocation": its key in the ledger's spend history, made once rather than for
+    /// every cost it counts (issue 8).
+    public private(set) var historyKey: String
     public var platform: String
     public var serviceType: ServiceType
     public var allocatedAmount: Money
@@ -70,6 +73,7 @@ public struct Allocation: Sendable, Hashable {
     ) {
         self.id = id
         self.budgetId = budgetId
+        self.historyKey = Ledger.allocationKey(budgetId, id)
         self.platform = platform
         self.serviceType = serviceType
         self.allocatedAmount = allocatedAmount
@@ -190,9 +194,9 @@ public struct Budget: Sendable, Hashable {
     /// Adds `amount` to the allocation a cost on this platform and service counts against;
     /// returns its index and id, or nil when none does. Mutating, so a budget in a dictionary
     /// is read in place (a non-mutating call through `values[slot]` copies it first).
-    mutating func addToAllocation(_ amount: Money, platform: String, serviceType: ServiceType) -> (index: Int, id: String)? {
+    mutating func addToAllocation(_ amount: Money, platform: String, serviceType: ServiceType) -> (index: Int, id: String, historyKey: String)? {
         guard let i = allocationIndex(platform: platform, serviceType: serviceType) else { return nil }
         allocations[i].spentAmount += amount
-        return (i, allocations[i].id)
+        return (i, allocations[i].id, allocations[i].historyKey)
     }
 }

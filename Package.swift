@@ -45,11 +45,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A prefetch hint (C's __builtin_prefetch), for the engine's key filter reads.
+        .target(name: "CPrefetch"),
         // The daemon's services: ingest, control, outbound, engine.
         .target(
             name: "BudgetDaemon",
             dependencies: [
-                "BudgetCore", "BudgetStore", "ZMQ",
+                "BudgetCore", "BudgetStore", "ZMQ", "CPrefetch",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import BudgetCore
 import BudgetStore
+import CPrefetch
 import Dispatch
 import Foundation
 import Logging
@@ -238,11 +239,6 @@ extension Engine {
             inFlight.filter.formUnion(loaded)
             inFlight.filterComplete = true
         }
-        if inFlight.filterComplete {
-            // The filter's blocks of the batch's keys, fetched before the batch is decided
-            // (`KeyFilter.touchBlocks`; the lookups below then find them in the cache).
-            filterTouch ^= inFlight.filter.touchBlocks(decoded.compactMap { $0?.event == nil ? nil : $0?.keyHash })
-        }
         var answers: [WorkItem] = []
         let statsBefore = stats
         let now = SystemClock.now()
@@ -267,6 +263,15 @@ extension Engine {
                 // The batch before committed meanwhile: its acknowledgements and alerts go out
                 // now rather than after this whole batch (its events stay in flight
                 // until this batch's lookups are done: their snapshot may predate its commit).
+                // The key filter's block of the event `filterLead` ahead, fetched now (a hint,
+                // no wait) so that it is in the cache when that event's lookup comes. A message
+                // without an event has hash 0: one block fetched for nothing.
+                if inFlight.filterComplete, index + Self.filterLead < decoded.count, let hash = decoded[index + Self.filterLead]?.keyHash {
+                    inFlight.filter.withBlock(hash: hash) { first, last in
+                        budgetd_prefetch(first)
+                        budgetd_prefetch(last)
+                    }
+                }
                 if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
                     completeCommit(forgetting: false)
                     releasedMeanwhile.append(job.rows)

@@ -132,8 +132,8 @@ public final class Engine: @unchecked Sendable {
     var committing: CommitJob?
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
-    /// What `KeyFilter.touchBlocks` read, kept so its reads are not optimised away.
-    var filterTouch: UInt64 = 0
+    /// How many events ahead of its lookup a key's filter block is read (`stage`).
+    static let filterLead = 8
     /// The key filter of the stored events, from `loadKeyFilter`'s thread, until `stage` takes it.
     let loadedKeyFilter = Mutex<KeyFilter?>(nil)
 
@@ -178,7 +178,10 @@ public final class Engine: @unchecked Sendable {
         // A long transaction (`retention.run` of 10⁶ events: half a minute) must not look like a
         // hung loop to systemd: its statements ping while they step. The serve loop pings the rest of the time.
         store.whileStatementsRun { [notifier] in notifier.watchdogIfDue() }
-        inFlight = InFlightEvents(lookup: try store.makeEventLookup())
+        let events = InFlightEvents(lookup: try store.makeEventLookup())
+        let (advised, total) = events.filter.withUnsafeMutableBytes { (HugePages.advise($0), $0.count) }
+        logger.info("dedup key filter: \(advised.bytes >> 20) of \(total >> 20) MiB advised to huge pages", metadata: ["collapsed": "\(advised.collapsed)"])
+        inFlight = events
         loadKeyFilter()
         if store.deferredIntegrityCheck {
             logger.notice("database over \(Store.synchronousCheckBytes >> 20) MiB: its integrity check runs in the background")

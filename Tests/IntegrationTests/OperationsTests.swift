@@ -215,6 +215,27 @@ struct OperationsTests {
         #expect(longestGap < 1.2, "no watchdog ping for \(longestGap) s during a \(took) s retention")
     }
 
+    @Test("the dedup key filter is in huge pages where the kernel gives them (THP madvise or always): the log says so and /proc agrees")
+    func keyFilterInHugePages() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { _ = daemon.stop() }
+        let line = daemon.stderr.split(separator: "\n").first { $0.contains("dedup key filter: ") }
+        try #require(line != nil, "\(daemon.stderr)")
+        let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? "[never]"
+        let rollup = try String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/smaps_rollup", encoding: .utf8)
+        let hugeKB = rollup.split(separator: "\n").first { $0.hasPrefix("AnonHugePages:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+        // 16 MiB from malloc: its aligned 2 MiB pages, at least 12 MiB of it.
+        #expect(line!.contains("dedup key filter: 14 of 16 MiB") || line!.contains("dedup key filter: 12 of 16 MiB"), "\(line!)")
+        if mode.contains("[never]") {
+            #expect(hugeKB == 0)
+        } else if line!.contains("collapsed=true") {
+            // Collapsed at start (MADV_COLLAPSE): there now, not when khugepaged passes.
+            #expect(hugeKB >= 12 * 1024, "\(rollup)")
+        }
+    }
+
     @Test("no NOTIFY_SOCKET: nothing is sent and the daemon runs as before")
     func withoutSystemd() throws {
         let dir = try TempDir()

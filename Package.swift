@@ -69,7 +69,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // jemalloc as the daemon's malloc (apt: libjemalloc-dev): its threads free what other
+            // threads allocated (the decode thread's strings, on the engine thread) thousands of
+            // times a second, which glibc's malloc does under its arena lock with consolidation
+            // passes. docs/benchmarks.md, "Twelfth session".
+            linkerSettings: [.linkedLibrary("jemalloc")]
         ),
         .executableTarget(
             name: "budgetctl",

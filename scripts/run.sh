@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! dpkg -s libzmq3-dev libsqlite3-dev sqlite3 >/dev/null 2>&1; then
+if ! dpkg -s libzmq3-dev libsqlite3-dev libjemalloc-dev sqlite3 >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev libsqlite3-dev sqlite3 pkg-config
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev libsqlite3-dev libjemalloc-dev sqlite3 pkg-config
 fi
 swift build -c release --product budgetd
 swift build -c release --product budgetctl

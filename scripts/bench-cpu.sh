@@ -8,6 +8,9 @@
 #   scripts/bench-cpu.sh [N=300000] [M=20]
 #   MODE=ack scripts/bench-cpu.sh 100000 10     # the acknowledged path, window 256 (WINDOW=)
 #   IDS=random scripts/bench-cpu.sh 300000 20   # ids as UUIDs spread (budgetctl bench --ids random)
+#   RUN_ID=pub-1000000-10 SEND_HWM=10000 WITH_RAW=1 scripts/bench-cpu.sh 1000000 10
+#                                               # the suite's pub run: its ids (longer than 15
+#                                               # bytes, so not inline strings), HWM, raw run first
 #
 # Also the bytes the daemon wrote per event (/proc/PID/io: log, checkpoints), and the
 # generator's CPU.
@@ -27,7 +30,7 @@ PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 until grep -q "^ready" "$DIR/log" 2>/dev/null; do sleep 0.1; done
 ctl() { local sub=$1; shift; "$BIN/budgetctl" "$sub" --control tcp://127.0.0.1:7703 "$@"; }
-RUN=cpu$$
+RUN=${RUN_ID:-cpu$$}
 # Budgets first (and one event, so the run itself creates nothing).
 ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
 snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
@@ -38,7 +41,7 @@ if [ "${MODE:-pub}" = ack ]; then
     time ctl bench --mode ack --ingest-ack tcp://127.0.0.1:7701 --window "${WINDOW:-256}" --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(acknowledged|missingReplies|eventsPerSecond|p50LatencyMs|p99LatencyMs) "
 else
-    time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
+    time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop ${SEND_HWM:+--send-hwm $SEND_HWM} ${WITH_RAW:+--with-raw} --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(committed|lost|eventsPerSecond) "
 fi
 snap > "$DIR/after"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io1"; paste "$DIR/io0" "$DIR/io1" | awk -v n="$N" '{ printf "%s %.0f bytes/event\n", $1, ($4 - $2) / n }'

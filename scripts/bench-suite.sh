@@ -81,6 +81,11 @@ stop_daemon() {
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
         DAEMON_PID=
+        # The scenario's database is kept (in $OUT): its dirty pages are written back now, not
+        # during the next scenario, whose commits would wait behind that writeback (without
+        # this, the pub 1e6 run after the 1e4-budget one measured the disk: ~126,000/s for
+        # every build, against 150,000–170,000/s alone).
+        sync
     fi
 }
 trap stop_daemon EXIT

@@ -3,19 +3,56 @@ import BudgetStore
 import Logging
 import ZMQ
 
-/// What one batch produced, released only after it commits.
-struct BatchOutput {
-    private static func add(_ amount: Money, to entry: inout (amount: Money, count: Int64)) {
-        entry.amount += amount
-        entry.count += 1
+/// A batch's additions to the daily rollup, grouped by budget: one lookup of the budget's id
+/// per booking, then a scan of that budget's few (day, platform, service) rows, instead of a
+/// table keyed by all four, which hashed three strings per booking (issue 8). The budgets it
+/// holds are the batch's booked budgets.
+struct DailyTotals {
+    struct Row {
+        var day: String
+        var platform: String
+        var serviceType: ServiceType
+        var amount: Money
+        var count: Int64
     }
 
+    private(set) var byBudget: [String: [Row]] = [:]
+
+    var isEmpty: Bool { byBudget.isEmpty }
+
+    /// The budgets with a booking in the batch.
+    var budgetIds: Set<String> { Set(byBudget.keys) }
+
+    mutating func add(_ amount: Money, budgetId: String, day: String, platform: String, serviceType: ServiceType) {
+        Self.add(amount, day: day, platform: platform, serviceType: serviceType, to: &byBudget[budgetId, default: []])
+    }
+
+    private static func add(_ amount: Money, day: String, platform: String, serviceType: ServiceType, to rows: inout [Row]) {
+        for i in rows.indices where rows[i].serviceType == serviceType && rows[i].platform == platform && rows[i].day == day {
+            rows[i].amount += amount
+            rows[i].count += 1
+            return
+        }
+        rows.append(Row(day: day, platform: platform, serviceType: serviceType, amount: amount, count: 1))
+    }
+
+    /// Every row with its key, for writing.
+    var rows: [(key: DailyKey, amount: Money, count: Int64)] {
+        byBudget.flatMap { id, rows in
+            rows.map { (DailyKey(budgetId: id, day: $0.day, platform: $0.platform, serviceType: $0.serviceType), $0.amount, $0.count) }
+        }
+    }
+}
+
+/// What one batch produced, released only after it commits.
+struct BatchOutput {
     var replies: [Reply] = []
     var outbound: [OutboundMessage] = []
     var touchedBudgets: Set<String> = []
-    /// Budgets whose running totals (and alert state) changed by booking a cost: only those
-    /// columns are written at commit (`saveTotals`), unless the budget is also in `touchedBudgets`.
-    var bookedBudgets: Set<String> = []
+    /// Budgets whose running totals (and alert state) changed by booking a cost (those of
+    /// `daily`): only those columns are written at commit (`saveTotals`), unless the budget is
+    /// also in `touchedBudgets`.
+    var bookedBudgets: Set<String> { daily.budgetIds }
     /// Budgets created or changed in this batch: UNALLOCATED events are routed again.
     var budgetsChanged = false
     /// The budget the control request just performed created or changed (`budget.create`,
@@ -27,15 +64,14 @@ struct BatchOutput {
     /// A `backup.create` request (one at a time), started once the batch has committed and
     /// answered when its copy is done.
     var backup: BackupJob?
-    /// The batch's additions to the daily rollup, written once per key at commit.
-    var daily: [DailyKey: (amount: Money, count: Int64)] = [:]
+    /// The batch's additions to the daily rollup, written once per row at commit.
+    var daily = DailyTotals()
     /// The last day's text (a batch's costs are mostly of one day: one string, not one per cost).
     private var dayText: (day: CivilDate, text: String)?
 
     /// Records a booked cost: its budgets, its messages, and its day in each budget of the chain.
     mutating func add(_ booking: Booking, amount: Money, day: CivilDate, platform: String, serviceType: ServiceType) {
-        bookedBudgets.formUnion(booking.touchedBudgets)
-        outbound += booking.messages
+        if !booking.messages.isEmpty { outbound += booking.messages }
         let dayText: String
         if let last = self.dayText, last.day == day {
             dayText = last.text
@@ -44,8 +80,7 @@ struct BatchOutput {
             self.dayText = (day, dayText)
         }
         for id in booking.touchedBudgets {
-            // One lookup (the key hashes three strings), changed in place.
-            Self.add(amount, to: &daily[DailyKey(budgetId: id, day: dayText, platform: platform, serviceType: serviceType), default: (.zero, 0)])
+            daily.add(amount, budgetId: id, day: dayText, platform: platform, serviceType: serviceType)
         }
     }
 }
@@ -126,7 +161,7 @@ extension Engine {
                     }
                 }
                 try w.saveHistory(ledger.takeChangedHistory())
-                for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }
+                for row in out.daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
                 for m in out.outbound { try w.insertOutbound(m, at: now) }
             }
         } catch {

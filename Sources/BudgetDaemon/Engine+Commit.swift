@@ -165,7 +165,7 @@ final class CommitJob: @unchecked Sendable {
                 try w.insertEvents(rows.events)
                 for b in budgets { try w.saveTotals(b) }
                 try w.saveHistory(history)
-                for (key, delta) in out.daily { try w.addDailySpend(key, amount: delta.amount, count: delta.count) }
+                for row in out.daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
                 for m in out.outbound { try w.insertOutbound(m, at: now) }
             }
         } catch {

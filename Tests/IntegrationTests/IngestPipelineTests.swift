@@ -76,6 +76,66 @@ extension IngestPipelineTests {
     /// "é" precomposed and "e" with a combining accent are different text, so a resend that
     /// changed one into the other is a conflict, and two ids that differ so are two events,
     /// also within one batch (the events in flight are found by their key's code points).
+    /// Each batch adds to the daily rollup once per (budget, day, platform, service): a burst
+    /// whose events share batches must still give each row its own sum (`DailyTotals`).
+    @Test("a burst over budgets, days, platforms and services gives each daily rollup row its own sum")
+    func dailyRollupOfABurst() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let today = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)).civilDate
+        let start = CivilDate(year: today.year, month: today.month, day: 1)!
+        let budgets = ["roll-a", "roll-b"]
+        for id in budgets {
+            _ = try client.call("budget.create", [
+                "id": .string(id), "name": .string(id), "budgetType": "MONTHLY", "totalAmount": 1000000,
+                "startDate": .string(start.description),
+            ])
+        }
+        // Days 1 and 2 of this month (both in the budget's period), three platforms, two services
+        // for one of them: 16 rows, each its own sum.
+        let kinds: [(platform: String, service: String)] = [("OpenAI", "API"), ("Apify", "SCRAPING"), ("AWS", "STORAGE"), ("AWS", "PROCESSING")]
+        var perRow: [String: Int] = [:]  // "budget day platform service" → cost in millionths
+        var perDay: [String: [String: Int]] = [:]  // budget → day → millionths
+        var perPlatform: [String: Int] = [:]
+        let n = 3000
+        for i in 0..<n {
+            let budget = budgets[i % 2]
+            let kind = kinds[(i / 2) % kinds.count]
+            let day = CivilDate(year: start.year, month: start.month, day: 1 + (i / 7) % 2)!
+            let millionths = 1 + (i * 37) % 1000
+            let event = costEvent("roll-\(i)", cost: String(format: "0.%06d", millionths), budgetId: budget, platform: kind.platform, extra: [
+                ("serviceType", .string(kind.service)), ("time", .string("\(day)T12:00:00Z")),
+            ])
+            try client.publish(event)
+            perRow["\(budget) \(day) \(kind.platform) \(kind.service)", default: 0] += millionths
+            perDay[budget, default: [:]]["\(day)", default: 0] += millionths
+            perPlatform[kind.platform, default: 0] += millionths
+        }
+        try waitFor(seconds: 60) { try client.call("stats")["accepted"]?.numberText == "\(n)" }
+        #expect(perRow.count == 16)
+        func money(_ millionths: Int) -> JSONValue {
+            .number(Money(nanos: Int128(millionths) * 1000).description)
+        }
+        for budget in budgets {
+            let got = try client.call("budget.get", ["id": .string(budget)])["dailySpend"]
+            let want: JSONValue = .array(perDay[budget, default: [:]].sorted { $0.key < $1.key }.map { ["date": .string($0.key), "amount": money($0.value)] })
+            #expect(got == want, "\(budget): \(got?.serialized() ?? "-")")
+        }
+        let report = try client.call("analytics")
+        let platforms = report["topSpendingPlatforms"]?.arrayValue ?? []
+        #expect(platforms.count == 3)
+        for entry in platforms {
+            guard let name = entry["platform"]?.stringValue else { continue }
+            #expect(entry["totalSpent"] == money(perPlatform[name] ?? -1), "\(name)")
+        }
+        // The load went through the pipeline, several events to a batch.
+        let stats = try client.call("stats")
+        let batches = try #require(stats["batches"]?.numberText.flatMap { Int($0) })
+        #expect(batches < n)
+    }
+
     @Test func bodiesAndKeysCompareByCodePoint() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -34,7 +34,11 @@ public final class RecentKeys: Sendable {
         }
 
         mutating func add(_ hash: Int64, _ rowid: Int64) {
-            if rows[hash] == nil { rows[hash] = rowid } else { more[hash, default: []].append(rowid) }
+            // One lookup for the common case, a new hash (a test then a set hashed it twice).
+            if let first = rows.updateValue(rowid, forKey: hash) {
+                rows[hash] = first
+                more[hash, default: []].append(rowid)
+            }
             count += 1
         }
 

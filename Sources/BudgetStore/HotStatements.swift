@@ -225,13 +225,31 @@ final class HotStatements {
 
     /// Inserts `events` in order (as one statement each would), `rowsPerInsert` at a time.
     func insert(events: [StoredEvent]) throws {
-        // Before any binding starts: a new version is written through the binder too.
-        let catalogs = try events.map { try $0.catalogVersion.map(catalogID) }
+        // Before any binding starts: a new version is written through the binder too. Events
+        // priced from the catalog share its version string (one storage, so `==` is quick):
+        // looked up once, not hashed (~100 bytes) per event; and no closure over each whole
+        // event, which the lookup's writes made the compiler copy (issue 8).
+        var catalogs: [Int64?] = []
+        catalogs.reserveCapacity(events.count)
+        var last: (version: String, id: Int64)?
+        for i in events.indices {
+            guard let version = events[i].catalogVersion else {
+                catalogs.append(nil)
+                continue
+            }
+            if let last, last.version == version {
+                catalogs.append(last.id)
+            } else {
+                let id = try catalogID(version)
+                last = (version, id)
+                catalogs.append(id)
+            }
+        }
         transactionEvents += events.count
         // Read in place through the buffer: `events[i]` (or `let e = events[i]`) copied each
         // event, a retain and a release per string (issue 8: 3 % of the commit thread).
         try events.withUnsafeBufferPointer { events in
-            try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { bind(events[$0], catalog: catalogs[$0]) }) { first, rows in
+            try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { Self.bind(events.baseAddress! + $0, catalog: catalogs[$0], into: &binder) }) { first, rows in
                 // A statement's rows take the row numbers after the largest, one by one (SQLite's
                 // rule for a table without AUTOINCREMENT), so they end at the last one inserted.
                 let last = sqlite3_last_insert_rowid(connection)
@@ -334,24 +352,27 @@ final class HotStatements {
     }
 
     /// The 17 parameters of an event row.
-    private func bind(_ e: borrowing StoredEvent, catalog: Int64?) {
-        binder.text(e.source)
-        binder.text(e.id)
-        binder.text(e.body)
-        binder.text(e.state.rawValue)
-        binder.text(e.reason)
-        binder.text(e.platform)
-        binder.text(e.serviceType.rawValue)
-        binder.text(e.model)
-        binder.int(e.time.nanosecondsSinceEpoch)
-        binder.int(e.receivedAt.nanosecondsSinceEpoch)
-        binder.text(e.cost?.description)
-        binder.text(e.currency)
-        binder.text(e.budgetId)
-        binder.text(e.costAllocationId)
+    /// Through a pointer, field by field: a `StoredEvent` argument read from the array was
+    /// copied whole (a retain and a release of each of its strings) because the binder is
+    /// written while it is read (issue 8: 4 % of the commit thread).
+    private static func bind(_ e: UnsafePointer<StoredEvent>, catalog: Int64?, into binder: inout Binder) {
+        binder.text(e.pointee.source)
+        binder.text(e.pointee.id)
+        binder.text(e.pointee.body)
+        binder.text(e.pointee.state.rawValue)
+        binder.text(e.pointee.reason)
+        binder.text(e.pointee.platform)
+        binder.text(e.pointee.serviceType.rawValue)
+        binder.text(e.pointee.model)
+        binder.int(e.pointee.time.nanosecondsSinceEpoch)
+        binder.int(e.pointee.receivedAt.nanosecondsSinceEpoch)
+        binder.text(e.pointee.cost?.description)
+        binder.text(e.pointee.currency)
+        binder.text(e.pointee.budgetId)
+        binder.text(e.pointee.costAllocationId)
         if let catalog { binder.int(catalog) } else { binder.text(nil) }
-        binder.text(e.allocationId)
-        if e.booked { binder.int(1) } else { binder.text(nil) }
+        binder.text(e.pointee.allocationId)
+        if e.pointee.booked { binder.int(1) } else { binder.text(nil) }
     }
 
     /// The 20 parameters of a cost row.

@@ -331,19 +331,13 @@ extension Engine {
             receivedAt: receivedAt, cost: nil, currency: nil, budgetId: nil, costAllocationId: nil
         )
         let routed = inPlace(&ledger) { $0.route(budgetId: event.budgetId, metadata: event.metadata, time: time) }
-        func unpriced(_ reason: String) -> StoredEvent {
-            stored.reason = reason
-            stored.budgetId = routed
-            out.outbound += ledger.unpricedUsage(
-                platform: event.platform, serviceType: event.serviceType, model: event.model, reason: reason,
-                budgetId: routed, currency: event.currency, eventId: event.id, usageTime: time, at: SystemClock.now()
-            )
-            return stored
-        }
+        // (Not a nested function: one capturing `stored` kept it in a heap box, and every
+        // return copied it out, a retain and a release per string: issue 8.)
         let amount: CostAmount, currency: String
         switch inPlace(&pricer, { $0.price(event, at: time) }) {
         case .unpriced(let reason):
-            return unpriced(reason)
+            markUnpriced(&stored, event, reason: reason, routed: routed, time: time, &out)
+            return stored
         case .priced(let a, let c, let entry):
             (amount, currency) = (a, c)
             if entry != nil { stored.catalogVersion = pricer.catalog.version }
@@ -361,7 +355,8 @@ extension Engine {
         let money: Money
         switch inPlace(&pricer, { $0.money(amount, from: currency, to: budgetCurrency, at: time) }) {
         case .failure(let failure):
-            return unpriced(failure.reason)
+            markUnpriced(&stored, event, reason: failure.reason, routed: routed, time: time, &out)
+            return stored
         case .success(let m):
             money = event.kind == .credit ? -m : m  // a CREDIT books a negative cost (docs/ledger.md)
         }
@@ -390,6 +385,17 @@ extension Engine {
         stored.currency = budgetCurrency
         stored.budgetId = budgetId
         return stored
+    }
+
+    /// An event that cannot be priced: UNPRICED with its reason, in the budget it routes to (if
+    /// any), and the UNPRICED_USAGE alert when it is the first of its kind this month.
+    func markUnpriced(_ stored: inout StoredEvent, _ event: UsageEvent, reason: String, routed: String?, time: Timestamp, _ out: inout BatchOutput) {
+        stored.reason = reason
+        stored.budgetId = routed
+        out.outbound += ledger.unpricedUsage(
+            platform: event.platform, serviceType: event.serviceType, model: event.model, reason: reason,
+            budgetId: routed, currency: event.currency, eventId: event.id, usageTime: time, at: SystemClock.now()
+        )
     }
 
     func unallocatedReason(_ event: UsageEvent, time: Timestamp) -> String {

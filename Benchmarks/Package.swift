@@ -12,10 +12,12 @@ let package = Package(
         .target(name: "BudgetCore"),
         // Counts malloc/calloc/realloc/memalign calls by interposing them (glibc only).
         .target(name: "MallocCounter"),
-        .executableTarget(name: "DecodeBench", dependencies: ["BudgetCore", "MallocCounter"]),
+        // The benchmark events (budgetctl bench's shapes), for DecodeBench and LedgerBench.
+        .target(name: "BenchEvents"),
+        .executableTarget(name: "DecodeBench", dependencies: ["BudgetCore", "MallocCounter", "BenchEvents"]),
         // The dedup key filter: ns per new event (a lookup and an insert).
         .executableTarget(name: "KeyFilterBench", dependencies: ["BudgetCore"]),
         // The ledger's part of the engine thread: route, price and book, ns per event.
-        .executableTarget(name: "LedgerBench", dependencies: ["BudgetCore", "MallocCounter"]),
+        .executableTarget(name: "LedgerBench", dependencies: ["BudgetCore", "MallocCounter", "BenchEvents"]),
     ]
 )

@@ -38,7 +38,9 @@ if command -v valgrind > /dev/null; then
     strip --strip-debug -o "$stripped" "$binary"
     out=$(mktemp /tmp/callgrind-XXXXXX)
     # Only the measured loop counts (one round over cg_events events), not event generation.
-    valgrind --tool=callgrind --collect-atstart=no --toggle-collect="$loop" \
+    # Swift seeds its hashing per process: fixed here, so dictionary probes and the count
+    # repeat from run to run (LedgerBench's varied by ~1 % without it).
+    SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --collect-atstart=no --toggle-collect="$loop" \
         --callgrind-out-file="$out" "$stripped" "$cg_events" 1 > /dev/null 2>&1
     total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     echo "instructions/event (callgrind, $cg_events events): $((total / cg_events))"

@@ -11,6 +11,7 @@
 // event once on a fresh ledger; the changed history is taken every 2,048 events, as a batch does.
 // Prints ns/event (best and median round), allocations/event, and a checksum of the budgets'
 // totals, allocations and every message, which must not change when the ledger is optimized.
+import BenchEvents
 import BudgetCore
 import MallocCounter
 
@@ -37,38 +38,6 @@ func readFile(_ path: String) -> [UInt8] {
     return bytes
 }
 
-/// Message `i`, as BenchWorkload.message(_:time:) builds it.
-func message(_ i: Int, runId: String, budgets: Int, time: String) -> [UInt8] {
-    var mix = UInt64(i) &+ 0x9E37_79B9_7F4A_7C15
-    mix = (mix ^ (mix >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    mix = (mix ^ (mix >> 27)) &* 0x94D0_49BB_1331_11EB
-    mix ^= mix >> 31
-    let inputTokens = 200 + Int(mix % 4000)
-    let outputTokens = 50 + Int((mix >> 16) % 1200)
-    let user = Int((mix >> 32) % 50)
-    let project = Int((mix >> 40) % 8)
-    let head = "{\"id\":\"\(runId)-\(i)\",\"source\":\"bench-\(runId)\",\"seq\":\(i + 1),\"time\":\"\(time)\","
-    let tail = ",\"userId\":\"user-\(user)\",\"metadata\":{\"projectId\":\"proj-\(project)\",\"bench\":\"\(runId)-\(i % budgets)\"}}"
-    let body: String
-    switch (i / budgets) % 4 {
-    case 0:
-        body = "\"platform\":\"OpenAI\",\"serviceType\":\"API\",\"model\":\"gpt-4o\",\"endpoint\":\"/v1/chat/completions\","
-            + "\"usage\":{\"inputTokens\":\(inputTokens),\"outputTokens\":\(outputTokens)},\"currency\":\"USD\""
-    case 1:
-        body = "\"platform\":\"Anthropic\",\"serviceType\":\"API\",\"model\":\"claude-sonnet-4-5\",\"endpoint\":\"/v1/messages\","
-            + "\"usage\":{\"inputTokens\":\(inputTokens),\"outputTokens\":\(outputTokens)},\"currency\":\"USD\""
-    case 2:
-        let cents = 1 + Int(mix % 250)
-        body = "\"platform\":\"Apify\",\"serviceType\":\"SCRAPING\",\"model\":\"apify/web-scraper\","
-            + "\"cost\":\"0.\(String(repeating: "0", count: 4 - String(cents).count))\(cents)\",\"currency\":\"USD\",\"apifyRunId\":\"run-\(runId)-\(i)\""
-    default:
-        let micros = 100 + Int(mix % 90_000)
-        body = "\"platform\":\"AWS\",\"serviceType\":\"STORAGE\",\"model\":\"s3-standard\",\"endpoint\":\"s3:PutObject\","
-            + "\"cost\":0.\(String(repeating: "0", count: 6 - String(micros).count))\(micros),\"currency\":\"USD\""
-    }
-    return Array((head + body + tail).utf8)
-}
-
 let runId = "lb"
 let eventTime = "2025-11-29T12:10:00Z"
 let now = try! Timestamp(rfc3339: eventTime)
@@ -92,6 +61,7 @@ func makeLedger() -> Ledger {
             let b = try ledger.createBudget(Args(args), id: "bench-\(key)", at: now)
             for (platform, service) in [("OpenAI", "API"), ("Anthropic", "API"), ("Apify", "SCRAPING"), ("AWS", "STORAGE")] {
                 let a: JSONObject = [
+                    "id": .string("al-\(k)-\(platform)"),  // not random: the count must repeat
                     "budgetId": .string(b.id), "platform": .string(platform), "serviceType": .string(service),
                     "allocatedAmount": .number("100000000"),
                 ]

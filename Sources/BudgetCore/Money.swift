@@ -236,6 +236,13 @@ extension Money {
     /// Whether `self` is at least `percent` % of `total`: `self × 100 ≥ percent × total`,
     /// compared exactly in 256-bit arithmetic.
     public func reaches(percent: Int, of total: Money) -> Bool {
+        // Amounts under 2⁶³ nano-units (9.2 × 10⁹ units) and a percentage under 2³¹: both
+        // products fit in 128 bits, compared without the 256-bit multiplication (~140
+        // instructions each; the threshold checks run three of these pairs for every cost).
+        let small: UInt128 = 1 << 63
+        if nanos.magnitude < small, total.nanos.magnitude < small, percent >= 0, percent < 1 << 31 {
+            return nanos &* 100 >= total.nanos &* Int128(percent)
+        }
         let lhs = nanos.multipliedFullWidth(by: 100)
         let rhs = total.nanos.multipliedFullWidth(by: Int128(percent))
         // (signed high, unsigned low) orders like the 256-bit two's-complement value.

@@ -16,6 +16,10 @@ public struct RouteIndex: Sendable {
     }
 
     private(set) var byPair: [String: [String: [Int]]] = [:]
+    /// Bit n set when some key of `byPair` is n UTF-8 bytes long (63: 63 or more): an event's
+    /// metadata key of another length is skipped without hashing it (issue 8: most metadata
+    /// keys select no budget, and each lookup hashed the key).
+    private(set) var keyLengths: UInt64 = 0
     private(set) var unindexed: [Int] = []
     private(set) var plain: [Int] = []
     private var places: [Int: Place] = [:]
@@ -31,7 +35,9 @@ public struct RouteIndex: Sendable {
         }
         places[position] = place
         switch place {
-        case .keyed(let key, let value): Self.insert(position, into: &byPair[key, default: [:]][value, default: []])
+        case .keyed(let key, let value):
+            Self.insert(position, into: &byPair[key, default: [:]][value, default: []])
+            keyLengths |= Self.lengthBit(key)
         case .unindexed: Self.insert(position, into: &unindexed)
         case .plain: Self.insert(position, into: &plain)
         }
@@ -49,11 +55,19 @@ public struct RouteIndex: Sendable {
         case .keyed(let key, let value):
             byPair[key]?[value]?.removeAll { $0 == position }
             if byPair[key]?[value]?.isEmpty == true { byPair[key]?[value] = nil }
-            if byPair[key]?.isEmpty == true { byPair[key] = nil }
+            if byPair[key]?.isEmpty == true {
+                byPair[key] = nil
+                keyLengths = byPair.keys.reduce(0) { $0 | Self.lengthBit($1) }
+            }
         case .unindexed: unindexed.removeAll { $0 == position }
         case .plain: plain.removeAll { $0 == position }
         }
     }
+
+    static func lengthBit(_ key: String) -> UInt64 { 1 << UInt64(min(key.utf8.count, 63)) }
+
+    /// Whether some indexed selector has a key as long as `key` (false: none has this key).
+    func mayIndex(key: String) -> Bool { keyLengths & Self.lengthBit(key) != 0 }
 
     /// Keeps `list` ascending (new candidates come last, so this is usually an append).
     private static func insert(_ position: Int, into list: inout [Int]) {
@@ -87,7 +101,7 @@ extension Router {
                 }
                 best = (position, selector.count)
             }
-            for (key, value) in metadata {
+            for (key, value) in metadata where index.mayIndex(key: key) {
                 guard case .string(let text) = value, let positions = index.byPair[key]?[text] else { continue }
                 for p in positions { consider(p) }
             }

@@ -204,6 +204,37 @@ struct MoneyTests {
         #expect(try money(spent).reaches(percent: percent, of: money(total)) == expected)
     }
 
+    @Test("reaches(percent:of:) agrees with the 256-bit comparison on both sides of its 128-bit fast path (2⁶³ nano-units, percent 2³¹)")
+    func reachesFastPathAgrees() {
+        func reference(_ spent: Int128, _ percent: Int, _ total: Int128) -> Bool {
+            let lhs = spent.multipliedFullWidth(by: 100)
+            let rhs = total.multipliedFullWidth(by: Int128(percent))
+            if lhs.high != rhs.high { return lhs.high > rhs.high }
+            return lhs.low >= rhs.low
+        }
+        let edge = Int128(1) << 63
+        let amounts: [Int128] = [0, 1, -1, 99, 100, 4_000, edge - 2, edge - 1, edge, edge + 1, -edge, -edge + 1, -edge - 1, .max, .min, .max / 100, .min / 100]
+        let percents = [0, 1, 80, 90, 100, 101, Int(Int32.max), Int(Int32.max) + 1, -1, Int.max, Int.min]
+        var state: UInt64 = 42
+        func next() -> Int128 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int128(Int64(bitPattern: z ^ (z >> 31))) >> Int(z % 40)
+        }
+        var cases = 0
+        for spent in amounts + (0..<200).map({ _ in next() }) {
+            for total in amounts + (0..<20).map({ _ in next() }) {
+                for percent in percents {
+                    #expect(Money(nanos: spent).reaches(percent: percent, of: Money(nanos: total)) == reference(spent, percent, total), "\(spent) \(percent) \(total)")
+                    cases += 1
+                }
+            }
+        }
+        #expect(cases > 70_000)
+    }
+
     @Test("reaches(percent:of:) does not overflow at the extremes")
     func reachesExtremes() {
         let max = Money(nanos: .max)

@@ -8,7 +8,9 @@ import Testing
     /// periods and statuses) and random events: the indexed route equals the scanning route.
     @Test func indexedRoutingEqualsScanning() throws {
         var rng = SplitMix64(state: 0x5EED)
-        let keys = ["team", "project", "env", "n"]
+        // Keys of equal lengths ("team", "tier") and one past 63 bytes: the index skips metadata
+        // keys by length before it hashes them.
+        let keys = ["team", "tier", "project", "env", "n", String(repeating: "k", count: 70), String(repeating: "k", count: 64)]
         let values = ["a", "b", "c"]
         func pair(_ key: String) -> String {
             key == "n" ? "\"n\": \(rng.below(3))" : "\"\(key)\": \"\(values[rng.below(values.count)])\""
@@ -61,5 +63,9 @@ import Testing
         _ = try ledger.updateBudget(Args(["id": "b1", "selector": ["team": "y"]]), at: t)
         #expect(ledger.route(budgetId: nil, metadata: ["team": "x"], time: t) == nil)
         #expect(ledger.route(budgetId: nil, metadata: ["team": "y"], time: t) == "b1")
+        // Another key (another length): the old one no longer routes, the new one does.
+        _ = try ledger.updateBudget(Args(["id": "b1", "selector": ["project": "y"]]), at: t)
+        #expect(ledger.route(budgetId: nil, metadata: ["team": "y"], time: t) == nil)
+        #expect(ledger.route(budgetId: nil, metadata: ["team": "y", "project": "y"], time: t) == "b1")
     }
 }

@@ -264,9 +264,6 @@ extension Engine {
                 for rows in releasedMeanwhile { inFlight.forget(rows) }
             }
             for (index, item) in batch.enumerated() {
-                // The batch before committed meanwhile: its acknowledgements and alerts go out
-                // now rather than after this whole batch (its events stay in flight
-                // until this batch's lookups are done: their snapshot may predate its commit).
                 // The key filter's block of the event `filterLead` ahead, fetched now (a hint,
                 // no wait) so that it is in the cache when that event's lookup comes. A message
                 // without an event has hash 0: one block fetched for nothing.
@@ -276,6 +273,9 @@ extension Engine {
                         budgetd_prefetch(last)
                     }
                 }
+                // The batch before committed meanwhile: its acknowledgements and alerts go out
+                // now rather than after this whole batch (its events stay in flight
+                // until this batch's lookups are done: their snapshot may predate its commit).
                 if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
                     completeCommit(forgetting: false)
                     releasedMeanwhile.append(job.rows)

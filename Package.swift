@@ -74,7 +74,7 @@ let package = Package(
             // threads allocated (the decode thread's strings, on the engine thread) thousands of
             // times a second, which glibc's malloc does under its arena lock with consolidation
             // passes. docs/benchmarks.md, "Twelfth session".
-            linkerSettings: [.linkedLibrary("jemalloc")]
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .executableTarget(
             name: "budgetctl",

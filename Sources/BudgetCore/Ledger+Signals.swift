@@ -46,15 +46,11 @@ public struct HourlySpend: Sendable {
         Timestamp.floorDivide(t.nanosecondsSinceEpoch, AlertSettings.nanosPerHour).quotient
     }
 
-    public mutating func add(_ amount: Money, at t: Timestamp) {
-        buckets[Self.hour(t), default: .zero] += amount
-    }
-
     /// Adds `amount` to `hour` and marks the hour changed; returns whether this key had no
     /// changed hour before (its key is then to be listed as changed).
     mutating func add(_ amount: Money, hour: Int64) -> Bool {
         buckets[hour, default: .zero] += amount
-        if changedHours.last == hour || changedHours.contains(hour) { return false }
+        if changedHours.contains(hour) { return false }
         changedHours.append(hour)
         return changedHours.count == 1
     }
@@ -259,13 +255,8 @@ extension Budget {
     /// Whether a threshold, BUDGET_EXCEEDED, ALLOCATION_DEPLETED (of allocation `allocationIndex`,
     /// or of any when nil) or LOW_BUDGET is due: what `Ledger.evaluate` fires, but for spikes.
     func hasAlertDue(allocationIndex: Int?, settings: AlertSettings, at now: Timestamp) -> Bool {
-        if !isUnlimited {
-            for type in [AlertType.threshold80, .threshold90, .threshold100] {
-                if let percent = type.thresholdPercent, isEnabled(type), !fired.contains(type),
-                   spentAmount.reaches(percent: percent, of: totalAmount) { return true }
-            }
-            if !fired.contains(.budgetExceeded), spentAmount > totalAmount { return true }
-        }
+        for type in AlertType.thresholds where isThresholdDue(type) { return true }
+        if isExceededDue { return true }
         if let i = allocationIndex {
             if allocations[i].isDepletedUnfired { return true }
         } else if allocations.contains(where: \.isDepletedUnfired) {
@@ -273,6 +264,16 @@ extension Budget {
         }
         return lowBudgetExhaustion(settings: settings, at: now) != nil
     }
+
+    /// A threshold alert (80, 90, 100 %) enabled, not fired this period, and reached. Never for
+    /// UNLIMITED.
+    func isThresholdDue(_ type: AlertType) -> Bool {
+        guard !isUnlimited, let percent = type.thresholdPercent, isEnabled(type), !fired.contains(type) else { return false }
+        return spentAmount.reaches(percent: percent, of: totalAmount)
+    }
+
+    /// BUDGET_EXCEEDED not fired this period, and spent over the total. Never for UNLIMITED.
+    var isExceededDue: Bool { !isUnlimited && !fired.contains(.budgetExceeded) && spentAmount > totalAmount }
 
     /// `hasAlertDue` run on a budget in place (mutating only so that a budget in a dictionary is
     /// not copied out of it: `addToAllocation`), with what `evaluate` needs for the spike check.

@@ -174,20 +174,16 @@ public struct Ledger: Sendable {
         }
         var b = budgets.values[slot]
         var messages: [OutboundMessage] = []
-        if !b.isUnlimited {
-            for type in [AlertType.threshold80, .threshold90, .threshold100] {
-                guard let percent = type.thresholdPercent, b.isEnabled(type), !b.fired.contains(type),
-                      b.spentAmount.reaches(percent: percent, of: b.totalAmount) else { continue }
-                b.fired.insert(type)
-                messages.append(.alert(alert(type, budget: b, threshold: percent, eventId: eventId, at: now)))
-            }
-            if !b.fired.contains(.budgetExceeded), b.spentAmount > b.totalAmount {
-                b.fired.insert(.budgetExceeded)
-                messages.append(.alert(alert(.budgetExceeded, budget: b, eventId: eventId, at: now)))
-                if b.status == .active {
-                    b.status = .exceeded
-                    messages.append(.status(statusChange(b, from: .active, at: now)))
-                }
+        for type in AlertType.thresholds where b.isThresholdDue(type) {
+            b.fired.insert(type)
+            messages.append(.alert(alert(type, budget: b, threshold: type.thresholdPercent, eventId: eventId, at: now)))
+        }
+        if b.isExceededDue {
+            b.fired.insert(.budgetExceeded)
+            messages.append(.alert(alert(.budgetExceeded, budget: b, eventId: eventId, at: now)))
+            if b.status == .active {
+                b.status = .exceeded
+                messages.append(.status(statusChange(b, from: .active, at: now)))
             }
         }
         let indices = allocationIndex.map { [$0] } ?? Array(b.allocations.indices)
@@ -222,7 +218,7 @@ public struct Ledger: Sendable {
     mutating func rearm(budgetId: String, at now: Timestamp) -> [OutboundMessage] {
         guard var b = budgets[budgetId] else { return [] }
         var messages: [OutboundMessage] = []
-        for type in [AlertType.threshold80, .threshold90, .threshold100] {
+        for type in AlertType.thresholds {
             if let p = type.thresholdPercent, !b.spentAmount.reaches(percent: p, of: b.totalAmount) { b.fired.remove(type) }
         }
         if b.spentAmount <= b.totalAmount {

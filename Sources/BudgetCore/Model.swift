@@ -34,6 +34,9 @@ public enum AlertType: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// The threshold alerts, lowest first (the order they fire in).
+    public static var thresholds: [AlertType] { [.threshold80, .threshold90, .threshold100] }
+
     /// The percentage a threshold alert stands for; nil for the other types.
     public var thresholdPercent: Int? {
         switch self {

@@ -421,46 +421,42 @@ private struct CommonShapeScanner {
             defer { out.release() }
             // Each member starts with `,"key":`; the first comma becomes the opening brace.
             let start = out.count
-            // (Helpers that take `out` inout: nested functions capturing it cost a dynamic
-            // exclusivity check per call.)
-            func key(_ field: EventField) { Self.appendKey(field, to: &out) }
-            func quoted(_ range: Range<Int>) { Self.appendQuoted(slice(range), to: &out) }
             for field in UsageEventDecoder.canonicalFieldOrder {
                 switch field {
                 case .source:
-                    key(field)
-                    quoted(range(.source) ?? 0..<0)
+                    Self.appendKey(field, to: &out)
+                    Self.appendQuoted(slice(range(.source) ?? 0..<0), to: &out)
                 case .currency:
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     out.appendJSONString(currency)
                 case .seq:
                     guard let seq else { continue }
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     out.append(slice(seq))
                 case .time:
                     guard let time else { continue }
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     // Sent as `YYYY-MM-DDTHH:MM:SSZ` (and valid: it was parsed), it is already its
                     // canonical spelling: whole seconds, UTC, upper case.
                     if let r = range(.time), r.count == 20, base[r.lowerBound + 10] == UInt8(ascii: "T"),
                        base[r.lowerBound + 19] == UInt8(ascii: "Z") {
-                        quoted(r)
+                        Self.appendQuoted(slice(r), to: &out)
                     } else {
                         out.appendJSONString(time.rfc3339)
                     }
                 case .cost:
                     guard let exactCost else { continue }
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     out.append(exactCost.description)
                 case .usage:
                     guard !usage.isEmpty else { continue }
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     writeSorted(count: usage.count, key: { unitRanges[$0] }, into: &out) { i, out in
                         out.append(usage[i].quantity.description)
                     }
                 case .metadata:
                     guard hasMetadata else { continue }
-                    key(field)
+                    Self.appendKey(field, to: &out)
                     let members = metadataMembers
                     writeSorted(count: members.count, key: { members[$0].key }, into: &out) { i, out in
                         let m = members[i]
@@ -483,8 +479,8 @@ private struct CommonShapeScanner {
                     continue
                 default:
                     guard let r = range(field) else { continue }
-                    key(field)
-                    quoted(r)
+                    Self.appendKey(field, to: &out)
+                    Self.appendQuoted(slice(r), to: &out)
                 }
             }
             out.replace(at: start, with: UInt8(ascii: "{"))

@@ -5,7 +5,7 @@ import Glibc
 /// Transparent huge pages for a large table read at random (the dedup key filter, 16 MiB).
 ///
 /// Each key's lookup reads one block at a random place in the table: with 4 KiB pages that is
-/// a TLB miss nearly every time (4,096 pages against a TLB of ~2,000 entries), and a page walk,
+/// a TLB miss nearly every time (4,096 pages, more than the TLB holds), and a page walk,
 /// which in a virtual machine walks two sets of tables. With 2 MiB pages the table takes eight
 /// TLB entries (issue 8: the filter's reads were 4–5 % of the engine thread, nearly all of it
 /// the walk). Debian's default (`/sys/kernel/mm/transparent_hugepage/enabled` = madvise) gives

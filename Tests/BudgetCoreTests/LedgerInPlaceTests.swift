@@ -14,8 +14,8 @@ private func money(_ text: String) -> Money {
     try! Money(parsing: text)
 }
 
-/// Two small budgets with allocations and a parent, settings under which every alert type
-/// fires within a few weeks of costs.
+/// Two small budgets with allocations and a parent (one without threshold alerts), settings
+/// under which every alert type fires within a few weeks of costs.
 private func makeLedger(inPlace: Bool) throws -> Ledger {
     var ledger = Ledger()
     ledger.evaluatesInPlace = inPlace
@@ -33,6 +33,10 @@ private func makeLedger(inPlace: Bool) throws -> Ledger {
             "allocations": allocations,
         ]
         if let parent { args["parentId"] = .string(parent) }
+        if id == "b" {
+            // No threshold alerts: BUDGET_EXCEEDED then comes alone, not with THRESHOLD_100.
+            for key in ["alertThreshold80", "alertThreshold90", "alertThreshold100"] { args[key] = false }
+        }
         _ = try ledger.createBudget(Args(args), id: id, at: created)
     }
     return ledger

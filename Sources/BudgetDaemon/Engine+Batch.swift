@@ -24,16 +24,25 @@ struct DailyTotals {
     var budgetIds: Set<String> { Set(byBudget.keys) }
 
     mutating func add(_ amount: Money, budgetId: String, day: String, platform: String, serviceType: ServiceType) {
-        Self.add(amount, day: day, platform: platform, serviceType: serviceType, to: &byBudget[budgetId, default: []])
+        Self.add(amount, count: 1, day: day, platform: platform, serviceType: serviceType, to: &byBudget[budgetId, default: []])
     }
 
-    private static func add(_ amount: Money, day: String, platform: String, serviceType: ServiceType, to rows: inout [Row]) {
+    /// Adds another batch's rows (batches committed together write each day's row once).
+    mutating func merge(_ other: DailyTotals) {
+        for (budgetId, rows) in other.byBudget {
+            for row in rows {
+                Self.add(row.amount, count: row.count, day: row.day, platform: row.platform, serviceType: row.serviceType, to: &byBudget[budgetId, default: []])
+            }
+        }
+    }
+
+    private static func add(_ amount: Money, count: Int64, day: String, platform: String, serviceType: ServiceType, to rows: inout [Row]) {
         for i in rows.indices where rows[i].serviceType == serviceType && rows[i].platform == platform && rows[i].day == day {
             rows[i].amount += amount
-            rows[i].count += 1
+            rows[i].count += count
             return
         }
-        rows.append(Row(day: day, platform: platform, serviceType: serviceType, amount: amount, count: 1))
+        rows.append(Row(day: day, platform: platform, serviceType: serviceType, amount: amount, count: count))
     }
 
     /// Every row with its key, for writing.

@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
+import ZMQ
 
 /// Where the ingest path records what it decided: straight into the transaction (`StoreWriter`,
 /// for batches processed in one go), or into rows the commit thread writes (`StagedRows`).
@@ -104,13 +105,10 @@ final class StagedRows: IngestRecorder {
     }
 }
 
-/// A staged ingest batch on the commit thread: its rows, the budgets' new totals, the spike
-/// history and daily rollup it changed, its outbound messages; and what to release once it
-/// has committed.
-///
-/// `@unchecked Sendable`: built by the engine thread, then only read by the commit thread
-/// until `done` is signalled (which writes `error`); the engine reads `error` after `wait()`.
-final class CommitJob: @unchecked Sendable {
+/// What `stage` decided for one batch: its rows, the budgets' new totals, the spike history
+/// and daily rollup it changed, its outbound messages; and what to release once it has
+/// committed.
+struct StagedBatch {
     let items: [WorkItem]
     let rows: StagedRows
     let budgets: [Budget]
@@ -124,53 +122,116 @@ final class CommitJob: @unchecked Sendable {
     let lastSeq: Int64
     /// Control requests answered from memory (`Engine.memoryOps`) once this batch is released.
     let answers: [WorkItem]
+
+    /// Only requests answered from memory: nothing to write.
+    var writesNothing: Bool {
+        rows.events.isEmpty && rows.costs.isEmpty && rows.rejected.isEmpty && out.daily.isEmpty && budgets.isEmpty
+            && history.isEmpty && out.outbound.isEmpty
+    }
+}
+
+/// Staged batches committed in one transaction on the commit thread: the batches staged while
+/// the commit before was in progress join one job (`Engine.waiting`), handed over when that
+/// commit is done (issue 8: a batch staged behind a commit waited for it on the engine thread,
+/// so the batches read meanwhile were not decided until then; each event then waited about
+/// three commits on the acknowledged path, and each small batch paid a commit of its own).
+///
+/// `@unchecked Sendable`: built by the engine thread (`append` only before it is handed over),
+/// then only read by the commit thread until `done` is signalled (which writes `error`); the
+/// engine reads `error` after `wait()`.
+final class CommitJob: @unchecked Sendable {
+    /// In the order they were staged.
+    private(set) var batches: [StagedBatch]
+    /// The items of every batch.
+    private(set) var itemCount: Int
     private(set) var error: (any Error)?
     private let done = DispatchSemaphore(value: 0)
     /// Set (after `error`) when the commit thread is done with it.
     private let finished = Atomic<Bool>(false)
 
-    /// Done and committed: `completeCommit` would not wait, and would release it.
-    var committedWithoutWaiting: Bool { finished.load(ordering: .acquiring) && error == nil }
+    /// Done, committed or not: `completeCommit` would not wait.
+    var isFinished: Bool { finished.load(ordering: .acquiring) }
 
-    init(
-        items: [WorkItem], rows: StagedRows, budgets: [Budget], history: [(bucket: HistoryBucket, amount: Money)],
-        out: BatchOutput, now: Timestamp, started: Int64, statsBefore: Stats, statsAfter: Stats, lastSeq: Int64, answers: [WorkItem]
-    ) {
-        self.lastSeq = lastSeq
-        self.answers = answers
-        self.items = items
-        self.rows = rows
-        self.budgets = budgets
-        self.history = history
-        self.out = out
-        self.now = now
-        self.started = started
-        self.statsBefore = statsBefore
-        self.statsAfter = statsAfter
+    /// Done and committed: `completeCommit` would not wait, and would release it.
+    var committedWithoutWaiting: Bool { isFinished && error == nil }
+
+    init(_ first: StagedBatch) {
+        batches = [first]
+        itemCount = first.items.count
+    }
+
+    /// Another batch for the same transaction (before the job is handed over).
+    func append(_ batch: StagedBatch) {
+        batches.append(batch)
+        itemCount += batch.items.count
     }
 
     /// Writes everything in one transaction (the same writes, in the same order per table, as
-    /// `Engine.process` makes for an ingest batch) and commits.
-    func run(_ store: Store) {
+    /// `Engine.process` makes for each ingest batch in turn; a budget's totals, a spike bucket and a
+    /// day's rollup row once, as the last batch left them) and commits.
+    ///
+    /// `signal`: signalled once it is finished (after `isFinished` turns true), for the serve
+    /// loop's poll.
+    func run(_ store: Store, signal: PollSignal?) {
         defer {
             finished.store(true, ordering: .releasing)
+            signal?.signal()
             done.signal()
         }
         // Only requests answered from memory: no transaction to commit.
-        if rows.events.isEmpty && rows.costs.isEmpty && rows.rejected.isEmpty && out.daily.isEmpty && budgets.isEmpty && history.isEmpty && out.outbound.isEmpty { return }
+        if batches.allSatisfy(\.writesNothing) { return }
         do {
             try store.write { w in
-                for r in rows.rejected { try w.insertRejected(r) }
-                try w.insertCosts(rows.costs)
-                try w.insertEvents(rows.events)
-                for b in budgets { try w.saveTotals(b) }
-                try w.saveHistory(history)
-                for row in out.daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
-                for m in out.outbound { try w.insertOutbound(m, at: now) }
+                for b in batches {
+                    for r in b.rows.rejected { try w.insertRejected(r) }
+                    try w.insertCosts(b.rows.costs)
+                    try w.insertEvents(b.rows.events)
+                }
+                if batches.count == 1, let b = batches.first {
+                    for budget in b.budgets { try w.saveTotals(budget) }
+                    try w.saveHistory(b.history)
+                    for row in b.out.daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
+                } else {
+                    for budget in Self.latestBudgets(batches) { try w.saveTotals(budget) }
+                    try w.saveHistory(Self.latestHistory(batches))
+                    var daily = DailyTotals()
+                    for b in batches { daily.merge(b.out.daily) }
+                    for row in daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
+                }
+                for b in batches {
+                    for m in b.out.outbound { try w.insertOutbound(m, at: b.now) }
+                }
             }
         } catch {
             self.error = error
         }
+    }
+
+    /// Each budget as the last batch that changed it left it, by id.
+    static func latestBudgets(_ batches: [StagedBatch]) -> [Budget] {
+        var latest: [String: Budget] = [:]
+        for b in batches {
+            for budget in b.budgets { latest[budget.id] = budget }
+        }
+        return latest.keys.sorted().map { latest[$0]! }
+    }
+
+    /// Each spike bucket's amount as the last batch that changed it left it, in the order the
+    /// buckets were first changed.
+    static func latestHistory(_ batches: [StagedBatch]) -> [(bucket: HistoryBucket, amount: Money)] {
+        var merged: [(bucket: HistoryBucket, amount: Money)] = []
+        var position: [HistoryBucket: Int] = [:]
+        for b in batches {
+            for entry in b.history {
+                if let i = position[entry.bucket] {
+                    merged[i].amount = entry.amount
+                } else {
+                    position[entry.bucket] = merged.count
+                    merged.append(entry)
+                }
+            }
+        }
+        return merged
     }
 
     func wait() { done.wait() }
@@ -277,8 +338,8 @@ extension Engine {
                 // now rather than after this whole batch (its events stay in flight
                 // until this batch's lookups are done: their snapshot may predate its commit).
                 if index & 63 == 63, let job = committing, job.committedWithoutWaiting {
-                    completeCommit(forgetting: false)
-                    releasedMeanwhile.append(job.rows)
+                    advanceCommit(forgetting: false)
+                    releasedMeanwhile += job.batches.map(\.rows)
                 }
                 switch item {
                 case .publish(let frames, let receivedAt):
@@ -302,52 +363,92 @@ extension Engine {
             return
         }
         let budgets = inPlace(&ledger) { ledger in out.bookedBudgets.union(out.touchedBudgets).sorted().compactMap { ledger[$0] } }
-        let job = CommitJob(
+        let staged = StagedBatch(
             items: batch, rows: rows, budgets: budgets, history: ledger.takeChangedHistory(), out: out,
             now: now, started: started, statsBefore: statsBefore, statsAfter: stats, lastSeq: ledger.lastSeq, answers: answers
         )
-        guard completeCommit() else {
-            // The batch before did not commit: the ledger was rebuilt without this one's
-            // bookings too, and its items wait behind the failed batch's.
-            logger.warning("the batch decided after a failed commit is undone and waits for the retry too", metadata: ["items": "\(batch.count)"])
-            fail(batch, retrying: false, error: StoreError("the batch before this one did not commit"), at: now)
-            return
+        if let waiting { waiting.append(staged) } else { waiting = CommitJob(staged) }
+        // Handed over at once when the commit thread is free; otherwise it waits for the commit
+        // in progress (the serve loop goes on reading and staging meanwhile), unless enough
+        // has gathered: then this thread waits, as it would for a full batch.
+        if committing.map({ $0.isFinished }) ?? true || waiting!.itemCount >= config.maxBatch {
+            advanceCommit()
         }
-        committing = job
-        let store = self.store!
-        commitQueue.async { job.run(store) }
     }
 
-    /// Waits for the batch on the commit thread, if any, and releases what it produced; on a
-    /// failed commit, undoes it (and whatever was decided on top of it). Returns false then.
+    /// Releases the batches on the commit thread once committed (waiting for them), then hands
+    /// over the batches staged meanwhile (`waiting`) without waiting for those. Returns false when
+    /// the commit failed: then every batch decided on top of it is undone too, and waits for a
+    /// retry behind it.
     ///
-    /// `forgetting`: the batch's events leave `inFlight` (false while a batch is staged:
-    /// `stage` makes them leave when its lookups are done).
+    /// `forgetting`: the released batches' events leave `inFlight` (false while a batch is
+    /// staged: `stage` makes them leave when its lookups are done).
+    @discardableResult
+    func advanceCommit(forgetting: Bool = true) -> Bool {
+        if let job = committing {
+            committing = nil
+            job.wait()
+            // Its signal was sent before `done`: taken back, so that the next poll waits for the
+            // next job's.
+            commitDone?.clear()
+            if let error = job.error {
+                stats.rollBack(to: job.batches[0].statsBefore)
+                inFlight?.forgetAll()
+                rebuildLedger()
+                for b in job.batches { fail(b.items, retrying: false, error: error, at: b.now) }
+                if let undone = waiting {
+                    waiting = nil
+                    // Decided on the ledger the failure rebuilt: its bookings are gone, its items
+                    // wait for the retry too.
+                    logger.warning("the batches decided after a failed commit are undone and wait for the retry too", metadata: ["items": "\(undone.itemCount)"])
+                    for b in undone.batches { fail(b.items, retrying: false, error: StoreError("the batch before this one did not commit"), at: b.now) }
+                }
+                return false
+            }
+            // The batches staged meanwhile go to the commit thread before this one's
+            // acknowledgements and alerts go out (sending those takes a while; the commit
+            // thread would be idle meanwhile). Their own go out after these, at their release.
+            handOverWaiting()
+            if !job.batches.allSatisfy(\.writesNothing) { stats.stagedCommits += 1 }
+            for b in job.batches { release(b, forgetting: forgetting) }
+        }
+        handOverWaiting()
+        return true
+    }
+
+    /// The batches staged while the commit thread was busy go to it, in one job.
+    private func handOverWaiting() {
+        guard let job = waiting else { return }
+        waiting = nil
+        committing = job
+        let store = self.store!
+        let signal = commitDone
+        commitQueue.async { job.run(store, signal: signal) }
+    }
+
+    /// Commits and releases every staged batch (waiting for them): on return nothing is staged
+    /// or on the commit thread. Returns false when a commit failed (everything after it undone).
     @discardableResult
     func completeCommit(forgetting: Bool = true) -> Bool {
-        guard let job = committing else { return true }
-        committing = nil
-        job.wait()
-        if let error = job.error {
-            stats.rollBack(to: job.statsBefore)
-            inFlight?.forgetAll()
-            rebuildLedger()
-            fail(job.items, retrying: false, error: error, at: job.now)
-            return false
-        }
-        if forgetting { inFlight?.forget(job.rows) }
+        guard advanceCommit(forgetting: forgetting) else { return false }
+        // What was waiting is on the commit thread now.
+        return advanceCommit(forgetting: forgetting)
+    }
+
+    /// What a committed batch produced goes out: acknowledgements, alerts, answers.
+    private func release(_ b: StagedBatch, forgetting: Bool) {
+        if forgetting { inFlight?.forget(b.rows) }
         stats.stagedBatches += 1
-        committed(job.out, items: job.items.count, statsBefore: job.statsBefore, statsAfter: job.statsAfter, started: job.started, at: job.now)
-        if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: job.now) }
-        if !job.answers.isEmpty {
+        committed(b.out, items: b.items.count, statsBefore: b.statsBefore, statsAfter: b.statsAfter, started: b.started, at: b.now)
+        if pending.isEmpty && integrityFailure == nil { setHealth(ok: true, reason: nil, at: b.now) }
+        if !b.answers.isEmpty {
             // As of this release: its input counters, every output counter so far.
             var view = stats
-            view.rollBack(to: job.statsAfter)
-            for case .control(let envelope, let frames, let userID) in job.answers {
-                send(.control(envelope + [answerFromMemory(frames: frames, userID: userID, stats: view, lastSeq: job.lastSeq).serializedBytes()]))
+            view.rollBack(to: b.statsAfter)
+            for case .control(let envelope, let frames, let userID) in b.answers {
+                send(.control(envelope + [answerFromMemory(frames: frames, userID: userID, stats: view, lastSeq: b.lastSeq).serializedBytes()]))
             }
         }
-        return true
     }
 
     /// The reply to a `memoryOps` request, with `stats` and `lastSeq` as of a release.
@@ -364,3 +465,4 @@ extension Engine {
         }
     }
 }
+

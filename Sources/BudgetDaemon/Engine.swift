@@ -128,8 +128,13 @@ public final class Engine: @unchecked Sendable {
     var costIDs = SortableIDs(seed: UInt64.random(in: .min ... .max))
     /// Writes and commits staged ingest batches while this thread decides the next one.
     let commitQueue = WorkerThread(name: "budgetd-commit")
-    /// The staged batch on the commit thread, released by `completeCommit`.
+    /// The staged batches on the commit thread, released by `advanceCommit`.
     var committing: CommitJob?
+    /// Batches staged while `committing` commits: handed over together when it is done.
+    var waiting: CommitJob?
+    /// Signalled by the commit thread when `committing` is finished: the serve loop's poll
+    /// waits for it beside the sockets, so that what arrives meanwhile is staged at once.
+    var commitDone: PollSignal?
     /// Dedup for staged batches: their uncommitted events, and a lookup of the committed ones.
     var inFlight: InFlightEvents?
     /// How many events ahead of its lookup a key's filter block is read (`stage`).
@@ -178,6 +183,7 @@ public final class Engine: @unchecked Sendable {
         // A long transaction (`retention.run` of 10⁶ events: half a minute) must not look like a
         // hung loop to systemd: its statements ping while they step. The serve loop pings the rest of the time.
         store.whileStatementsRun { [notifier] in notifier.watchdogIfDue() }
+        commitDone = try PollSignal()
         let events = InFlightEvents(lookup: try store.makeEventLookup())
         let (advised, total) = events.filter.withUnsafeMutableBytes { (HugePages.advise($0), $0.count) }
         logger.info("dedup key filter: \(advised.bytes >> 20) of \(total >> 20) MiB advised to huge pages", metadata: ["collapsed": "\(advised.collapsed)"])
@@ -401,17 +407,22 @@ public final class Engine: @unchecked Sendable {
             }
             // With a batch on the decode or commit thread, only look for more work without waiting.
             // A pruning under way goes on at once too (waiting here slept between its chunks).
-            let waitMs = !decoding.isEmpty || committing != nil || retentionRun != nil ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
+            // A commit in progress does not keep it from waiting: the poll also wakes when that
+            // commit finishes (`commitDone`), and what arrives meanwhile is staged at once (it
+            // commits right after: issue 8, the acknowledged path's latency).
+            let commitInProgress = committing.map { !$0.isFinished } ?? false
+            let waitMs = !decoding.isEmpty || (committing != nil && !commitInProgress) || (waiting != nil && committing == nil) || retentionRun != nil
+                ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
                 ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
                 : [(control, .readable)]
-            let ready = try poll(items, timeoutMilliseconds: waitMs)
+            let ready = try poll(items, signal: commitInProgress ? commitDone : nil, timeoutMilliseconds: waitMs).events
             let batch = ready.contains(where: { $0.contains(.readable) }) ? try take(includeIngest: pending.isEmpty) : []
             // Pipeline: hand the new batch to the decode thread, then stage the one decoded
             // before it (the one before that commits meanwhile). Requests answered from memory
             // follow the batches in the pipeline instead of stopping it.
-            let busy = !decoding.isEmpty || committing != nil
+            let busy = !decoding.isEmpty || committing != nil || waiting != nil
             if !batch.isEmpty && pending.isEmpty
                 && (batch.contains(where: \.isIngest) || busy && batch.allSatisfy(isMemoryControl)) {
                 decoding.append(startDecoding(batch))
@@ -422,6 +433,13 @@ public final class Engine: @unchecked Sendable {
             // is released once committed), so the pipeline works at moderate load too.
             if batch.isEmpty && !decoding.isEmpty && canStage {
                 advancePipeline(keepingNewest: false)
+                continue
+            }
+            // Nothing new and nothing decoding: the batches on the commit thread are released
+            // once committed, and those staged meanwhile handed over (not waited for: what is
+            // read next is staged while they commit).
+            if batch.isEmpty && decoding.isEmpty && (committing != nil || waiting != nil) {
+                if committing.map({ $0.isFinished }) ?? true { advanceCommit() }
                 continue
             }
             // No ingest: everything before is committed and released first.

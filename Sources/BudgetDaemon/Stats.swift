@@ -23,6 +23,9 @@ struct Stats: Sendable {
     var batches: Int64 = 0
     /// Of `batches`: ingest batches decided while the batch before them committed (`Engine.stage`).
     var stagedBatches: Int64 = 0
+    /// The transactions `stagedBatches` committed in: batches staged while one commits are
+    /// committed together (`CommitJob`).
+    var stagedCommits: Int64 = 0
     var startedAt: Timestamp
 
     init(startedAt: Timestamp) { self.startedAt = startedAt }
@@ -31,10 +34,11 @@ struct Stats: Sendable {
     /// what was counted on output since (batches committed, messages published by other
     /// batches, which did commit) stays.
     mutating func rollBack(to before: Stats) {
-        let (batches, staged, alerts, statuses) = (self.batches, stagedBatches, alertsPublished, statusEventsPublished)
+        let (batches, staged, commits, alerts, statuses) = (self.batches, stagedBatches, stagedCommits, alertsPublished, statusEventsPublished)
         self = before
         self.batches = batches
         stagedBatches = staged
+        stagedCommits = commits
         alertsPublished = alerts
         statusEventsPublished = statuses
     }
@@ -74,6 +78,7 @@ struct Stats: Sendable {
             ("rejectedByReason", .object(JSONObject(rejectedByReason.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number($0.value)) }))),
             ("untrackedSequences", .number(untrackedSequences)),
             ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
+            ("stagedCommits", .number(stagedCommits)),
             ("startedAt", .string(startedAt.rfc3339)),
             ("process", process.map { p in
                 .object(JSONObject([

@@ -10,5 +10,8 @@
 // only for what Swift cannot call.
 #include <errno.h>
 #include <zmq.h>
+// eventfd, for `PollSignal`: a descriptor another thread signals, polled beside the sockets
+// (Swift's Glibc module does not export it).
+#include <sys/eventfd.h>
 
 #endif

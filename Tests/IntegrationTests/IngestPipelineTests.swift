@@ -142,6 +142,74 @@ extension IngestPipelineTests {
         #expect(batches < n)
     }
 
+    /// Batches staged while the one before commits are committed together (`CommitJob`): their
+    /// rows in order, each budget's totals, spike bucket and daily rollup row written once as
+    /// the last of them left it, their acknowledgements and alerts released in order.
+    @Test(.enabled(if: SQLiteShell.path != nil, "needs the sqlite3 shell"))
+    func batchesStagedDuringACommitCommitTogetherExactly() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let alerts = try client.subscriber()
+        // Totals from 0.1 to 0.8: thresholds, BUDGET_EXCEEDED and status.EXCEEDED fire during the load.
+        let budgets = try CrashTests.makeBudgets(client)
+        let model = EventModel(source: "merge", budgetIds: budgets, count: 6_000)
+        // Four windowed clients: replies released together invite many small batches at once.
+        let load = LoadDriver(model: model, clients: 4, window: 64, publishEvery: 0)
+        try load.run(daemon: daemon, client: client, sendNew: true, publish: false, stop: { false })
+        #expect(model.rejected.isEmpty, "rejections: \(model.rejected.prefix(5))")
+        #expect(model.accepted.count == model.events.count && model.acceptedTwice.isEmpty && model.duplicateReplies == 0)
+
+        let stats = try client.call("stats")
+        let staged = try #require(stats["stagedBatches"]?.numberText.flatMap { Int($0) })
+        let commits = try #require(stats["stagedCommits"]?.numberText.flatMap { Int($0) })
+        // Several batches to a commit: what this test is about (each commit syncs the log, so
+        // the next windowed burst is staged while it does).
+        #expect(commits > 0 && commits < staged, "\(commits) commits of \(staged) staged batches")
+
+        // Totals, and the rollup's rows (one per budget for the day: every event is OpenAI API, today).
+        let expected = model.expectedSpent(stored: model.acceptedIds)
+        let priced = Dictionary(grouping: model.events.filter { $0.cost != nil }, by: \.budget).mapValues(\.count)
+        for (b, id) in budgets.enumerated() {
+            let summary = try client.call("budget.get", ["id": .string(id)])
+            #expect(summary["totalSpent"]?.numberText == expected[b].description, "budget \(b)")
+            let row = try SQLiteShell.query(dir.file("budgetd.db"), "SELECT amount || ' ' || count FROM daily_spend WHERE budget_id = '\(id)'")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(row == "\(expected[b]) \(priced[b] ?? 0)", "budget \(b) rollup")
+        }
+
+        // The alerts, as published: seq 1…N in order, as the outbound log has them; each
+        // budget over its total announced EXCEEDED once, each threshold once.
+        let outbound = try outboundLog(client)
+        var received: [Int] = []
+        while received.count < outbound.count, let m = try client.next(alerts, timeoutMs: 5_000) {
+            received.append(Int(m.payload.number("seq") ?? "") ?? -1)
+        }
+        #expect(isGapFree(outbound.map(\.seq)) && received == outbound.map(\.seq), "published \(received.prefix(10))…")
+        let overTotal = budgets.indices.filter { expected[$0] > Money(nanos: Int128($0 + 1) * 100_000_000) }
+        #expect(outbound.filter { $0.topic == "status.EXCEEDED" }.count == overTotal.count)
+        #expect(outbound.filter { $0.topic == "alert.BUDGET_EXCEEDED" }.count == overTotal.count)
+        let past80 = budgets.indices.filter { expected[$0] * 10 >= Money(nanos: Int128($0 + 1) * 800_000_000) }
+        #expect(outbound.filter { $0.topic == "alert.THRESHOLD_80" }.count == past80.count)
+
+        // What the commits wrote, as a restart reads it back: each budget's totals and status,
+        // and its spike history (the ledger above answered from memory).
+        #expect(daemon.stop() == 0)
+        for (b, id) in budgets.enumerated() {
+            let history = try SQLiteShell.query(dir.file("budgetd.db"), "SELECT amount FROM spend_history WHERE key = '\(id)'")
+                .split(separator: "\n").map { try Money(parsing: String($0)) }
+            #expect(history.reduce(Money.zero, +) == expected[b], "budget \(b) history")
+        }
+        daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        client = try Client(daemon)
+        for (b, id) in budgets.enumerated() {
+            let summary = try client.call("budget.get", ["id": .string(id)])
+            #expect(summary["totalSpent"]?.numberText == expected[b].description, "budget \(b) after a restart")
+            #expect(summary["budget"]?["status"]?.stringValue == (overTotal.contains(b) ? "EXCEEDED" : "ACTIVE"), "budget \(b)")
+        }
+    }
+
     @Test func bodiesAndKeysCompareByCodePoint() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZMQ
 
@@ -66,4 +67,62 @@ struct PollTests {
             #expect(events == [[], .writable])
         }
     }
+
+    /// A signal wakes a poll blocked on sockets that stay quiet, from another thread; it stays
+    /// signalled until cleared, and signals before a clear wake once.
+    @Test func pollSignalWakesAPollFromAnotherThread() throws {
+        try withZMQ { zmq in
+            let pull = try zmq.socket(.pull)
+            _ = try bindEphemeral(pull)
+            let signal = try PollSignal()
+
+            // Not signalled: the poll waits out its timeout.
+            let (quiet, quietElapsed) = try milliseconds { try poll([(pull, .readable)], signal: signal, timeoutMilliseconds: 50) }
+            #expect(quiet.events == [[]] && !quiet.signalled)
+            #expect(quietElapsed >= 40)
+
+            // Signalled 200 ms into a 10 s wait: it returns then, the socket not ready.
+            let thread = Thread {
+                Thread.sleep(forTimeInterval: 0.2)
+                signal.signal()
+            }
+            thread.start()
+            let (woken, elapsed) = try milliseconds { try poll([(pull, .readable)], signal: signal, timeoutMilliseconds: 10_000) }
+            #expect(woken.signalled && woken.events == [[]])
+            #expect(elapsed >= 150 && elapsed < 5_000, "\(elapsed) ms")
+
+            // Still signalled (twice now) until cleared; once cleared, quiet again.
+            signal.signal()
+            #expect(try poll([(pull, .readable)], signal: signal, timeoutMilliseconds: 0).signalled)
+            signal.clear()
+            #expect(try !poll([(pull, .readable)], signal: signal, timeoutMilliseconds: 0).signalled)
+            // Clearing what is not signalled does not block.
+            signal.clear()
+            // Without the signal, the plain poll's answer.
+            #expect(try poll([(pull, .readable)], signal: nil, timeoutMilliseconds: 0) == ([[]], false))
+        }
+    }
+
+    /// A socket and the signal ready together: both reported, each in its place.
+    @Test func pollReportsSocketsAndSignalTogether() throws {
+        try withZMQ { zmq in
+            let idle = try zmq.socket(.pull)
+            let busy = try zmq.socket(.pull)
+            let push = try zmq.socket(.push)
+            _ = try bindEphemeral(idle)
+            try push.connect(try bindEphemeral(busy))
+            try push.send([frame("x")])
+            let signal = try PollSignal()
+            signal.signal()
+            // The message may take a moment to arrive: poll until it has.
+            var result = try poll([(idle, .readable), (busy, .readable)], signal: signal, timeoutMilliseconds: 5_000)
+            for _ in 0..<100 where result.events[1].isEmpty {
+                Thread.sleep(forTimeInterval: 0.01)
+                result = try poll([(idle, .readable), (busy, .readable)], signal: signal, timeoutMilliseconds: 5_000)
+            }
+            #expect(result.events == [[], .readable])
+            #expect(result.signalled)
+        }
+    }
 }
+

@@ -190,13 +190,13 @@ final class CommitJob: @unchecked Sendable {
                 if batches.count == 1, let b = batches.first {
                     for budget in b.budgets { try w.saveTotals(budget) }
                     try w.saveHistory(b.history)
-                    for row in b.out.daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
+                    try w.logDailySpend(b.out.daily.rows)
                 } else {
                     for budget in Self.latestBudgets(batches) { try w.saveTotals(budget) }
                     try w.saveHistory(Self.latestHistory(batches))
                     var daily = DailyTotals()
                     for b in batches { daily.merge(b.out.daily) }
-                    for row in daily.rows { try w.addDailySpend(row.key, amount: row.amount, count: row.count) }
+                    try w.logDailySpend(daily.rows)
                 }
                 for b in batches {
                     for m in b.out.outbound { try w.insertOutbound(m, at: b.now) }

@@ -109,6 +109,13 @@ final class HotStatements {
     /// when it holds `maxDailyRows` (days go by: old keys are not touched again).
     private var dailyRows: [DailyKey: (amount: Money, count: Int64)] = [:]
     static let maxDailyRows = 50_000
+    /// DailyLog.swift: the sums of what `daily_log` holds (as committed, or as this
+    /// transaction wrote), the commits logged since the last fold, and both as the transaction
+    /// found them (restored if it fails).
+    var loggedDaily: DailySums = [:]
+    var loggedCommits = 0
+    var dailyBefore: (sums: DailySums, commits: Int)?
+    let insertDailyLog: OpaquePointer
     /// Its buffers are reused from one statement to the next (no allocation per event).
     var binder = Binder()
 
@@ -173,6 +180,7 @@ final class HotStatements {
         findDaily = try prepare("SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         updateDaily = try prepare("UPDATE daily_spend SET amount = ?, count = ? WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         insertDaily = try prepare("INSERT INTO daily_spend (amount, count, budget_id, day, platform, service_type) VALUES (?,?,?,?,?,?)")
+        insertDailyLog = try prepare("INSERT INTO daily_log (rows) VALUES (?)")
         updateTotals = try prepare("UPDATE budgets SET spent_amount = ?, cost_count = ?, status = ?, fired = ?, successor_id = ? WHERE id = ?")
         updateAllocationTotals = try prepare("UPDATE allocations SET spent_amount = ?, is_active = ?, depleted_fired = ? WHERE id = ? AND budget_id = ?")
         upsertHistory = try prepare("""
@@ -190,7 +198,7 @@ final class HotStatements {
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
-            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertRecentKeys[0], insertRecentKeys[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, updateTotals, updateAllocationTotals, upsertHistory,
+            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertRecentKeys[0], insertRecentKeys[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, insertDailyLog, updateTotals, updateAllocationTotals, upsertHistory,
             insertCatalog, findCatalog, insertBooking, insertBookings, updateBookingsThrough,
         ] { sqlite3_finalize(statement) }
     }
@@ -307,7 +315,7 @@ final class HotStatements {
         copy = c
     }
 
-    private func execute(_ sql: String) throws {
+    func execute(_ sql: String) throws {
         let rc = sqlite3_exec(connection, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(rc) }
     }
@@ -324,6 +332,7 @@ final class HotStatements {
             completing = false
         }
         before = nil
+        dailyBefore = nil
         committedBookings()
         lastTransactionEvents = transactionEvents
         transactionEvents = 0
@@ -420,6 +429,8 @@ final class HotStatements {
     func forgetUncommitted() {
         catalogIDs.removeAll()
         dailyRows.removeAll()
+        if let dailyBefore { (loggedDaily, loggedCommits) = dailyBefore }
+        dailyBefore = nil
         uncommittedKeys.removeAll()
         uncommittedRows = nil
         if let before {

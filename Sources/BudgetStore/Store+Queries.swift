@@ -9,6 +9,8 @@ public struct StoreReader {
     /// write transaction, also the keys it inserted (`hot`, on the same connection).
     var keys: RecentKeys?
     var hot: HotStatements?
+    /// The daily rollup's logged sums (DailyLog.swift), added to what `daily_spend` holds.
+    var loggedDaily: DailySums = [:]
 
     /// The last `seq` ever published (0 before the first), so numbering resumes after a restart.
     public func lastSeq() throws -> Int64 {
@@ -248,12 +250,13 @@ public struct StoreReader {
             args += budgetIds.map { $0 }
         }
         sql += " ORDER BY day, budget_id, platform, service_type"
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+        let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
             DailySpend(
                 key: DailyKey(budgetId: row[0], day: row[1], platform: row[2], serviceType: ServiceType(rawValue: row[3]) ?? .other),
                 amount: try money(row[4]), count: row[5]
             )
         }
+        return Self.addingLogged(hot?.loggedDaily ?? loggedDaily, to: rows, budgetIds: budgetIds.map(Set.init), fromDay: fromDay, toDay: toDay)
     }
 
     /// The saved spike history from `hour` on.

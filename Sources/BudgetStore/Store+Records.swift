@@ -278,6 +278,13 @@ public struct StoreWriter {
     public func addDailySpend(_ key: DailyKey, amount: Money, count: Int64) throws {
         try hot.addDaily(key, amount: amount, count: count)
     }
+
+    /// Adds a commit's rows to the daily rollup through the log (DailyLog.swift): one row
+    /// written, folded into `daily_spend` every so many commits. Readers see the same sums
+    /// as with `addDailySpend` for each.
+    public func logDailySpend(_ rows: [(key: DailyKey, amount: Money, count: Int64)]) throws {
+        try hot.logDaily(rows)
+    }
 }
 
 /// The id of a cost booked in its event's row (`StoredEvent.booked`): `e_` and the row number

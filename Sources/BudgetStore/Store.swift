@@ -183,6 +183,10 @@ public final class Store: @unchecked Sendable {
             }
             try loadRecentKeys()
             try loadBookings()
+            // The rollup a process that stopped without folding left logged (DailyLog.swift).
+            if try queue.read({ db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM daily_log)") ?? false }) {
+                try write { w in try w.hot.foldDailyLogLeftOver(w.db) }
+            }
             checkpointer?.start()
         } catch let error as StoreError {
             throw error
@@ -224,6 +228,8 @@ public final class Store: @unchecked Sendable {
             progressTick = nil
         }
         checkpointer?.stop()
+        // The logged rollup into `daily_spend` (a start would do it otherwise).
+        if let hot, hot.loggedCommits > 0 { try? write { _ in try hot.foldDaily() } }
         hot?.finalize()
         hot = nil
         try? queue.close()
@@ -322,7 +328,7 @@ public final class Store: @unchecked Sendable {
     /// Runs read-only queries.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         do {
-            return try queue.read { db in try body(StoreReader(db: db, keys: recentKeys)) }
+            return try queue.read { db in try body(StoreReader(db: db, keys: recentKeys, loggedDaily: hot?.loggedDaily ?? [:])) }
         } catch let error as DatabaseError {
             throw StoreError("database read failed: \(error.message ?? "\(error)")", sqliteCode: error.resultCode.primaryResultCode.rawValue)
         }
@@ -675,6 +681,11 @@ public final class Store: @unchecked Sendable {
                 INSERT INTO booking_state (through) SELECT coalesce(max(rowid), 0) FROM usage_events;
                 DROP INDEX usage_events_booked;
                 """)
+        }
+        migrator.registerMigration("v15-daily-log") { db in
+            // The daily rollup's additions of a commit, logged in one row and folded into
+            // `daily_spend` every so many commits (DailyLog.swift).
+            try db.execute(sql: "CREATE TABLE daily_log (id INTEGER PRIMARY KEY, rows TEXT NOT NULL)")
         }
         return migrator
     }

@@ -362,6 +362,78 @@ struct StoreTests {
         }
     }
 
+    @Test("the daily rollup through the log: readers see the logged sums at once, a fold writes them, a failed transaction logs nothing, a start folds what a crash left, a clean close folds the rest")
+    func dailyRollupThroughTheLog() throws {
+        try withDatabasePath { path throws in
+            let a = DailyKey(budgetId: "b", day: "2026-03-05", platform: "OpenAI", serviceType: .api)
+            let c = DailyKey(budgetId: "b", day: "2026-03-04", platform: "Apify", serviceType: .scraping)
+            let other = DailyKey(budgetId: "z", day: "2026-03-05", platform: "OpenAI", serviceType: .api)
+            // What the file holds, read on a connection of its own.
+            func query<T>(_ read: (Database) throws -> T) throws -> T {
+                let reader = try DatabaseQueue(path: path)
+                defer { try? reader.close() }
+                return try reader.read(read)
+            }
+            func table(_: Store) throws -> [String] {
+                try query { db throws in
+                    try String.fetchAll(db, sql: "SELECT budget_id || ' ' || day || ' ' || amount || ' ' || count FROM daily_spend ORDER BY 1")
+                }
+            }
+            func logRows(_: Store) throws -> Int {
+                try query { db throws in try Int.fetchOne(db, sql: "SELECT count(*) FROM daily_log") ?? -1 }
+            }
+            var store = try Store(path: path)
+            // A direct addition, then logged ones on top of it.
+            try store.write { w throws in try w.addDailySpend(a, amount: money("1"), count: 1) }
+            try store.write { w throws in try w.logDailySpend([(a, money("0.5"), 2), (c, money("0.000000001"), 1)]) }
+            #expect(throws: Boom.self) {
+                try store.write { w throws in
+                    try w.logDailySpend([(a, money("100"), 1), (other, money("7"), 1)])
+                    throw Boom()
+                }
+            }
+            try store.write { w throws in try w.logDailySpend([(other, money("2"), 1)]) }
+            // Logged, not folded: the table has the direct row only; readers see the sums,
+            // in the table's order (day, then budget), filtered as asked.
+            #expect(try table(store) == ["b 2026-03-05 1 1"])
+            #expect(try logRows(store) == 2)
+            let all = try store.read { r throws in try r.dailySpend(budgetIds: nil, fromDay: nil, toDay: nil) }
+            #expect(all.map(\.key) == [c, a, other])
+            #expect(all.map(\.amount) == [money("0.000000001"), money("1.5"), money("2")])
+            #expect(all.map(\.count) == [1, 3, 1])
+            let some = try store.write { w throws in try w.reader.dailySpend(budgetIds: ["b"], fromDay: "2026-03-05", toDay: nil) }
+            #expect(some.map(\.key) == [a] && some.map(\.amount) == [money("1.5")])
+
+            // The 64th logged commit folds everything into the table and empties the log.
+            for _ in 0..<(Store.dailyLogFoldEvery - 3) {
+                try store.write { w throws in try w.logDailySpend([(a, money("0.000000002"), 1)]) }
+            }
+            #expect(try logRows(store) == Store.dailyLogFoldEvery - 1)
+            try store.write { w throws in try w.logDailySpend([(c, money("1"), 1)]) }
+            #expect(try logRows(store) == 0)
+            let folded = ["b 2026-03-04 1.000000001 2", "b 2026-03-05 1.500000122 64", "z 2026-03-05 2 1"]
+            #expect(try table(store) == folded)
+            #expect(try store.read { r throws in try r.dailySpend(budgetIds: nil, fromDay: nil, toDay: nil) }.map(\.amount)
+                == [money("1.000000001"), money("1.500000122"), money("2")])
+
+            // A crash leaves rows in the log (written here as a crashed process left them):
+            // the next start folds them.
+            try store.write { w throws in try w.logDailySpend([(other, money("0.25"), 1)]) }
+            store.close()  // a clean close folds
+            #expect(try logRows(store) == 0)
+            #expect(try table(store) == ["b 2026-03-04 1.000000001 2", "b 2026-03-05 1.500000122 64", "z 2026-03-05 2.25 2"])
+            let raw = try DatabaseQueue(path: path)
+            try raw.write { db throws in
+                try db.execute(sql: #"INSERT INTO daily_log (rows) VALUES ('[["z","2026-03-05","OpenAI","API","0.5",3]]')"#)
+            }
+            try raw.close()
+            store = try Store(path: path)
+            defer { store.close() }
+            #expect(try logRows(store) == 0)
+            #expect(try table(store) == ["b 2026-03-04 1.000000001 2", "b 2026-03-05 1.500000122 64", "z 2026-03-05 2.75 5"])
+        }
+    }
+
     @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a write that fails after them keeps none, nor their keys")
     func multiRowInserts() throws {
         // 40 events (two statements of 16, then 8 one by one) and 37 costs, every optional

@@ -88,6 +88,9 @@ struct CrashTests {
         for (b, id) in budgets.enumerated() {
             let summary = try client.call("budget.get", ["id": .string(id)])
             #expect(summary["totalSpent"]?.numberText == expected[b].description, "budget \(b)")
+            // The daily rollup too (its additions logged by commits, folded at each start).
+            let days = try (summary["dailySpend"]?.arrayValue ?? []).map { try Money(parsing: $0["amount"]?.numberText ?? "") }
+            #expect(days.reduce(Money.zero, +) == expected[b], "budget \(b) daily rollup")
             let costs = try client.call("cost.list", ["budgetId": .string(id), "limit": .number("100000")]).arrayValue ?? []
             costRows += costs.count
             #expect(Set(costs.compactMap { $0["eventId"]?.stringValue }).count == costs.count)

@@ -116,14 +116,6 @@ extension IngestPipelineTests {
         try waitFor(seconds: 60) { try client.call("stats")["accepted"]?.numberText == "\(n)" }
         func text(_ millionths: Int) -> String { Money(nanos: Int128(millionths) * 1000).description }
         func money(_ millionths: Int) -> JSONValue { .number(text(millionths)) }
-        // The rollup's rows themselves: one per (budget, day, platform, service), each its sum
-        // (AWS's two services differ only there: neither day nor platform totals would show a
-        // merge of them).
-        let stored = try SQLiteShell.query(dir.file("budgetd.db"), """
-            SELECT budget_id || ' ' || day || ' ' || platform || ' ' || service_type || '=' || amount
-            FROM daily_spend WHERE budget_id LIKE 'roll-%' ORDER BY 1
-            """).split(separator: "\n").map(String.init)
-        #expect(stored == perRow.map { "\($0.key)=\(text($0.value))" }.sorted(), "\(stored)")
         for budget in budgets {
             let got = try client.call("budget.get", ["id": .string(budget)])["dailySpend"]
             let want: JSONValue = .array(perDay[budget, default: [:]].sorted { $0.key < $1.key }.map { ["date": .string($0.key), "amount": money($0.value)] })
@@ -140,6 +132,17 @@ extension IngestPipelineTests {
         let stats = try client.call("stats")
         let batches = try #require(stats["batches"]?.numberText.flatMap { Int($0) })
         #expect(batches < n)
+        // The rollup's rows themselves: one per (budget, day, platform, service), each its sum
+        // (AWS's two services differ only there: neither day nor platform totals would show a
+        // merge of them). In the file once the daemon has stopped: commits log the rollup's
+        // additions, and fold them into its rows every 64 commits and at the stop.
+        #expect(daemon.stop() == 0)
+        let stored = try SQLiteShell.query(dir.file("budgetd.db"), """
+            SELECT budget_id || ' ' || day || ' ' || platform || ' ' || service_type || '=' || amount
+            FROM daily_spend WHERE budget_id LIKE 'roll-%' ORDER BY 1
+            """).split(separator: "\n").map(String.init)
+        #expect(stored == perRow.map { "\($0.key)=\(text($0.value))" }.sorted(), "\(stored)")
+        #expect(try SQLiteShell.query(dir.file("budgetd.db"), "SELECT count(*) FROM daily_log").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
     /// Batches staged while the one before commits are committed together (`CommitJob`): their
@@ -167,15 +170,13 @@ extension IngestPipelineTests {
         // the next windowed burst is staged while it does).
         #expect(commits > 0 && commits < staged, "\(commits) commits of \(staged) staged batches")
 
-        // Totals, and the rollup's rows (one per budget for the day: every event is OpenAI API, today).
+        // Totals, and the daily rollup (one day: every event is today's).
         let expected = model.expectedSpent(stored: model.acceptedIds)
         let priced = Dictionary(grouping: model.events.filter { $0.cost != nil }, by: \.budget).mapValues(\.count)
         for (b, id) in budgets.enumerated() {
             let summary = try client.call("budget.get", ["id": .string(id)])
             #expect(summary["totalSpent"]?.numberText == expected[b].description, "budget \(b)")
-            let row = try SQLiteShell.query(dir.file("budgetd.db"), "SELECT amount || ' ' || count FROM daily_spend WHERE budget_id = '\(id)'")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(row == "\(expected[b]) \(priced[b] ?? 0)", "budget \(b) rollup")
+            #expect(summary["dailySpend"]?.arrayValue?.compactMap { $0["amount"]?.numberText } == [expected[b].description], "budget \(b) rollup")
         }
 
         // The alerts, as published: seq 1…N in order, as the outbound log has them; each
@@ -193,9 +194,13 @@ extension IngestPipelineTests {
         #expect(outbound.filter { $0.topic == "alert.THRESHOLD_80" }.count == past80.count)
 
         // What the commits wrote, as a restart reads it back: each budget's totals and status,
-        // and its spike history (the ledger above answered from memory).
+        // its spike history (the ledger above answered from memory), its rollup row (one per
+        // budget: every event is OpenAI API, today).
         #expect(daemon.stop() == 0)
         for (b, id) in budgets.enumerated() {
+            let row = try SQLiteShell.query(dir.file("budgetd.db"), "SELECT amount || ' ' || count FROM daily_spend WHERE budget_id = '\(id)'")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(row == "\(expected[b]) \(priced[b] ?? 0)", "budget \(b) rollup")
             let history = try SQLiteShell.query(dir.file("budgetd.db"), "SELECT amount FROM spend_history WHERE key = '\(id)'")
                 .split(separator: "\n").map { try Money(parsing: String($0)) }
             #expect(history.reduce(Money.zero, +) == expected[b], "budget \(b) history")

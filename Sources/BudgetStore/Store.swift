@@ -109,6 +109,12 @@ public final class Store: @unchecked Sendable {
             // A 64 MiB page cache keeps the (source, id) index of recent events in memory, so
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            // Debian builds SQLite with SECURE_DELETE, which zeroes every page a DELETE frees and
+            // writes it: emptying a table of 2¹⁸ recent keys (once per generation) wrote ~2,000
+            // zeroed pages to the log in one commit, 7 ms of the commit thread and the alert
+            // latency's tail (issue 8). FAST still zeroes deleted content in the pages a
+            // transaction writes anyway, never a freed page (docs/operations.md).
+            try db.execute(sql: "PRAGMA secure_delete = FAST")
             // For the migration that computes the hashes of the keys already stored.
             db.add(function: Self.keyHashFunction)
             if backgroundCheckpoints {
@@ -287,6 +293,11 @@ public final class Store: @unchecked Sendable {
     /// The writer connection's `PRAGMA synchronous` as SQLite reports it (0 OFF, 1 NORMAL, 2 FULL).
     public func synchronousLevel() throws -> Int {
         try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// The writer connection's `PRAGMA secure_delete` as SQLite reports it (0 OFF, 1 ON, 2 FAST).
+    public func secureDeleteLevel() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1 }
     }
 
     /// Runs `body` in one write transaction: everything it writes commits together (one fsync),

@@ -362,6 +362,14 @@ struct StoreTests {
         }
     }
 
+    @Test("the writer deletes with secure_delete FAST: a freed page is not zeroed and written (Debian's SQLite zeroes them by default)")
+    func secureDeleteIsFast() throws {
+        try withStore { store, _ throws in
+            // 0 OFF, 1 ON, 2 FAST.
+            #expect(try store.secureDeleteLevel() == 2)
+        }
+    }
+
     @Test("the daily rollup through the log: readers see the logged sums at once, a fold writes them, a failed transaction logs nothing, a start folds what a crash left, a clean close folds the rest")
     func dailyRollupThroughTheLog() throws {
         try withDatabasePath { path throws in

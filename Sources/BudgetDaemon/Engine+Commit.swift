@@ -166,9 +166,10 @@ final class CommitJob: @unchecked Sendable {
         itemCount += batch.items.count
     }
 
-    /// Writes everything in one transaction (the same writes, in the same order per table, as
-    /// `Engine.process` makes for each ingest batch in turn; a budget's totals, a spike bucket and a
-    /// day's rollup row once, as the last batch left them) and commits.
+    /// Writes everything in one transaction and commits: the rows in the order, per table, that
+    /// `Engine.process` would write them batch after batch; each budget's totals and each
+    /// spike bucket once, as the last batch left them; the daily rollup's additions summed,
+    /// through the log (DailyLog.swift).
     ///
     /// `signal`: signalled once it is finished (after `isFinished` turns true), for the serve
     /// loop's poll.

@@ -23,8 +23,10 @@ package=$(pwd)
 if [ -n "$rev" ]; then
     # A copy of this package whose BudgetCore is that revision's, not the symlink.
     package=$(mktemp -d /tmp/budgetd-bench-XXXXXX)
-    cp -R Package.swift Sources "$package"/
-    rm "$package/Sources/BudgetCore"
+    # -L: the events' generator (BenchEvents/BenchWorkload.swift, a symlink into budgetctl)
+    # is copied as the working tree has it, so every revision is measured on the same events.
+    cp -RL Package.swift Sources "$package"/
+    rm -r "$package/Sources/BudgetCore"
     git -C .. archive "$rev" Sources/BudgetCore | tar -x -C "$package"
 fi
 

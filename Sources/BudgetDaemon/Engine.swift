@@ -130,7 +130,8 @@ public final class Engine: @unchecked Sendable {
     let commitQueue = WorkerThread(name: "budgetd-commit")
     /// The staged batches on the commit thread, released by `advanceCommit`.
     var committing: CommitJob?
-    /// Batches staged while `committing` commits: handed over together when it is done.
+    /// Batches staged while `committing` commits: handed over together when it is done (so
+    /// never set while `committing` is nil: `stage` hands a first batch over at once).
     var waiting: CommitJob?
     /// Signalled by the commit thread when `committing` is finished: the serve loop's poll
     /// waits for it beside the sockets, so that what arrives meanwhile is staged at once.
@@ -411,7 +412,7 @@ public final class Engine: @unchecked Sendable {
             // commit finishes (`commitDone`), and what arrives meanwhile is staged at once (it
             // commits right after: issue 8, the acknowledged path's latency).
             let commitInProgress = committing.map { !$0.isFinished } ?? false
-            let waitMs = !decoding.isEmpty || (committing != nil && !commitInProgress) || (waiting != nil && committing == nil) || retentionRun != nil
+            let waitMs = !decoding.isEmpty || (committing != nil && !commitInProgress) || retentionRun != nil
                 ? 0 : max(0, min(Int((nextHeartbeat - SystemClock.now()) / 1_000_000) + 1, 100))
             // While a failed batch waits for its retry, new ingest stays queued in ZeroMQ (back-pressure).
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
@@ -422,7 +423,7 @@ public final class Engine: @unchecked Sendable {
             // Pipeline: hand the new batch to the decode thread, then stage the one decoded
             // before it (the one before that commits meanwhile). Requests answered from memory
             // follow the batches in the pipeline instead of stopping it.
-            let busy = !decoding.isEmpty || committing != nil || waiting != nil
+            let busy = !decoding.isEmpty || committing != nil
             if !batch.isEmpty && pending.isEmpty
                 && (batch.contains(where: \.isIngest) || busy && batch.allSatisfy(isMemoryControl)) {
                 decoding.append(startDecoding(batch))
@@ -438,8 +439,8 @@ public final class Engine: @unchecked Sendable {
             // Nothing new and nothing decoding: the batches on the commit thread are released
             // once committed, and those staged meanwhile handed over (not waited for: what is
             // read next is staged while they commit).
-            if batch.isEmpty && decoding.isEmpty && (committing != nil || waiting != nil) {
-                if committing.map({ $0.isFinished }) ?? true { advanceCommit() }
+            if batch.isEmpty && decoding.isEmpty, let job = committing {
+                if job.isFinished { advanceCommit() }
                 continue
             }
             // No ingest: everything before is committed and released first.

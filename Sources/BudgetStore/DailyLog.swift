@@ -100,10 +100,10 @@ extension HotStatements {
 
     /// `daily_spend`'s primary-key order (SQLite compares text as bytes).
     static func precedes(_ a: DailyKey, _ b: DailyKey) -> Bool {
-        for (x, y) in [(a.budgetId, b.budgetId), (a.day, b.day), (a.platform, b.platform), (a.serviceType.rawValue, b.serviceType.rawValue)] where x != y {
-            return x.utf8.lexicographicallyPrecedes(y.utf8)
-        }
-        return false
+        if a.budgetId != b.budgetId { return a.budgetId.utf8.lexicographicallyPrecedes(b.budgetId.utf8) }
+        if a.day != b.day { return a.day.utf8.lexicographicallyPrecedes(b.day.utf8) }
+        if a.platform != b.platform { return a.platform.utf8.lexicographicallyPrecedes(b.platform.utf8) }
+        return a.serviceType.rawValue.utf8.lexicographicallyPrecedes(b.serviceType.rawValue.utf8)
     }
 }
 

@@ -256,7 +256,7 @@ public struct StoreReader {
                 amount: try money(row[4]), count: row[5]
             )
         }
-        return Self.addingLogged(hot?.loggedDaily ?? loggedDaily, to: rows, budgetIds: budgetIds.map(Set.init), fromDay: fromDay, toDay: toDay)
+        return Self.addingLogged(loggedDaily, to: rows, budgetIds: budgetIds.map(Set.init), fromDay: fromDay, toDay: toDay)
     }
 
     /// The saved spike history from `hour` on.

@@ -264,7 +264,7 @@ public struct StoreWriter {
         try reader.cost(id: id)
     }
 
-    public var reader: StoreReader { StoreReader(db: db, keys: hot.keys, hot: hot) }
+    public var reader: StoreReader { StoreReader(db: db, keys: hot.keys, hot: hot, loggedDaily: hot.loggedDaily) }
 
     /// Records a control change in the audit log.
     public func insertAudit(at: Timestamp, actor: String, op: String, target: String?, args: JSONValue, before: JSONValue?, after: JSONValue?) throws {

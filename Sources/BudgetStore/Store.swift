@@ -110,9 +110,9 @@ public final class Store: @unchecked Sendable {
             // deduplication does not read pages from the file for every event.
             try db.execute(sql: "PRAGMA cache_size = -65536")
             // Debian builds SQLite with SECURE_DELETE, which zeroes every page a DELETE frees and
-            // writes it: emptying a table of 2¹⁸ recent keys (once per generation) wrote ~2,000
-            // zeroed pages to the log in one commit, 7 ms of the commit thread and the alert
-            // latency's tail (issue 8). FAST still zeroes deleted content in the pages a
+            // writes it: emptying a table of 2¹⁸ recent keys (once per generation) wrote every page
+            // of it, zeroed, to the log in one commit, ~7 ms of the commit thread's CPU and part
+            // of the alert latency's tail (issue 8). FAST still zeroes deleted content in the pages a
             // transaction writes anyway, never a freed page (docs/operations.md).
             try db.execute(sql: "PRAGMA secure_delete = FAST")
             // For the migration that computes the hashes of the keys already stored.

@@ -2,7 +2,7 @@
 //
 //   swift run -c release DecodeBench [events] [rounds]
 //
-// Events are the shapes of budgetctl's BenchWorkload (Sources/budgetctl/Bench+Workload.swift):
+// Events are budgetctl's own, from its BenchWorkload (Sources/budgetctl/BenchWorkload.swift):
 // OpenAI and Anthropic token usage, Apify with a cost as a decimal string, AWS storage with a
 // cost as a JSON number, each with ids, seq, time, userId and metadata; ~300 bytes, all distinct.
 // Prints ns/event (best and median round), allocations/event, and a checksum of every decoded

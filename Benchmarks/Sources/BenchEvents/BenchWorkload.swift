@@ -1,0 +1,1 @@
+../../../Sources/budgetctl/BenchWorkload.swift

@@ -868,7 +868,8 @@ extension JSONValue {
         value.write(into: &out, sortedKeys: sortedKeys)
     }
 
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    /// `s` as a JSON string (quoted, escaped as `serialized` does), appended to `out`.
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         let done: Void? = s.utf8.withContiguousStorageIfAvailable { writeEscaped($0, into: &out) }
         if done == nil {

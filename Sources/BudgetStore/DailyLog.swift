@@ -40,14 +40,8 @@ extension HotStatements {
             try foldDaily(emptyingLog: loggedCommits > 0)
             return
         }
-        let text = JSONValue.array(rows.map { row in
-            .array([
-                .string(row.key.budgetId), .string(row.key.day), .string(row.key.platform), .string(row.key.serviceType.rawValue),
-                .string(row.amount.description), .number(String(row.count)),
-            ])
-        }).serialized()
         binder.begin(insertDailyLog)
-        binder.text(text)
+        binder.text(Self.loggedRowsText(rows))
         try binder.run(step)
         loggedCommits += 1
     }
@@ -73,6 +67,31 @@ extension HotStatements {
             loggedCommits += 1
         }
         if loggedCommits > 0 { try foldDaily() }
+    }
+
+    /// A commit's rows as `daily_log` holds them: a JSON array of
+    /// `[budgetId, day, platform, serviceType, "amount", count]`, written straight into bytes
+    /// (a `JSONValue` tree of them was half of `logDaily`'s time; the same text).
+    static func loggedRowsText(_ rows: [(key: DailyKey, amount: Money, count: Int64)]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * 96)
+        out.append(UInt8(ascii: "["))
+        for (i, row) in rows.enumerated() {
+            out.append(contentsOf: i == 0 ? "[".utf8 : ",[".utf8)
+            func field(_ s: String) {
+                JSONValue.writeString(s, into: &out)
+                out.append(UInt8(ascii: ","))
+            }
+            field(row.key.budgetId)
+            field(row.key.day)
+            field(row.key.platform)
+            field(row.key.serviceType.rawValue)
+            field(row.amount.description)
+            out.append(contentsOf: String(row.count).utf8)
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func parseLoggedRows(_ text: String) throws -> [(key: DailyKey, amount: Money, count: Int64)] {

@@ -102,6 +102,8 @@ extension Bench {
         var unmatched = 0
         var next = 0
         var outstanding = 0
+        // ACCEPTED replies read by `quickAck` (added to `statuses` at the end).
+        var accepted = 0
 
         let start = clock.now
         let pacer = Pacer(rate: rate, start: start)
@@ -126,15 +128,22 @@ extension Bench {
                     let now = clock.now
                     lastReply = now
                     lastActivity = now
-                    let reply = frames.last.flatMap { try? JSON.parse($0) }
-                    let status = reply?["status"]?.stringValue ?? "UNREADABLE"
-                    statuses[status, default: 0] += 1
-                    if status == "REJECTED" {
-                        reasons[reply?["reason"]?.stringValue ?? "(no reason)", default: 0] += 1
+                    // An ACCEPTED reply in the daemon's own shape is read without a JSON tree
+                    // (the generator shares the cores with the daemon); anything else is parsed.
+                    let index: Int?
+                    if let body = frames.last, let quick = Self.quickAck(body), quick.accepted {
+                        accepted += 1
+                        index = workload.index(ofIdBytes: quick.id)
+                    } else {
+                        let reply = frames.last.flatMap { try? JSON.parse($0) }
+                        let status = reply?["status"]?.stringValue ?? "UNREADABLE"
+                        statuses[status, default: 0] += 1
+                        if status == "REJECTED" {
+                            reasons[reply?["reason"]?.stringValue ?? "(no reason)", default: 0] += 1
+                        }
+                        index = reply?["id"]?.stringValue.flatMap { workload.index(ofId: $0) }
                     }
-                    if let id = reply?["id"]?.stringValue, let index = workload.index(ofId: id),
-                       !acknowledged[index], let sent = sentAt[index]
-                    {
+                    if let index, !acknowledged[index], let sent = sentAt[index] {
                         acknowledged[index] = true
                         outstanding -= 1
                         latencies.append(sent.duration(to: now))
@@ -151,6 +160,7 @@ extension Bench {
 
         latencies.sort()
         let acked = latencies.count
+        if accepted > 0 { statuses["ACCEPTED", default: 0] += accepted }
         if gaveUp, statuses.isEmpty {
             // Not a measurement: nobody is there.
             throw ControlClientError.noReply(endpoint: ingestAck, timeout: global.timeoutText)
@@ -179,6 +189,28 @@ extension Bench {
         report.add("p99LatencyMs", .number(Self.percentileMilliseconds(latencies, 0.99)))
         return Int64(statuses["ACCEPTED", default: 0])
     }
+
+    /// The id of an acknowledgement as the daemon writes it (`IngestAck.bytes`:
+    /// `{"id":"…","source":…,"status":"…",…`) when neither the id nor the source has an escape,
+    /// and whether its status is ACCEPTED; nil for any other shape (the caller parses it).
+    static func quickAck(_ body: [UInt8]) -> (id: ArraySlice<UInt8>, accepted: Bool)? {
+        let (head, source, status, accepted) = (quickAckHead, quickAckSource, quickAckStatus, quickAckAccepted)
+        guard body.starts(with: head) else { return nil }
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        // The end of a string with no escape that starts at `from`.
+        func stringEnd(_ from: Int) -> Int? {
+            guard let end = body[from...].firstIndex(of: quote), !body[from..<end].contains(backslash) else { return nil }
+            return end
+        }
+        guard let idEnd = stringEnd(head.count), body[idEnd...].starts(with: source),
+              let sourceEnd = stringEnd(idEnd + source.count), body[sourceEnd...].starts(with: status) else { return nil }
+        return (body[head.count..<idEnd], body[(sourceEnd + status.count)...].starts(with: accepted))
+    }
+
+    private static let quickAckHead = Array(#"{"id":""#.utf8)
+    private static let quickAckSource = Array(#","source":""#.utf8)
+    private static let quickAckStatus = Array(#","status":""#.utf8)
+    private static let quickAckAccepted = Array(#"ACCEPTED""#.utf8)
 
     /// The `q` quantile (nearest rank) of sorted durations, in milliseconds.
     static func percentileMilliseconds(_ sorted: [Duration], _ q: Double) -> String {

@@ -442,6 +442,35 @@ struct StoreTests {
         }
     }
 
+    @Test("a daily_log row is the JSON a JSONValue tree of its rows serializes to, escapes and all, and reads back as the same sums")
+    func dailyLogRowText() throws {
+        try withDatabasePath { path throws in
+            let odd = DailyKey(budgetId: "b\"1\\", day: "2026-03-05", platform: "Plat\u{0001}ée \u{1F600}", serviceType: .scraping)
+            let plain = DailyKey(budgetId: "b", day: "2026-03-04", platform: "OpenAI", serviceType: .api)
+            let store = try Store(path: path)
+            try store.write { w throws in try w.logDailySpend([(odd, money("-0.000000001"), 3), (plain, money("12345678901.5"), 1)]) }
+            let reader = try DatabaseQueue(path: path)
+            let text = try reader.read { db throws in try String.fetchOne(db, sql: "SELECT rows FROM daily_log") }
+            try reader.close()
+            let expected = JSONValue.array([
+                .array([.string(odd.budgetId), .string(odd.day), .string(odd.platform), .string("SCRAPING"), .string("-0.000000001"), .number("3")]),
+                .array([.string("b"), .string("2026-03-04"), .string("OpenAI"), .string("API"), .string("12345678901.5"), .number("1")]),
+            ]).serialized()
+            #expect(text == expected)
+            let sums = try store.read { r throws in try r.dailySpend(budgetIds: nil, fromDay: nil, toDay: nil) }
+            #expect(sums.map(\.key) == [plain, odd])
+            store.close()
+            // Folded at the close: the table has what the log held.
+            let after = try DatabaseQueue(path: path)
+            defer { try? after.close() }
+            let rows = try after.read { db throws in try Row.fetchAll(db, sql: "SELECT budget_id, platform, amount, count FROM daily_spend ORDER BY day") }
+            #expect(rows.map { $0[0] as String } == ["b", odd.budgetId])
+            #expect(rows.map { $0[1] as String } == ["OpenAI", odd.platform])
+            #expect(rows.map { $0[2] as String } == ["12345678901.5", "-0.000000001"])
+            #expect(rows.map { $0[3] as Int64 } == [1, 3])
+        }
+    }
+
     @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a write that fails after them keeps none, nor their keys")
     func multiRowInserts() throws {
         // 40 events (two statements of 16, then 8 one by one) and 37 costs, every optional

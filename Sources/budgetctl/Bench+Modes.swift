@@ -202,9 +202,10 @@ extension Bench {
             guard let end = body[from...].firstIndex(of: quote), !body[from..<end].contains(backslash) else { return nil }
             return end
         }
-        guard let idEnd = stringEnd(head.count), body[idEnd...].starts(with: source),
-              let sourceEnd = stringEnd(idEnd + source.count), body[sourceEnd...].starts(with: status) else { return nil }
-        return (body[head.count..<idEnd], body[(sourceEnd + status.count)...].starts(with: accepted))
+        // Each closing quote is followed by the next member's name and opening quote.
+        guard let idEnd = stringEnd(head.count), body[(idEnd + 1)...].starts(with: source),
+              let sourceEnd = stringEnd(idEnd + 1 + source.count), body[(sourceEnd + 1)...].starts(with: status) else { return nil }
+        return (body[head.count..<idEnd], body[(sourceEnd + 1 + status.count)...].starts(with: accepted))
     }
 
     private static let quickAckHead = Array(#"{"id":""#.utf8)

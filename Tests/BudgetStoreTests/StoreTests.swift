@@ -442,6 +442,31 @@ struct StoreTests {
         }
     }
 
+    @Test("a new database has 8 KiB pages; an existing one keeps its own and works on")
+    func pageSizeOfNewAndExistingDatabases() throws {
+        try withDatabasePath { path throws in
+            let store = try Store(path: path)
+            #expect(try store.pageSize() == Store.newDatabasePageSize)
+            #expect(Store.newDatabasePageSize == 8192)
+            store.close()
+        }
+        try withDatabasePath { path throws in
+            // A file made with SQLite's default pages, as every database before this change was.
+            let old = try DatabaseQueue(path: path)
+            try old.write { db throws in
+                #expect(try Int.fetchOne(db, sql: "PRAGMA page_size") == 4096)
+                try db.execute(sql: "CREATE TABLE t (x)")
+            }
+            try old.close()
+            let store = try Store(path: path)
+            defer { store.close() }
+            #expect(try store.pageSize() == 4096)
+            let a = DailyKey(budgetId: "b", day: "2026-03-05", platform: "OpenAI", serviceType: .api)
+            try store.write { w throws in try w.addDailySpend(a, amount: money("1.5"), count: 1) }
+            #expect(try store.read { r throws in try r.dailySpend(budgetIds: nil, fromDay: nil, toDay: nil) }.map(\.amount) == [money("1.5")])
+        }
+    }
+
     @Test("a daily_log row is the JSON a JSONValue tree of its rows serializes to, escapes and all, and reads back as the same sums")
     func dailyLogRowText() throws {
         try withDatabasePath { path throws in

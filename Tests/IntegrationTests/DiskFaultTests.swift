@@ -191,7 +191,10 @@ struct DiskFaultTests {
         let db = try Self.makeDatabase(dir, name: "real.db")
         #expect(!FileManager.default.fileExists(atPath: db + "-wal"), "a clean stop checkpoints the WAL")
         let original = try Data(contentsOf: URL(fileURLWithPath: db))
-        let pageSize = 4096
+        // The file header's page size (bytes 16–17, big-endian; 1 means 65,536).
+        let header = Int(original[16]) << 8 | Int(original[17])
+        let pageSize = header == 1 ? 65536 : header
+        #expect(pageSize == 8192)
         #expect(original.count >= 20 * pageSize)
         var rng = SeededGenerator(seed: 8)
         var reports: [String] = []

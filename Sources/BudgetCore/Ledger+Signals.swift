@@ -85,11 +85,16 @@ extension Ledger {
     /// The same for a chain whose matching allocations' history keys are known (`book` found
     /// them: `Allocation.historyKey`).
     mutating func recordHistory(amount: Money, chain ids: [String], allocations: [String?], at time: Timestamp) {
-        let hour = HourlySpend.hour(time)
         for (id, allocationKey) in zip(ids, allocations) {
-            record(amount, key: id, hour: hour)
-            if let allocationKey { record(amount, key: allocationKey, hour: hour) }
+            recordHistory(amount: amount, budgetId: id, allocationKey: allocationKey, at: time)
         }
+    }
+
+    /// The same for one budget and the history key of its matching allocation, if any.
+    mutating func recordHistory(amount: Money, budgetId: String, allocationKey: String?, at time: Timestamp) {
+        let hour = HourlySpend.hour(time)
+        record(amount, key: budgetId, hour: hour)
+        if let allocationKey { record(amount, key: allocationKey, hour: hour) }
     }
 
     private mutating func record(_ amount: Money, key: String, hour: Int64) {

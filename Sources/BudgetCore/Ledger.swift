@@ -18,8 +18,34 @@ public struct Booking: Sendable, Hashable {
     /// The allocation of the budget itself the cost counted against, if any.
     public var allocationId: String?
     /// Every budget whose totals changed (the budget and its ancestors).
-    public var touchedBudgets: [String]
+    public var touchedBudgets: BudgetChain
     public var messages: [OutboundMessage]
+}
+
+/// A budget and its ancestors, nearest first (empty for an unknown budget). The first id is held
+/// inline, so a budget without a parent, the common case, costs no allocation: a booking's
+/// arrays were four of an event's fifteen allocations (issue 8).
+public struct BudgetChain: RandomAccessCollection, Sendable, Hashable, ExpressibleByArrayLiteral {
+    /// nil only when the chain is empty.
+    private let head: String?
+    private let tail: [String]
+
+    public init(_ ids: [String]) {
+        head = ids.first
+        tail = ids.count > 1 ? Array(ids.dropFirst()) : []
+    }
+
+    public init(arrayLiteral ids: String...) { self.init(ids) }
+
+    /// A budget without an ancestor.
+    init(single id: String) {
+        head = id
+        tail = []
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { head == nil ? 0 : 1 + tail.count }
+    public subscript(position: Int) -> String { position == 0 ? head! : tail[position - 1] }
 }
 
 /// The accounting state: budgets with running totals and alert state, and the outbound `seq`.
@@ -120,6 +146,14 @@ public struct Ledger: Sendable {
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
         eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false
     ) -> Booking {
+        if hasNoAncestor(budgetId) {
+            // The same steps for a chain of one, without its arrays.
+            let slot = budgets.index(forKey: budgetId)
+            let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
+            recordHistory(amount: amount, budgetId: budgetId, allocationKey: match?.historyKey, at: costTime ?? now)
+            let messages = alerts(budgetId: budgetId, slot: slot, allocationIndex: match?.index, eventId: eventId, rearming: rearming, at: now)
+            return Booking(allocationId: match?.id, touchedBudgets: BudgetChain(single: budgetId), messages: messages)
+        }
         let ids = chain(from: budgetId)
         var allocationId: String?
         // Per budget of the chain: the matching allocation's index and id, if any.
@@ -129,28 +163,46 @@ public struct Ledger: Sendable {
         var slots: [Dictionary<String, Budget>.Index?] = []
         slots.reserveCapacity(ids.count)
         for id in ids {
-            // In place: a copy taken out of the dictionary would copy its allocations on write.
-            let found = budgets.index(forKey: id)
-            slots.append(found)
-            guard let slot = found else {
-                matched.append(nil)
-                continue
-            }
-            budgets.values[slot].spentAmount += amount
-            budgets.values[slot].costCount += 1
-            let match = budgets.values[slot].addToAllocation(amount, platform: platform, serviceType: serviceType)
+            let slot = budgets.index(forKey: id)
+            slots.append(slot)
+            let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
             matched.append(match)
             if id == budgetId { allocationId = match?.id }
         }
         recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.historyKey }, at: costTime ?? now)
         var messages: [OutboundMessage] = []
         for (i, id) in ids.enumerated() {
-            // A negative amount (a credit) re-arms first: a status.ACTIVE it causes comes before
-            // what the same booking fires (LOW_BUDGET), as when a raised total re-arms (§5's order).
-            if rearming { messages += rearm(budgetId: id, at: now) }
-            messages += evaluate(budgetId: id, slot: rearming ? nil : slots[i], allocationIndex: matched[i]?.index, eventId: eventId, fromCost: true, at: now)
+            messages += alerts(budgetId: id, slot: slots[i], allocationIndex: matched[i]?.index, eventId: eventId, rearming: rearming, at: now)
         }
-        return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
+        return Booking(allocationId: allocationId, touchedBudgets: BudgetChain(ids), messages: messages)
+    }
+
+    /// Whether `chain(from: id)` is `[id]`: a known budget whose parent is none, itself or unknown.
+    private func hasNoAncestor(_ id: String) -> Bool {
+        guard let i = candidateIndex[id] else { return false }
+        guard let parent = candidates[i].parentId else { return true }
+        return parent == id || candidateIndex[parent] == nil
+    }
+
+    /// Counts a cost in the budget at `slot` and in its matching allocation, if any (in place:
+    /// a copy taken out of the dictionary would copy its allocations on write).
+    private mutating func addCost(
+        _ amount: Money, at slot: Dictionary<String, Budget>.Index, platform: String, serviceType: ServiceType
+    ) -> (index: Int, id: String, historyKey: String)? {
+        budgets.values[slot].spentAmount += amount
+        budgets.values[slot].costCount += 1
+        return budgets.values[slot].addToAllocation(amount, platform: platform, serviceType: serviceType)
+    }
+
+    /// What a booking fires for one budget of its chain, once every budget of it is counted.
+    private mutating func alerts(
+        budgetId: String, slot: Dictionary<String, Budget>.Index?, allocationIndex: Int?, eventId: String?, rearming: Bool, at now: Timestamp
+    ) -> [OutboundMessage] {
+        // A negative amount (a credit) re-arms first: a status.ACTIVE it causes comes before
+        // what the same booking fires (LOW_BUDGET), as when a raised total re-arms (§5's order).
+        let rearmed = rearming ? rearm(budgetId: budgetId, at: now) : []
+        let fired = evaluate(budgetId: budgetId, slot: rearming ? nil : slot, allocationIndex: allocationIndex, eventId: eventId, fromCost: true, at: now)
+        return rearmed.isEmpty ? fired : rearmed + fired
     }
 
     /// Fires what is crossed and not yet fired for one budget: thresholds lowest first,

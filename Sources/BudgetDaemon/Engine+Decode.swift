@@ -69,7 +69,8 @@ extension Engine {
             return rejected("expected 2 frames [topic, json], got \(frames.count)", bodies: bodies)
         }
         let topic = frames[0]
-        let usage = Array("usage".utf8)
+        // The UTF-8 view, not an array of it: that was an allocation per message.
+        let usage = "usage".utf8
         guard topic.starts(with: usage), topic.count == usage.count || topic[usage.count] == UInt8(ascii: ".") else {
             return rejected("topic must be usage or usage.*", bodies: frames[1...])
         }

@@ -142,6 +142,18 @@ struct LedgerBookingTests {
         #expect(books["b"].spentAmount.description == "110.500000001")
     }
 
+    @Test("a budget chain holds its first id inline and compares, counts and indexes as the array of its ids")
+    func budgetChainIsItsIds() {
+        let empty = BudgetChain([])
+        #expect(empty.isEmpty && empty.count == 0 && Array(empty) == [])
+        let one: BudgetChain = ["b"]
+        #expect(one.count == 1 && one[0] == "b" && Array(one) == ["b"])
+        let three = BudgetChain(["c", "p", "g"])
+        #expect(three.count == 3 && Array(three) == ["c", "p", "g"] && three[2] == "g")
+        #expect(three == ["c", "p", "g"] && three != ["c", "p"] && one != ["c"] && empty == [])
+        #expect(Set([one, BudgetChain(["b"]), three]).count == 2)
+    }
+
     @Test("booking to an unknown budget changes nothing")
     func unknownBudget() {
         var books = Books()

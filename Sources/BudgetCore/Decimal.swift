@@ -170,11 +170,16 @@ struct ASCIIWriter {
 
 extension String {
     /// A string of at most `capacity` ASCII bytes written by `body`.
+    ///
+    /// Written on the stack, then made into a string of its length: one of at most 15 bytes (an
+    /// amount such as `0.001234567`) is then held inline, with no allocation. Initializing a
+    /// string of the full capacity in place allocated that capacity first, whatever the length
+    /// (issue 8: each stored event's cost text was one of its allocations).
     init(asciiCapacity capacity: Int, _ body: (inout ASCIIWriter) -> Void) {
-        self.init(unsafeUninitializedCapacity: capacity) { buffer in
+        self = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var writer = ASCIIWriter(buffer)
             body(&writer)
-            return writer.count
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<writer.count]), as: UTF8.self)
         }
     }
 }

@@ -263,6 +263,16 @@ extension Engine {
         }
     }
 
+    /// A reply's frames: the request's envelope, then `body`. One allocation; `envelope + [body]`
+    /// made two (the literal and the sum), per acknowledged event (issue 8).
+    static func frames(_ envelope: [[UInt8]], _ body: [UInt8]) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        frames.reserveCapacity(envelope.count + 1)
+        frames.append(contentsOf: envelope)
+        frames.append(body)
+        return frames
+    }
+
     /// One usage message from either ingest socket: validate, dedup, apply, record, reply.
     func handleIngest<Recorder: IngestRecorder>(
         frames: [[UInt8]], envelope: [[UInt8]]?, receivedAt: Timestamp, decoded: consuming DecodeOutcome? = nil, _ w: Recorder, _ out: inout BatchOutput
@@ -277,7 +287,7 @@ extension Engine {
                 body: frames.last ?? []
             ))
             if let envelope {
-                out.replies.append(.ack(envelope + [IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason)]))
+                out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason))))
             }
         }
         // Moved, not copied, out of the decode thread's outcome (one retain per string otherwise).
@@ -299,7 +309,7 @@ extension Engine {
             }
             stats.duplicates += 1
             if let envelope {
-                out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason)]))
+                out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason))))
             }
             return
         }
@@ -322,7 +332,7 @@ extension Engine {
         default: break
         }
         if let envelope {
-            out.replies.append(.ack(envelope + [IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason)]))
+            out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason))))
         }
     }
 

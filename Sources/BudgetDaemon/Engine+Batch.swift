@@ -140,7 +140,7 @@ extension Engine {
                         // nil: answered later (a backup, once copied).
                         guard let reply = try handleControl(frames: frames, envelope: envelope, userID: userID, w, &out) else { continue }
                         if let id = out.repliedBudget.take() { out.budgetReplies.append((out.replies.count, envelope, id)) }
-                        out.replies.append(.control(envelope + [reply.serializedBytes()]))
+                        out.replies.append(.control(Self.replyFrames(envelope, reply.serializedBytes())))
                     case .tick:
                         let rolled = ledger.rollOver(at: now) { IDs.make("b") }
                         out.touchedBudgets.formUnion(rolled.changed)
@@ -157,7 +157,7 @@ extension Engine {
                     // reply: it shows the budget as this batch commits it.
                     for entry in out.budgetReplies {
                         if let b = ledger[entry.budgetId] {
-                            out.replies[entry.reply] = .control(entry.envelope + [Self.okReply(b.json).serializedBytes()])
+                            out.replies[entry.reply] = .control(Self.replyFrames(entry.envelope, Self.okReply(b.json).serializedBytes()))
                         }
                     }
                 }
@@ -228,7 +228,7 @@ extension Engine {
             let reply = isMemoryControl(.control(envelope: envelope, frames: frames, userID: userID))
                 ? answerFromMemory(frames: frames, userID: userID, stats: stats, lastSeq: ledger.lastSeq)
                 : Self.errorReply(.internalError, "database unavailable: \(error)")
-            send(.control(envelope + [reply.serializedBytes()]))
+            send(.control(Self.replyFrames(envelope, reply.serializedBytes())))
         }
     }
 
@@ -264,8 +264,9 @@ extension Engine {
     }
 
     /// A reply's frames: the request's envelope, then `body`. One allocation; `envelope + [body]`
-    /// made two (the literal and the sum), per acknowledged event (issue 8).
-    static func frames(_ envelope: [[UInt8]], _ body: [UInt8]) -> [[UInt8]] {
+    /// made two (the literal and the sum), per acknowledged event (issue 8). Every reply to a
+    /// ROUTER request is made so.
+    static func replyFrames(_ envelope: [[UInt8]], _ body: [UInt8]) -> [[UInt8]] {
         var frames: [[UInt8]] = []
         frames.reserveCapacity(envelope.count + 1)
         frames.append(contentsOf: envelope)
@@ -287,7 +288,7 @@ extension Engine {
                 body: frames.last ?? []
             ))
             if let envelope {
-                out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason))))
+                out.replies.append(.ack(Self.replyFrames(envelope, IngestAck.bytes(id: id, source: source, status: "REJECTED", state: "REJECTED", reason: reason))))
             }
         }
         // Moved, not copied, out of the decode thread's outcome (one retain per string otherwise).
@@ -309,7 +310,7 @@ extension Engine {
             }
             stats.duplicates += 1
             if let envelope {
-                out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason))))
+                out.replies.append(.ack(Self.replyFrames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "DUPLICATE", state: existing.state.rawValue, reason: existing.reason))))
             }
             return
         }
@@ -332,7 +333,7 @@ extension Engine {
         default: break
         }
         if let envelope {
-            out.replies.append(.ack(Self.frames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason))))
+            out.replies.append(.ack(Self.replyFrames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason))))
         }
     }
 

@@ -453,7 +453,7 @@ extension Engine {
             var view = stats
             view.rollBack(to: b.statsAfter)
             for case .control(let envelope, let frames, let userID) in b.answers {
-                send(.control(envelope + [answerFromMemory(frames: frames, userID: userID, stats: view, lastSeq: b.lastSeq).serializedBytes()]))
+                send(.control(Self.replyFrames(envelope, answerFromMemory(frames: frames, userID: userID, stats: view, lastSeq: b.lastSeq).serializedBytes())))
             }
         }
     }

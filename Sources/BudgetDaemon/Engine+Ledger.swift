@@ -220,7 +220,7 @@ extension Engine {
                 logger.error("backup written, but not recorded in the audit log", metadata: ["path": "\(job.path)", "error": "\(error)"])
             }
         }
-        send(.control(job.envelope + [reply.serializedBytes()]))
+        send(.control(Self.replyFrames(job.envelope, reply.serializedBytes())))
     }
 
     /// `event.get`: a stored event by (source, id) with its cost rows (booking and adjustments)

@@ -84,6 +84,7 @@ final class Checkpointer: Sendable {
         // The log's frame count at the last RESTART: until the writer has started the log over,
         // the log still reports that many frames (all copied), and needs no second one.
         var restartedAtFrames: Int32 = -1
+        let walPath = path + "-wal"
         let clock = ContinuousClock()
         var next = clock.now
         while !stopRequested.load(ordering: .acquiring) {
@@ -92,7 +93,7 @@ final class Checkpointer: Sendable {
                 continue
             }
             next = clock.now.advanced(by: interval)
-            guard Self.fileSize(path + "-wal") > 0 else { continue }
+            guard Self.fileSize(walPath) > 0 else { continue }
             // A passive checkpoint even before a RESTART: a RESTART holds the writer back
             // while it copies, so the less is left to copy then, the shorter the wait. A
             // failure (busy, a full disk) is tried again at the next interval.

@@ -132,7 +132,7 @@ extension StoreReader {
     /// budget, platform, service).
     static func addingLogged(_ logged: DailySums, to rows: [DailySpend], budgetIds: Set<String>?, fromDay: String?, toDay: String?) -> [DailySpend] {
         let wanted = logged.filter { key, _ in
-            (budgetIds?.contains(key.budgetId) ?? true) && key.day >= (fromDay ?? "") && key.day <= (toDay ?? "~")
+            (budgetIds?.contains(key.budgetId) ?? true) && (fromDay.map { key.day >= $0 } ?? true) && (toDay.map { key.day <= $0 } ?? true)
         }
         if wanted.isEmpty { return rows }
         var merged = rows

@@ -63,11 +63,11 @@ public final class Store: @unchecked Sendable {
     public static let synchronousCheckBytes: Int64 = 256 << 20
 
     /// The page size of a database this store creates (an existing file keeps its own: SQLite
-    /// cannot change it in WAL mode). 8 KiB rather than SQLite's 4 KiB: half the log frames,
-    /// each written with its own calls, and a shallower B-tree per insert, for ~5 % of the
-    /// daemon's CPU per event on the PUB path and a third less of the checkpoint thread's; the
-    /// acknowledged path's small commits rewrite more bytes of their tail pages (issue 8,
-    /// docs/benchmarks.md "Fourteenth session").
+    /// cannot change it in WAL mode). 8 KiB rather than SQLite's 4 KiB: ~5 % of the daemon's
+    /// CPU per event on the PUB path and a third of the checkpoint thread's saved (measured;
+    /// presumably fewer, larger log frames, each written with its own calls); the acknowledged
+    /// path's small commits write more bytes per event (issue 8, docs/benchmarks.md
+    /// "Fourteenth session").
     public static let newDatabasePageSize = 8192
     /// The database was too big to check before the start: `checkIntegrityInBackground` should run.
     public private(set) var deferredIntegrityCheck = false
@@ -301,18 +301,17 @@ public final class Store: @unchecked Sendable {
     }
 
     /// The writer connection's `PRAGMA synchronous` as SQLite reports it (0 OFF, 1 NORMAL, 2 FULL).
-    public func synchronousLevel() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
-    }
+    public func synchronousLevel() throws -> Int { try integerPragma("synchronous") }
 
     /// The database's page size in bytes.
-    public func pageSize() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") ?? -1 }
-    }
+    public func pageSize() throws -> Int { try integerPragma("page_size") }
 
     /// The writer connection's `PRAGMA secure_delete` as SQLite reports it (0 OFF, 1 ON, 2 FAST).
-    public func secureDeleteLevel() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1 }
+    public func secureDeleteLevel() throws -> Int { try integerPragma("secure_delete") }
+
+    /// A pragma's integer value on the writer's connection (-1 when it reads nothing).
+    private func integerPragma(_ name: String) throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA \(name)") ?? -1 }
     }
 
     /// Runs `body` in one write transaction: everything it writes commits together (one fsync),

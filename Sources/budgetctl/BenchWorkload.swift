@@ -21,8 +21,13 @@ struct BenchWorkload {
     /// The id of event `i`.
     func id(_ i: Int) -> String {
         guard randomIds else { return "\(runId)-\(i)" }
-        let hex = String(Self.mix(UInt64(i) ^ 0x5DEE_CE66_D1CE_4E5B) >> 32, radix: 16)
+        let hex = String(Self.idHash(i), radix: 16)
         return String(repeating: "0", count: 8 - hex.count) + hex + "-\(runId)-\(i)"
+    }
+
+    /// The 32-bit hash whose eight hex digits start the random id of event `i`.
+    static func idHash(_ i: Int) -> UInt64 {
+        mix(UInt64(i) ^ 0x5DEE_CE66_D1CE_4E5B) >> 32
     }
 
     /// A 64-bit mixing function (SplitMix64's finalizer).
@@ -40,17 +45,11 @@ struct BenchWorkload {
 
     /// The event index of an id `RUNID-i` (or `HHHHHHHH-RUNID-i`), if it is one of this run's.
     func index(ofId id: String) -> Int? {
-        let prefix = runId + "-"
-        let rest = randomIds ? Substring(id.utf8.count > 9 ? String(id.dropFirst(9)) : "") : Substring(id)
-        guard rest.hasPrefix(prefix), let index = Int(rest.dropFirst(prefix.count)), index >= 0, index < count,
-              self.id(index) == id else {
-            return nil
-        }
-        return index
+        index(ofIdBytes: id.utf8)
     }
 
-    /// `index(ofId:)` for an id's UTF-8 bytes, without making a string: the acknowledged
-    /// bench reads every reply's id this way (issue 8: the generator shares the cores with the
+    /// The same for an id's UTF-8 bytes, read without making a string: the acknowledged bench
+    /// reads every reply's id this way (issue 8: the generator shares the cores with the
     /// daemon, and making and comparing strings was a tenth of its time).
     func index(ofIdBytes id: some Collection<UInt8>) -> Int? {
         var rest = id[...]
@@ -73,7 +72,7 @@ struct BenchWorkload {
         guard index < count else { return nil }
         if randomIds {
             // The eight hex digits `id(_:)` puts first.
-            let hash = Self.mix(UInt64(index) ^ 0x5DEE_CE66_D1CE_4E5B) >> 32
+            let hash = Self.idHash(index)
             var shift = 28
             for byte in id.prefix(8) {
                 guard byte == Self.hexDigits[Int((hash >> UInt64(shift)) & 0xF)] else { return nil }

@@ -31,14 +31,19 @@ struct PollTests {
         #expect(elapsed >= 15)
     }
 
+    /// Two bound PULL sockets, one with a PUSH connected to it.
+    func idleAndBusy(_ zmq: TestContext) throws -> (idle: ZMQSocket, busy: ZMQSocket, push: ZMQSocket) {
+        let idle = try zmq.socket(.pull)
+        let busy = try zmq.socket(.pull)
+        let push = try zmq.socket(.push)
+        _ = try bindEphemeral(idle)
+        try push.connect(try bindEphemeral(busy))
+        return (idle, busy, push)
+    }
+
     @Test func pollReportsReadableSocketInItsPosition() throws {
         try withZMQ { zmq in
-            let idle = try zmq.socket(.pull)
-            let busy = try zmq.socket(.pull)
-            let push = try zmq.socket(.push)
-            _ = try bindEphemeral(idle)
-            let endpoint = try bindEphemeral(busy)
-            try push.connect(endpoint)
+            let (idle, busy, push) = try idleAndBusy(zmq)
             try push.send([frame("wake"), frame("up")])
 
             let events = try poll([(idle, .readable), (busy, .readable)], timeoutMilliseconds: 5_000)
@@ -106,11 +111,7 @@ struct PollTests {
     /// A socket and the signal ready together: both reported, each in its place.
     @Test func pollReportsSocketsAndSignalTogether() throws {
         try withZMQ { zmq in
-            let idle = try zmq.socket(.pull)
-            let busy = try zmq.socket(.pull)
-            let push = try zmq.socket(.push)
-            _ = try bindEphemeral(idle)
-            try push.connect(try bindEphemeral(busy))
+            let (idle, busy, push) = try idleAndBusy(zmq)
             try push.send([frame("x")])
             let signal = try PollSignal()
             signal.signal()

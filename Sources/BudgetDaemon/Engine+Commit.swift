@@ -145,6 +145,9 @@ final class CommitJob: @unchecked Sendable {
     /// The items of every batch.
     private(set) var itemCount: Int
     private(set) var error: (any Error)?
+    /// How long its transaction took on the commit thread, from BEGIN to the end of COMMIT
+    /// (`budgetd_commit_transaction_seconds`); 0 when it wrote nothing.
+    private(set) var transactionNanoseconds: Int64 = 0
     private let done = DispatchSemaphore(value: 0)
     /// Set (after `error`) when the commit thread is done with it.
     private let finished = Atomic<Bool>(false)
@@ -184,6 +187,8 @@ final class CommitJob: @unchecked Sendable {
         }
         // Only requests answered from memory: no transaction to commit.
         if writesNothing { return }
+        let started = SystemdNotifier.monotonicNow()
+        defer { transactionNanoseconds = SystemdNotifier.monotonicNow() - started }
         do {
             try store.write { w in
                 for b in batches {
@@ -415,7 +420,10 @@ extension Engine {
             // acknowledgements and alerts go out (sending those takes a while; the commit
             // thread would be idle meanwhile). Their own go out after these, at their release.
             handOverWaiting()
-            if !job.writesNothing { stats.stagedCommits += 1 }
+            if !job.writesNothing {
+                stats.stagedCommits += 1
+                metrics.transaction(nanoseconds: job.transactionNanoseconds)
+            }
             for b in job.batches { release(b, forgetting: forgetting) }
             return true
         }

@@ -10,6 +10,8 @@ import CoreMetrics
 /// - `budgetd_ingest_rejected_total{reason}`: rejections by reason (the part before the first colon).
 /// - `budgetd_commit_batch_size`: histogram of items per committed transaction.
 /// - `budgetd_commit_duration_seconds`: histogram of the time one batch takes to process and commit.
+/// - `budgetd_commit_transaction_seconds`: histogram of the commit thread's transactions alone
+///   (staged batches' rows written, then COMMIT with the log's fsync).
 /// - `budgetd_alerts_total{type}`: alerts published, by type.
 /// - `budgetd_budget_spent{budget}`, `budgetd_budget_total{budget}`, `budgetd_budget_spent_percent{budget}`.
 /// - `budgetd_sequence_gaps_total{source}`: forward jumps of a source's `seq`.
@@ -39,6 +41,7 @@ final class EngineMetrics {
     private var budgets: [String: (spent: any RecorderHandler, total: any RecorderHandler, percent: any RecorderHandler)] = [:]
     private let batchSize: any RecorderHandler
     private let commitDuration: any TimerHandler
+    private let transaction: any TimerHandler
     private let healthy: any RecorderHandler
 
     init() {
@@ -49,6 +52,7 @@ final class EngineMetrics {
         self.outcomes = outcomes
         batchSize = factory.makeRecorder(label: "budgetd_commit_batch_size", dimensions: [], aggregate: true)
         commitDuration = factory.makeTimer(label: "budgetd_commit_duration_seconds", dimensions: [])
+        transaction = factory.makeTimer(label: "budgetd_commit_transaction_seconds", dimensions: [])
         healthy = factory.makeRecorder(label: "budgetd_healthy", dimensions: [], aggregate: false)
         healthy.record(Int64(1))
     }
@@ -75,6 +79,11 @@ final class EngineMetrics {
                     .increment(by: n - (before.gaps[source] ?? 0))
             }
         }
+    }
+
+    /// A transaction of the commit thread, once committed.
+    func transaction(nanoseconds: Int64) {
+        transaction.recordNanoseconds(nanoseconds)
     }
 
     func alert(type: String) {

@@ -445,6 +445,9 @@ struct OperationsTests {
         #expect(sample(text, "budgetd_budget_spent_percent{budget=\"\(budget)\"}") == 86)
         #expect(text.contains("budgetd_commit_batch_size_bucket{le="))
         #expect(text.contains("budgetd_commit_duration_seconds_bucket{le="))
+        // The events went through the commit thread: its transactions are timed.
+        #expect(sample(text, "budgetd_commit_transaction_seconds_count") ?? 0 >= 1, "\(text)")
+        #expect(sample(text, "budgetd_commit_transaction_seconds_sum") ?? 0 > 0, "\(text)")
         #expect(sample(text, "budgetd_healthy") == 1)
         #expect(daemon.stop() == 0)
     }

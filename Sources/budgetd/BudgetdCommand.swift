@@ -122,10 +122,13 @@ struct BudgetdCommand: AsyncParsableCommand {
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
             factory.valueHistogramBuckets["budgetd_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
-            factory.durationHistogramBuckets["budgetd_commit_duration_seconds"] = [
+            // Commits take from a quarter of a millisecond (an fsync) upwards.
+            let commitBuckets: [Duration] = [
                 .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                 .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
             ]
+            factory.durationHistogramBuckets["budgetd_commit_duration_seconds"] = commitBuckets
+            factory.durationHistogramBuckets["budgetd_commit_transaction_seconds"] = commitBuckets
             MetricsSystem.bootstrap(factory)
             let server: MetricsServer
             do {

@@ -448,6 +448,8 @@ struct OperationsTests {
         // The events went through the commit thread: its transactions are timed.
         #expect(sample(text, "budgetd_commit_transaction_seconds_count") ?? 0 >= 1, "\(text)")
         #expect(sample(text, "budgetd_commit_transaction_seconds_sum") ?? 0 > 0, "\(text)")
+        // With the commit buckets (from 250 µs), not the library's default ones (from 5 ms).
+        #expect(text.contains(#"budgetd_commit_transaction_seconds_bucket{le="0.00025"}"#), "\(text)")
         #expect(sample(text, "budgetd_healthy") == 1)
         #expect(daemon.stop() == 0)
     }

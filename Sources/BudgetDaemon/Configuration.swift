@@ -15,7 +15,8 @@ public import BudgetStore
 /// - `heartbeatIntervalMs`: heartbeat period; 1000.
 /// - `maxMessageBytes`: a larger usage message is rejected with reason `oversized`; 65536.
 /// - `socketMaxMessageBytes`: ZMQ_MAXMSGSIZE, a larger one drops the sender's connection; 1048576.
-/// - `maxBatch`: most events committed in one transaction; 2048.
+/// - `maxBatch`: most messages read into one batch, and gathered for one transaction before the
+///   engine waits for the commit in progress; 8192.
 /// - `drainTimeoutMs`: how long SIGTERM drains what was received; 5000.
 /// - `keysPerGeneration`: event keys kept in memory before they are copied into a generation
 ///   of `event_keys` (docs/ledger.md, "How duplicates are found"); 262144.
@@ -38,7 +39,7 @@ public struct DaemonConfiguration: Sendable {
     public var heartbeatIntervalMs: Int = 1000
     public var maxMessageBytes: Int = EventLimits.defaultMaxMessageBytes
     public var socketMaxMessageBytes: Int64 = 1 << 20
-    public var maxBatch: Int = 2048
+    public var maxBatch: Int = 8192
     public var drainTimeoutMs: Int = 5000
     public var keysPerGeneration: Int = RecentKeys.defaultKeysPerGeneration
     public var synchronous: SynchronousMode = .full

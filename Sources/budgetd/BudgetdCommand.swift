@@ -121,7 +121,7 @@ struct BudgetdCommand: AsyncParsableCommand {
         if let address = configuration.metricsAddress {
             let registry = PrometheusCollectorRegistry()
             var factory = PrometheusMetricsFactory(registry: registry)
-            factory.valueHistogramBuckets["budgetd_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+            factory.valueHistogramBuckets["budgetd_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
             // Commits take from a quarter of a millisecond (an fsync) upwards.
             let commitBuckets: [Duration] = [
                 .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),

@@ -76,7 +76,7 @@ extension HotStatements {
         guard var c = bookingCopy, let sorted = c.bookings.result else { return }
         let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
         let batch = skippedBookingRows.isEmpty ? sorted[c.next..<end] : ArraySlice(sorted[c.next..<end].filter { !skippedBookingRows.contains($0.rowid) })
-        try insertRows(batch.count, single: insertBooking, multi: insertBookings, rowsPerStatement: Self.keysPerCopyInsert) {
+        try insertRows(batch.count, single: insertBooking, multi: [insertBookings], rowsPerStatement: [Self.keysPerCopyInsert]) {
             let b = batch[batch.startIndex + $0]
             binder.text(b.budgetId)
             binder.int(b.time)

@@ -26,8 +26,8 @@ final class HotStatements {
     let findByGenerations: OpaquePointer
     /// Into `recent_keys_0` and `recent_keys_1`.
     let insertRecentKey: [OpaquePointer]
-    /// The same for `rowsPerInsert` keys at once (a statement's events).
-    let insertRecentKeys: [OpaquePointer]
+    /// The same for a multi-row statement's events: by table, then by size (`rowsPerInsert`).
+    let insertRecentKeys: [[OpaquePointer]]
     let insertGenerationKey: OpaquePointer
     /// The same for `keysPerCopyInsert` keys at once.
     let insertGenerationKeys: OpaquePointer
@@ -80,19 +80,22 @@ final class HotStatements {
     var completingBookings = false
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
-    /// `insertEvent` and `insertCost` for `rowsPerInsert` rows at once (a committed batch's rows).
-    let insertEvents: OpaquePointer
-    let insertCosts: OpaquePointer
-    /// Rows per multi-row INSERT (a committed batch's events and costs): one statement step for
-    /// several rows instead of one each. In a C benchmark of the event table, 16 rows a statement
-    /// took 4.8 µs per row against 6.7 one at a time. In the daemon the rows of one statement
-    /// touch several pages (a booking lands in its budget's leaf of the by-budget index), and
-    /// SQLite copies each into a statement journal, which past 64 KiB spills to a temporary file:
-    /// with 16 rows, 38 % of the commit thread's samples were in `pwrite`. With 8, 7.6 % (5.4 %
-    /// one row at a time: the log's own writes), and `scripts/bench-cpu.sh 300000 20`, three
-    /// alternating runs, gave 15.0 → 12.2 µs per event on the commit thread on average, as fast
-    /// as 16 rows with the journal kept in memory.
-    static let rowsPerInsert = 8
+    /// `insertEvent` and `insertCost` for several rows at once (a committed batch's rows), one
+    /// statement for each size of `rowsPerInsert`.
+    let insertEvents: [OpaquePointer]
+    let insertCosts: [OpaquePointer]
+    /// Rows per multi-row INSERT (a committed batch's events and costs), largest first: each
+    /// statement takes the largest size that the rows left fill, and the last few go one by one.
+    /// One statement step for several rows instead of one each. In a C benchmark of the event
+    /// table, 16 rows a statement took 4.8 µs per row against 6.7 one at a time. When the rows of
+    /// a statement touched several pages (a booking landed in its budget's leaf of a by-budget
+    /// index of the event rows, since replaced by `booking_index`), SQLite's statement journal
+    /// for them spilled past 64 KiB to a temporary file: with 16 rows, 38 % of the commit
+    /// thread's samples were in `pwrite`, hence 8. Without that index a statement's rows append
+    /// to the ends of the table and of the time index, and 32 rows cost the commit thread less
+    /// (fifteenth session, `scripts/bench-cpu.sh 1000000 20`, alternately: 2.6–2.7 → 2.4–2.5 µs
+    /// per event); 8 stays for the rest of a small commit (an acknowledged client's ~95 events).
+    static let rowsPerInsert = [32, 8]
     let findDaily: OpaquePointer
     let updateDaily: OpaquePointer
     let insertDaily: OpaquePointer
@@ -165,8 +168,10 @@ final class HotStatements {
         // OR REPLACE: a row number can come back if the newest event rows are deleted (retention
         // keeps the newest row; by hand, say), and then the key of the row that had it is stale.
         insertRecentKey = try (0..<2).map { try prepare("INSERT OR REPLACE INTO recent_keys_\($0) (event_rowid, h) VALUES (?, ?)") }
-        insertRecentKeys = try (0..<2).map {
-            try prepare(insert("recent_keys_\($0) (event_rowid, h)", columns: 2, rows: Self.rowsPerInsert, verb: "INSERT OR REPLACE INTO"))
+        insertRecentKeys = try (0..<2).map { table in
+            try Self.rowsPerInsert.map {
+                try prepare(insert("recent_keys_\(table) (event_rowid, h)", columns: 2, rows: $0, verb: "INSERT OR REPLACE INTO"))
+            }
         }
         insertGenerationKey = try prepare("INSERT OR IGNORE INTO event_keys (gen, h, event_rowid) VALUES (?, ?, ?)")
         insertGenerationKeys = try prepare(insert("event_keys (gen, h, event_rowid)", columns: 3, rows: Self.keysPerCopyInsert, verb: "INSERT OR IGNORE INTO"))
@@ -175,8 +180,8 @@ final class HotStatements {
         // OR FAIL: a statement of several rows that fails part way need not undo the rows before
         // it (any failure rolls the whole transaction back anyway: `Store.write`). SQLite still
         // keeps a statement journal for them (see `rowsPerInsert`).
-        insertEvents = try prepare(insert(eventHead, columns: 17, rows: Self.rowsPerInsert, verb: "INSERT OR FAIL INTO"))
-        insertCosts = try prepare(insert(costHead, columns: 20, rows: Self.rowsPerInsert, verb: "INSERT OR FAIL INTO"))
+        insertEvents = try Self.rowsPerInsert.map { try prepare(insert(eventHead, columns: 17, rows: $0, verb: "INSERT OR FAIL INTO")) }
+        insertCosts = try Self.rowsPerInsert.map { try prepare(insert(costHead, columns: 20, rows: $0, verb: "INSERT OR FAIL INTO")) }
         findDaily = try prepare("SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         updateDaily = try prepare("UPDATE daily_spend SET amount = ?, count = ? WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         insertDaily = try prepare("INSERT INTO daily_spend (amount, count, budget_id, day, platform, service_type) VALUES (?,?,?,?,?,?)")
@@ -198,9 +203,9 @@ final class HotStatements {
     /// Must run before the connection closes (an unfinalized statement keeps it open).
     func finalize() {
         for statement in [
-            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertRecentKeys[0], insertRecentKeys[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, insertEvents, insertCosts, findDaily, updateDaily, insertDaily, insertDailyLog, updateTotals, updateAllocationTotals, upsertHistory,
+            findByRow, findByGenerations, insertRecentKey[0], insertRecentKey[1], insertGenerationKey, insertGenerationKeys, insertEvent, insertCost, findDaily, updateDaily, insertDaily, insertDailyLog, updateTotals, updateAllocationTotals, upsertHistory,
             insertCatalog, findCatalog, insertBooking, insertBookings, updateBookingsThrough,
-        ] { sqlite3_finalize(statement) }
+        ] + insertRecentKeys.joined() + insertEvents + insertCosts { sqlite3_finalize(statement) }
     }
 
     func find(source: String, id: String) throws -> EventKey? {
@@ -257,11 +262,11 @@ final class HotStatements {
         // Read in place through the buffer: `events[i]` (or `let e = events[i]`) copied each
         // event, a retain and a release per string (issue 8: 3 % of the commit thread).
         try events.withUnsafeBufferPointer { events in
-            try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { Self.bind(events.baseAddress! + $0, catalog: catalogs[$0], into: &binder) }) { first, rows in
+            try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { Self.bind(events.baseAddress! + $0, catalog: catalogs[$0], into: &binder) }) { first, rows, size in
                 // A statement's rows take the row numbers after the largest, one by one (SQLite's
                 // rule for a table without AUTOINCREMENT), so they end at the last one inserted.
                 let last = sqlite3_last_insert_rowid(connection)
-                binder.begin(rows == Self.rowsPerInsert ? insertRecentKeys[activeTable] : insertRecentKey[activeTable])
+                binder.begin(size.map { insertRecentKeys[activeTable][$0] } ?? insertRecentKey[activeTable])
                 for k in 0..<rows {
                     let rowid = last - Int64(rows - 1 - k)
                     let hash = events[first + k].keyHash ?? EventKeyHash.of(source: events[first + k].source, id: events[first + k].id)
@@ -299,7 +304,7 @@ final class HotStatements {
         // memory meanwhile).
         guard var c = copy, let sorted = c.keys.result else { return }
         let end = min(c.next + max(keysPerStep, 2 * lastTransactionEvents), sorted.count)
-        try insertRows(end - c.next, single: insertGenerationKey, multi: insertGenerationKeys, rowsPerStatement: Self.keysPerCopyInsert) {
+        try insertRows(end - c.next, single: insertGenerationKey, multi: [insertGenerationKeys], rowsPerStatement: [Self.keysPerCopyInsert]) {
             let key = sorted[c.next + $0]
             binder.int(c.generation)
             binder.int(key.hash)
@@ -346,16 +351,18 @@ final class HotStatements {
     /// Runs `multi` for each full `rowsPerInsert` rows, then `single` for each row left;
     /// `bind(i)` binds row i's parameters; `after(first, rows)` runs after each statement.
     func insertRows(
-        _ count: Int, single: OpaquePointer, multi: OpaquePointer, rowsPerStatement: Int = HotStatements.rowsPerInsert,
-        bind: (Int) -> Void, after: (Int, Int) throws -> Void = { _, _ in }
+        _ count: Int, single: OpaquePointer, multi: [OpaquePointer], rowsPerStatement: [Int] = HotStatements.rowsPerInsert,
+        bind: (Int) -> Void, after: (_ first: Int, _ rows: Int, _ size: Int?) throws -> Void = { _, _, _ in }
     ) throws {
         var i = 0
         while i < count {
-            let rows = count - i >= rowsPerStatement ? rowsPerStatement : 1
-            binder.begin(rows == 1 ? single : multi)
+            // The largest statement the rows left fill (its index in `rowsPerStatement`), or one row.
+            let size = rowsPerStatement.firstIndex { count - i >= $0 }
+            let rows = size.map { rowsPerStatement[$0] } ?? 1
+            binder.begin(size.map { multi[$0] } ?? single)
             for row in i..<(i + rows) { bind(row) }
             try binder.run(step)
-            try after(i, rows)
+            try after(i, rows, size)
             i += rows
         }
     }

@@ -498,9 +498,10 @@ struct StoreTests {
 
     @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a write that fails after them keeps none, nor their keys")
     func multiRowInserts() throws {
-        // 40 events (two statements of 16, then 8 one by one) and 37 costs, every optional
-        // field both set and nil, catalog versions new in the middle of a statement.
-        let events: [StoredEvent] = (0..<40).map { i in
+        // 45 events (a statement of 32, one of 8, then 5 one by one: `rowsPerInsert`) and 42
+        // costs (32, 8, 2), every optional field both set and nil, catalog versions new in the
+        // middle of a statement.
+        let events: [StoredEvent] = (0..<45).map { i in
             var e = storedEvent("m\(i)", source: i % 3 == 0 ? "s-\(i % 5)" : "scraper-1",
                                 state: [.allocated, .unpriced, .unallocated][i % 3], reason: i % 3 == 0 ? nil : "reason \(i) \"quoted\" ü",
                                 receivedAt: "2026-03-05T12:00:\(String(format: "%02d", i))Z", cost: i % 4 == 0 ? nil : "0.00000000\(i % 10)")
@@ -508,7 +509,7 @@ struct StoreTests {
             e.catalogVersion = i % 7 == 0 ? nil : "v\(i / 6)"
             return e
         }
-        let costs: [(cost: CostRecord, createdAt: Timestamp)] = (0..<37).map { i in
+        let costs: [(cost: CostRecord, createdAt: Timestamp)] = (0..<42).map { i in
             let c = CostRecord(
                 id: "c_\(i)", budgetId: "b\(i % 3)", allocationId: i % 2 == 0 ? nil : "al_\(i)", platform: "OpenAI", serviceType: .api,
                 costAmount: money(i % 6 == 0 ? "999999999999.999999999" : "1.\(i)"), currency: "USD",
@@ -562,7 +563,7 @@ struct StoreTests {
                 return (try dump(path1), try dump(path2))
             }
         }
-        #expect(one.count == 40 + 37 + Set(events.compactMap(\.catalogVersion)).count)
+        #expect(one.count == events.count + costs.count + Set(events.compactMap(\.catalogVersion)).count)
         #expect(one == several)
     }
 

@@ -88,8 +88,8 @@ final class HotStatements {
     /// statement takes the largest size that the rows left fill, and the last few go one by one.
     /// One statement step for several rows instead of one each. In a C benchmark of the event
     /// table, 16 rows a statement took 4.8 µs per row against 6.7 one at a time. When the rows of
-    /// a statement touched several pages (a booking landed in its budget's leaf of a by-budget
-    /// index of the event rows, since replaced by `booking_index`), SQLite's statement journal
+    /// a statement touched several pages (a cost landed in its budget's leaf of a by-budget
+    /// index, since replaced by `booking_index`), SQLite's statement journal
     /// for them spilled past 64 KiB to a temporary file: with 16 rows, 38 % of the commit
     /// thread's samples were in `pwrite`, hence 8. Without that index a statement's rows append
     /// to the ends of the table and of the time index, and 32 rows cost the commit thread less

@@ -81,10 +81,10 @@ final class HotStatements {
     let insertEvent: OpaquePointer
     let insertCost: OpaquePointer
     /// `insertEvent` and `insertCost` for several rows at once (a committed batch's rows), one
-    /// statement for each size of `rowsPerInsert`.
+    /// statement for each size of `rowsPerInsert` and `costRowsPerInsert`.
     let insertEvents: [OpaquePointer]
     let insertCosts: [OpaquePointer]
-    /// Rows per multi-row INSERT (a committed batch's events and costs), largest first: each
+    /// Rows per multi-row INSERT of a committed batch's events, largest first: each
     /// statement takes the largest size that the rows left fill, and the last few go one by one.
     /// One statement step for several rows instead of one each. In a C benchmark of the event
     /// table, 16 rows a statement took 4.8 µs per row against 6.7 one at a time. When the rows of
@@ -96,6 +96,9 @@ final class HotStatements {
     /// (fifteenth session, `scripts/bench-cpu.sh 1000000 20`, alternately: 2.6–2.7 → 2.4–2.5 µs
     /// per event); 8 stays for the rest of a small commit (an acknowledged client's ~95 events).
     static let rowsPerInsert = [32, 8]
+    /// The same for cost rows, which still land in their budget's part of the cost table's
+    /// indexes (by budget and date, by date): 8, as measured then.
+    static let costRowsPerInsert = [8]
     let findDaily: OpaquePointer
     let updateDaily: OpaquePointer
     let insertDaily: OpaquePointer
@@ -181,7 +184,7 @@ final class HotStatements {
         // it (any failure rolls the whole transaction back anyway: `Store.write`). SQLite still
         // keeps a statement journal for them (see `rowsPerInsert`).
         insertEvents = try Self.rowsPerInsert.map { try prepare(insert(eventHead, columns: 17, rows: $0, verb: "INSERT OR FAIL INTO")) }
-        insertCosts = try Self.rowsPerInsert.map { try prepare(insert(costHead, columns: 20, rows: $0, verb: "INSERT OR FAIL INTO")) }
+        insertCosts = try Self.costRowsPerInsert.map { try prepare(insert(costHead, columns: 20, rows: $0, verb: "INSERT OR FAIL INTO")) }
         findDaily = try prepare("SELECT amount, count FROM daily_spend WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         updateDaily = try prepare("UPDATE daily_spend SET amount = ?, count = ? WHERE budget_id = ? AND day = ? AND platform = ? AND service_type = ?")
         insertDaily = try prepare("INSERT INTO daily_spend (amount, count, budget_id, day, platform, service_type) VALUES (?,?,?,?,?,?)")
@@ -233,7 +236,7 @@ final class HotStatements {
     }
 
     func insert(_ c: CostRecord, createdAt: Timestamp) throws {
-        try insertRows(1, single: insertCost, multi: insertCosts) { _ in bind(c, createdAt: createdAt) }
+        try insertRows(1, single: insertCost, multi: insertCosts, rowsPerStatement: Self.costRowsPerInsert) { _ in bind(c, createdAt: createdAt) }
     }
 
     /// Inserts `events` in order (as one statement each would), `rowsPerInsert` at a time.
@@ -262,7 +265,7 @@ final class HotStatements {
         // Read in place through the buffer: `events[i]` (or `let e = events[i]`) copied each
         // event, a retain and a release per string (issue 8: 3 % of the commit thread).
         try events.withUnsafeBufferPointer { events in
-            try insertRows(events.count, single: insertEvent, multi: insertEvents, bind: { Self.bind(events.baseAddress! + $0, catalog: catalogs[$0], into: &binder) }) { first, rows, size in
+            try insertRows(events.count, single: insertEvent, multi: insertEvents, rowsPerStatement: Self.rowsPerInsert, bind: { Self.bind(events.baseAddress! + $0, catalog: catalogs[$0], into: &binder) }) { first, rows, size in
                 // A statement's rows take the row numbers after the largest, one by one (SQLite's
                 // rule for a table without AUTOINCREMENT), so they end at the last one inserted.
                 let last = sqlite3_last_insert_rowid(connection)
@@ -343,15 +346,19 @@ final class HotStatements {
         transactionEvents = 0
     }
 
-    /// Inserts `costs` in order (as one statement each would), `rowsPerInsert` at a time.
+    /// Inserts `costs` in order (as one statement each would), `costRowsPerInsert` at a time.
     func insert(costs: [(cost: CostRecord, createdAt: Timestamp)]) throws {
-        try insertRows(costs.count, single: insertCost, multi: insertCosts) { bind(costs[$0].cost, createdAt: costs[$0].createdAt) }
+        try insertRows(costs.count, single: insertCost, multi: insertCosts, rowsPerStatement: Self.costRowsPerInsert) {
+            bind(costs[$0].cost, createdAt: costs[$0].createdAt)
+        }
     }
 
-    /// Runs `multi` for each full `rowsPerInsert` rows, then `single` for each row left;
-    /// `bind(i)` binds row i's parameters; `after(first, rows)` runs after each statement.
+    /// Runs, while rows are left, the largest statement of `multi` whose size (the same index of
+    /// `rowsPerStatement`, largest first) they fill, else `single`; `bind(i)` binds row i's
+    /// parameters; `after(first, rows, size)` runs after each statement (`size`: the index of the
+    /// multi-row statement, nil for `single`).
     func insertRows(
-        _ count: Int, single: OpaquePointer, multi: [OpaquePointer], rowsPerStatement: [Int] = HotStatements.rowsPerInsert,
+        _ count: Int, single: OpaquePointer, multi: [OpaquePointer], rowsPerStatement: [Int],
         bind: (Int) -> Void, after: (_ first: Int, _ rows: Int, _ size: Int?) throws -> Void = { _, _, _ in }
     ) throws {
         var i = 0

@@ -499,8 +499,8 @@ struct StoreTests {
     @Test("rows inserted several per statement are the rows one insert each makes, in the same order; a write that fails after them keeps none, nor their keys")
     func multiRowInserts() throws {
         // 45 events (a statement of 32, one of 8, then 5 one by one: `rowsPerInsert`) and 42
-        // costs (32, 8, 2), every optional field both set and nil, catalog versions new in the
-        // middle of a statement.
+        // costs (five statements of 8, then 2: `costRowsPerInsert`), every optional field both
+        // set and nil, catalog versions new in the middle of a statement.
         let events: [StoredEvent] = (0..<45).map { i in
             var e = storedEvent("m\(i)", source: i % 3 == 0 ? "s-\(i % 5)" : "scraper-1",
                                 state: [.allocated, .unpriced, .unallocated][i % 3], reason: i % 3 == 0 ? nil : "reason \(i) \"quoted\" ü",

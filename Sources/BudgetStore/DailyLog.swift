@@ -49,8 +49,11 @@ extension HotStatements {
     /// Writes the logged sums into `daily_spend` (an UPDATE or INSERT per key) and empties the log.
     func foldDaily(emptyingLog: Bool = true) throws {
         if dailyBefore == nil { dailyBefore = (loggedDaily, loggedCommits) }
-        // In key order: the same writes whatever the dictionary's order.
-        for (key, sum) in loggedDaily.sorted(by: { Self.precedes($0.key, $1.key) }) {
+        // In the dictionary's order: the rows written are the same in any order (one UPDATE or
+        // INSERT per key of a table without row numbers), and sorting the keys first was 7 % of
+        // the commit thread with 10⁴ budgets, where every commit folds thousands of them (issue 8:
+        // without it 10.4 → 10.0 µs per event on that thread, 76,544 → 80,351 events/s).
+        for (key, sum) in loggedDaily {
             try addDaily(key, amount: sum.amount, count: sum.count)
         }
         // No WHERE: SQLite empties the table without reading its rows.

@@ -22,19 +22,29 @@ typealias DailySums = [DailyKey: (amount: Money, count: Int64)]
 extension Store {
     /// Logged commits between two folds of the daily rollup's log.
     public static let dailyLogFoldEvery = 64
+    /// A commit adding more rollup rows than this folds at once instead of logging them.
+    public static let dailyLogMaxRows = 256
 }
 
 extension HotStatements {
     /// Logged commits between two folds.
     static let foldEvery = Store.dailyLogFoldEvery
     /// A commit adding more rows than this folds at once (logging them would save nothing).
-    static let maxLoggedRows = 256
+    static let maxLoggedRows = Store.dailyLogMaxRows
 
     /// Adds a commit's rollup rows: logged in one row of `daily_log`, or, every `foldEvery`
     /// commits, folded into `daily_spend` with everything logged before.
     func logDaily(_ rows: [(key: DailyKey, amount: Money, count: Int64)]) throws {
         if rows.isEmpty { return }
         if dailyBefore == nil { dailyBefore = (loggedDaily, loggedCommits) }
+        if loggedCommits == 0 && rows.count > Self.maxLoggedRows {
+            // Folded at once with nothing logged before: the rows go into `daily_spend` as they
+            // come, without first summing them into the logged sums (issue 8: with 10⁴ budgets,
+            // building that dictionary for thousands of rows every commit was 6–8 % of the
+            // commit thread). The same writes: one row per key either way.
+            for row in rows { try addDaily(row.key, amount: row.amount, count: row.count) }
+            return
+        }
         for row in rows { Self.add(row.amount, row.count, to: &loggedDaily, row.key) }
         if loggedCommits + 1 >= Self.foldEvery || rows.count > Self.maxLoggedRows {
             try foldDaily(emptyingLog: loggedCommits > 0)

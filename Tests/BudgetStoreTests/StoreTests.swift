@@ -442,6 +442,47 @@ struct StoreTests {
         }
     }
 
+    @Test("a commit with more rollup rows than are logged writes them into the table at once, with whatever was logged before; a failed one writes nothing")
+    func dailyRollupLargeCommits() throws {
+        try withDatabasePath { path throws in
+            let n = Store.dailyLogMaxRows + 1
+            func key(_ i: Int) -> DailyKey { DailyKey(budgetId: "b\(i)", day: "2026-03-05", platform: "OpenAI", serviceType: .api) }
+            func table() throws -> [String: String] {
+                let reader = try DatabaseQueue(path: path)
+                defer { try? reader.close() }
+                let rows = try reader.read { db throws in
+                    try Row.fetchAll(db, sql: "SELECT budget_id, amount, count FROM daily_spend")
+                }
+                return Dictionary(uniqueKeysWithValues: rows.map { row in
+                    (row["budget_id"] as String, "\(row["amount"] as String) \(row["count"] as Int64)")
+                })
+            }
+            let store = try Store(path: path)
+            defer { store.close() }
+            // Nothing logged before: straight into the table.
+            try store.write { w throws in try w.logDailySpend((0..<n).map { (key($0), money("1.5"), 2) }) }
+            var expected = Dictionary(uniqueKeysWithValues: (0..<n).map { ("b\($0)", "1.5 2") })
+            #expect(try table() == expected)
+            // A failed one: nothing of it, in the table or in what readers see.
+            #expect(throws: Boom.self) {
+                try store.write { w throws in
+                    try w.logDailySpend((0..<n).map { (key($0), money("100"), 1) })
+                    throw Boom()
+                }
+            }
+            #expect(try table() == expected)
+            // Logged first (one row), then a large commit: both in the table, the log empty.
+            try store.write { w throws in try w.logDailySpend([(key(0), money("0.25"), 1)]) }
+            #expect(try table() == expected)
+            try store.write { w throws in try w.logDailySpend((0..<n).map { (key($0), money("1"), 1) }) }
+            expected = Dictionary(uniqueKeysWithValues: (0..<n).map { ("b\($0)", "2.5 3") })
+            expected["b0"] = "2.75 4"
+            #expect(try table() == expected)
+            let read = try store.read { r throws in try r.dailySpend(budgetIds: ["b0", "b1"], fromDay: nil, toDay: nil) }
+            #expect(read.map(\.amount) == [money("2.75"), money("2.5")] && read.map(\.count) == [4, 3])
+        }
+    }
+
     @Test("a new database has 8 KiB pages; an existing one keeps its own and works on")
     func pageSizeOfNewAndExistingDatabases() throws {
         try withDatabasePath { path throws in

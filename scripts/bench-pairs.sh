@@ -72,7 +72,7 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "$line" >> "$results"
     done
 done
-# The mean of the first figure of each line (events/s, or the alerts' p50 and p99).
+# Each build's mean of every numeric KEY=VALUE of its lines.
 awk '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[2] + 0 == kv[2] && kv[2] != "") { sum[$1, kv[1]] += kv[2]; keys[kv[1]] = 1 } }
     n[$1]++

@@ -75,22 +75,16 @@ extension Ledger {
     /// Records a cost's time in the spend history of a budget and its ancestors (and their
     /// matching allocations), as booking counts it. Also used to rebuild history at start.
     public mutating func recordHistory(amount: Money, budgetId: String, platform: String, serviceType: ServiceType, at time: Timestamp) {
-        let ids = chain(from: budgetId)
-        let allocations = ids.map { id in
-            budgets[id].flatMap { b in b.allocationIndex(platform: platform, serviceType: serviceType).map { b.allocations[$0].historyKey } }
-        }
-        recordHistory(amount: amount, chain: ids, allocations: allocations, at: time)
-    }
-
-    /// The same for a chain whose matching allocations' history keys are known (`book` found
-    /// them: `Allocation.historyKey`).
-    mutating func recordHistory(amount: Money, chain ids: [String], allocations: [String?], at time: Timestamp) {
-        for (id, allocationKey) in zip(ids, allocations) {
+        for id in chain(from: budgetId) {
+            let allocationKey = budgets[id].flatMap { b in
+                b.allocationIndex(platform: platform, serviceType: serviceType).map { b.allocations[$0].historyKey }
+            }
             recordHistory(amount: amount, budgetId: id, allocationKey: allocationKey, at: time)
         }
     }
 
-    /// The same for one budget and the history key of its matching allocation, if any.
+    /// The same for one budget and the history key of its matching allocation (`book` found it:
+    /// `Allocation.historyKey`), if any.
     mutating func recordHistory(amount: Money, budgetId: String, allocationKey: String?, at time: Timestamp) {
         let hour = HourlySpend.hour(time)
         record(amount, key: budgetId, hour: hour)

@@ -146,42 +146,35 @@ public struct Ledger: Sendable {
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
         eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false
     ) -> Booking {
-        if hasNoAncestor(budgetId) {
-            // The same steps for a chain of one, without its arrays.
-            let slot = budgets.index(forKey: budgetId)
-            let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
-            recordHistory(amount: amount, budgetId: budgetId, allocationKey: match?.historyKey, at: costTime ?? now)
-            let messages = alerts(budgetId: budgetId, slot: slot, allocationIndex: match?.index, eventId: eventId, rearming: rearming, at: now)
-            return Booking(allocationId: match?.id, touchedBudgets: BudgetChain(single: budgetId), messages: messages)
-        }
-        let ids = chain(from: budgetId)
+        let ids = budgetChain(from: budgetId)
         var allocationId: String?
-        // Per budget of the chain: the matching allocation's index and id, if any.
-        var matched: [(index: Int, id: String, historyKey: String)?] = []
-        matched.reserveCapacity(ids.count)
-        // Each budget's place in the table, for `evaluate` (nothing is added or removed meanwhile).
-        var slots: [Dictionary<String, Budget>.Index?] = []
-        slots.reserveCapacity(ids.count)
+        // Counted in every budget of the chain (and its matching allocation), with the spike
+        // history, before any alert rule runs.
         for id in ids {
-            let slot = budgets.index(forKey: id)
-            slots.append(slot)
-            let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
-            matched.append(match)
+            let match = budgets.index(forKey: id).flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
+            recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
             if id == budgetId { allocationId = match?.id }
         }
-        recordHistory(amount: amount, chain: ids, allocations: matched.map { $0?.historyKey }, at: costTime ?? now)
+        // Then the rules, budget by budget. Each budget's place and matching allocation are
+        // looked up again rather than kept in arrays from the loop above (nothing is added or
+        // removed meanwhile): for a budget without an ancestor, the common case, a booking
+        // then allocates nothing (issue 8: its arrays were four of an event's fifteen
+        // allocations).
         var messages: [OutboundMessage] = []
-        for (i, id) in ids.enumerated() {
-            messages += alerts(budgetId: id, slot: slots[i], allocationIndex: matched[i]?.index, eventId: eventId, rearming: rearming, at: now)
+        for id in ids {
+            let slot = budgets.index(forKey: id)
+            let allocationIndex = slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
+            messages += alerts(budgetId: id, slot: slot, allocationIndex: allocationIndex, eventId: eventId, rearming: rearming, at: now)
         }
-        return Booking(allocationId: allocationId, touchedBudgets: BudgetChain(ids), messages: messages)
+        return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }
 
-    /// Whether `chain(from: id)` is `[id]`: a known budget whose parent is none, itself or unknown.
-    private func hasNoAncestor(_ id: String) -> Bool {
-        guard let i = candidateIndex[id] else { return false }
-        guard let parent = candidates[i].parentId else { return true }
-        return parent == id || candidateIndex[parent] == nil
+    /// `chain(from: id)` without an array when the budget has no ancestor (a parent that is
+    /// none, itself or unknown), the common case.
+    func budgetChain(from id: String) -> BudgetChain {
+        guard let i = candidateIndex[id] else { return [] }
+        guard let parent = candidates[i].parentId, parent != id, candidateIndex[parent] != nil else { return BudgetChain(single: id) }
+        return BudgetChain(chain(from: id))
     }
 
     /// Counts a cost in the budget at `slot` and in its matching allocation, if any (in place:

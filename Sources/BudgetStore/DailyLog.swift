@@ -40,8 +40,9 @@ extension HotStatements {
         if loggedCommits == 0 && rows.count > Self.maxLoggedRows {
             // Folded at once with nothing logged before: the rows go into `daily_spend` as they
             // come, without first summing them into the logged sums (issue 8: with 10⁴ budgets,
-            // building that dictionary for thousands of rows every commit was 6–8 % of the
-            // commit thread). The same writes: one row per key either way.
+            // building that dictionary for thousands of rows every commit was ~4 % of the commit
+            // thread's samples, and without it 11.1 → 10.3 µs per event on that thread). The same
+            // writes: one row per key either way.
             for row in rows { try addDaily(row.key, amount: row.amount, count: row.count) }
             return
         }

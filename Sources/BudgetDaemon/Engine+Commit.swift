@@ -116,6 +116,9 @@ struct StagedBatch {
     let out: BatchOutput
     let now: Timestamp
     let started: Int64
+    /// When its staging ended (monotonic ns): from then it waits for its transaction
+    /// (`budgetd_commit_queue_seconds`).
+    let stagedAt: Int64
     let statsBefore: Stats
     let statsAfter: Stats
     /// The last outbound seq once this batch's messages are out (what `stats` says then).
@@ -148,6 +151,8 @@ final class CommitJob: @unchecked Sendable {
     /// How long its transaction took on the commit thread, from BEGIN to the end of COMMIT
     /// (`budgetd_commit_transaction_seconds`); 0 when it wrote nothing.
     private(set) var transactionNanoseconds: Int64 = 0
+    /// When its transaction began (monotonic ns; 0 when it wrote nothing).
+    private(set) var transactionStarted: Int64 = 0
     private let done = DispatchSemaphore(value: 0)
     /// Set (after `error`) when the commit thread is done with it.
     private let finished = Atomic<Bool>(false)
@@ -188,6 +193,7 @@ final class CommitJob: @unchecked Sendable {
         // Only requests answered from memory: no transaction to commit.
         if writesNothing { return }
         let started = SystemdNotifier.monotonicNow()
+        transactionStarted = started
         defer { transactionNanoseconds = SystemdNotifier.monotonicNow() - started }
         do {
             try store.write { w in
@@ -376,7 +382,8 @@ extension Engine {
         let budgets = inPlace(&ledger) { ledger in out.bookedBudgets.union(out.touchedBudgets).sorted().compactMap { ledger[$0] } }
         let staged = StagedBatch(
             items: batch, rows: rows, budgets: budgets, history: ledger.takeChangedHistory(), out: out,
-            now: now, started: started, statsBefore: statsBefore, statsAfter: stats, lastSeq: ledger.lastSeq, answers: answers
+            now: now, started: started, stagedAt: SystemdNotifier.monotonicNow(), statsBefore: statsBefore, statsAfter: stats,
+            lastSeq: ledger.lastSeq, answers: answers
         )
         if let waiting { waiting.append(staged) } else { waiting = CommitJob(staged) }
         // Handed over at once when the commit thread is free; otherwise it waits for the commit
@@ -423,6 +430,7 @@ extension Engine {
             if !job.writesNothing {
                 stats.stagedCommits += 1
                 metrics.transaction(nanoseconds: job.transactionNanoseconds)
+                for b in job.batches { metrics.queued(nanoseconds: job.transactionStarted - b.stagedAt) }
             }
             for b in job.batches { release(b, forgetting: forgetting) }
             return true

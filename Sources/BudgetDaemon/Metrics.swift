@@ -12,6 +12,8 @@ import CoreMetrics
 /// - `budgetd_commit_duration_seconds`: histogram of the time one batch takes to process and commit.
 /// - `budgetd_commit_transaction_seconds`: histogram of the commit thread's transactions alone
 ///   (staged batches' rows written, then COMMIT with the log's fsync).
+/// - `budgetd_commit_queue_seconds`: histogram of how long each staged batch waited for its
+///   transaction to start (behind the commit in progress).
 /// - `budgetd_alerts_total{type}`: alerts published, by type.
 /// - `budgetd_budget_spent{budget}`, `budgetd_budget_total{budget}`, `budgetd_budget_spent_percent{budget}`.
 /// - `budgetd_sequence_gaps_total{source}`: forward jumps of a source's `seq`.
@@ -42,6 +44,7 @@ final class EngineMetrics {
     private let batchSize: any RecorderHandler
     private let commitDuration: any TimerHandler
     private let transaction: any TimerHandler
+    private let queue: any TimerHandler
     private let healthy: any RecorderHandler
 
     init() {
@@ -53,6 +56,7 @@ final class EngineMetrics {
         batchSize = factory.makeRecorder(label: "budgetd_commit_batch_size", dimensions: [], aggregate: true)
         commitDuration = factory.makeTimer(label: "budgetd_commit_duration_seconds", dimensions: [])
         transaction = factory.makeTimer(label: "budgetd_commit_transaction_seconds", dimensions: [])
+        queue = factory.makeTimer(label: "budgetd_commit_queue_seconds", dimensions: [])
         healthy = factory.makeRecorder(label: "budgetd_healthy", dimensions: [], aggregate: false)
         healthy.record(Int64(1))
     }
@@ -84,6 +88,11 @@ final class EngineMetrics {
     /// A transaction of the commit thread, once committed.
     func transaction(nanoseconds: Int64) {
         transaction.recordNanoseconds(nanoseconds)
+    }
+
+    /// A staged batch's wait, from the end of its staging to the start of its transaction.
+    func queued(nanoseconds: Int64) {
+        queue.recordNanoseconds(nanoseconds)
     }
 
     func alert(type: String) {

@@ -129,6 +129,8 @@ struct BudgetdCommand: AsyncParsableCommand {
             ]
             factory.durationHistogramBuckets["budgetd_commit_duration_seconds"] = commitBuckets
             factory.durationHistogramBuckets["budgetd_commit_transaction_seconds"] = commitBuckets
+            // A batch handed over at once waits some microseconds; one behind a commit, up to its length.
+            factory.durationHistogramBuckets["budgetd_commit_queue_seconds"] = [.microseconds(50), .microseconds(100)] + commitBuckets
             MetricsSystem.bootstrap(factory)
             let server: MetricsServer
             do {

@@ -450,6 +450,10 @@ struct OperationsTests {
         #expect(sample(text, "budgetd_commit_transaction_seconds_sum") ?? 0 > 0, "\(text)")
         // With the commit buckets (from 250 µs), not the library's default ones (from 5 ms).
         #expect(text.contains(#"budgetd_commit_transaction_seconds_bucket{le="0.00025"}"#), "\(text)")
+        // Each staged batch's wait for its transaction, with buckets from 50 µs.
+        #expect(sample(text, "budgetd_commit_queue_seconds_count") ?? 0 >= 1, "\(text)")
+        #expect(sample(text, "budgetd_commit_queue_seconds_sum") ?? 0 > 0, "\(text)")
+        #expect(text.contains(#"budgetd_commit_queue_seconds_bucket{le="0.00005"}"#), "\(text)")
         #expect(sample(text, "budgetd_healthy") == 1)
         #expect(daemon.stop() == 0)
     }

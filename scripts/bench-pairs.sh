@@ -12,7 +12,7 @@
 # BASE and NEW (default .build/release) are directories holding budgetd and budgetctl; ROUNDS
 # pairs (default 3). pub and ack run scripts/bench-cpu.sh (its CPU per event per thread is
 # summed up here: daemon, engine, commit); alerts runs `budgetctl bench --mode alerts` with
-# 200 probe budgets over 10 background budgets at RATE events/s for SECONDS. Environment
+# 200 probe budgets (PROBES=) over 10 background budgets at RATE events/s for SECONDS. Environment
 # variables BUDGETD_* reach both daemons (BUDGETD_MAX_BATCH=2048, say).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ alerts() {
     pid=$!
     until grep -q "^ready" "$dir/log" 2>/dev/null; do sleep 0.1; done
     "$bin/budgetctl" bench --control tcp://127.0.0.1:7753 --ingest tcp://127.0.0.1:7750 --publish tcp://127.0.0.1:7752 \
-        --mode alerts --nodrop --send-hwm 10000 --probes 200 --rate "$rate" --count $((rate * secs)) --budgets 10 --setup \
+        --mode alerts --nodrop --send-hwm 10000 --probes "${PROBES:-200}" --rate "$rate" --count $((rate * secs)) --budgets 10 --setup \
         | awk '/^(p50LatencyMs|p99LatencyMs|maxLatencyMs|missingAlerts|lost) / { printf "%s=%s ", $1, $2 }'
     echo
     kill "$pid"

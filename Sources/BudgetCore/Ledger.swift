@@ -148,22 +148,32 @@ public struct Ledger: Sendable {
     ) -> Booking {
         let ids = budgetChain(from: budgetId)
         var allocationId: String?
+        // The booked budget's place in the table and its matching allocation, from the first
+        // loop for the second (nothing is added to or removed from the table between them, so
+        // the place stays valid): one hash of its id and one scan of its allocations fewer per
+        // cost (issue 8, LedgerBench).
+        var first: (slot: Dictionary<String, Budget>.Index, allocationIndex: Int?)?
         // Counted in every budget of the chain (and its matching allocation), with the spike
-        // history, before any alert rule runs.
-        for id in ids {
-            let match = budgets.index(forKey: id).flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
-            recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
-            if id == budgetId { allocationId = match?.id }
-        }
-        // Then the rules, budget by budget. Each budget's place and matching allocation are
-        // looked up again rather than kept in arrays from the loop above (nothing is added or
-        // removed meanwhile): for a budget without an ancestor, the common case, a booking
-        // then allocates nothing (issue 8: its arrays were four of an event's fifteen
-        // allocations).
-        var messages: [OutboundMessage] = []
-        for id in ids {
+        // history, before any alert rule runs. The chain starts with the booked budget.
+        for (position, id) in ids.enumerated() {
             let slot = budgets.index(forKey: id)
-            let allocationIndex = slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
+            let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
+            recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
+            if position == 0 {
+                allocationId = match?.id
+                first = slot.map { ($0, match?.index) }
+            }
+        }
+        // Then the rules, budget by budget. An ancestor's place and matching allocation are
+        // looked up again rather than kept in arrays from the loop above: for a budget without
+        // an ancestor, the common case, a booking then allocates nothing (issue 8: its arrays
+        // were four of an event's fifteen allocations).
+        var messages: [OutboundMessage] = []
+        for (position, id) in ids.enumerated() {
+            let slot = position == 0 ? first?.slot : budgets.index(forKey: id)
+            let allocationIndex = position == 0
+                ? first?.allocationIndex
+                : slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
             messages += alerts(budgetId: id, slot: slot, allocationIndex: allocationIndex, eventId: eventId, rearming: rearming, at: now)
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)

@@ -96,7 +96,34 @@ public struct Allocation: Sendable, Hashable {
     /// Whether this allocation is the one for (platform, serviceType), active or not: the key
     /// allocations are unique by.
     public func hasKey(platform: String, serviceType: ServiceType) -> Bool {
-        self.serviceType == serviceType && self.platform.lowercased() == platform.lowercased()
+        self.serviceType == serviceType && Self.samePlatform(self.platform, platform)
+    }
+
+    /// `a.lowercased() == b.lowercased()`, without making the two lowercased strings when both
+    /// are ASCII (every booking compares its platform with its budget's allocations: issue 8,
+    /// LedgerBench). ASCII lowercasing maps only A–Z, as `lowercased()` does on ASCII; a
+    /// non-ASCII string may lowercase to ASCII (the Kelvin sign to `k`), so it takes the
+    /// general comparison.
+    static func samePlatform(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        // nil: not decided on ASCII alone.
+        let ascii: Bool? = a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else {
+                    return x.allSatisfy { $0 < 0x80 } && y.allSatisfy { $0 < 0x80 } ? false : nil
+                }
+                for i in 0..<x.count {
+                    let p = x[i], q = y[i]
+                    if p >= 0x80 || q >= 0x80 { return nil }
+                    // Two ASCII bytes after an ASCII prefix: unequal unless the two cases of one
+                    // letter (ASCII lowercases byte for byte, so the lowercased strings would
+                    // differ right here whatever follows).
+                    if p != q && (p | 0x20 != q | 0x20 || !(0x61...0x7A).contains(p | 0x20)) { return false }
+                }
+                return true
+            }
+        }
+        return ascii ?? (a.lowercased() == b.lowercased())
     }
 }
 

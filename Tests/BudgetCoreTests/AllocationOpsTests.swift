@@ -224,4 +224,37 @@ struct AllocationOpsTests {
         }
         #expect(ledger["x"] == nil)
     }
+
+    /// A cost's platform matches an allocation's as `lowercased()` compares them, also where the
+    /// ASCII shortcut must not decide: letters against the characters 32 apart that are not
+    /// letters (`@` and a backquote), other lengths, and non-ASCII text that lowercases to ASCII
+    /// (the Kelvin sign) or to other non-ASCII (Greek).
+    @Test("platforms match case-insensitively exactly as lowercased() compares them")
+    func platformsMatchAsLowercased() throws {
+        var ledger = Ledger()
+        let platforms = ["Kafka", "a@b", "x[y", "Ωmega", "OpenAI"]
+        _ = try ledger.createBudget(Args([
+            "name": "P", "budgetType": "UNLIMITED", "startDate": "2026-03-01",
+            "allocations": .array(platforms.map { .object(["platform": .string($0), "serviceType": "API", "allocatedAmount": 1]) }),
+        ]), id: "p", at: now)
+        let candidates = [
+            "kafka", "KAFKA", "Kafka", "\u{212A}afka", "kafk", "kafkas", "Kafk\u{0430}",
+            "a@b", "A@B", "a`b", "A`B", "x[y", "x{y", "X{Y",
+            "ωmega", "ΩMEGA", "omega", "openai", "OPENAİ", "openai ", "",
+        ]
+        let allocations = try #require(ledger["p"]).allocations
+        #expect(allocations.map(\.platform) == platforms)
+        var matches = 0
+        for allocation in allocations {
+            for candidate in candidates {
+                let expected = allocation.platform.lowercased() == candidate.lowercased()
+                #expect(allocation.hasKey(platform: candidate, serviceType: .api) == expected, "\(allocation.platform) / \(candidate)")
+                #expect(!allocation.hasKey(platform: candidate, serviceType: .storage))
+                matches += expected ? 1 : 0
+            }
+        }
+        // kafka ×4 (with the Kelvin sign), a@b ×2, x[y, ωmega ×2, openai (not OPENAİ, whose İ
+        // lowercases to i and a combining dot): the list holds both kinds.
+        #expect(matches == 10)
+    }
 }

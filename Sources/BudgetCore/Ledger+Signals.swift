@@ -71,6 +71,13 @@ public struct HourlySpend: Sendable {
     }
 }
 
+/// A budget's and its matching allocation's places in `Ledger.history` after a cost was
+/// recorded, for the spike check of the same booking.
+struct HistoryPlaces {
+    var budget: Dictionary<String, HourlySpend>.Index
+    var allocation: Dictionary<String, HourlySpend>.Index?
+}
+
 extension Ledger {
     /// Records a cost's time in the spend history of a budget and its ancestors (and their
     /// matching allocations), as booking counts it. Also used to rebuild history at start.
@@ -85,14 +92,30 @@ extension Ledger {
 
     /// The same for one budget and the history key of its matching allocation (`book` found it:
     /// `Allocation.historyKey`), if any.
-    mutating func recordHistory(amount: Money, budgetId: String, allocationKey: String?, at time: Timestamp) {
+    /// Returns the keys' places in `history` as of its return (`HistoryPlaces`).
+    @discardableResult
+    mutating func recordHistory(amount: Money, budgetId: String, allocationKey: String?, at time: Timestamp) -> HistoryPlaces {
         let hour = HourlySpend.hour(time)
-        record(amount, key: budgetId, hour: hour)
-        if let allocationKey { record(amount, key: allocationKey, hour: hour) }
+        var budget = record(amount, key: budgetId, hour: hour)
+        let insertions = historyInsertions
+        let allocation = allocationKey.map { record(amount, key: $0, hour: hour) }
+        // The allocation's key was new: the budget's place went with the insertion.
+        if historyInsertions != insertions { budget = history.index(forKey: budgetId)! }
+        return HistoryPlaces(budget: budget, allocation: allocation)
     }
 
-    private mutating func record(_ amount: Money, key: String, hour: Int64) {
-        if history[key, default: HourlySpend()].add(amount, hour: hour) { changedHistoryKeys.append(key) }
+    /// Adds `amount` to `key`'s hour; returns the key's place in `history`.
+    private mutating func record(_ amount: Money, key: String, hour: Int64) -> Dictionary<String, HourlySpend>.Index {
+        let place: Dictionary<String, HourlySpend>.Index
+        if let found = history.index(forKey: key) {
+            place = found
+        } else {
+            history[key] = HourlySpend()
+            historyInsertions += 1
+            place = history.index(forKey: key)!
+        }
+        if history.values[place].add(amount, hour: hour) { changedHistoryKeys.append(key) }
+        return place
     }
 
     /// The history buckets changed since the last call, with their amounts now: what the
@@ -113,6 +136,7 @@ extension Ledger {
 
     /// Sets one bucket of the history, as persisted (at start).
     public mutating func restoreHistory(_ bucket: HistoryBucket, amount: Money) {
+        if history[bucket.key] == nil { historyInsertions += 1 }
         history[bucket.key, default: HourlySpend()].buckets[bucket.hour] = amount
     }
 
@@ -143,8 +167,12 @@ extension Ledger {
     /// Whether history key `key` (a budget's, or "budget/allocation") is in a spike at `now`,
     /// and if so its window's spend, the baseline days' total and their number. Reads only the
     /// history and settings: `evaluate` asks it before copying a budget out of the table.
-    func spikeFigures(key: String, periodStart: Timestamp, at now: Timestamp) -> (recent: Money, baselineTotal: Money, days: Int)? {
-        guard let spend = history[key] else { return nil }
+    ///
+    /// `place`: `key`'s place in `history`, when the caller has it (valid: `historyInsertions`).
+    func spikeFigures(
+        key: String, place: Dictionary<String, HourlySpend>.Index? = nil, periodStart: Timestamp, at now: Timestamp
+    ) -> (recent: Money, baselineTotal: Money, days: Int)? {
+        guard let spend = place.map({ history.values[$0] }) ?? history[key] else { return nil }
         let s = settings
         let current = HourlySpend.hour(now)
         let recent = spend.sum(endingAt: current, hours: s.spikeWindowHours)

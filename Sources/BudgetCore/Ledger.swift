@@ -67,6 +67,9 @@ public struct Ledger: Sendable {
     public var settings = AlertSettings()
     /// Hourly spend by cost time, per budget and per "budget/allocation".
     var history: [String: HourlySpend] = [:]
+    /// Keys added to `history` so far: a place in it (`Dictionary.Index`) taken when this
+    /// count was n stays valid while it is n (updating a value in place keeps it).
+    var historyInsertions = 0
     /// Keys of `history` with changed hours (`HourlySpend.changedHours`) since `takeChangedHistory`.
     var changedHistoryKeys: [String] = []
     /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
@@ -153,15 +156,20 @@ public struct Ledger: Sendable {
         // the place stays valid): one hash of its id and one scan of its allocations fewer per
         // cost (issue 8, LedgerBench).
         var first: (slot: Dictionary<String, Budget>.Index, allocationIndex: Int?)?
+        // And its places in the spend history, which the rules read again for the spike check,
+        // valid while no key is added to the history after them (an ancestor's first cost adds
+        // one): two hashes fewer per cost.
+        var firstHistory: (places: HistoryPlaces, insertions: Int)?
         // Counted in every budget of the chain (and its matching allocation), with the spike
         // history, before any alert rule runs. The chain starts with the booked budget.
         for (position, id) in ids.enumerated() {
             let slot = budgets.index(forKey: id)
             let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
-            recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
+            let places = recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
             if position == 0 {
                 allocationId = match?.id
                 first = slot.map { ($0, match?.index) }
+                firstHistory = (places, historyInsertions)
             }
         }
         // Then the rules, budget by budget. An ancestor's place and matching allocation are
@@ -174,7 +182,11 @@ public struct Ledger: Sendable {
             let allocationIndex = position == 0
                 ? first?.allocationIndex
                 : slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
-            messages += alerts(budgetId: id, slot: slot, allocationIndex: allocationIndex, eventId: eventId, rearming: rearming, at: now)
+            let historyPlaces = position == 0 && firstHistory?.insertions == historyInsertions ? firstHistory?.places : nil
+            messages += alerts(
+                budgetId: id, slot: slot, allocationIndex: allocationIndex, historyPlaces: historyPlaces, eventId: eventId,
+                rearming: rearming, at: now
+            )
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }
@@ -199,22 +211,27 @@ public struct Ledger: Sendable {
 
     /// What a booking fires for one budget of its chain, once every budget of it is counted.
     private mutating func alerts(
-        budgetId: String, slot: Dictionary<String, Budget>.Index?, allocationIndex: Int?, eventId: String?, rearming: Bool, at now: Timestamp
+        budgetId: String, slot: Dictionary<String, Budget>.Index?, allocationIndex: Int?, historyPlaces: HistoryPlaces?,
+        eventId: String?, rearming: Bool, at now: Timestamp
     ) -> [OutboundMessage] {
         // A negative amount (a credit) re-arms first: a status.ACTIVE it causes comes before
         // what the same booking fires (LOW_BUDGET), as when a raised total re-arms (§5's order).
         let rearmed = rearming ? rearm(budgetId: budgetId, at: now) : []
-        let fired = evaluate(budgetId: budgetId, slot: rearming ? nil : slot, allocationIndex: allocationIndex, eventId: eventId, fromCost: true, at: now)
+        let fired = evaluate(
+            budgetId: budgetId, slot: rearming ? nil : slot, allocationIndex: allocationIndex,
+            historyPlaces: rearming ? nil : historyPlaces, eventId: eventId, fromCost: true, at: now
+        )
         return rearmed.isEmpty ? fired : rearmed + fired
     }
 
     /// Fires what is crossed and not yet fired for one budget: thresholds lowest first,
     /// BUDGET_EXCEEDED, status.EXCEEDED, ALLOCATION_DEPLETED.
     ///
-    /// `slot`: the budget's place in `budgets`, when the caller has it.
+    /// `slot`: the budget's place in `budgets`, when the caller has it; `historyPlaces`: its and
+    /// its allocation `allocationIndex`'s places in `history`, when the caller has them (valid).
     mutating func evaluate(
-        budgetId: String, slot known: Dictionary<String, Budget>.Index? = nil, allocationIndex: Int?, eventId: String?,
-        fromCost: Bool = false, at now: Timestamp
+        budgetId: String, slot known: Dictionary<String, Budget>.Index? = nil, allocationIndex: Int?,
+        historyPlaces: HistoryPlaces? = nil, eventId: String?, fromCost: Bool = false, at now: Timestamp
     ) -> [OutboundMessage] {
         // Almost every booking fires nothing: that is found with the budget read in place, for
         // the copy out of the table and back cost a retain and a release of each of its fields
@@ -222,8 +239,10 @@ public struct Ledger: Sendable {
         guard let slot = known ?? budgets.index(forKey: budgetId) else { return [] }
         let check = budgets.values[slot].quietCheck(allocationIndex: allocationIndex, settings: settings, at: now)
         if evaluatesInPlace && !check.due && !(fromCost && (
-            spikeFigures(key: budgetId, periodStart: check.periodStart, at: now) != nil
-                || check.allocationKey.map { spikeFigures(key: $0, periodStart: check.periodStart, at: now) != nil } == true
+            spikeFigures(key: budgetId, place: historyPlaces?.budget, periodStart: check.periodStart, at: now) != nil
+                || check.allocationKey.map {
+                    spikeFigures(key: $0, place: historyPlaces?.allocation, periodStart: check.periodStart, at: now) != nil
+                } == true
         )) {
             return []
         }

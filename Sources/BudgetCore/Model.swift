@@ -218,7 +218,13 @@ public struct Budget: Sendable, Hashable {
 
     /// The index of the allocation a cost on this platform and service counts against.
     public func allocationIndex(platform: String, serviceType: ServiceType) -> Int? {
-        allocations.firstIndex { $0.matches(platform: platform, serviceType: serviceType) }
+        // Field by field in place: `firstIndex` handed each allocation to its closure as a copy
+        // (a retain and a release of each of its strings: issue 8, LedgerBench).
+        for i in allocations.indices where allocations[i].serviceType == serviceType && allocations[i].isActive
+            && Allocation.samePlatform(allocations[i].platform, platform) {
+            return i
+        }
+        return nil
     }
 
     /// Adds `amount` to the allocation a cost on this platform and service counts against;

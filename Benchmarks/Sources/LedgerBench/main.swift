@@ -49,8 +49,14 @@ let pricer: Pricer = {
 
 /// A ledger with the budgets (their allocations sum to less than the total: nothing depletes
 /// or crosses a threshold, as in a bench run with `--setup`'s large totals).
+/// SPIKE_MIN=amount (environment): SPENDING_SPIKE's minimum window spend instead of 10, so
+/// that the whole spike check (the baseline days) runs as for a budget spending more than that
+/// an hour.
+let spikeMin = getenv("SPIKE_MIN").map { try! Money(parsing: String(cString: $0)) }
+
 func makeLedger() -> Ledger {
     var ledger = Ledger()
+    if let spikeMin { ledger.settings.spikeMinAmount = spikeMin }
     for k in 0..<budgetCount {
         let key = "\(runId)-\(k)"
         let args: JSONObject = [
@@ -115,12 +121,19 @@ func checksum(_ ledger: Ledger, _ result: (booked: Int, messages: Int, total: Mo
     return hash
 }
 
+// SPREAD_HOURS=H (environment): event i dated (i mod H) hours before the others, so the spend
+// history spans H hours as a budget's does after days of use (the default, 0, puts every event
+// in one hour; the checksum above is for that).
+let spreadHours = Int(String(cString: getenv("SPREAD_HOURS") ?? strdup("0"))) ?? 0
 let events: [UsageEvent] = (0..<count).map { i in
-    do { return try UsageEventDecoder.decode(bytes: message(i, runId: runId, budgets: budgetCount, time: eventTime)) } catch {
+    let time = spreadHours > 0
+        ? Timestamp(nanosecondsSinceEpoch: now.nanosecondsSinceEpoch - Int64(i % spreadHours) * 3_600_000_000_000).rfc3339
+        : eventTime
+    do { return try UsageEventDecoder.decode(bytes: message(i, runId: runId, budgets: budgetCount, time: time)) } catch {
         fatalError("rejected: \(error)")
     }
 }
-print("events: \(count), budgets: \(budgetCount), rounds: \(rounds), catalog: \(pricer.catalog.version)")
+print("events: \(count), budgets: \(budgetCount), rounds: \(rounds), spread over hours: \(max(spreadHours, 1)), catalog: \(pricer.catalog.version)")
 
 // Each round on a fresh ledger; the checksum is of the last round (so under callgrind, with one
 // round, `bookAll` runs once).

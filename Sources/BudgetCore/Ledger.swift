@@ -149,7 +149,13 @@ public struct Ledger: Sendable {
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
         eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false
     ) -> Booking {
-        let ids = budgetChain(from: budgetId)
+        // The booked budget's place, found once: its parent decides the chain, and the loops
+        // below start from it (a chain read from the routing view hashed the id once more).
+        guard let bookedSlot = budgets.index(forKey: budgetId) else {
+            return Booking(allocationId: nil, touchedBudgets: [], messages: [])
+        }
+        let parentId = budgets.values[bookedSlot].parentInPlace()
+        let ids = budgetChain(from: budgetId, parentId: parentId)
         var allocationId: String?
         // The booked budget's place in the table and its matching allocation, from the first
         // loop for the second (nothing is added to or removed from the table between them, so
@@ -163,7 +169,7 @@ public struct Ledger: Sendable {
         // Counted in every budget of the chain (and its matching allocation), with the spike
         // history, before any alert rule runs. The chain starts with the booked budget.
         for (position, id) in ids.enumerated() {
-            let slot = budgets.index(forKey: id)
+            let slot = position == 0 ? bookedSlot : budgets.index(forKey: id)
             let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
             let places = recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
             if position == 0 {
@@ -191,11 +197,10 @@ public struct Ledger: Sendable {
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }
 
-    /// `chain(from: id)` without an array when the budget has no ancestor (a parent that is
-    /// none, itself or unknown), the common case.
-    func budgetChain(from id: String) -> BudgetChain {
-        guard let i = candidateIndex[id] else { return [] }
-        guard let parent = candidates[i].parentId, parent != id, candidateIndex[parent] != nil else { return BudgetChain(single: id) }
+    /// `chain(from: id)` of an existing budget whose parent is `parentId`, without an array when
+    /// it has no ancestor (a parent that is none, itself or unknown), the common case.
+    func budgetChain(from id: String, parentId: String?) -> BudgetChain {
+        guard let parent = parentId, parent != id, candidateIndex[parent] != nil else { return BudgetChain(single: id) }
         return BudgetChain(chain(from: id))
     }
 

@@ -227,6 +227,10 @@ public struct Budget: Sendable, Hashable {
         return nil
     }
 
+    /// `parentId`, read through a mutating call so that a budget in a dictionary is read in place
+    /// (`budgets.values[slot].parentId` copied the whole budget out first).
+    mutating func parentInPlace() -> String? { parentId }
+
     /// Adds `amount` to the allocation a cost on this platform and service counts against;
     /// returns its index and id, or nil when none does. Mutating, so a budget in a dictionary
     /// is read in place (a non-mutating call through `values[slot]` copies it first).

@@ -92,8 +92,10 @@ extension Router {
         var best: (position: Int, keys: Int)?
         if let metadata {
             func consider(_ position: Int) {
-                let b = candidates[position]
-                guard b.status != .cancelled, b.covers(time), let selector = b.selector,
+                // Read in place: `let b = candidates[position]` copied the candidate (a retain
+                // and a release of each of its strings) for every event (issue 8, LedgerBench).
+                guard candidates[position].status != .cancelled, candidates[position].covers(time),
+                      let selector = candidates[position].selector,
                       matches(selector: selector, metadata: metadata) else { return }
                 // Most keys matched first; ties go to the oldest.
                 if let current = best, selector.count < current.keys || (selector.count == current.keys && position > current.position) {
@@ -108,16 +110,17 @@ extension Router {
             for p in index.unindexed { consider(p) }
         }
         if let best { return candidates[best.position].id }
-        var bestPlain: (id: String, length: Int64?)?
+        // Positions, not ids, while comparing: read in place, as above.
+        var bestPlain: (position: Int, length: Int64?)?
         for p in index.plain {
-            let b = candidates[p]
-            guard b.status != .cancelled, b.covers(time) else { continue }
+            guard candidates[p].status != .cancelled, candidates[p].covers(time) else { continue }
+            let length = candidates[p].length
             if let current = bestPlain {
-                if isShorter(b.length, than: current.length) { bestPlain = (b.id, b.length) }
+                if isShorter(length, than: current.length) { bestPlain = (p, length) }
             } else {
-                bestPlain = (b.id, b.length)
+                bestPlain = (p, length)
             }
         }
-        return bestPlain?.id
+        return bestPlain.map { candidates[$0.position].id }
     }
 }

@@ -189,10 +189,13 @@ public struct Ledger: Sendable {
                 ? first?.allocationIndex
                 : slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
             let historyPlaces = position == 0 && firstHistory?.insertions == historyInsertions ? firstHistory?.places : nil
-            messages += alerts(
+            let fired = alerts(
                 budgetId: id, slot: slot, allocationIndex: allocationIndex, historyPlaces: historyPlaces, eventId: eventId,
                 rearming: rearming, at: now
             )
+            // Almost always nothing: then no call to append at all (`+=` of an empty array to an
+            // empty one still cost ~150 instructions per cost: LedgerBench).
+            if !fired.isEmpty { messages += fired }
         }
         return Booking(allocationId: allocationId, touchedBudgets: ids, messages: messages)
     }

@@ -19,6 +19,18 @@ public struct AlertSettings: Sendable, Hashable {
     static let nanosPerHour: Int64 = 3_600 * 1_000_000_000
 }
 
+/// The spike check's baseline for one history key in hour `current` (`HourlySpend.baseline`).
+struct SpikeBaseline: Sendable, Equatable {
+    var current: Int64
+    var firstHour: Int64
+    var windowHours: Int
+    var baselineDays: Int
+    var total: Money
+    var days: Int
+    /// Some hour between the baseline's first and the recent window has spend.
+    var spendBefore: Bool
+}
+
 /// One hour of one history key: a budget id, or "budget/allocation".
 public struct HistoryBucket: Sendable, Hashable {
     public var key: String
@@ -36,6 +48,12 @@ public struct HourlySpend: Sendable {
     /// with the spend, rather than in a set of (key, hour) that hashed the key again for every
     /// cost (issue 8).
     var changedHours: [Int64] = []
+    /// The spike check's baseline as last computed (`spikeFigures`), for the next cost in the
+    /// same hour: it reads only hours before the current one, so a cost in the current hour
+    /// keeps it; any change to an earlier hour, a prune or a restore drops it (issue 8: a
+    /// budget spending over `spikeMinAmount` an hour read the baseline days' hours again for
+    /// every cost, eight lookups for the budget and eight for its allocation).
+    var baseline: SpikeBaseline?
 
     public init() {}
 
@@ -50,6 +68,7 @@ public struct HourlySpend: Sendable {
     /// changed hour before (its key is then to be listed as changed).
     mutating func add(_ amount: Money, hour: Int64) -> Bool {
         buckets[hour, default: .zero] += amount
+        if let b = baseline, hour < b.current { baseline = nil }
         if changedHours.contains(hour) { return false }
         changedHours.append(hour)
         return changedHours.count == 1
@@ -68,6 +87,56 @@ public struct HourlySpend: Sendable {
     /// Forgets hours before `hour`.
     public mutating func prune(before hour: Int64) {
         buckets = buckets.filter { $0.key >= hour }
+        baseline = nil
+    }
+
+    /// Sets one hour's spend, as persisted (at start).
+    mutating func restore(hour: Int64, amount: Money) {
+        buckets[hour] = amount
+        baseline = nil
+    }
+
+    /// Whether this key is in a spike in hour `current` (SPENDING_SPIKE's rules but the
+    /// once-per-window one): the recent window's spend, the baseline days' total and their
+    /// number, counting only days whose window lies after `firstHour` (the period's start).
+    mutating func spikeFigures(current: Int64, firstHour: Int64, settings s: AlertSettings) -> (recent: Money, baselineTotal: Money, days: Int)? {
+        let recent = sum(endingAt: current, hours: s.spikeWindowHours)
+        guard recent >= s.spikeMinAmount, recent > .zero else { return nil }
+        let b: SpikeBaseline
+        if let cached = baseline, cached.current == current, cached.firstHour == firstHour,
+           cached.windowHours == s.spikeWindowHours, cached.baselineDays == s.spikeBaselineDays {
+            b = cached
+        } else {
+            b = computeBaseline(current: current, firstHour: firstHour, settings: s)
+            baseline = b
+        }
+        // No day in the period yet; or no spend at all before the window (a budget's first use)
+        // is not a spike: there is no baseline to be far above.
+        guard b.days > 0, b.spendBefore else { return nil }
+        // recent > factor × (baselineTotal ÷ days)  ⇔  recent × days × 100 > factor × baselineTotal
+        let lhs = recent.nanos * Int128(b.days) * 100
+        let rhs = Int128(s.spikeFactorPercent) * b.total.nanos
+        guard lhs > rhs else { return nil }
+        return (recent, b.total, b.days)
+    }
+
+    /// The baseline days' total and number, and whether any hour of them has spend.
+    func computeBaseline(current: Int64, firstHour: Int64, settings s: AlertSettings) -> SpikeBaseline {
+        var days = 0
+        var total = Money.zero
+        for k in 1...max(1, s.spikeBaselineDays) {
+            let end = current - Int64(k) * 24
+            if end - Int64(s.spikeWindowHours) + 1 < firstHour { break }
+            total += sum(endingAt: end, hours: s.spikeWindowHours)
+            days += 1
+        }
+        let windowStart = current - Int64(s.spikeWindowHours) + 1
+        let horizon = windowStart - Int64(days) * 24
+        let spendBefore = days > 0 && buckets.keys.contains { $0 < windowStart && $0 >= horizon }
+        return SpikeBaseline(
+            current: current, firstHour: firstHour, windowHours: s.spikeWindowHours, baselineDays: s.spikeBaselineDays,
+            total: total, days: days, spendBefore: spendBefore
+        )
     }
 }
 
@@ -137,7 +206,7 @@ extension Ledger {
     /// Sets one bucket of the history, as persisted (at start).
     public mutating func restoreHistory(_ bucket: HistoryBucket, amount: Money) {
         if history[bucket.key] == nil { historyInsertions += 1 }
-        history[bucket.key, default: HourlySpend()].buckets[bucket.hour] = amount
+        history[bucket.key, default: HourlySpend()].restore(hour: bucket.hour, amount: amount)
     }
 
     /// Every bucket of the history (to persist it once, after rebuilding it from costs).
@@ -166,41 +235,24 @@ extension Ledger {
 
     /// Whether history key `key` (a budget's, or "budget/allocation") is in a spike at `now`,
     /// and if so its window's spend, the baseline days' total and their number. Reads only the
-    /// history and settings: `evaluate` asks it before copying a budget out of the table.
+    /// history and settings (and keeps the key's baseline for the next cost: `HourlySpend`):
+    /// `evaluate` asks it before copying a budget out of the table.
     ///
     /// `place`: `key`'s place in `history`, when the caller has it (valid: `historyInsertions`).
-    func spikeFigures(
+    mutating func spikeFigures(
         key: String, place: Dictionary<String, HourlySpend>.Index? = nil, periodStart: Timestamp, at now: Timestamp
     ) -> (recent: Money, baselineTotal: Money, days: Int)? {
-        guard let spend = place.map({ history.values[$0] }) ?? history[key] else { return nil }
+        guard let place = place ?? history.index(forKey: key) else { return nil }
         let s = settings
         let current = HourlySpend.hour(now)
-        let recent = spend.sum(endingAt: current, hours: s.spikeWindowHours)
-        guard recent >= s.spikeMinAmount, recent > .zero else { return nil }
-        // Only days whose window lies inside the period count: a new budget has no baseline yet.
-        let firstHour = HourlySpend.hour(periodStart)
-        var days = 0
-        var baselineTotal = Money.zero
-        for k in 1...max(1, s.spikeBaselineDays) {
-            let end = current - Int64(k) * 24
-            if end - Int64(s.spikeWindowHours) + 1 < firstHour { break }
-            baselineTotal += spend.sum(endingAt: end, hours: s.spikeWindowHours)
-            days += 1
+        // In place (a mutating call through the table's values: a read copied the spend).
+        guard let figures = history.values[place].spikeFigures(current: current, firstHour: HourlySpend.hour(periodStart), settings: s) else {
+            return nil
         }
-        guard days > 0 else { return nil }
-        // No spend at all before the window (a budget's first use) is not a spike: there is no
-        // baseline to be far above.
-        let windowStart = current - Int64(s.spikeWindowHours) + 1
-        let horizon = windowStart - Int64(days) * 24
-        guard spend.buckets.keys.contains(where: { $0 < windowStart && $0 >= horizon }) else { return nil }
-        // recent > factor × (baselineTotal ÷ days)  ⇔  recent × days × 100 > factor × baselineTotal
-        let lhs = recent.nanos * Int128(days) * 100
-        let rhs = Int128(s.spikeFactorPercent) * baselineTotal.nanos
-        guard lhs > rhs else { return nil }
         // Once per window (checked last: the other conditions rarely all hold, and this one
         // cost a lookup of the key for every cost).
         if let last = lastSpikeHour[key], current < last + Int64(s.spikeWindowHours) { return nil }
-        return (recent, baselineTotal, days)
+        return figures
     }
 
     /// SPENDING_SPIKE for a budget (allocation nil) or one of its allocations: spend in the recent

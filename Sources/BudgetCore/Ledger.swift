@@ -157,11 +157,10 @@ public struct Ledger: Sendable {
         let parentId = budgets.values[bookedSlot].parentInPlace()
         let ids = budgetChain(from: budgetId, parentId: parentId)
         var allocationId: String?
-        // The booked budget's place in the table and its matching allocation, from the first
-        // loop for the second (nothing is added to or removed from the table between them, so
-        // the place stays valid): one hash of its id and one scan of its allocations fewer per
-        // cost (issue 8, LedgerBench).
-        var first: (slot: Dictionary<String, Budget>.Index, allocationIndex: Int?)?
+        // The booked budget's matching allocation, from the first loop for the second (its
+        // place, `bookedSlot`, stays valid: nothing is added to or removed from the table
+        // between them): one scan of its allocations fewer per cost (issue 8, LedgerBench).
+        var firstAllocationIndex: Int?
         // And its places in the spend history, which the rules read again for the spike check,
         // valid while no key is added to the history after them (an ancestor's first cost adds
         // one): two hashes fewer per cost.
@@ -174,7 +173,7 @@ public struct Ledger: Sendable {
             let places = recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
             if position == 0 {
                 allocationId = match?.id
-                first = slot.map { ($0, match?.index) }
+                firstAllocationIndex = match?.index
                 firstHistory = (places, historyInsertions)
             }
         }
@@ -184,9 +183,9 @@ public struct Ledger: Sendable {
         // were four of an event's fifteen allocations).
         var messages: [OutboundMessage] = []
         for (position, id) in ids.enumerated() {
-            let slot = position == 0 ? first?.slot : budgets.index(forKey: id)
+            let slot = position == 0 ? bookedSlot : budgets.index(forKey: id)
             let allocationIndex = position == 0
-                ? first?.allocationIndex
+                ? firstAllocationIndex
                 : slot.flatMap { budgets.values[$0].allocationIndex(platform: platform, serviceType: serviceType) }
             let historyPlaces = position == 0 && firstHistory?.insertions == historyInsertions ? firstHistory?.places : nil
             let fired = alerts(

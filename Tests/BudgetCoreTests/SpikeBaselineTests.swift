@@ -21,7 +21,7 @@ struct SpikeBaselineTests {
         var current: Int64 = 500_000
         let firstHours: [Int64] = [current - 400, current - 100, current - 30, current]
         var firstHour = firstHours[0]
-        var kept = 0, spikes = 0, answers = 0
+        var kept = 0, spikes = 0
         for _ in 0..<20_000 {
             switch rng.below(100) {
             case 0..<60:
@@ -49,10 +49,8 @@ struct SpikeBaselineTests {
             }
             if before != nil && before == spend.baseline { kept += 1 }
             if expected != nil { spikes += 1 }
-            answers += 1
         }
         // The runs exercise both: answers from a kept baseline, and spikes found.
-        #expect(answers == 20_000)
         #expect(kept > 1_000, "kept \(kept)")
         #expect(spikes > 10, "spikes \(spikes)")
     }

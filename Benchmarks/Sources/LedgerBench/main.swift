@@ -124,7 +124,7 @@ func checksum(_ ledger: Ledger, _ result: (booked: Int, messages: Int, total: Mo
 // SPREAD_HOURS=H (environment): event i dated (i mod H) hours before the others, so the spend
 // history spans H hours as a budget's does after days of use (the default, 0, puts every event
 // in one hour; the checksum above is for that).
-let spreadHours = Int(String(cString: getenv("SPREAD_HOURS") ?? strdup("0"))) ?? 0
+let spreadHours = getenv("SPREAD_HOURS").flatMap { Int(String(cString: $0)) } ?? 0
 let events: [UsageEvent] = (0..<count).map { i in
     let time = spreadHours > 0
         ? Timestamp(nanosecondsSinceEpoch: now.nanosecondsSinceEpoch - Int64(i % spreadHours) * 3_600_000_000_000).rfc3339

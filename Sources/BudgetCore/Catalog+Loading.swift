@@ -74,7 +74,8 @@ extension Catalog {
     }
 
     /// LiteLLM's map: key = model, `litellm_provider` = platform; per-token prices for input,
-    /// output and cached input; `provider/model` keys are also found as `model`.
+    /// output and cached input; `provider/model` keys are also found as `model`, on the entry's
+    /// provider and on the key's.
     static func loadLiteLLM(_ object: JSONObject) throws(CatalogError) -> Catalog {
         var catalog = Catalog(version: "litellm")
         let units: [(String, String)] = [
@@ -84,7 +85,7 @@ extension Catalog {
         let batchUnits: [(String, String)] = [
             ("input_cost_per_token_batches", "inputTokens"), ("output_cost_per_token_batches", "outputTokens"),
         ]
-        var prefixed: [PriceEntry] = []
+        var prefixed: [PriceEntry] = [], otherPrefixed: [PriceEntry] = []
         var sawProvider = false
         for (key, value) in object where key != "sample_spec" {
             guard let e = value.objectValue, let provider = e["litellm_provider"]?.stringValue else { continue }
@@ -103,16 +104,25 @@ extension Catalog {
                 unitPrices: unitPrices, batchUnitPrices: batch
             )
             catalog.add(entry)
-            let prefix = provider + "/"
-            if key.lowercased().hasPrefix(prefix.lowercased()), key.count > prefix.count {
+            // `provider/model`: also `model`, on the entry's provider and, where the key names
+            // another (`vertex_ai/claude-3-5-haiku` of `vertex_ai-anthropic_models`), on that one.
+            if let slash = key.firstIndex(of: "/"), key.index(after: slash) < key.endIndex {
+                let keyProvider = String(key[..<slash])
                 var short = entry
-                short.model = String(key.dropFirst(prefix.count))
-                prefixed.append(short)
+                short.model = String(key[key.index(after: slash)...])
+                if keyProvider.lowercased() == provider.lowercased() {
+                    prefixed.append(short)
+                } else {
+                    otherPrefixed.append(short)
+                    short.platform = keyProvider
+                    otherPrefixed.append(short)
+                }
             }
         }
         if !sawProvider { throw CatalogError("catalog is neither a native catalog (no \"prices\") nor a LiteLLM map (no \"litellm_provider\")") }
-        // A plain key wins over the same model found through a provider/model key.
-        for entry in prefixed where catalog.entry(platform: entry.platform, model: entry.model, at: entry.effectiveFrom) == nil {
+        // A plain key wins over the same model found through a provider/model key, and a key
+        // prefixed with its own provider over one prefixed with another; then the first in the file.
+        for entry in prefixed + otherPrefixed where catalog.entry(platform: entry.platform, model: entry.model, at: entry.effectiveFrom) == nil {
             catalog.add(entry)
         }
         catalog.version = "litellm-\(catalog.entryCount)"

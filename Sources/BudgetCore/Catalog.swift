@@ -175,6 +175,12 @@ public struct Pricer: Sendable {
         if let perRequest = entry.perRequest {
             guard let sum = total.adding(requests, times: perRequest) else { return .unpriced(reason: "cost overflow") }
             total = sum
+        } else if event.usage.isEmpty {
+            // Nothing to price: no usage, and no per-request price to charge the one request
+            // (CONTRACT §2: an event needs a cost or a usage the catalog can price).
+            return .unpriced(reason: "no usage to price and no per-request price for \(event.platform)/\(model)")
+        } else if !requests.isZero, event.usage.contains(where: { $0.unit == "requests" }) {
+            return .unpriced(reason: "no price for unit requests of \(event.platform)/\(model)")
         }
         return .priced(amount: total, currency: entry.currency, entry: entry)
     }

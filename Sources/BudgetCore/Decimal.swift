@@ -554,3 +554,102 @@ extension ExactDecimal {
         }
     }
 }
+
+// MARK: - Canonical number text
+
+extension ExactDecimal {
+    /// The canonical spelling of a JSON number literal (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`),
+    /// for comparing bodies (CONTRACT §2: "the spelling of equal decimals does not matter"):
+    /// equal values, however many digits, get the same text.
+    ///
+    /// A value `init(parsing:)` takes is written as its `description` (`0.006`, `4065`). One
+    /// with more significant digits than an `Int128` holds is written the same way from its
+    /// digits (`12345678901234567890123456789012345678901`, resent as `…901.0` or `1.2…901e40`,
+    /// is the same number). One whose normalized exponent is beyond ±``parsedExponentLimit``
+    /// is written as its significant digits, `e` and that exponent (`1e1001`, `-25e-2000`),
+    /// so it is not expanded into thousands of zeros. A literal whose exponent has more than
+    /// 18 digits, or that is not a JSON number, is returned as it is.
+    public static func canonicalNumberText(_ literal: UnsafeBufferPointer<UInt8>) -> String {
+        if case .success(let d) = parse(literal) { return d.description }
+        return canonicalDigits(literal) ?? String(decoding: literal, as: UTF8.self)
+    }
+
+    /// `canonicalNumberText` for a `String`.
+    public static func canonicalNumberText(_ literal: String) -> String {
+        var text = literal
+        return text.withUTF8 { canonicalNumberText($0) }
+    }
+
+    /// The digit-by-digit canonical form (values `parse` refuses), or nil.
+    static func canonicalDigits(_ s: UnsafeBufferPointer<UInt8>) -> String? {
+        let n = s.count
+        var i = 0
+        let negative = i < n && s[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        // The significant digits (integer and fraction parts, without the point).
+        var digits: [UInt8] = []
+        digits.reserveCapacity(n)
+        let integerStart = i
+        while i < n, isDigit(s[i]) {
+            digits.append(s[i])
+            i += 1
+        }
+        guard i > integerStart else { return nil }
+        var exponent = 0
+        if i < n, s[i] == UInt8(ascii: ".") {
+            i += 1
+            let fractionStart = i
+            while i < n, isDigit(s[i]) {
+                digits.append(s[i])
+                i += 1
+            }
+            guard i > fractionStart else { return nil }
+            exponent = -(i - fractionStart)
+        }
+        if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
+            i += 1
+            var exponentNegative = false
+            if i < n, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
+                exponentNegative = s[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            let exponentStart = i
+            var literalExponent = 0
+            while i < n, isDigit(s[i]) {
+                guard i - exponentStart < 18 else { return nil }
+                literalExponent = literalExponent * 10 + Int(s[i] - UInt8(ascii: "0"))
+                i += 1
+            }
+            guard i > exponentStart else { return nil }
+            exponent += exponentNegative ? -literalExponent : literalExponent
+        }
+        guard i == n else { return nil }
+        // Leading zeros carry nothing; trailing ones move into the exponent.
+        let first = digits.firstIndex { $0 != UInt8(ascii: "0") }
+        guard let first else { return "0" }
+        let last = digits.lastIndex { $0 != UInt8(ascii: "0") }!
+        exponent += digits.count - 1 - last
+        let significant = digits[first...last]
+        var out: [UInt8] = []
+        out.reserveCapacity(significant.count + 24)
+        if negative { out.append(UInt8(ascii: "-")) }
+        if exponent.magnitude > UInt(parsedExponentLimit) {
+            out.append(contentsOf: significant)
+            out.append(UInt8(ascii: "e"))
+            out.append(contentsOf: String(exponent).utf8)
+        } else if exponent >= 0 {
+            out.append(contentsOf: significant)
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: exponent))
+        } else if -exponent >= significant.count {
+            out.append(contentsOf: "0.".utf8)
+            out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: -exponent - significant.count))
+            out.append(contentsOf: significant)
+        } else {
+            let point = significant.startIndex + significant.count + exponent
+            out.append(contentsOf: significant[..<point])
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: significant[point...])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -464,12 +464,8 @@ private struct CommonShapeScanner {
                         case .string:
                             Self.appendQuoted(slice(m.value), to: &out)
                         case .number:
-                            // As UsageEventDecoder.canonicalize: canonical when it parses, else as sent.
-                            if case .success(let d) = ExactDecimal.parse(slice(m.value)) {
-                                out.append(d.description)
-                            } else {
-                                out.append(slice(m.value))
-                            }
+                            // As UsageEventDecoder.canonicalize.
+                            out.append(ExactDecimal.canonicalNumberText(slice(m.value)))
                         case .true: out.append("true")
                         case .false: out.append("false")
                         case .null: out.append("null")

@@ -337,11 +337,7 @@ private struct CanonicalWriter {
         case .bool(let b):
             out.append(b ? "true" : "false")
         case .number(let text):
-            if let d = try? ExactDecimal(parsing: text) {
-                out.append(d.description)
-            } else {
-                out.append(text)
-            }
+            out.append(ExactDecimal.canonicalNumberText(text))
         case .string(let s):
             out.appendJSONString(s)
         case .array(let elements):

@@ -296,11 +296,14 @@ public enum UsageEventDecoder {
         event.kind = kind
         event.correctsEvent = correctsEvent
         event.exactCost = exactCost
-        // Other string fields of unknown meaning are still bounded.
-        for entry in object.storage {
-            if case .string(let s) = entry.value, exceeds(s, EventLimits.maxStringLength),
-               EventField(key: entry.key) != .description {
-                throw reject("field \(entry.key) is longer than \(EventLimits.maxStringLength) characters")
+        // Fields of unknown meaning are kept in the body (and compared), their names and
+        // every string in them, at any depth, bounded like other strings (CONTRACT §2).
+        for entry in object.storage where EventField(key: entry.key) == nil {
+            if exceeds(entry.key, EventLimits.maxStringLength) {
+                throw reject("a field name is longer than \(EventLimits.maxStringLength) characters")
+            }
+            if let long = firstLongString(in: entry.value) {
+                throw reject("field \(entry.key) \(long) than \(EventLimits.maxStringLength) characters")
             }
         }
         event.canonicalBody = canonicalBody(
@@ -308,6 +311,28 @@ public enum UsageEventDecoder {
             cost: exactCost ?? cost?.exactDecimal
         )
         return event
+    }
+
+    /// What in `value` is longer than `maxStringLength` ("is longer" for `value` itself,
+    /// "holds a key longer" or "holds a string longer" below it), or nil.
+    static func firstLongString(in value: JSONValue) -> String? {
+        switch value {
+        case .string(let s):
+            return exceeds(s, EventLimits.maxStringLength) ? "is longer" : nil
+        case .array(let items):
+            for item in items {
+                if let inner = firstLongString(in: item) { return inner == "is longer" ? "holds a string longer" : inner }
+            }
+            return nil
+        case .object(let object):
+            for entry in object.storage {
+                if exceeds(entry.key, EventLimits.maxStringLength) { return "holds a key longer" }
+                if let inner = firstLongString(in: entry.value) { return inner == "is longer" ? "holds a string longer" : inner }
+            }
+            return nil
+        default:
+            return nil
+        }
     }
 
     /// An integer written as a decimal (`6.0`, `6e0`, `1.2e3`): equal decimals are the same
@@ -367,12 +392,12 @@ public enum UsageEventDecoder {
         return flat
     }
 
-    /// Numbers spelled canonically wherever they are, so 1.50 and 1.5 compare equal.
+    /// Numbers spelled canonically wherever they are (`ExactDecimal.canonicalNumberText`), so
+    /// 1.50 and 1.5 compare equal, however many digits they have.
     static func canonicalize(_ value: JSONValue) -> JSONValue {
         switch value {
         case .number(let text):
-            if let d = try? ExactDecimal(parsing: text) { return .number(d.description) }
-            return value
+            return .number(ExactDecimal.canonicalNumberText(text))
         case .array(let items):
             return .array(items.map(canonicalize))
         case .object(let object):

@@ -143,6 +143,8 @@ struct EventDecoderTests {
         ("usage quantity of exactly 1e12", body(#""usage":{"inputTokens":1e12}"#)),
         ("usage quantity 0", body(#""usage":{"inputTokens":0}"#)),
         ("JSON nesting of exactly 32 levels", nested(levels: 31)),
+        ("strings and keys of 256 characters nested in an unknown field",
+         body(#""\#(repeated("f", 256))":{"\#(repeated("k", 256))":["\#(repeated("n", 256))"]}"#)),
     ]
 
     @Test("values at the limits are accepted", arguments: accepted)
@@ -182,6 +184,9 @@ struct EventDecoderTests {
         ("model of 257 characters", body(#""model":"\#(repeated("m", 257))""#), "field model is longer than 256"),
         ("source of 257 characters", body(#""source":"\#(repeated("s", 257))""#), "field source is longer than 256"),
         ("unknown string field of 257 characters", body(#""note":"\#(repeated("n", 257))""#), "field note is longer than 256"),
+        ("a string of 257 characters nested in an unknown field", body(#""note":{"a":[1,"\#(repeated("n", 257))"]}"#), "field note holds a string longer than 256"),
+        ("a key of 257 characters nested in an unknown field", body(#""note":[{"\#(repeated("k", 257))":1}]"#), "field note holds a key longer than 256"),
+        ("an unknown field named with 257 characters", body(#""\#(repeated("f", 257))":1"#), "a field name is longer than 256"),
         ("description of 4097 characters", body(#""description":"\#(repeated("d", 4097))""#), "description is longer than 4096"),
         ("metadata one byte over 16 KiB", body(#""metadata":{"k":"\#(repeated("x", 16 * 1024 - 7))"}"#), "metadata is larger than 16384"),
         ("metadata not an object", body(#""metadata":["a"]"#), "metadata must be an object"),
@@ -283,6 +288,19 @@ struct EventDecoderTests {
          body(#""usage":{"inputTokens":"1200","outputTokens":300}"#),
          body(#""usage":{"outputTokens":3.0e2,"inputTokens":1200.00}"#)),
         ("metadata numbers spelled differently", body(#""metadata":{"n":1.50,"m":{"k":10}}"#), body(#""metadata":{"m":{"k":1e1},"n":1.5}"#)),
+        // More significant digits than an Int128 holds, or exponents past ±1000: still equal decimals.
+        ("a 41-digit metadata number and the same with .0",
+         body(#""metadata":{"n":12345678901234567890123456789012345678901}"#),
+         body(#""metadata":{"n":12345678901234567890123456789012345678901.0}"#)),
+        ("a 41-digit number in an unknown field, plainly and with an exponent",
+         body(#""x":[12345678901234567890123456789012345678901]"#),
+         body(#""x":[1.2345678901234567890123456789012345678901e40]"#)),
+        ("a 45-digit fraction and the same with trailing zeros",
+         body(#""metadata":{"n":-0.000123456789012345678901234567890123456789012345}"#),
+         body(#""metadata":{"n":-1234567890123456789012345678901234567890123450000e-52}"#)),
+        ("1e1001 and 10e1000", body(#""metadata":{"n":1e1001}"#), body(#""metadata":{"n":10E+1000}"#)),
+        ("-25e-2000 and -2.50e-1999", body(#""metadata":{"n":-25e-2000}"#), body(#""metadata":{"n":-2.50e-1999}"#)),
+        ("0 and -0.0e5000", body(#""metadata":{"n":0}"#), body(#""metadata":{"n":-0.0e5000}"#)),
         ("seq as a string and as a number", body(#""seq":"5""#), body(#""seq":5"#)),
         ("seq 6, 6.0 and 6e0", body(#""seq":6.0"#), body(#""seq":6e0"#)),
         ("seq 6.0 and 6", body(#""seq":6.0"#), body(#""seq":6"#)),
@@ -311,6 +329,11 @@ struct EventDecoderTests {
         ("different model", body(#""model":"gpt-4o""#), body(#""model":"gpt-4o-mini""#)),
         ("different currency", body(#""cost":1,"currency":"EUR""#), body(#""cost":1"#)),
         ("an unknown field", body(#""note":"x""#), body()),
+        ("41-digit metadata numbers one apart",
+         body(#""metadata":{"n":12345678901234567890123456789012345678901}"#),
+         body(#""metadata":{"n":12345678901234567890123456789012345678902}"#)),
+        ("1e1001 and 1e1002", body(#""metadata":{"n":1e1001}"#), body(#""metadata":{"n":1e1002}"#)),
+        ("1e1001 and -1e1001", body(#""metadata":{"n":1e1001}"#), body(#""metadata":{"n":-1e1001}"#)),
     ]
 
     @Test("bodies that differ in substance have different canonical bodies", arguments: differentBodies)

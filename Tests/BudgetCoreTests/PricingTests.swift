@@ -156,6 +156,23 @@ struct NativeCatalogTests {
         #expect(price(catalog, e) == expected, "\(name)")
     }
 
+    // Mistral/large has no perRequest at all (gpt-4o's is "0": a request is priced, at 0).
+    static let withoutPerRequest: [(String, String, String, PricingOutcome)] = [
+        ("no usage and no per-request price: nothing priced it", "Mistral", "", .unpriced("no usage to price and no per-request price for Mistral/large")),
+        ("an empty usage likewise", "Mistral", #""usage":{}"#, .unpriced("no usage to price and no per-request price for Mistral/large")),
+        ("requests without a per-request price", "Mistral", #""usage":{"requests":3}"#, .unpriced("no price for unit requests of Mistral/large")),
+        ("requests without a per-request price, beside a priced unit", "Mistral", #""usage":{"inputTokens":1000,"requests":1}"#, .unpriced("no price for unit requests of Mistral/large")),
+        ("zero requests without a per-request price", "Mistral", #""usage":{"inputTokens":1000,"requests":0}"#, .cost("0.002")),
+        ("a zero quantity is still a usage the catalog prices", "Mistral", #""usage":{"inputTokens":0}"#, .cost("0")),
+        ("a per-request price of 0 prices an event without usage at 0", "OpenAI", "", .cost("0")),
+    ]
+
+    @Test("an event that nothing in its entry prices is UNPRICED, not booked at 0 (§2, §3)", arguments: withoutPerRequest)
+    func nothingPriced(name: String, platform: String, usage: String, expected: PricingOutcome) throws {
+        let e = try usageEvent(platform: platform, model: platform == "Mistral" ? "large" : "gpt-4o", usage)
+        #expect(price(catalog, e, in: platform == "Mistral" ? "EUR" : "USD") == expected, "\(name)")
+    }
+
     @Test("any unpriced unit makes the whole event UNPRICED, never partly priced")
     func partlyPricingOutcomeIsUnpriced() throws {
         let e = try usageEvent(#""usage":{"inputTokens":1000,"imageTokens":5,"outputTokens":1000}"#)
@@ -336,10 +353,12 @@ struct LiteLLMPricingTests {
     @Test("the LiteLLM map is detected by its shape and loaded whole")
     func detected() throws {
         let catalog = try litellm.get()
-        // 3,945 keys with a provider and a token price, plus 3,185 provider/model keys whose
-        // short name is not already a key of that provider (sample_spec left out).
-        #expect(catalog.entryCount == 7130)
-        #expect(catalog.version == "litellm-7130")
+        // 3,945 keys with a provider and a token price, plus the short names of provider/model
+        // keys not already keys there: 3,185 on their own provider, 215 more from the 113 keys
+        // prefixed with another provider than theirs, on either (sample_spec left out; counted
+        // again in Python from the file, case-insensitively).
+        #expect(catalog.entryCount == 7345)
+        #expect(catalog.version == "litellm-7345")
     }
 
     @Test("OpenAI gpt-4o, 1200 input + 300 output tokens, costs exactly 0.006")
@@ -380,6 +399,13 @@ struct LiteLLMPricingTests {
         ("a provider/model key is found as model", "Azure", "gpt-realtime-2.1-2026-07-07", .cost("0.004")),
         ("a provider/model key is found under its full name too", "azure", "azure/gpt-realtime-2.1-2026-07-07", .cost("0.004")),
         ("the short name is not found on another provider", "OpenAI", "gpt-realtime-2.1-2026-07-07", .unpriced("")),
+        // vertex_ai/claude-3-5-haiku is litellm_provider vertex_ai-anthropic_models (input 1e-06):
+        // the short name is found on both providers.
+        ("a key prefixed with another provider is found as model on the entry's provider", "vertex_ai-anthropic_models", "claude-3-5-haiku", .cost("0.001")),
+        ("… and on the provider its key names", "Vertex_AI", "claude-3-5-haiku", .cost("0.001")),
+        ("… and under its full name on the entry's provider", "vertex_ai-anthropic_models", "vertex_ai/claude-3-5-haiku", .cost("0.001")),
+        ("azure/gpt-35-turbo-instruct of azure_text, on azure", "azure", "gpt-35-turbo-instruct", .cost("0.00165")),
+        ("… and on azure_text", "azure_text", "gpt-35-turbo-instruct", .cost("0.00165")),
         // gemini/gemini-exp-1206 prices input at 0, the plain key gemini-exp-1206 at 3e-07.
         ("a plain key wins over the same model found through provider/model", "gemini", "gemini-exp-1206", .cost("0.0003")),
         ("sample_spec is skipped", "one of https://docs.litellm.ai/docs/providers", "sample_spec", .unpriced("")),

@@ -3,6 +3,9 @@ import BudgetCore
 // The usage-event decoder as it was before issue 8's optimization (commit eda5805), kept
 // verbatim but for the result type as the reference that EventDecoderDifferentialTests
 // compares the optimized decoder with. Only public API is used, so no @testable import.
+// Changed since with the rules (seventeenth session, both decoders): every string and key in
+// a field of unknown meaning is bounded, at any depth, and numbers too long for ExactDecimal
+// are compared by `ExactDecimal.canonicalNumberText`.
 
 /// The fields of a decoded event (UsageEvent's memberwise initializer is internal).
 struct ReferenceEvent {
@@ -153,10 +156,34 @@ enum ReferenceEventDecoder {
         )
         event.kind = kind
         event.correctsEvent = correctsEvent
-        // Other string fields of unknown meaning are still bounded.
-        for (key, value) in object {
-            if let s = value.stringValue, s.unicodeScalars.count > EventLimits.maxStringLength, key != "description" {
+        // Fields of unknown meaning are bounded: their names, and every string and key in them.
+        for (key, value) in object where !Self.knownFields.contains(key) {
+            if key.unicodeScalars.count > EventLimits.maxStringLength {
+                throw reject("a field name is longer than \(EventLimits.maxStringLength) characters")
+            }
+            if let s = value.stringValue, s.unicodeScalars.count > EventLimits.maxStringLength {
                 throw reject("field \(key) is longer than \(EventLimits.maxStringLength) characters")
+            }
+            var pending = [value]
+            while let next = pending.popLast() {
+                if let items = next.arrayValue {
+                    for item in items {
+                        if let s = item.stringValue, s.unicodeScalars.count > EventLimits.maxStringLength {
+                            throw reject("field \(key) holds a string longer than \(EventLimits.maxStringLength) characters")
+                        }
+                        pending.append(item)
+                    }
+                } else if let members = next.objectValue {
+                    for (k, v) in members {
+                        if k.unicodeScalars.count > EventLimits.maxStringLength {
+                            throw reject("field \(key) holds a key longer than \(EventLimits.maxStringLength) characters")
+                        }
+                        if let s = v.stringValue, s.unicodeScalars.count > EventLimits.maxStringLength {
+                            throw reject("field \(key) holds a string longer than \(EventLimits.maxStringLength) characters")
+                        }
+                        pending.append(v)
+                    }
+                }
             }
         }
         var result = event
@@ -228,8 +255,7 @@ enum ReferenceEventDecoder {
     static func canonicalize(_ value: JSONValue) -> JSONValue {
         switch value {
         case .number(let text):
-            if let d = try? ExactDecimal(parsing: text) { return .number(d.description) }
-            return value
+            return .number(ExactDecimal.canonicalNumberText(text))
         case .array(let items):
             return .array(items.map(canonicalize))
         case .object(let object):

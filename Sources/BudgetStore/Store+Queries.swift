@@ -13,8 +13,15 @@ public struct StoreReader {
     var loggedDaily: DailySums = [:]
 
     /// The last `seq` ever published (0 before the first), so numbering resumes after a restart.
+    ///
+    /// Retention keeps the newest outbound message (`prune`); alerts, which are never pruned,
+    /// are read too, for a database pruned whole before that rule (the seventeenth session's
+    /// audit: a start after such a pruning numbered from 0 again, and the first alert after it
+    /// could not be committed, its `seq` taken).
     public func lastSeq() throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbound") ?? 0
+        try Int64.fetchOne(db, sql: """
+            SELECT max(coalesce((SELECT max(seq) FROM outbound), 0), coalesce((SELECT max(seq) FROM alerts), 0))
+            """) ?? 0
     }
 
     /// Every budget with its allocations, oldest first.

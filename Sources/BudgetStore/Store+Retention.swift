@@ -43,7 +43,8 @@ extension StoreWriter {
     /// ones below the first row received at or after it, found by reading rows in order from
     /// the oldest kept. Should the clock have stepped back, an event received after that row
     /// but stamped earlier is kept until a later run: never deleted early. The newest row is
-    /// always kept, so row numbers, and the ids of costs booked in event rows, are never reused.
+    /// always kept, so row numbers, and the ids of costs booked in event rows, are never reused;
+    /// so is the newest outbound message, so `seq` is never reused either.
     ///
     /// `maxEvents` bounds the events this call deletes (the oldest first), so that a large
     /// pruning can go in many short transactions: `rest` says where the next call goes on
@@ -97,7 +98,11 @@ extension StoreWriter {
         }
         try db.execute(sql: "DELETE FROM rejected_messages WHERE received_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
         let dead = db.changesCount
-        try db.execute(sql: "DELETE FROM outbound WHERE created_at < ?", arguments: [othersBefore.nanosecondsSinceEpoch])
+        // The newest message is kept, whatever its age: the next start numbers on from its
+        // `seq` (`lastSeq`; CONTRACT §5: seq is monotonic and persisted).
+        try db.execute(sql: """
+            DELETE FROM outbound WHERE created_at < ? AND seq < (SELECT max(seq) FROM outbound)
+            """, arguments: [othersBefore.nanosecondsSinceEpoch])
         let outbound = db.changesCount
         return PruneCounts(usageEvents: events, deadLetters: dead, outbound: outbound, rest: rest)
     }

@@ -1098,6 +1098,37 @@ struct StoreTests {
         }
     }
 
+    @Test("retention keeps the newest outbound message, so lastSeq survives a pruning of them all; a database pruned whole before that rule resumes after its alerts")
+    func lastSeqSurvivesRetention() throws {
+        try withDatabasePath { path throws in
+            var ledger = Ledger(lastSeq: 0)
+            ledger.settings.lowBudgetMinElapsedHours = 1_000_000
+            _ = try ledger.createBudget(Args(["name": "B", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "b", at: t("2026-03-01T00:00:00Z"))
+            // Seq 1–5: THRESHOLD_80, _90, _100, BUDGET_EXCEEDED, status.EXCEEDED (the last not an alert).
+            let messages = ledger.book(amount: money("1200"), budgetId: "b", platform: "OpenAI", serviceType: .api, eventId: "e1", at: t("2026-03-05T00:00:00Z")).messages
+            #expect(messages.map(\.topic).last == "status.EXCEEDED")
+            let store = try Store(path: path)
+            try store.write { w throws in for m in messages { try w.insertOutbound(m, at: t("2026-03-05T00:00:00Z")) } }
+            let cutoff = t("2026-04-01T00:00:00Z")
+            #expect(try store.write { w throws in try w.prune(eventsBefore: cutoff, othersBefore: cutoff) }.outbound == 4)
+            #expect(try store.write { w throws in try w.prune(eventsBefore: cutoff, othersBefore: cutoff) }.outbound == 0)
+            store.close()
+            let reopened = try Store(path: path)
+            try reopened.read { r throws in
+                #expect(try r.outbound(sinceSeq: 0, limit: 100).map(\.seq) == [5])
+                #expect(try r.lastSeq() == 5)
+            }
+            reopened.close()
+            // Every outbound row gone (as retention did until the seventeenth session): the
+            // alerts, never pruned, still hold seq 1–4.
+            let raw = try DatabaseQueue(path: path)
+            try raw.write { db in try db.execute(sql: "DELETE FROM outbound") }
+            try raw.close()
+            let legacy = try Store(path: path)
+            defer { legacy.close() }
+            #expect(try legacy.read { try $0.lastSeq() } == 4)
+        }
+    }
     @Test("alerts are listed by sinceSeq, budget and unresolved, and resolved once")
     func alerts() throws {
         try withStore { store, _ throws in

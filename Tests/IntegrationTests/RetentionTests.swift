@@ -109,12 +109,44 @@ struct RetentionTests {
         #expect(events.map { $0["id"]?.stringValue } == ["u1"])
         #expect(errorCode(try client.request("event.get", ["source": "test", "id": "e2"])) == "NOT_FOUND")
         #expect(try client.call("event.list", ["state": "REJECTED"]).arrayValue?.isEmpty == true)
-        #expect(try client.call("outbound.list").arrayValue?.isEmpty == true)
+        // All but the newest outbound message, kept so that seq numbering resumes after it.
+        let kept = try client.call("outbound.list", ["sinceSeq": 0]).arrayValue ?? []
+        #expect(kept.compactMap { $0["seq"]?.numberText } == [try client.call("stats")["lastSeq"]?.numberText ?? "?"])
         // A second run has nothing left.
         #expect(try client.call("retention.run", ["olderThan": .string(anHourFromNow())])["usageEvents"]?.numberText == "0")
         // A change: operators only, and audited.
         let audit = try client.call("audit.list").arrayValue ?? []
         #expect(audit.contains { $0["op"]?.stringValue == "retention.run" })
+    }
+
+    /// The audit of the seventeenth session: once retention had pruned the whole outbound log,
+    /// a restart numbered from 0 again; the next alert's seq was taken (alerts are kept) and
+    /// its batch could not be committed (DEGRADED, no acknowledgement).
+    @Test func seqResumesAfterARestartOncePrunedWhole() throws {
+        let dir = try TempDir()
+        var lastSeq = ""
+        do {
+            let daemon = try Daemon(dir: dir)
+            defer { #expect(daemon.stop() == 0) }
+            let client = try Client(daemon)
+            let b = try makeBudget(client, name: "T", total: "100")
+            #expect(try client.sendAck(costEvent("t1", cost: "85", budgetId: b)).string("state") == "ALLOCATED")
+            _ = try client.call("budget.update", ["id": .string(b), "status": "PAUSED"])  // status.PAUSED last
+            lastSeq = try client.call("stats")["lastSeq"]?.numberText ?? "?"
+            #expect(Int(lastSeq) ?? 0 >= 2)
+            #expect(try client.call("retention.run", ["olderThan": .string(anHourFromNow())])["outbound"]?.numberText == String((Int(lastSeq) ?? 0) - 1))
+        }
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        #expect(try client.call("stats")["lastSeq"]?.numberText == lastSeq)
+        let u = try makeBudget(client, name: "U", total: "100")
+        let ack = try client.sendAck(costEvent("u1", cost: "85", budgetId: u))
+        #expect(ack.string("status") == "ACCEPTED")
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        let next = try client.call("outbound.list", ["sinceSeq": .number(lastSeq)]).arrayValue ?? []
+        #expect(next.first?["seq"]?.numberText == String((Int(lastSeq) ?? 0) + 1))
+        #expect(next.first?["topic"]?.stringValue == "alert.THRESHOLD_80")
     }
 
     @Test func theDedupWindowKeepsResendsDuplicate() throws {

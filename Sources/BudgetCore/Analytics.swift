@@ -256,14 +256,18 @@ public enum Analytics {
     }
 
     /// The mean of `spent ÷ total` over `ratios` as a percentage with at most two decimals,
-    /// half-even, from the ratios truncated to 1e-18 (a sum past Int128 saturates): exact but
-    /// for a mean within n × 1e-16 % of a rounding boundary that some truncated ratio hides.
+    /// half-even, from the ratios truncated to 1e-18, of any size: exact but for a mean within
+    /// n × 1e-16 % of a rounding boundary that some truncated ratio hides.
     static func meanPercentage(_ ratios: [(spent: Money, total: Money)]) -> String {
+        // Σ ratio × 1e18, each ratio floor-divided to 1e-18 (so every truncation is down), in
+        // integers of any size: a ratio can be ~10³⁸ (spent 10¹² over a total of one nano-unit),
+        // past Int128 once scaled (the sum saturated until the seventeenth session's audit:
+        // 17014118346046923173168.73 % for 10¹⁴ %). Positive and negative parts apart (a credit
+        // can leave spent below zero), subtracted once.
         let scale: UInt128 = 1_000_000_000_000_000_000
-        var sum: Int128 = 0
+        var positive = BigUInt(0), negative = BigUInt(0)
         var inexact = false
         for (spent, total) in ratios {
-            // Floor division (a credit can leave spent below zero), so every truncation is down.
             var (whole, rest) = spent.nanos.quotientAndRemainder(dividingBy: total.nanos)
             if rest < 0 {
                 whole -= 1
@@ -272,25 +276,28 @@ public enum Analytics {
             // rest < total: rest × 1e18 ÷ total is below 1e18 (the full width holds the product).
             let (fraction, remainder) = total.nanos.magnitude.dividingFullWidth(rest.magnitude.multipliedFullWidth(by: scale))
             if remainder != 0 { inexact = true }
-            let (scaled, overflow) = whole.multipliedReportingOverflow(by: Int128(scale))
-            sum = overflow ? .max : sum.saturatingAdd(scaled).saturatingAdd(Int128(fraction))
+            let scaledWhole = BigUInt(whole.magnitude) * BigUInt(scale)
+            if whole < 0 { negative = negative + scaledWhole } else { positive = positive + scaledWhole }
+            positive = positive + BigUInt(fraction)
         }
-        // Hundredths of a percent: sum ÷ (n × 1e14), rounded half-even; a truncated ratio puts
-        // the true mean above a remainder of exactly one half.
-        let per = Int128(ratios.count) * 100_000_000_000_000
-        var (hundredths, rem) = sum.quotientAndRemainder(dividingBy: per)
-        if rem < 0 {
-            hundredths -= 1
-            rem += per
+        let isNegative = positive < negative
+        var magnitude = isNegative ? negative - positive : positive - negative
+        // Hundredths of a percent: sum ÷ (n × 1e14), rounded half-even. The sum is at most the
+        // true one (truncated ratios): a remainder of exactly one half with `inexact` is above
+        // the half for a positive sum, below it for a negative one.
+        let low = UInt128(magnitude.divide(by: 100_000_000_000_000))
+        let high = UInt128(magnitude.divide(by: UInt64(ratios.count)))
+        let rem = high * 100_000_000_000_000 + low
+        let per = UInt128(ratios.count) * 100_000_000_000_000
+        let odd = (magnitude.limbs.first ?? 0) & 1 == 1
+        let up = rem * 2 > per || (rem * 2 == per && (isNegative ? !inexact && odd : inexact || odd))
+        if up { magnitude = magnitude + BigUInt(1) }
+        // As text: the whole percent, then up to two decimals without trailing zeros.
+        let fraction = magnitude.divide(by: 100)
+        var text = magnitude.decimalText
+        if fraction != 0 {
+            text += fraction % 10 == 0 ? "." + String(fraction / 10) : (fraction < 10 ? ".0" : ".") + String(fraction)
         }
-        if rem * 2 > per || (rem * 2 == per && (inexact || hundredths % 2 != 0)) { hundredths += 1 }
-        return Money(nanos: hundredths.multipliedReportingOverflow(by: 10_000_000).overflow ? .max : hundredths * 10_000_000).description
-    }
-}
-
-extension Int128 {
-    func saturatingAdd(_ other: Int128) -> Int128 {
-        let (r, o) = addingReportingOverflow(other)
-        return o ? (other > 0 ? .max : .min) : r
+        return isNegative && text != "0" ? "-" + text : text
     }
 }

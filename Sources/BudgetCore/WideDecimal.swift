@@ -189,3 +189,46 @@ public enum CostAmount: Sendable, Hashable {
         }
     }
 }
+
+extension BigUInt {
+    /// Whether `a` < `b`.
+    static func < (a: BigUInt, b: BigUInt) -> Bool {
+        if a.limbs.count != b.limbs.count { return a.limbs.count < b.limbs.count }
+        for k in stride(from: a.limbs.count - 1, through: 0, by: -1) where a.limbs[k] != b.limbs[k] {
+            return a.limbs[k] < b.limbs[k]
+        }
+        return false
+    }
+
+    /// `a` − `b`, for `a` ≥ `b`.
+    static func - (a: BigUInt, b: BigUInt) -> BigUInt {
+        precondition(!(a < b), "BigUInt subtraction below zero")
+        var out = a.limbs
+        var borrow = false
+        for k in out.indices {
+            let y = k < b.limbs.count ? b.limbs[k] : 0
+            let (d1, b1) = out[k].subtractingReportingOverflow(y)
+            let (d2, b2) = d1.subtractingReportingOverflow(borrow ? 1 : 0)
+            out[k] = d2
+            borrow = b1 || b2
+        }
+        var r = BigUInt(0)
+        r.limbs = out
+        r.trim()
+        return r
+    }
+
+    /// The value in decimal digits (`0` for zero).
+    var decimalText: String {
+        if isZero { return "0" }
+        var rest = self
+        var chunks: [UInt64] = []
+        while !rest.isZero { chunks.append(rest.divide(by: 10_000_000_000_000_000_000)) }
+        var text = String(chunks.removeLast())
+        for chunk in chunks.reversed() {
+            let digits = String(chunk)
+            text += String(repeating: "0", count: 19 - digits.count) + digits
+        }
+        return text
+    }
+}

@@ -259,6 +259,18 @@ struct AnalyticsAverageTests {
         ([("400", "1"), ("1000", "0.1")], "0.13"),             // (0.25 + 0.01) ÷ 2
         ([("3", "1"), ("3", "2")], "50"),                      // 1/3 and 2/3, neither exact
         ([("3", "1")], "33.33"),
+        // Ratios of ~10²¹ (a total of a few nano-units): past Int128 once scaled, where the sum
+        // saturated at 17014118346046923173168.73 (the seventeenth session's audit).
+        ([("0.000000001", "1000000000000")], "100000000000000000000000"),
+        ([("0.000000001", "1000000000000"), ("0.000000001", "2000000000000")], "150000000000000000000000"),
+        ([("0.000000003", "1000000000000")], "33333333333333333333333.33"),
+        ([("0.000000003", "2000000000000"), ("3", "1")], "33333333333333333333350"),
+        // Below zero (credits): half-even on the magnitude, a truncated ratio nearer zero.
+        ([("3", "-1")], "-33.33"),
+        ([("400", "-1"), ("100", "0")], "-0.12"),              // exactly −0.125: half-even to −0.12
+        ([("400", "-3"), ("100", "0")], "-0.38"),              // exactly −0.375: half-even to −0.38
+        ([("3", "-1"), ("3", "-2")], "-50"),
+        ([("0.000000001", "-1000000000000"), ("1", "0")], "-50000000000000000000000"),
     ] as [([(String, String)], String)])
     func meanOfExactRatios(budgets: [(String, String)], expected: String) throws {
         var ledger = Ledger(budgets: [], lastSeq: 0)
@@ -267,8 +279,14 @@ struct AnalyticsAverageTests {
             _ = try ledger.createBudget(Args([
                 "name": "b", "budgetType": "MONTHLY", "totalAmount": .number(total), "startDate": "2026-03-01",
             ]), id: "b\(i)", at: at)
-            if spent != "0" {
-                _ = ledger.book(amount: try Money.parseAmount(spent), budgetId: "b\(i)", platform: "P", serviceType: .api, eventId: nil, at: at)
+            // Booked in costs of at most 1e12 each; "-" books credits.
+            let negative = spent.hasPrefix("-")
+            var rest = Money(nanos: try #require(ExactDecimal(parsing: negative ? String(spent.dropFirst()) : spent).roundedUnits(scale: 9)))
+            let most = try Money.parseAmount("1000000000000")
+            while rest > .zero {
+                let part = min(rest, most)
+                _ = ledger.book(amount: negative ? -part : part, budgetId: "b\(i)", platform: "P", serviceType: .api, eventId: nil, at: at)
+                rest -= part
             }
         }
         let query = try AnalyticsQuery(Args([:]))

@@ -372,21 +372,38 @@ extension Engine {
     }
 
     /// A manual cost: same booking and alert checks as an ingested event; `id` makes it idempotent.
+    ///
+    /// The budget must cover `costDate`, as an event's explicit `budgetId` must cover its time
+    /// (CONTRACT §4), following a renewed budget's successors; otherwise `VALIDATION_FAILED`.
+    /// A repeated `id` returns the first cost, or is a `CONFLICT` when the request differs from
+    /// it (budget, platform, serviceType, costAmount, a given costDate), as a resent event with
+    /// another body is (§2).
     func allocateCost(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
         let key = try idempotencyKey(args)
-        if let key, let existing = try w.cost(id: key) {
-            // A credit's (or re-pricing's) id is not a cost's: refused, as cost.credit refuses a cost's id.
-            if existing.kind != .cost { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a cost") }
-            return existing.json
-        }
-        try refuseEventCostID(key)
-        let b = try budget(args, key: "budgetId")
-        if b.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(b.id) is CANCELLED") }
+        let requested = try budget(args, key: "budgetId")
         let platform = try args.requiredString("platform")
         guard let serviceType = try args.enumValue("serviceType", ServiceType.self) else {
             throw ControlFailure(.validationFailed, "serviceType is required")
         }
         guard let amount = try args.amount("costAmount") else { throw ControlFailure(.validationFailed, "costAmount is required") }
+        let givenDate = try args.instant("costDate")
+        if let key, let existing = try w.cost(id: key) {
+            // A credit's (or re-pricing's) id is not a cost's: refused, as cost.credit refuses a cost's id.
+            if existing.kind != .cost { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a cost") }
+            let sameBudget = existing.budgetId == requested.id
+                || ledger.route(budgetId: requested.id, metadata: nil, time: existing.costDate) == existing.budgetId
+            guard sameBudget, existing.platform == platform, existing.serviceType == serviceType, existing.costAmount == amount,
+                  givenDate.map({ $0 == existing.costDate }) ?? true else {
+                throw ControlFailure(.conflict, "id \(key) was used for another cost: \(existing.costAmount) \(existing.currency) to budget \(existing.budgetId), \(existing.platform)/\(existing.serviceType.rawValue), \(existing.costDate.rfc3339)")
+            }
+            return existing.json
+        }
+        try refuseEventCostID(key)
+        if requested.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(requested.id) is CANCELLED") }
+        let costDate = givenDate ?? now
+        guard let routed = ledger.route(budgetId: requested.id, metadata: nil, time: costDate), let b = ledger[routed] else {
+            throw ControlFailure(.validationFailed, "budget \(requested.id) does not cover costDate \(costDate.rfc3339)")
+        }
         var metadata: JSONObject?
         if let m = args.object["metadata"], !m.isNull {
             guard let o = m.objectValue else { throw ControlFailure(.validationFailed, "metadata must be an object") }
@@ -395,7 +412,6 @@ extension Engine {
         // Every argument is read and checked before the ledger changes: a bad one must not leave
         // a booking in memory that the database never saw.
         let description = try args.string("description", max: EventLimits.maxDescriptionLength)
-        let costDate = try args.instant("costDate") ?? now
         let apiUsageId = try args.string("apiUsageId")
         let apifyRunId = try args.string("apifyRunId")
         let booking = ledger.book(

@@ -132,6 +132,28 @@ struct ControlOpsTests {
             #expect(message(empty) == "id must not be empty")
         }
         #expect(try client.call("budget.get", ["id": "p"])["totalSpent"] == spentBefore)
+
+        // A cost must fall in the budget's period (as an event's explicit budgetId, §4); a
+        // repeated id returns the first cost, and is a CONFLICT when it asks for another one.
+        let period = try client.call("budget.get", ["id": "p"])["budget"]
+        let outside = try client.request("cost.allocate", ["budgetId": "p", "platform": "GCP", "serviceType": "PROCESSING", "costAmount": 5, "costDate": "2019-12-31"])
+        #expect(code(outside) == "VALIDATION_FAILED")
+        #expect(message(outside) == "budget p does not cover costDate 2019-12-31T00:00:00Z", "\(period?.serialized() ?? "")")
+        #expect(try client.call("budget.get", ["id": "p"])["totalSpent"] == spentBefore)
+        let args: JSONObject = ["id": "k1", "budgetId": "p", "platform": "GCP", "serviceType": "PROCESSING", "costAmount": 5, "costDate": "2025-01-09"]
+        let k1 = try client.call("cost.allocate", .object(args))
+        #expect(try client.call("cost.allocate", .object(args)) == k1)
+        var withoutDate = args
+        withoutDate["costDate"] = nil
+        #expect(try client.call("cost.allocate", .object(withoutDate)) == k1)
+        for (key, value) in [("costAmount", JSONValue.number("6")), ("platform", "AWS"), ("serviceType", "STORAGE"), ("costDate", "2025-01-08")] {
+            var other = args
+            other[key] = value
+            let reply = try client.request("cost.allocate", .object(other))
+            #expect(code(reply) == "CONFLICT", "\(key)")
+            #expect(message(reply)?.hasPrefix("id k1 was used for another cost: 5 USD to budget p, GCP/PROCESSING") == true, "\(key): \(reply.serialized())")
+        }
+        #expect(number(try client.call("budget.get", ["id": "p"])["totalSpent"]) == number(spentBefore).map { String((Int($0) ?? 0) + 5) })
     }
 
     @Test func analyticsAgainstHandComputedTotals() throws {

@@ -107,11 +107,15 @@ struct LedgerOpsTests {
         #expect(sum.description == "5.500000001")
         #expect(try spent(client, b) == "5.500000001")
 
-        // cost.allocate with an event's cost id is idempotent (it is that cost); an unused id of
-        // that form is refused rather than shared with an event row to come.
+        // cost.allocate with an event's cost id is idempotent (it is that cost), a CONFLICT when
+        // it asks for another cost; an unused id of that form is refused rather than shared with
+        // an event row to come.
         #expect(try client.call("cost.allocate", [
-            "id": .string(u1Id), "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 9,
+            "id": .string(u1Id), "budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "costAmount": "1.000000001",
         ]) == u1Cost)
+        #expect(errorCode(try client.request("cost.allocate", [
+            "id": .string(u1Id), "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 9,
+        ])) == "CONFLICT")
         #expect(errorCode(try client.request("cost.allocate", [
             "id": "e_00000000000fffff", "budgetId": .string(b), "platform": "Apify", "serviceType": "SCRAPING", "costAmount": 9,
         ])) == "VALIDATION_FAILED")

@@ -401,7 +401,8 @@ struct OperationsTests {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)
         let client = try Client(daemon)
-        _ = try client.call("budget.create", ["id": "u", "name": "U", "budgetType": "UNLIMITED", "startDate": "1677-09-22"])
+        // (A cost must fall in its budget's period: this one starts with the first cost.)
+        _ = try client.call("budget.create", ["id": "u", "name": "U", "budgetType": "UNLIMITED", "startDate": "1677-09-21T00:12:44Z"])
         for date in ["1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z"] {
             // The first one's clock hour overflowed (n − 1 h + 1 below Int64.min) and stopped the daemon.
             let cost = try client.call("cost.allocate", ["budgetId": "u", "platform": "X", "serviceType": "API", "costAmount": "1", "costDate": .string(date)])

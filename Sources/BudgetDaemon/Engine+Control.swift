@@ -56,6 +56,8 @@ extension Engine {
             switch keys.role(of: userID) {
             case .operator: break
             case .viewer where Self.readOnlyOps.contains(op): break
+            case .viewer where !Self.stateChangingOps.contains(op):
+                return .failure(ControlFailure(.unknownOp, "unknown op \(op)"))
             case .viewer:
                 return .failure(ControlFailure(.unauthorized, "op \(op) changes state: key \(userID ?? "?") is a viewer; operators may"))
             case .none:

@@ -107,6 +107,15 @@ extension Engine {
         "event.get",
     ]
 
+    /// Ops that change state: operators only. With `readOnlyOps`, every op the daemon answers
+    /// (ControlOpsTests checks that each is answered and nothing else): a viewer asking for an
+    /// op in neither gets `UNKNOWN_OP`, as an operator does, not `UNAUTHORIZED`.
+    static let stateChangingOps: Set<String> = [
+        "budget.create", "budget.update", "cost.allocate", "cost.credit", "alert.resolve", "event.reprice",
+        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update",
+        "optimization.update", "backup.create",
+    ]
+
     /// Makes a socket a CURVE server in a ZAP domain when its endpoint is TCP (CURVE is for the network;
     /// ipc and inproc endpoints are guarded by the file system and the process).
     func secure(_ socket: ZMQSocket, endpoint: String, domain: String) throws {

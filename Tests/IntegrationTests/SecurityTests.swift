@@ -80,6 +80,30 @@ struct SecurityTests {
         let refused = try #require(try request(viewer, "budget.update", ["id": "b_sec", "totalAmount": .number("5")]))
         #expect(refused["error"]?["code"]?.stringValue == "UNAUTHORIZED")
         #expect(refused["error"]?["message"]?.stringValue?.contains("viewer") == true)
+        // Every op by name (docs/security.md): read-only ones are a viewer's, state-changing
+        // ones UNAUTHORIZED, and an op that does not exist is UNKNOWN_OP, for a viewer as for
+        // an operator (it was UNAUTHORIZED, "changes state"). An operator gets no UNKNOWN_OP
+        // for any of them: the two lists are every op.
+        let readOnly = ["budget.get", "budget.list", "cost.list", "alert.list", "outbound.list", "analytics", "forecast",
+                        "optimization.list", "spend.check", "price.quote", "event.list", "health", "stats", "audit.list", "event.get"]
+        let changing = ["budget.create", "budget.update", "cost.allocate", "cost.credit", "alert.resolve", "event.reprice",
+                        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update",
+                        "optimization.update", "backup.create"]
+        for name in readOnly {
+            let code = try request(viewer, name, [:], ms: 10_000)?["error"]?["code"]?.stringValue
+            #expect(code != "UNAUTHORIZED" && code != "UNKNOWN_OP", "\(name): \(code ?? "ok")")
+        }
+        for name in changing {
+            #expect(try request(viewer, name, [:], ms: 10_000)?["error"]?["code"]?.stringValue == "UNAUTHORIZED", "\(name)")
+        }
+        for name in readOnly + changing {
+            #expect(try request(op, name, [:], ms: 10_000)?["error"]?["code"]?.stringValue != "UNKNOWN_OP", "\(name)")
+        }
+        for client in [viewer, op] {
+            let unknown = try request(client, "nope.op", [:], ms: 10_000)
+            #expect(unknown?["error"]?["code"]?.stringValue == "UNKNOWN_OP")
+            #expect(unknown?["error"]?["message"]?.stringValue == "unknown op nope.op")
+        }
 
         // A key in no list, and a client without CURVE, are refused at the handshake: no answer at all.
         #expect(try request(try socket(.dealer, daemon.control, k.stranger), "health") == nil)

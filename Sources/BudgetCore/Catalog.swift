@@ -203,7 +203,11 @@ public struct Pricer: Sendable {
         }
         guard let nanos = value.roundedUnits(scale: 9) else { return .failure(PricingFailure(reason: "cost over 1e12")) }
         let money = Money(nanos: nanos)
-        if money > Money.maxValue { return .failure(PricingFailure(reason: "cost over 1e12")) }
+        // Over 1e12 before the rounding, as an explicit cost is (CONTRACT §2): only a value that
+        // rounds to 1e12 exactly needs the exact comparison.
+        if money > Money.maxValue || (money == Money.maxValue && value.isOverMoneyRange) {
+            return .failure(PricingFailure(reason: "cost over 1e12"))
+        }
         return .success(money)
     }
 }

@@ -156,6 +156,20 @@ public enum CostAmount: Sendable, Hashable {
     case exact(ExactDecimal)
     case wide(WideDecimal)
 
+    /// Whether the exact value is over 1e12 (CONTRACT §2: values over 1e12 before rounding are
+    /// refused), however little: 1000000000000.00000000008 is, though it rounds to 1e12.
+    public var isOverMoneyRange: Bool {
+        switch self {
+        case .exact(let d):
+            return d > ExactDecimal(mantissa: 1, exponent: 12)
+        case .wide(let w):
+            // mantissa × 10^exponent > 10^12 ⟺ mantissa > 10^(12 − exponent), exponent ≤ 12;
+            // beyond that, any mantissa but zero is over.
+            if w.exponent > 12 { return !w.mantissa.isZero }
+            return BigUInt(1).timesPowerOfTen(12 - w.exponent) < w.mantissa
+        }
+    }
+
     /// Rounded once, half-even, to `scale` places (units of 10^-`scale`); nil when too large.
     public func roundedUnits(scale: Int) -> Int128? {
         switch self {

@@ -462,6 +462,22 @@ struct LongProductTests {
         #expect(price(catalog, event) == .cost(expected))
     }
 
+    /// CONTRACT §2: values over 1e12 before rounding are refused. A computed or converted cost
+    /// that rounds to exactly 1e12 from above was booked as 1e12 (the seventeenth session's audit).
+    @Test func aCostOver1e12ByLessThanHalfANanoUnitIsUnpriced() throws {
+        let big = try loadCatalog("""
+            {"prices": [{"platform": "Big", "model": "m", "unitPrices": {"over": "1.0000000000000000000001", "at": "1"}}]}
+            """)
+        #expect(price(big, try usageEvent(platform: "Big", model: "m", #""usage":{"over":"1000000000000"}"#)) == .unpriced("cost over 1e12"))
+        #expect(price(big, try usageEvent(platform: "Big", model: "m", #""usage":{"at":"1000000000000"}"#)) == .cost("1000000000000"))
+        // 925925925925.925925926 EUR × 1.08 = 1000000000000.00000000008 USD; a nano-unit less is 999999999999.999999999.
+        let over = try usageEvent(#""cost":"925925925925.925925926","currency":"EUR""#)
+        let native = try loadCatalog(nativeCatalogJSON)
+        #expect(price(native, over) == .unpriced("cost over 1e12"))
+        let under = try usageEvent(#""cost":"925925925925.925925925","currency":"EUR""#)
+        #expect(price(native, under) == .cost("999999999999.999999999"))
+    }
+
     @Test func aCreditBelowANanoUnitConvertsFromItsExactValue() throws {
         let catalog = try loadCatalog(#"{"prices": [], "rates": [{"from": "EUR", "to": "USD", "rate": "1.25"}]}"#)
         // 4e-10 EUR × 1.25 = 5e-10 USD: a half, to even, 0; 4.8e-10 × 1.25 = 6e-10: 1e-9.

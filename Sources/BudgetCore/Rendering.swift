@@ -116,15 +116,19 @@ extension Budget {
             if remaining <= .zero {
                 projected = .string(now.rfc3339)
             } else {
-                // remaining ÷ (spent ÷ elapsed) at the exact rate, not the rounded burnRate shown.
-                // Beyond the last representable instant (year 2262) there is no date to give.
-                let (nanos, overflow) = remaining.nanos.multipliedReportingOverflow(by: burnElapsed(at: now))
-                if !overflow {
-                    let duration = nanos / spentAmount.nanos
-                    if duration <= Int128(Int64.max) - Int128(now.nanosecondsSinceEpoch) {
-                        projected = .string(now.adding(nanoseconds: Int64(duration)).rfc3339)
-                    }
+                // remaining ÷ (spent ÷ elapsed) at the exact rate, not the rounded burnRate shown,
+                // in full width: a few nano-units spent of a large total run out in millennia,
+                // past Timestamp's range (2262), written up to RFC 3339's last year, 9999 (they
+                // were null until the seventeenth session's audit: null means "no spend").
+                let product = remaining.nanos.magnitude.multipliedFullWidth(by: UInt128(burnElapsed(at: now)))
+                let spent = spentAmount.nanos.magnitude
+                var end = Int128.max
+                if product.high < spent {
+                    let duration = Int128(clamping: spent.dividingFullWidth(product).quotient)
+                    let (sum, overflow) = Int128(now.nanosecondsSinceEpoch).addingReportingOverflow(duration)
+                    if !overflow { end = sum }
                 }
+                projected = .string(Timestamp.rfc3339(nanosecondsSinceEpoch: end))
             }
         }
         return .object(JSONObject([

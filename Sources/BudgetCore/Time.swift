@@ -194,6 +194,21 @@ extension Timestamp {
     /// trailing zeros trimmed (`…:00.5Z`, `…:00.000000001Z`). Always UTC.
     public var rfc3339: String {
         let (days, nanoOfDay) = Timestamp.floorDivide(nanosecondsSinceEpoch, Timestamp.nanosPerDay)
+        return Timestamp.rfc3339(days: days, nanoOfDay: nanoOfDay)
+    }
+
+    /// The RFC 3339 spelling of an instant past the range of `Timestamp` (2262-04-11), up to
+    /// the last one RFC 3339 can write, 9999-12-31T23:59:59.999999999Z: later ones are that one.
+    /// (`budget.get`'s projected end of a budget that spends slowly.)
+    public static func rfc3339(nanosecondsSinceEpoch nanos: Int128) -> String {
+        // 9999-12-31 is day 2,932,896 since 1970-01-01.
+        let last = Int128(2_932_897) * Int128(nanosPerDay) - 1
+        let n = Swift.min(Swift.max(nanos, 0), last)
+        let (days, nanoOfDay) = n.quotientAndRemainder(dividingBy: Int128(nanosPerDay))
+        return rfc3339(days: Int64(days), nanoOfDay: Int64(nanoOfDay))
+    }
+
+    static func rfc3339(days: Int64, nanoOfDay: Int64) -> String {
         let date = CivilDate(daysSinceEpoch: days)
         let (secondOfDay, fraction) = nanoOfDay.quotientAndRemainder(dividingBy: Timestamp.nanosPerSecond)
         // "YYYY-MM-DDTHH:MM:SS.fffffffffZ" is 30 bytes; years here have 4 digits.

@@ -446,7 +446,9 @@ enum BudgetText {
             return "reached: nothing remains"
         }
         let shown = Format.instant(.string(text))
-        guard let end, let projected = try? Timestamp(rfc3339: text) else { return shown }
+        guard let end else { return shown }
+        // Past 2262 (Timestamp's range): after any period's end.
+        guard let projected = try? Timestamp(rfc3339: text) else { return "\(shown) (after the period ends)" }
         if projected < end.endExclusive {
             return SpendLevel.near.colour.paint("\(shown) (before the period ends)")
         }

@@ -773,6 +773,10 @@ struct LedgerSummaryTests {
         ("1000", "100", "33.333333333", "2026-03-31T00:00:00Z"),
         // One nano-unit in 3 days leaves 9 for 27 days, although the rate shown rounds to 0.
         ("0.00000001", "0.000000001", "0", "2026-03-31T00:00:00Z"),
+        // Past Timestamp's range (2262): 4999.994 left at 0.002 a day is 2,499,997 days (it was
+        // null, which means "no spend"); past RFC 3339's last year, that year's last instant.
+        ("5000", "0.006", "0.002", "8870-12-06T00:00:00Z"),
+        ("1000000000000", "0.000000001", "0", "9999-12-31T23:59:59.999999999Z"),
     ]
 
     @Test("projectedEndDate runs out the remainder at the exact rate, not at the rounded burnRate", arguments: inexactRates)

@@ -289,3 +289,20 @@ struct TimeTests {
         #expect(noon < noon.adding(nanoseconds: 1))
     }
 }
+
+extension TimeTests {
+    @Test("instants past Timestamp's range are written as RFC 3339 up to 9999-12-31T23:59:59.999999999Z; within it, as Timestamp writes them")
+    func rfc3339PastTheRange() {
+        var rng = SplitMix64(state: 2262)
+        for _ in 0..<2_000 {
+            let n = Int64.random(in: 0...Int64.max, using: &rng)
+            #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: Int128(n)) == Timestamp(nanosecondsSinceEpoch: n).rfc3339)
+        }
+        let day: Int128 = 86_400 * 1_000_000_000
+        #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: Int128(Int64.max) + 1) == "2262-04-11T23:47:16.854775808Z")
+        #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: 2_932_896 * day) == "9999-12-31T00:00:00Z")
+        #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: 2_932_897 * day - 1) == "9999-12-31T23:59:59.999999999Z")
+        #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: 2_932_897 * day) == "9999-12-31T23:59:59.999999999Z")
+        #expect(Timestamp.rfc3339(nanosecondsSinceEpoch: .max) == "9999-12-31T23:59:59.999999999Z")
+    }
+}

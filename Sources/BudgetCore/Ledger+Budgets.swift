@@ -204,6 +204,8 @@ extension Ledger {
             }
         }
         if let parentId = b.parentId {
+            // Its own parent is a cycle (CONTRACT §6), also when the budget is being created.
+            if parentId == b.id { throw LedgerError(.validationFailed, "parentId \(parentId) would make a cycle of parents") }
             guard let parent = budgets[parentId] else { throw LedgerError(.notFound, "parent budget \(parentId) not found") }
             if parent.currency != b.currency {
                 throw LedgerError(.validationFailed, "a child budget has its parent's currency (\(parent.currency)), not \(b.currency)")

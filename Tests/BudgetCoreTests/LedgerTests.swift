@@ -582,6 +582,7 @@ struct LedgerValidationTests {
          .validationFailed, "unique"),
         ArgsCase("an allocation without serviceType", ["allocations": [["platform": "OpenAI", "allocatedAmount": 100]]], .validationFailed, "allocations[0].serviceType"),
         ArgsCase("an unknown parent", ["parentId": "nobody"], .notFound, "parent budget nobody not found"),
+        ArgsCase("its own parent (a cycle, though it does not exist yet)", ["id": "self", "parentId": "self"], .validationFailed, "cycle of parents"),
         ArgsCase("a parent in another currency", ["parentId": "eur-parent", "currency": "USD"], .validationFailed, "parent's currency (EUR)"),
         ArgsCase("an existing id", ["id": "eur-parent"], .conflict, "already exists"),
         ArgsCase("an id of 129 characters", ["id": .string(String(repeating: "i", count: 129))], .validationFailed, "id"),

@@ -451,17 +451,28 @@ public final class Engine: @unchecked Sendable {
 
     /// On stop: take what has been received for up to `drainTimeoutMs`, commit it, acknowledge it.
     ///
-    /// What the sockets hold is taken once, before anything is acknowledged: an acknowledgement
-    /// invites a windowed client's next event, and a drain that kept reading would take new work
-    /// for as long as clients keep sending. Messages that arrive later stay unread and
-    /// unacknowledged (their clients resend them to the next start). A batch that cannot commit
-    /// is retried until the deadline, as in `serve`.
+    /// What the sockets hold is taken until they are empty, before anything is acknowledged: an
+    /// acknowledgement invites a windowed client's next event, and a drain that kept reading
+    /// would take new work for as long as clients keep sending. Messages that arrive later stay
+    /// unread and unacknowledged (their clients resend them to the next start). One reading
+    /// takes at most `drainReadLimit` messages (what the two ingest queues can hold); should the
+    /// sockets hold more, they are read again once those are committed, until the deadline. (It
+    /// was 16 batches, once: with a small `maxBatch` most of a full queue was dropped, the
+    /// seventeenth session's audit found.) A batch that cannot commit is retried until the
+    /// deadline, as in `serve`.
+    /// Most messages one reading of the drain takes: the ingest sockets' queues, and at least
+    /// 16 batches.
+    /// (A high-water mark of 0 is no bound in ZeroMQ: then until the sockets are empty.)
+    var drainReadLimit: Int {
+        config.receiveHighWaterMark == 0 ? .max : max(config.maxBatch * 16, 2 * Int(config.receiveHighWaterMark))
+    }
+
     func drain() throws {
         notifier.notify("STOPPING=1")
         let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)
         var queued: [WorkItem] = []
         var next = 0
-        var tookIngest = false
+        var emptied = false
         while SystemClock.now() < deadline {
             notifier.watchdogIfDue()
             if !pending.isEmpty {
@@ -472,14 +483,19 @@ public final class Engine: @unchecked Sendable {
                     continue
                 }
             }
-            if !tookIngest {
-                // At most 16 full batches, so a publisher that never pauses cannot hold the drain.
-                while queued.count - next < config.maxBatch * 16 && SystemClock.now() < deadline {
+            if next == queued.count && !emptied {
+                // Everything taken is committed: read what the sockets hold (again, when the last
+                // reading stopped at its limit rather than at an empty socket).
+                queued = []
+                next = 0
+                while queued.count < drainReadLimit && SystemClock.now() < deadline {
                     let batch = try take(includeIngest: true)
-                    if batch.isEmpty { break }
+                    if batch.isEmpty {
+                        emptied = true
+                        break
+                    }
                     queued += batch
                 }
-                tookIngest = true
             }
             guard next < queued.count else { break }
             let end = min(next + config.maxBatch, queued.count)

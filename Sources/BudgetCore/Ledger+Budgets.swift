@@ -143,8 +143,10 @@ extension Ledger {
         }
         // A COMPLETED budget whose period (as updated) is over cannot be ACTIVE again: it would be
         // completed again within a second, announcing ACTIVE and COMPLETED at every such update.
-        if b.status == .active, old.status == .completed, let end = b.period.endExclusive, end <= now {
-            throw LedgerError(.validationFailed, "budget \(id) is COMPLETED: its period ended at \(end.rfc3339); give a later endDate to make it ACTIVE again")
+        // Nor PAUSED: ACTIVE from there did the same in two steps (an audit's PAUSED, ACTIVE,
+        // COMPLETED). CANCELLED it may be.
+        if b.status == .active || b.status == .paused, old.status == .completed, let end = b.period.endExclusive, end <= now {
+            throw LedgerError(.validationFailed, "budget \(id) is COMPLETED: its period ended at \(end.rfc3339); give a later endDate to make it \(b.status.rawValue) again")
         }
         if let allocations = args.object["allocations"], !allocations.isNull {
             b.allocations = try Self.allocations(allocations, budgetId: id, existing: old.allocations)

@@ -489,6 +489,14 @@ struct LedgerUpdateTests {
             _ = try books.ledger.updateBudget(Args(["id": "p", "status": "ACTIVE"]), at: april)
         }
         #expect(books["p"].status == .completed)
+        // Nor PAUSED (then ACTIVE: the same churn in two steps); CANCELLED it may be.
+        expectFailure(.validationFailed, "budget p is COMPLETED: its period ended at 2026-04-01T00:00:00Z; give a later endDate to make it PAUSED again", exactly: true) { () throws(LedgerError) in
+            _ = try books.ledger.updateBudget(Args(["id": "p", "status": "PAUSED"]), at: april)
+        }
+        #expect(books["p"].status == .completed)
+        var cancelled = books
+        _ = try cancelled.ledger.updateBudget(Args(["id": "p", "status": "CANCELLED"]), at: april)
+        #expect(cancelled["p"].status == .cancelled)
         let reopened = try books.ledger.updateBudget(Args(["id": "p", "status": "ACTIVE", "endDate": "2026-04-30"]), at: april).1
         #expect(statuses(reopened).map(\.status) == [.active])
         #expect(books["p"].status == .active)

@@ -152,7 +152,8 @@ extension Engine {
                         }
                     }
                 }
-                if out.budgetsChanged, try reprocess(state: .unallocated, w, &out).allocated > 0 {
+                var seen = Set<String>()
+                if out.budgetsChanged, try reprocess(state: .unallocated, seen: &seen, w, &out).allocated > 0 {
                     // The waiting events routed to a budget just created or changed count in the
                     // reply: it shows the budget as this batch commits it.
                     for entry in out.budgetReplies {
@@ -426,9 +427,13 @@ extension Engine {
     }
 
     /// Prices and routes stored events of a state again; returns (priced, allocated, remaining).
-    func reprocess(state: EventState, _ w: StoreWriter, _ out: inout BatchOutput) throws -> (priced: Int, allocated: Int, remaining: Int) {
+    /// `seen`: the events an earlier pass of the same request took (source, NUL, id), skipped
+    /// here: an UNPRICED event the first pass left UNALLOCATED is counted once, not again by the
+    /// UNALLOCATED pass (an audit's `remaining` 2 of one event).
+    func reprocess(state: EventState, seen: inout Set<String>, _ w: StoreWriter, _ out: inout BatchOutput) throws -> (priced: Int, allocated: Int, remaining: Int) {
         var priced = 0, allocated = 0, remaining = 0
         for old in try w.reader.events(inState: state, limit: 100_000) {
+            guard seen.insert(old.source + "\u{0}" + old.id).inserted else { continue }
             guard let event = try? UsageEventDecoder.decode(JSON.parse(old.body)) else {
                 remaining += 1
                 continue

@@ -240,8 +240,9 @@ extension Engine {
                 throw ControlFailure(.validationFailed, "event.reprocess takes state UNPRICED or UNALLOCATED (ALLOCATED events are booked; REJECTED ones are dead letters)")
             }
             var priced = 0, allocated = 0, remaining = 0
+            var seen = Set<String>()
             for state in states {
-                let r = try reprocess(state: state, w, &out)
+                let r = try reprocess(state: state, seen: &seen, w, &out)
                 priced += r.priced
                 allocated += r.allocated
                 remaining += r.remaining
@@ -307,7 +308,8 @@ extension Engine {
         do { pricer = Pricer(catalog: try Self.loadCatalog(path: path)) } catch {
             throw ControlFailure(.validationFailed, "catalog refused, the old one stays: \(error)")
         }
-        let r = try reprocess(state: .unpriced, w, &out)
+        var seen = Set<String>()
+        let r = try reprocess(state: .unpriced, seen: &seen, w, &out)
         logger.info("price catalog reloaded", metadata: [
             "version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)",
             "ms": "\((SystemClock.now() - started) / 1_000_000)", "priced": "\(r.priced)", "allocated": "\(r.allocated)",

@@ -55,15 +55,27 @@ extension Engine {
         guard let amount = try args.amount("amount") else { throw ControlFailure(.validationFailed, "amount is required (a positive number)") }
         if amount <= .zero { throw ControlFailure(.validationFailed, "amount must be greater than 0 (a credit is recorded as a negative cost)") }
         if let event {
+            let rows = try w.reader.costs(ofEvent: event.source, id: event.id)
+            // An event that corrects another counts in that one's cost (its row names it): it is
+            // credited there, or its cost would be refunded twice (an audit's 16 refunded of 13).
+            if let own = rows.first(where: { $0.id == event.costAllocationId }), let target = own.corrects {
+                throw ControlFailure(.validationFailed, "event \(event.id) corrects event (\(target.source), \(target.id)), whose cost it counts in: credit that one")
+            }
             // A refund of an event cannot exceed what it still costs (its booking, re-pricing
             // differences and earlier credits).
-            let left = try w.reader.costs(ofEvent: event.source, id: event.id).reduce(Money.zero) { $0 + $1.costAmount }
+            let left = rows.reduce(Money.zero) { $0 + $1.costAmount }
             if amount > left {
                 throw ControlFailure(.validationFailed, "credit \(amount) exceeds what event \(event.id) still costs (\(left))")
             }
         }
         let reason = try args.string("reason", max: EventLimits.maxDescriptionLength)
-        let costDate = try args.instant("costDate") ?? event?.time ?? Self.clamp(now, into: b.period)
+        let givenDate = try args.instant("costDate")
+        // In the budget's period, as every cost of it (cost.allocate's rule): a credit dated
+        // elsewhere left the daily rollup and analytics at odds with spent.
+        if let givenDate, !b.period.covers(givenDate) {
+            throw ControlFailure(.validationFailed, "budget \(b.id) does not cover costDate \(givenDate.rfc3339)")
+        }
+        let costDate = givenDate ?? event?.time ?? Self.clamp(now, into: b.period)
         let booking = ledger.adjust(
             amount: -amount, budgetId: b.id, platform: platform, serviceType: serviceType,
             eventId: corrects?.id, costTime: costDate, at: now

@@ -186,6 +186,11 @@ struct LedgerOpsTests {
         #expect(errorCode(tooMuch) == "VALIDATION_FAILED")
         #expect(errorCode(try client.request("cost.credit", ["budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "amount": -1])) == "VALIDATION_FAILED")
         #expect(errorCode(try client.request("cost.credit", ["correctsEvent": ["source": "test", "id": "nope"], "amount": 1])) == "NOT_FOUND")
+        // A credit dated outside the budget's period (this month's) is refused, as a cost is.
+        let misdated = try client.request("cost.credit", ["budgetId": .string(b), "platform": "OpenAI", "serviceType": "API", "amount": 1, "costDate": "2020-01-01"])
+        #expect(errorCode(misdated) == "VALIDATION_FAILED")
+        #expect(misdated["error"]?["message"]?.stringValue == "budget \(b) does not cover costDate 2020-01-01T00:00:00Z")
+        #expect(try spent(client, b) == "105")
 
         // Refund e2 through the control socket: 85 spent, back under 90 and 100 and not over.
         let credit = try client.call("cost.credit", [
@@ -240,6 +245,33 @@ struct LedgerOpsTests {
         let cr1 = try client.call("event.get", ["source": "test", "id": "cr1"])
         #expect(cr1["kind"]?.stringValue == "CREDIT")
         #expect(cr1["totalCost"]?.numberText == "-10")
+    }
+
+    /// The seventeenth session's audit: a usage event that corrects another counted in both
+    /// credit limits (10 + 3 booked, 16 refundable); event.reprocess counted an UNPRICED event
+    /// that its first pass left UNALLOCATED again in its second (`remaining` 2 of one event).
+    @Test func aCorrectionIsCreditedThroughTheEventItCorrectsAndReprocessCountsOnce() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client, total: "100")
+        #expect(try client.sendAck(costEvent("x", cost: "10", budgetId: b)).string("state") == "ALLOCATED")
+        #expect(try client.sendAck(costEvent("y", cost: "3", budgetId: b, extra: [("correctsEvent", ["source": "test", "id": "x"])])).string("state") == "ALLOCATED")
+        let ofY = try client.request("cost.credit", ["correctsEvent": ["source": "test", "id": "y"], "amount": 3])
+        #expect(errorCode(ofY) == "VALIDATION_FAILED")
+        #expect(ofY["error"]?["message"]?.stringValue == "event y corrects event (test, x), whose cost it counts in: credit that one")
+        #expect(errorCode(try client.request("cost.credit", ["correctsEvent": ["source": "test", "id": "x"], "amount": "13.000000001"])) == "VALIDATION_FAILED")
+        _ = try client.call("cost.credit", ["correctsEvent": ["source": "test", "id": "x"], "amount": 13])
+        #expect(try spent(client, b) == "0")
+
+        // No rate GBP→USD: UNPRICED, routed to b; b cancelled, a reprocess of both states
+        // prices it (explicit cost), finds no budget, and counts it once.
+        #expect(try client.sendAck(costEvent("g", cost: "5", budgetId: b, extra: [("currency", "GBP")])).string("state") == "UNPRICED")
+        _ = try client.call("budget.update", ["id": .string(b), "status": "CANCELLED"])
+        let r = try client.call("event.reprocess")
+        #expect(r["priced"]?.numberText == "1" && r["allocated"]?.numberText == "0" && r["remaining"]?.numberText == "1", "\(r.serialized())")
+        #expect(try client.call("event.reprocess")["remaining"]?.numberText == "1")
     }
 
     @Test func repricingRecordsTheDifferenceOnceAndDryRunsRecordNothing() throws {

@@ -20,15 +20,28 @@ extension Engine {
     /// (`correctsEvent`) or simply the budget (and its period, by `costDate`) it corrects.
     func creditOp(_ args: Args, _ w: StoreWriter, _ out: inout BatchOutput, now: Timestamp) throws -> JSONValue {
         let key = try idempotencyKey(args)
-        if let key, let existing = try w.cost(id: key) {
-            guard existing.kind == .credit else { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a credit") }
-            return existing.json
-        }
-        try refuseEventCostID(key)
         let corrects: EventRef?
         do { corrects = try EventRef.parse(args.object["correctsEvent"]) } catch {
             throw ControlFailure(.validationFailed, error.reason)
         }
+        if let key, let existing = try w.cost(id: key) {
+            guard existing.kind == .credit else { throw ControlFailure(.conflict, "id \(key) is a \(existing.kind.rawValue) entry, not a credit") }
+            // A repeat returns the first credit; another credit under the same id is a CONFLICT,
+            // as for cost.allocate (what a repeat names is compared; what it leaves out is not).
+            let amount = try args.amount("amount"), budgetId = try args.string("budgetId"), platform = try args.string("platform")
+            let serviceType = try args.enumValue("serviceType", ServiceType.self), costDate = try args.instant("costDate")
+            let same = amount.map { -$0 == existing.costAmount } ?? true
+                && corrects.map { $0 == existing.corrects } ?? true
+                && budgetId.map { $0 == existing.budgetId } ?? true
+                && platform.map { $0 == existing.platform } ?? true
+                && serviceType.map { $0 == existing.serviceType } ?? true
+                && costDate.map { $0 == existing.costDate } ?? true
+            if !same {
+                throw ControlFailure(.conflict, "id \(key) was used for another credit: \(-existing.costAmount) \(existing.currency) to budget \(existing.budgetId), \(existing.platform)/\(existing.serviceType.rawValue), \(existing.costDate.rfc3339)")
+            }
+            return existing.json
+        }
+        try refuseEventCostID(key)
         var event: StoredEvent?
         if let corrects {
             guard let e = try w.reader.event(source: corrects.source, id: corrects.id) else {

@@ -203,6 +203,15 @@ struct LedgerOpsTests {
         #expect(try drain(client, sub) == ["status.ACTIVE"])
         // Idempotent by id.
         #expect(try client.call("cost.credit", ["id": "refund-1", "correctsEvent": ["source": "test", "id": "e2"], "amount": 20])["id"] == credit["id"])
+        #expect(try client.call("cost.credit", ["id": "refund-1", "amount": 20])["id"] == credit["id"])
+        // Another credit under that id is a CONFLICT, as for cost.allocate.
+        for (key, value) in [("amount", JSONValue.number("7")), ("correctsEvent", ["source": "test", "id": "e1"]), ("platform", "Apify")] {
+            var args: JSONObject = ["id": "refund-1", "correctsEvent": ["source": "test", "id": "e2"], "amount": 20]
+            args[key] = value
+            let other = try client.request("cost.credit", .object(args))
+            #expect(errorCode(other) == "CONFLICT", "\(key)")
+            #expect(other["error"]?["message"]?.stringValue?.hasPrefix("id refund-1 was used for another credit: 20 USD to budget \(b)") == true, "\(other.serialized())")
+        }
         #expect(try spent(client, b) == "85")
         // A credit's id is not a cost's idempotency key (nor "" a key at all): cost.allocate
         // with it is a CONFLICT and books nothing, as cost.credit with a cost's id is.

@@ -1,5 +1,6 @@
 public import BudgetCore
 public import BudgetStore
+import Glibc
 
 /// Everything budgetd can be told, with the defaults of CONTRACT §1 and §8.
 ///
@@ -181,13 +182,37 @@ public struct DaemonConfiguration: Sendable {
         for (key, endpoint) in endpoints {
             if let problem = Self.endpointProblem(endpoint) { throw ConfigurationError("\(key) endpoint \(endpoint): \(problem)") }
         }
-        for (i, (key, endpoint)) in endpoints.enumerated() {
-            // Ephemeral ports (`*`, 0) differ each time they are bound.
-            if endpoint.hasSuffix(":*") || endpoint.hasSuffix(":0") { continue }
-            if let (other, _) = endpoints[..<i].first(where: { $0.1 == endpoint }) {
+        // Fixed TCP ports, the metrics endpoint's among them: two on one port whose hosts are the
+        // same or either a wildcard cannot both be bound (`07888` is 7888). Ephemeral ports (`*`,
+        // 0) differ each time they are bound.
+        var bound: [(key: String, host: String, port: Int)] = []
+        for (key, endpoint) in endpoints {
+            if endpoint.hasPrefix("tcp://"), let (host, port) = Self.hostPort(String(endpoint.dropFirst("tcp://".count))) {
+                bound.append((key, host, port))
+            } else if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://"),
+                      let (other, _) = endpoints.first(where: { $0.1 == endpoint && $0.0 != key }), other < key {
                 throw ConfigurationError("\(other) and \(key) have the same endpoint \(endpoint)")
             }
         }
+        if let metricsAddress {
+            if let problem = MetricsServer.addressProblem(metricsAddress) { throw ConfigurationError("metrics address \(metricsAddress): \(problem)") }
+            if let (host, port) = Self.hostPort(metricsAddress) { bound.append(("metrics", host, port)) }
+        }
+        let wildcards: Set<String> = ["*", "0.0.0.0", "::", ""]
+        for (i, a) in bound.enumerated() where a.port != 0 {
+            if let b = bound[..<i].first(where: { $0.port == a.port && ($0.host == a.host || wildcards.contains($0.host) || wildcards.contains(a.host)) }) {
+                throw ConfigurationError("\(b.key) and \(a.key) both bind port \(a.port) (\(b.host.isEmpty ? "*" : b.host), \(a.host.isEmpty ? "*" : a.host))")
+            }
+        }
+    }
+
+    /// The host (brackets of an IPv6 address removed) and numeric port of `HOST:PORT`; nil for a
+    /// port `*` or one that is not a number.
+    static func hostPort(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
     }
 
     /// Why libzmq could not bind `endpoint`, or nil: `tcp://HOST:PORT` (PORT 0…65535 or `*`),
@@ -203,12 +228,30 @@ public struct DaemonConfiguration: Sendable {
             if port == "*" { return nil }
             guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber) else { return "port \(port) is not a number or *" }
             guard let n = Int(port), n <= 65535 else { return "port \(port) is out of range (0…65535)" }
+            // libzmq binds `*`, a numeric address or a network interface's name: not a host
+            // name (`localhost` fails with "No such device").
+            var host = String(address[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            if host != "*" && !isNumericAddress(host) && if_nametoindex(host) == 0 {
+                return "\(host) is not *, a numeric address or a network interface (libzmq binds no host names)"
+            }
             return nil
-        case "ipc", "inproc":
-            return address.isEmpty ? "expected \(transport)://PATH" : nil
+        case "ipc":
+            if address.isEmpty { return "expected ipc://PATH" }
+            // A Unix socket's path holds 107 bytes and a NUL.
+            if address.utf8.count > 107 { return "the path is \(address.utf8.count) bytes, more than a Unix socket's 107" }
+            return nil
+        case "inproc":
+            return address.isEmpty ? "expected inproc://NAME" : nil
         default:
             return "unsupported transport \(transport) (tcp, ipc or inproc)"
         }
+    }
+
+    /// Whether `host` is a numeric IPv4 or IPv6 address.
+    static func isNumericAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

@@ -40,6 +40,18 @@ public final class MetricsServer: @unchecked Sendable {
     }
     private var connections: [Int32: Connection] = [:]
 
+    /// Why `address` cannot be listened on, as far as can be told without binding it: not
+    /// `HOST:PORT`, or a host that is not a numeric address (`--check-config` asks this).
+    public static func addressProblem(_ address: String) -> String? {
+        guard let colon = address.lastIndex(of: ":"), UInt16(address[address.index(after: colon)...]) != nil else {
+            return "must be HOST:PORT"
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty || host == "*" || DaemonConfiguration.isNumericAddress(host) { return nil }
+        return "\(host) is not a numeric IP address"
+    }
+
     /// Binds and listens on `address` (`HOST:PORT`, `[IPv6]:PORT`; port 0 picks one). `render`
     /// produces the exposition text; it is called on the server thread.
     public init(address: String, limits: Limits = Limits(), render: @escaping @Sendable () -> [UInt8]) throws(ConfigurationError) {
@@ -242,7 +254,11 @@ public struct MetricsServerService: Service {
 
     public func run() async throws {
         let server = self.server
-        await withGracefulShutdownHandler {
+        // Stopped by a graceful shutdown (SIGTERM after the engine drained) and by cancellation:
+        // when the engine fails to start, the group cancels the other services. On graceful
+        // shutdown alone, a failed start left the metrics thread serving `budgetd_healthy 1`,
+        // the group waiting for it, and SIGTERM unheard (the seventeenth session's audit).
+        await withTaskCancellationOrGracefulShutdownHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let thread = Thread {
                     server.run()
@@ -251,7 +267,7 @@ public struct MetricsServerService: Service {
                 thread.name = "budgetd-metrics"
                 thread.start()
             }
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             server.stop()
         }
     }

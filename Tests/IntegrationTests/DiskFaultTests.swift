@@ -142,11 +142,11 @@ struct DiskFaultTests {
     // MARK: Databases that cannot be used
 
     /// Runs budgetd on `db` until it exits (it must: a database it cannot use stops the start).
-    static func start(db: String, launcher: [String] = []) throws -> (status: Int32, output: String) {
+    static func start(db: String, launcher: [String] = [], extra: [String] = []) throws -> (status: Int32, output: String) {
         let arguments = [
             "--db", db, "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
             "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
-        ]
+        ] + extra
         return try runCommand((launcher.isEmpty ? [Products.budgetd] : launcher + [Products.budgetd]) + arguments, timeoutSeconds: 20)
     }
 
@@ -298,5 +298,12 @@ struct DiskFaultTests {
             #expect(output.contains("unable to open") || output.contains("is a directory"), "\(path): \(output)")
             #expect(!output.contains("ready "))
         }
+        // The same with the metrics endpoint on: the failed start hung there, serving
+        // budgetd_healthy 1 and deaf to SIGTERM (the seventeenth session's audit).
+        let started = Date()
+        let (status, output) = try Self.start(db: dir.path, extra: ["--metrics", "127.0.0.1:0"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("budgetd failed: cannot open database"), "\(output)")
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 }

@@ -565,7 +565,14 @@ struct OperationsTests {
         (["--control", "tcp://127.0.0.1:73503"], "port 73503 is out of range"),
         (["--control", "tcp://127.0.0.1:"], "port  is not a number"),
         (["--publish", "ipc://"], "expected ipc://PATH"),
-        (["--control", "tcp://127.0.0.1:7958", "--publish", "tcp://127.0.0.1:7958"], "publish and control have the same endpoint"),
+        (["--control", "tcp://127.0.0.1:7958", "--publish", "tcp://127.0.0.1:7958"], "publish and control both bind port 7958"),
+        // The seventeenth session's audit: each passed --check-config and then failed the start.
+        (["--control", "tcp://localhost:7958"], "localhost is not *, a numeric address or a network interface"),
+        (["--ingest", "tcp://127.0.0.1:7958", "--ingest-ack", "tcp://127.0.0.1:07958"], "ingest and ingestAck both bind port 7958"),
+        (["--ingest", "tcp://*:7958", "--control", "tcp://127.0.0.1:7958"], "ingest and control both bind port 7958"),
+        (["--publish", "ipc:///tmp/" + String(repeating: "p", count: 110)], "more than a Unix socket's 107"),
+        (["--metrics", "localhost:7959"], "localhost is not a numeric IP address"),
+        (["--control", "tcp://127.0.0.1:7958", "--metrics", "127.0.0.1:7958"], "control and metrics both bind port 7958"),
     ]
 
     @Test("endpoints are checked before anything is bound: --check-config and the start both refuse a bad or repeated one, naming it", arguments: badEndpoints)
@@ -587,8 +594,11 @@ struct OperationsTests {
     func goodEndpoints() throws {
         let ok = try runBudgetd([
             "--check-config", "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
-            "--publish", "ipc:///tmp/budgetd-check.pub", "--control", "tcp://[::1]:65535",
+            "--publish", "ipc:///tmp/budgetd-check.pub", "--control", "tcp://[::1]:65535", "--metrics", "[::1]:0",
         ])
+        // A network interface's name is a host libzmq binds.
+        let lo = try runBudgetd(["--check-config", "--control", "tcp://lo:7958"])
+        #expect(lo.status == 0, "\(lo.output)")
         #expect(ok.status == 0, "\(ok.output)")
     }
 

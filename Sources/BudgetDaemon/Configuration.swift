@@ -126,6 +126,11 @@ public struct DaemonConfiguration: Sendable {
         case "control": controlEndpoint = try string()
         case "prices": pricesPath = try string()
         case "metrics":
+            // "" (or null) is off: how an environment variable turns off what the file turns on.
+            if v.isNull || v.stringValue == "" {
+                metricsAddress = nil
+                return
+            }
             let address = try string()
             guard Self.isHostPort(address) else { throw ConfigurationError("\(origin) must be HOST:PORT (e.g. 127.0.0.1:9464)") }
             metricsAddress = address
@@ -173,6 +178,11 @@ public struct DaemonConfiguration: Sendable {
     /// refuses what the start would, and a port past 65535 is refused rather than wrapped by
     /// libzmq into another port).
     public func validate() throws(ConfigurationError) {
+        // A message over maxMessageBytes is stored as an `oversized` dead letter only if the
+        // socket lets it through (CONTRACT §2: the socket's cap is "far larger").
+        if Int64(maxMessageBytes) >= socketMaxMessageBytes {
+            throw ConfigurationError("maxMessageBytes (\(maxMessageBytes)) must be less than socketMaxMessageBytes (\(socketMaxMessageBytes)), or oversized messages drop their sender's connection instead of being recorded")
+        }
         if retentionDays > 0 && dedupWindowDays > retentionDays {
             throw ConfigurationError("dedupWindowDays (\(dedupWindowDays)) must be at most retentionDays (\(retentionDays))")
         }

@@ -621,6 +621,15 @@ struct OperationsTests {
         #expect(flagWins.status == 0, "\(flagWins.output)")
         let badFile = try runBudgetd(["--check-config", "--config", dir.file("c.json")], environment: ["BUDGETD_METRICS": "nowhere"])
         #expect(badFile.status == 1 && badFile.output.contains("BUDGETD_METRICS"), "\(badFile.output)")
+        // An empty BUDGETD_METRICS turns off the metrics a file turns on (here one the check refuses).
+        try Data(#"{"metrics": "localhost:9464"}"#.utf8).write(to: URL(fileURLWithPath: dir.file("m.json")))
+        let metricsOn = try runBudgetd(["--check-config", "--config", dir.file("m.json")])
+        #expect(metricsOn.status == 1 && metricsOn.output.contains("localhost is not a numeric IP address"), "\(metricsOn.output)")
+        let metricsOff = try runBudgetd(["--check-config", "--config", dir.file("m.json")], environment: ["BUDGETD_METRICS": ""])
+        #expect(metricsOff.status == 0, "\(metricsOff.output)")
+        // An oversized message must get through the socket to be recorded as one.
+        let sizes = try runBudgetd(["--check-config"], environment: ["BUDGETD_MAX_MESSAGE_BYTES": "2000000"])
+        #expect(sizes.status == 1 && sizes.output.contains("must be less than socketMaxMessageBytes (1048576)"), "\(sizes.output)")
 
         // The environment reaches a running daemon: BUDGETD_METRICS turns the endpoint on.
         let daemon = try Daemon(dir: dir, launcher: ["/usr/bin/env", "BUDGETD_METRICS=127.0.0.1:0"])

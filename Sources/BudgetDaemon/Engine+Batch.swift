@@ -439,7 +439,7 @@ extension Engine {
                 continue
             }
             let new = try apply(event, time: old.time, receivedAt: old.receivedAt, bookInRow: false, w, &out)
-            if new.state != old.state || new.reason != old.reason { try w.updateEvent(new) }
+            if new.state != old.state || new.reason != old.reason || new.budgetId != old.budgetId { try w.updateEvent(new) }
             if old.state == .unpriced && new.state != .unpriced { priced += 1 }
             if new.state == .allocated { allocated += 1 } else { remaining += 1 }
         }

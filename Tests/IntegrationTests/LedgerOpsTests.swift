@@ -281,6 +281,19 @@ struct LedgerOpsTests {
         let r = try client.call("event.reprocess")
         #expect(r["priced"]?.numberText == "1" && r["allocated"]?.numberText == "0" && r["remaining"]?.numberText == "1", "\(r.serialized())")
         #expect(try client.call("event.reprocess")["remaining"]?.numberText == "1")
+
+        // An UNPRICED event that no budget covered keeps waiting, but a reprocess records the
+        // budget it now routes to (it kept budgetId null while its state and reason stayed).
+        let model = JSONValue.object(JSONObject([
+            ("id", "m1"), ("source", "test"), ("platform", "OpenAI"), ("serviceType", "API"), ("model", "no-such-model"),
+            ("usage", .object(JSONObject([("inputTokens", .number("10"))]))),
+        ]))
+        #expect(try client.sendAck(model).string("state") == "UNPRICED")
+        #expect(try client.call("event.get", ["source": "test", "id": "m1"])["budgetId"]?.isNull == true)
+        let c = try makeBudget(client, name: "Covers", total: "100")
+        _ = try client.call("event.reprocess", ["state": "UNPRICED"])
+        let again = try client.call("event.get", ["source": "test", "id": "m1"])
+        #expect(again["state"]?.stringValue == "UNPRICED" && again["budgetId"]?.stringValue == c, "\(again.serialized())")
     }
 
     @Test func repricingRecordsTheDifferenceOnceAndDryRunsRecordNothing() throws {

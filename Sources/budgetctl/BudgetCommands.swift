@@ -204,6 +204,9 @@ extension BudgetCommand {
         @Flag(help: "Remove every allocation.")
         var clearAllocations = false
 
+        @Option(help: ArgumentHelp("Who is responsible for it now, recorded as createdBy.", valueName: "name"))
+        var createdBy: String?
+
         func validate() throws {
             if clearEnd, end != nil { throw ValidationError("--end and --clear-end exclude each other") }
             if clearParent, parent != nil { throw ValidationError("--parent and --clear-parent exclude each other") }
@@ -232,6 +235,7 @@ extension BudgetCommand {
             args.set("alertThreshold100", threshold100?.json)
             args.set("autoRenewal", autoRenewal?.json)
             args.set("parentId", clearParent ? .null : parent.map(JSONValue.string))
+            args.set("createdBy", createdBy.map(JSONValue.string))
             if clearSelector {
                 args["selector"] = .null
             } else if !selector.isEmpty {

@@ -385,6 +385,20 @@ struct BudgetctlOutputTests {
         return String(instant[..<dot]) + "Z"
     }
 
+    /// `budget update` reaches every field of budget.update, `createdBy` too (the audit found
+    /// it reachable only through `budgetctl call`).
+    @Test func budgetUpdateSetsCreatedBy() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let b = try makeBudget(client)
+        let run = try budgetctl(["budget", "update", b, "--created-by", "ops-2", "--json", "--control", daemon.control])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(try JSON.parse(Array(run.out.utf8))["createdBy"]?.stringValue == "ops-2", "\(run.out)")
+        #expect(try client.call("budget.get", ["id": .string(b)])["budget"]?["createdBy"]?.stringValue == "ops-2")
+    }
+
     static func nowText() -> String {
         Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)).rfc3339
     }

@@ -294,10 +294,7 @@ public enum Analytics {
         if up { magnitude = magnitude + BigUInt(1) }
         // As text: the whole percent, then up to two decimals without trailing zeros.
         let fraction = magnitude.divide(by: 100)
-        var text = magnitude.decimalText
-        if fraction != 0 {
-            text += fraction % 10 == 0 ? "." + String(fraction / 10) : (fraction < 10 ? ".0" : ".") + String(fraction)
-        }
+        let text = magnitude.decimalText + Money.hundredthsText(Int(fraction))
         return isNegative && text != "0" ? "-" + text : text
     }
 }

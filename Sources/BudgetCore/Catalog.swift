@@ -161,7 +161,11 @@ public struct Pricer: Sendable {
         var requests = ExactDecimal(1)
         for (unit, quantity) in event.usage {
             if unit == "requests" {
-                // `requests` is priced by perRequest and needs no unit price.
+                // `requests` is priced by perRequest and needs no unit price; without one it is
+                // a unit without a price (at quantity 0 it is ignored, as any such unit).
+                if entry.perRequest == nil, !quantity.isZero {
+                    return .unpriced(reason: "no price for unit requests of \(event.platform)/\(model)")
+                }
                 requests = quantity
                 continue
             }
@@ -179,8 +183,6 @@ public struct Pricer: Sendable {
             // Nothing to price: no usage, and no per-request price to charge the one request
             // (CONTRACT §2: an event needs a cost or a usage the catalog can price).
             return .unpriced(reason: "no usage to price and no per-request price for \(event.platform)/\(model)")
-        } else if !requests.isZero, event.usage.contains(where: { $0.unit == "requests" }) {
-            return .unpriced(reason: "no price for unit requests of \(event.platform)/\(model)")
         }
         return .priced(amount: total, currency: entry.currency, entry: entry)
     }

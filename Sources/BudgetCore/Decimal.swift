@@ -268,12 +268,7 @@ extension ExactDecimal {
         }
         // Exponent: saturates far beyond any accepted value, so it cannot overflow `Int`.
         if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
-            i += 1
-            var exponentNegative = false
-            if i < n, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
-                exponentNegative = s[i] == UInt8(ascii: "-")
-                i += 1
-            }
+            let exponentNegative = skipExponentMark(s, &i)
             guard i < n, isDigit(s[i]) else { return .failure(syntaxError(s)) }
             var value = 0
             while i < n, isDigit(s[i]) {
@@ -304,6 +299,15 @@ extension ExactDecimal {
             ? Int128(truncatingIfNeeded: 0 &- magnitude)
             : Int128(truncatingIfNeeded: magnitude)
         return .success(ExactDecimal(mantissa: mantissa, exponent: exponent))
+    }
+
+    /// Past the `e` or `E` at `i` and the sign after it, if any; whether that sign is `-`.
+    @inline(__always)
+    private static func skipExponentMark(_ s: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> Bool {
+        i += 1
+        guard i < s.count, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") else { return false }
+        i += 1
+        return s[i - 1] == UInt8(ascii: "-")
     }
 
     @inline(__always)
@@ -607,12 +611,7 @@ extension ExactDecimal {
             exponent = -(i - fractionStart)
         }
         if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
-            i += 1
-            var exponentNegative = false
-            if i < n, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
-                exponentNegative = s[i] == UInt8(ascii: "-")
-                i += 1
-            }
+            let exponentNegative = skipExponentMark(s, &i)
             let exponentStart = i
             var literalExponent = 0
             while i < n, isDigit(s[i]) {

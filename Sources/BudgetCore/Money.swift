@@ -224,13 +224,16 @@ extension Money {
         } else {
             text = String(wholeHigh) + (wholeLow < 10 ? "0" : "") + String(wholeLow)
         }
-        if fraction != 0 {
-            text += fraction % 10 == 0
-                ? "." + String(fraction / 10)
-                : (fraction < 10 ? ".0" : ".") + String(fraction)
-        }
+        text += Self.hundredthsText(Int(fraction))
         if nanos < 0 && text != "0" { text = "-" + text }
         return text
+    }
+
+    /// The decimals of a percentage of `hundredths` (0…99) hundredths, without trailing zeros:
+    /// `""`, `.5`, `.05`, `.25`.
+    static func hundredthsText(_ hundredths: Int) -> String {
+        if hundredths == 0 { return "" }
+        return hundredths % 10 == 0 ? "." + String(hundredths / 10) : (hundredths < 10 ? ".0" : ".") + String(hundredths)
     }
 
     /// Whether `self` is at least `percent` % of `total`: `self × 100 ≥ percent × total`,

@@ -302,8 +302,11 @@ public enum UsageEventDecoder {
             if exceeds(entry.key, EventLimits.maxStringLength) {
                 throw reject("a field name is longer than \(EventLimits.maxStringLength) characters")
             }
-            if let long = firstLongString(in: entry.value) {
-                throw reject("field \(entry.key) \(long) than \(EventLimits.maxStringLength) characters")
+            switch longString(in: entry.value) {
+            case nil: break
+            case .itself: throw reject("field \(entry.key) is longer than \(EventLimits.maxStringLength) characters")
+            case .string: throw reject("field \(entry.key) holds a string longer than \(EventLimits.maxStringLength) characters")
+            case .key: throw reject("field \(entry.key) holds a key longer than \(EventLimits.maxStringLength) characters")
             }
         }
         event.canonicalBody = canonicalBody(
@@ -313,21 +316,23 @@ public enum UsageEventDecoder {
         return event
     }
 
-    /// What in `value` is longer than `maxStringLength` ("is longer" for `value` itself,
-    /// "holds a key longer" or "holds a string longer" below it), or nil.
-    static func firstLongString(in value: JSONValue) -> String? {
+    /// Where a value holds a string longer than `maxStringLength`: itself, a string or a key
+    /// within it.
+    enum LongString { case itself, string, key }
+
+    static func longString(in value: JSONValue) -> LongString? {
         switch value {
         case .string(let s):
-            return exceeds(s, EventLimits.maxStringLength) ? "is longer" : nil
+            return exceeds(s, EventLimits.maxStringLength) ? .itself : nil
         case .array(let items):
             for item in items {
-                if let inner = firstLongString(in: item) { return inner == "is longer" ? "holds a string longer" : inner }
+                if let inner = longString(in: item) { return inner == .itself ? .string : inner }
             }
             return nil
         case .object(let object):
             for entry in object.storage {
-                if exceeds(entry.key, EventLimits.maxStringLength) { return "holds a key longer" }
-                if let inner = firstLongString(in: entry.value) { return inner == "is longer" ? "holds a string longer" : inner }
+                if exceeds(entry.key, EventLimits.maxStringLength) { return .key }
+                if let inner = longString(in: entry.value) { return inner == .itself ? .string : inner }
             }
             return nil
         default:

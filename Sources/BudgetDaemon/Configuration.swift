@@ -196,17 +196,16 @@ public struct DaemonConfiguration: Sendable {
         // same or either a wildcard cannot both be bound (`07888` is 7888). Ephemeral ports (`*`,
         // 0) differ each time they are bound.
         var bound: [(key: String, host: String, port: Int)] = []
-        for (key, endpoint) in endpoints {
-            if endpoint.hasPrefix("tcp://"), let (host, port) = Self.hostPort(String(endpoint.dropFirst("tcp://".count))) {
-                bound.append((key, host, port))
-            } else if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://"),
-                      let (other, _) = endpoints.first(where: { $0.1 == endpoint && $0.0 != key }), other < key {
+        for (i, (key, endpoint)) in endpoints.enumerated() {
+            if endpoint.hasPrefix("tcp://") {
+                if let (host, port) = Self.hostPort(endpoint.dropFirst("tcp://".count)), let n = Int(port) { bound.append((key, host, n)) }
+            } else if let (other, _) = endpoints[..<i].first(where: { $0.1 == endpoint }) {
                 throw ConfigurationError("\(other) and \(key) have the same endpoint \(endpoint)")
             }
         }
         if let metricsAddress {
             if let problem = MetricsServer.addressProblem(metricsAddress) { throw ConfigurationError("metrics address \(metricsAddress): \(problem)") }
-            if let (host, port) = Self.hostPort(metricsAddress) { bound.append(("metrics", host, port)) }
+            if let (host, port) = Self.hostPort(Substring(metricsAddress)), let n = Int(port) { bound.append(("metrics", host, n)) }
         }
         let wildcards: Set<String> = ["*", "0.0.0.0", "::", ""]
         for (i, a) in bound.enumerated() where a.port != 0 {
@@ -216,13 +215,13 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    /// The host (brackets of an IPv6 address removed) and numeric port of `HOST:PORT`; nil for a
-    /// port `*` or one that is not a number.
-    static func hostPort(_ address: String) -> (host: String, port: Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host, port)
+    /// The host (brackets of an IPv6 address removed) and the port's text of `HOST:PORT`; nil
+    /// without a colon.
+    static func hostPort(_ address: Substring) -> (host: String, port: Substring)? {
+        guard let colon = address.lastIndex(of: ":") else { return nil }
+        var host = address[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return (String(host), address[address.index(after: colon)...])
     }
 
     /// Why libzmq could not bind `endpoint`, or nil: `tcp://HOST:PORT` (PORT 0…65535 or `*`),
@@ -233,15 +232,12 @@ public struct DaemonConfiguration: Sendable {
         let transport = parts[0], address = parts[1]
         switch transport {
         case "tcp":
-            guard let colon = address.lastIndex(of: ":"), colon != address.startIndex else { return "expected tcp://HOST:PORT" }
-            let port = address[address.index(after: colon)...]
+            guard let (host, port) = hostPort(address), address.first != ":" else { return "expected tcp://HOST:PORT" }
             if port == "*" { return nil }
             guard !port.isEmpty, port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber) else { return "port \(port) is not a number or *" }
             guard let n = Int(port), n <= 65535 else { return "port \(port) is out of range (0…65535)" }
             // libzmq binds `*`, a numeric address or a network interface's name: not a host
             // name (`localhost` fails with "No such device").
-            var host = String(address[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             if host != "*" && !isNumericAddress(host) && if_nametoindex(host) == 0 {
                 return "\(host) is not *, a numeric address or a network interface (libzmq binds no host names)"
             }

@@ -152,8 +152,7 @@ extension Engine {
                         }
                     }
                 }
-                var seen = Set<String>()
-                if out.budgetsChanged, try reprocess(state: .unallocated, seen: &seen, w, &out).allocated > 0 {
+                if out.budgetsChanged, try reprocess([.unallocated], w, &out).allocated > 0 {
                     // The waiting events routed to a budget just created or changed count in the
                     // reply: it shows the budget as this batch commits it.
                     for entry in out.budgetReplies {
@@ -426,22 +425,25 @@ extension Engine {
         return "budget \(id) does not cover \(time.rfc3339)"
     }
 
-    /// Prices and routes stored events of a state again; returns (priced, allocated, remaining).
-    /// `seen`: the events an earlier pass of the same request took (source, NUL, id), skipped
-    /// here: an UNPRICED event the first pass left UNALLOCATED is counted once, not again by the
-    /// UNALLOCATED pass (an audit's `remaining` 2 of one event).
-    func reprocess(state: EventState, seen: inout Set<String>, _ w: StoreWriter, _ out: inout BatchOutput) throws -> (priced: Int, allocated: Int, remaining: Int) {
+    /// Prices and routes stored events of these states again, a pass per state; returns
+    /// (priced, allocated, remaining), each event counted once: one the UNPRICED pass leaves
+    /// UNALLOCATED is not taken again by the UNALLOCATED pass (an audit's `remaining` 2 of one
+    /// event).
+    func reprocess(_ states: [EventState], _ w: StoreWriter, _ out: inout BatchOutput) throws -> (priced: Int, allocated: Int, remaining: Int) {
         var priced = 0, allocated = 0, remaining = 0
-        for old in try w.reader.events(inState: state, limit: 100_000) {
-            guard seen.insert(old.source + "\u{0}" + old.id).inserted else { continue }
-            guard let event = try? UsageEventDecoder.decode(JSON.parse(old.body)) else {
-                remaining += 1
-                continue
+        var seen = Set<String>()  // source, NUL, id
+        for state in states {
+            for old in try w.reader.events(inState: state, limit: 100_000) {
+                guard states.count == 1 || seen.insert(old.source + "\u{0}" + old.id).inserted else { continue }
+                guard let event = try? UsageEventDecoder.decode(JSON.parse(old.body)) else {
+                    remaining += 1
+                    continue
+                }
+                let new = try apply(event, time: old.time, receivedAt: old.receivedAt, bookInRow: false, w, &out)
+                if new.state != old.state || new.reason != old.reason || new.budgetId != old.budgetId { try w.updateEvent(new) }
+                if old.state == .unpriced && new.state != .unpriced { priced += 1 }
+                if new.state == .allocated { allocated += 1 } else { remaining += 1 }
             }
-            let new = try apply(event, time: old.time, receivedAt: old.receivedAt, bookInRow: false, w, &out)
-            if new.state != old.state || new.reason != old.reason || new.budgetId != old.budgetId { try w.updateEvent(new) }
-            if old.state == .unpriced && new.state != .unpriced { priced += 1 }
-            if new.state == .allocated { allocated += 1 } else { remaining += 1 }
         }
         return (priced, allocated, remaining)
     }

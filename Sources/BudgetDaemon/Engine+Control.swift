@@ -239,15 +239,8 @@ extension Engine {
             if states.contains(where: { $0 != .unpriced && $0 != .unallocated }) {
                 throw ControlFailure(.validationFailed, "event.reprocess takes state UNPRICED or UNALLOCATED (ALLOCATED events are booked; REJECTED ones are dead letters)")
             }
-            var priced = 0, allocated = 0, remaining = 0
-            var seen = Set<String>()
-            for state in states {
-                let r = try reprocess(state: state, seen: &seen, w, &out)
-                priced += r.priced
-                allocated += r.allocated
-                remaining += r.remaining
-            }
-            return .object(JSONObject([("priced", .number(priced)), ("allocated", .number(allocated)), ("remaining", .number(remaining))]))
+            let r = try reprocess(states, w, &out)
+            return .object(JSONObject([("priced", .number(r.priced)), ("allocated", .number(r.allocated)), ("remaining", .number(r.remaining))]))
         case "prices.reload":
             return try reloadCatalog(w, &out)
         case "price.quote":
@@ -308,8 +301,7 @@ extension Engine {
         do { pricer = Pricer(catalog: try Self.loadCatalog(path: path)) } catch {
             throw ControlFailure(.validationFailed, "catalog refused, the old one stays: \(error)")
         }
-        var seen = Set<String>()
-        let r = try reprocess(state: .unpriced, seen: &seen, w, &out)
+        let r = try reprocess([.unpriced], w, &out)
         logger.info("price catalog reloaded", metadata: [
             "version": "\(pricer.catalog.version)", "entries": "\(pricer.catalog.entryCount)",
             "ms": "\((SystemClock.now() - started) / 1_000_000)", "priced": "\(r.priced)", "allocated": "\(r.allocated)",

@@ -43,11 +43,9 @@ public final class MetricsServer: @unchecked Sendable {
     /// Why `address` cannot be listened on, as far as can be told without binding it: not
     /// `HOST:PORT`, or a host that is not a numeric address (`--check-config` asks this).
     public static func addressProblem(_ address: String) -> String? {
-        guard let colon = address.lastIndex(of: ":"), UInt16(address[address.index(after: colon)...]) != nil else {
+        guard let (host, port) = DaemonConfiguration.hostPort(Substring(address)), UInt16(port) != nil else {
             return "must be HOST:PORT"
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty || host == "*" || DaemonConfiguration.isNumericAddress(host) { return nil }
         return "\(host) is not a numeric IP address"
     }

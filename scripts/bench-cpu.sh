@@ -8,6 +8,10 @@
 #   scripts/bench-cpu.sh [N=300000] [M=20]
 #   MODE=ack scripts/bench-cpu.sh 100000 10     # the acknowledged path, window 256 (WINDOW=)
 #   IDS=random scripts/bench-cpu.sh 300000 20   # ids as UUIDs spread (budgetctl bench --ids random)
+#   PROBE=probe_libswiftCore:swift_beginAccess scripts/bench-cpu.sh 100000 20
+#                                               # also how often a perf event fires per event and
+#                                               # thread; a uprobe is made once (root) with
+#                                               # perf probe -x /opt/swift/usr/lib/swift/linux/libswiftCore.so -a swift_beginAccess
 #   RUN_ID=pub-1000000-10 SEND_HWM=10000 WITH_RAW=1 scripts/bench-cpu.sh 1000000 10
 #                                               # the suite's pub run: its ids (longer than 15
 #                                               # bytes, so not inline strings), HWM, raw run first
@@ -35,6 +39,12 @@ RUN=${RUN_ID:-cpu$$}
 ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
 snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
 snap > "$DIR/before"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io0"
+if [ -n "${PROBE:-}" ]; then
+    # How often the perf event PROBE fires per event, per thread, during the run.
+    perf stat -e "$PROBE" --per-thread -p "$PID" -o "$DIR/probe" &
+    PERF=$!
+    sleep 0.5
+fi
 # The generator's own CPU (it shares the cores), from bash's `time`, on stderr.
 TIMEFORMAT="generator: %U s user, %S s system, %R s"
 if [ "${MODE:-pub}" = ack ]; then
@@ -43,6 +53,10 @@ if [ "${MODE:-pub}" = ack ]; then
 else
     time ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --nodrop ${SEND_HWM:+--send-hwm $SEND_HWM} ${WITH_RAW:+--with-raw} --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(committed|lost|eventsPerSecond) "
+fi
+if [ -n "${PROBE:-}" ]; then
+    kill -INT "$PERF"; wait "$PERF" || true
+    awk -v n="$N" '$2 ~ /^[0-9,]+$/ { gsub(",", "", $2); if ($2 > 0) printf "probe %-26s %12d %8.2f/event\n", $1, $2, $2 / n }' "$DIR/probe"
 fi
 snap > "$DIR/after"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io1"; paste "$DIR/io0" "$DIR/io1" | awk -v n="$N" '{ printf "%s %.0f bytes/event\n", $1, ($4 - $2) / n }'
 TICK=$(getconf CLK_TCK)

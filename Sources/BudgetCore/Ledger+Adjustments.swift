@@ -12,11 +12,11 @@ extension Ledger {
     /// booking then fires for it.
     public mutating func adjust(
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
-        eventId: String?, costTime: Timestamp, at now: Timestamp
+        eventId: String?, costTime: Timestamp, at now: Timestamp, routed: RouteTarget? = nil
     ) -> Booking {
         book(
             amount: amount, budgetId: budgetId, platform: platform, serviceType: serviceType,
-            eventId: eventId, costTime: costTime, at: now, rearming: amount < .zero
+            eventId: eventId, costTime: costTime, at: now, rearming: amount < .zero, routed: routed
         )
     }
 }

@@ -140,6 +140,14 @@ public struct HourlySpend: Sendable {
     }
 }
 
+/// A budget's history place and its allocations' (by allocation index), kept by routing
+/// position while `insertions` is `Ledger.historyInsertions` (`Ledger.recordHistory`).
+struct HistoryPlaceCache {
+    var insertions: Int
+    var budget: Dictionary<String, HourlySpend>.Index
+    var allocations: [Dictionary<String, HourlySpend>.Index?] = []
+}
+
 /// A budget's and its matching allocation's places in `Ledger.history` after a cost was
 /// recorded, for the spike check of the same booking.
 struct HistoryPlaces {
@@ -160,17 +168,71 @@ extension Ledger {
     }
 
     /// The same for one budget and the history key of its matching allocation (`book` found it:
-    /// `Allocation.historyKey`), if any.
+    /// `Allocation.historyKey`, the allocation's index `allocationIndex`), if any.
     /// Returns the keys' places in `history` as of its return (`HistoryPlaces`).
+    ///
+    /// `candidate`: the budget's routing position (`RouteTarget`), under which the places are
+    /// kept for its next costs (`historyPlaceCache`), so that a budget's costs do not hash its
+    /// two history keys each time (issue 8: two of a cost's seven String-keyed lookups).
     @discardableResult
-    mutating func recordHistory(amount: Money, budgetId: String, allocationKey: String?, at time: Timestamp) -> HistoryPlaces {
+    mutating func recordHistory(
+        amount: Money, budgetId: String, allocationKey: String?, allocationIndex: Int? = nil, at time: Timestamp,
+        candidate: Int? = nil
+    ) -> HistoryPlaces {
         let hour = HourlySpend.hour(time)
-        var budget = record(amount, key: budgetId, hour: hour)
+        let cached = candidate.flatMap { cachedHistoryPlaces($0, budgetId: budgetId, allocationKey: allocationKey, allocationIndex: allocationIndex) }
+        if let cached, allocationKey == nil || cached.allocation != nil {
+            add(amount, at: cached.budget, hour: hour)
+            if let a = cached.allocation { add(amount, at: a, hour: hour) }
+            return cached
+        }
+        var budget = cached?.budget ?? record(amount, key: budgetId, hour: hour)
+        if cached != nil { add(amount, at: budget, hour: hour) }
         let insertions = historyInsertions
         let allocation = allocationKey.map { record(amount, key: $0, hour: hour) }
         // The allocation's key was new: the budget's place went with the insertion.
         if historyInsertions != insertions { budget = history.index(forKey: budgetId)! }
-        return HistoryPlaces(budget: budget, allocation: allocation)
+        let places = HistoryPlaces(budget: budget, allocation: allocation)
+        if let candidate { keepHistoryPlaces(places, candidate: candidate, allocationIndex: allocationIndex) }
+        return places
+    }
+
+    /// The places kept for routing position `candidate` (with that of its allocation
+    /// `allocationIndex` when kept, else nil), if still valid (no key added to the history
+    /// since) and still this budget's and allocation's keys (its allocations may have changed
+    /// since: the keys are compared, which for the very strings the table holds is a
+    /// comparison of their storage).
+    private func cachedHistoryPlaces(_ candidate: Int, budgetId: String, allocationKey: String?, allocationIndex: Int?) -> HistoryPlaces? {
+        guard candidate < historyPlaceCache.count, let entry = historyPlaceCache[candidate],
+              entry.insertions == historyInsertions, history.keys[entry.budget] == budgetId else { return nil }
+        var places = HistoryPlaces(budget: entry.budget, allocation: nil)
+        if let key = allocationKey, let i = allocationIndex, i < entry.allocations.count, let place = entry.allocations[i],
+           history.keys[place] == key {
+            places.allocation = place
+        }
+        return places
+    }
+
+    /// Keeps a booking's places for the budget's next costs (`cachedHistoryPlaces`).
+    private mutating func keepHistoryPlaces(_ places: HistoryPlaces, candidate: Int, allocationIndex: Int?) {
+        if candidate >= historyPlaceCache.count {
+            historyPlaceCache += repeatElement(nil, count: candidate - historyPlaceCache.count + 1)
+        }
+        var entry = historyPlaceCache[candidate] ?? HistoryPlaceCache(insertions: historyInsertions, budget: places.budget)
+        if entry.insertions != historyInsertions {
+            entry = HistoryPlaceCache(insertions: historyInsertions, budget: places.budget)
+        }
+        entry.budget = places.budget
+        if let i = allocationIndex, let place = places.allocation {
+            if i >= entry.allocations.count { entry.allocations += repeatElement(nil, count: i - entry.allocations.count + 1) }
+            entry.allocations[i] = place
+        }
+        historyPlaceCache[candidate] = entry
+    }
+
+    /// Adds `amount` to the hour of the key at `place` in `history`.
+    private mutating func add(_ amount: Money, at place: Dictionary<String, HourlySpend>.Index, hour: Int64) {
+        if history.values[place].add(amount, hour: hour) { changedHistoryKeys.append(history.keys[place]) }
     }
 
     /// Adds `amount` to `key`'s hour; returns the key's place in `history`.
@@ -183,7 +245,7 @@ extension Ledger {
             historyInsertions += 1
             place = history.index(forKey: key)!
         }
-        if history.values[place].add(amount, hour: hour) { changedHistoryKeys.append(key) }
+        add(amount, at: place, hour: hour)
         return place
     }
 

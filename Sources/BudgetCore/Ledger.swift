@@ -22,6 +22,15 @@ public struct Booking: Sendable, Hashable {
     public var messages: [OutboundMessage]
 }
 
+/// Where routing sent an event (`Ledger.routeTarget`): the budget, its currency, and its place
+/// among the ledger's routing candidates (valid for the ledger it came from: budgets are never
+/// removed, so a place stays the same budget's).
+public struct RouteTarget: Sendable, Hashable {
+    public let budgetId: String
+    public let currency: String
+    let position: Int
+}
+
 /// A budget and its ancestors, nearest first (empty for an unknown budget). The first id is held
 /// inline, so a budget without a parent, the common case, costs no allocation: a booking's
 /// arrays were four of an event's fifteen allocations (issue 8).
@@ -72,9 +81,16 @@ public struct Ledger: Sendable {
     var historyInsertions = 0
     /// Keys of `history` with changed hours (`HourlySpend.changedHours`) since `takeChangedHistory`.
     var changedHistoryKeys: [String] = []
+    /// The places of a budget's and its matching allocation's history keys by the budget's
+    /// routing position, with `historyInsertions` when they were taken (`recordHistory`).
+    var historyPlaceCache: [HistoryPlaceCache?] = []
     /// The hour of the last SPENDING_SPIKE per budget or "budget/allocation" (once per window).
     var lastSpikeHour: [String: Int64] = [:]
     var candidateIndex: [String: Int] = [:]
+    /// Each candidate's place in `budgets`, valid while `budgets.count` is `budgetSlotsCount`
+    /// (`budgetSlot(ofCandidate:)`).
+    var budgetSlots: [Dictionary<String, Budget>.Index] = []
+    var budgetSlotsCount = -1
     /// Which candidates an event's metadata could match (`RouteIndex`).
     var routeIndex = RouteIndex()
     /// false: `evaluate` runs every rule on a copy of the budget even when its in-place check
@@ -119,11 +135,35 @@ public struct Ledger: Sendable {
 
     /// The budget an event with these fields goes to (CONTRACT §4), or nil.
     public func route(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> String? {
-        // The lookup captures the two tables, not `self` (a closure over `self` copied the ledger).
-        let candidates = self.candidates, candidateIndex = self.candidateIndex
-        return Router.route(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates, index: routeIndex) { id in
-            candidateIndex[id].map { candidates[$0] }
+        routePosition(budgetId: budgetId, metadata: metadata, time: time).map { candidates[$0].id }
+    }
+
+    /// `route`'s budget with its currency and its place among the routing candidates, for
+    /// `book(…, routed:)`: neither the currency nor the booking then hashes the budget's id
+    /// again (issue 8: two of a cost's seven String-keyed lookups, LedgerBench).
+    public func routeTarget(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> RouteTarget? {
+        guard let p = routePosition(budgetId: budgetId, metadata: metadata, time: time) else { return nil }
+        return RouteTarget(budgetId: candidates[p].id, currency: candidates[p].currency, position: p)
+    }
+
+    private func routePosition(budgetId: String?, metadata: JSONObject?, time: Timestamp) -> Int? {
+        // The lookup captures the table, not `self` (a closure over `self` copied the ledger).
+        let candidateIndex = self.candidateIndex
+        return Router.routePosition(budgetId: budgetId, metadata: metadata, time: time, candidates: candidates, index: routeIndex) {
+            candidateIndex[$0]
         }
+    }
+
+    /// The place in `budgets` of the budget at routing position `position`. The places are
+    /// taken again after a budget was added (a place stays valid while nothing is added to the
+    /// table: budgets are never removed, and updating a value in place or copying the table
+    /// keeps it).
+    mutating func budgetSlot(ofCandidate position: Int) -> Dictionary<String, Budget>.Index {
+        if budgetSlotsCount != budgets.count {
+            budgetSlots = candidates.map { budgets.index(forKey: $0.id)! }
+            budgetSlotsCount = budgets.count
+        }
+        return budgetSlots[position]
     }
 
     /// The currency of a budget, if it exists (without copying the budget out of the table).
@@ -147,11 +187,14 @@ public struct Ledger: Sendable {
     /// allocation; then the alert rules run, in the order of CONTRACT §5.
     public mutating func book(
         amount: Money, budgetId: String, platform: String, serviceType: ServiceType,
-        eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false
+        eventId: String?, costTime: Timestamp? = nil, at now: Timestamp, rearming: Bool = false, routed: RouteTarget? = nil
     ) -> Booking {
         // The booked budget's place, found once: its parent decides the chain, and the loops
         // below start from it (a chain read from the routing view hashed the id once more).
-        guard let bookedSlot = budgets.index(forKey: budgetId) else {
+        // From routing's place when the caller routed to this budget (`routeTarget`).
+        let candidate = routed.flatMap { $0.budgetId == budgetId ? $0.position : nil }
+        let known = candidate.map { budgetSlot(ofCandidate: $0) }
+        guard let bookedSlot = known ?? budgets.index(forKey: budgetId) else {
             return Booking(allocationId: nil, touchedBudgets: [], messages: [])
         }
         let parentId = budgets.values[bookedSlot].parentInPlace()
@@ -170,7 +213,10 @@ public struct Ledger: Sendable {
         for (position, id) in ids.enumerated() {
             let slot = position == 0 ? bookedSlot : budgets.index(forKey: id)
             let match = slot.flatMap { addCost(amount, at: $0, platform: platform, serviceType: serviceType) }
-            let places = recordHistory(amount: amount, budgetId: id, allocationKey: match?.historyKey, at: costTime ?? now)
+            let places = recordHistory(
+                amount: amount, budgetId: id, allocationKey: match?.historyKey, allocationIndex: match?.index, at: costTime ?? now,
+                candidate: position == 0 ? candidate : nil
+            )
             if position == 0 {
                 allocationId = match?.id
                 firstAllocationIndex = match?.index

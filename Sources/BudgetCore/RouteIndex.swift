@@ -80,14 +80,26 @@ public struct RouteIndex: Sendable {
 }
 
 extension Router {
-    /// `route(budgetId:metadata:time:candidates:lookup:)` with the same result, looking only at
-    /// the candidates `index` says could match.
-    public static func route(
+    /// `route(budgetId:metadata:time:candidates:lookup:)`'s budget as its place in `candidates`,
+    /// looking only at the candidates `index` says could match. `position` finds a candidate's
+    /// place by id (to follow an explicit id along its chain of successors). The place, not
+    /// the id, so that the caller reads the budget's currency from the candidate and books into
+    /// its slot without hashing the id again (issue 8: two of a cost's seven String-keyed
+    /// lookups, LedgerBench).
+    public static func routePosition(
         budgetId: String?, metadata: JSONObject?, time: Timestamp,
-        candidates: [RouteCandidate], index: RouteIndex, lookup: (String) -> RouteCandidate?
-    ) -> String? {
-        if budgetId != nil {
-            return route(budgetId: budgetId, metadata: metadata, time: time, candidates: [RouteCandidate](), lookup: lookup)
+        candidates: [RouteCandidate], index: RouteIndex, position: (String) -> Int?
+    ) -> Int? {
+        if let budgetId {
+            // An explicit id never falls back to the rules below; it follows renewals.
+            var current = position(budgetId)
+            var hops = 0
+            while let p = current, !candidates[p].covers(time), let next = candidates[p].successorId, hops < 10_000 {
+                current = position(next)
+                hops += 1
+            }
+            guard let p = current, candidates[p].status != .cancelled, candidates[p].covers(time) else { return nil }
+            return p
         }
         var best: (position: Int, keys: Int)?
         if let metadata {
@@ -109,7 +121,7 @@ extension Router {
             }
             for p in index.unindexed { consider(p) }
         }
-        if let best { return candidates[best.position].id }
+        if let best { return best.position }
         // Positions, not ids, while comparing: read in place, as above.
         var bestPlain: (position: Int, length: Int64?)?
         for p in index.plain {
@@ -121,6 +133,6 @@ extension Router {
                 bestPlain = (p, length)
             }
         }
-        return bestPlain.map { candidates[$0.position].id }
+        return bestPlain?.position
     }
 }

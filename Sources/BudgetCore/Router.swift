@@ -86,6 +86,8 @@ public struct RouteCandidate: Sendable, Hashable {
     /// nil when the budget has no selector (or an empty one).
     public var selector: JSONObject?
     public var successorId: String?
+    /// Not for routing: the currency a cost routed here is converted to (`Ledger.routeTarget`).
+    public var currency: String
     /// Not for routing: the parent, so booking walks a budget's chain without copying budgets.
     public var parentId: String?
 
@@ -97,6 +99,7 @@ public struct RouteCandidate: Sendable, Hashable {
         status = b.status
         selector = (b.selector?.count ?? 0) > 0 ? b.selector : nil
         successorId = b.successorId
+        currency = b.currency
         parentId = b.parentId
     }
 

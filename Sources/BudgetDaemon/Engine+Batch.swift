@@ -350,19 +350,20 @@ extension Engine {
             platform: event.platform, serviceType: event.serviceType, model: event.model, time: time,
             receivedAt: receivedAt, cost: nil, currency: nil, budgetId: nil, costAllocationId: nil
         )
-        let routed = inPlace(&ledger) { $0.route(budgetId: event.budgetId, metadata: event.metadata, time: time) }
+        let routed = inPlace(&ledger) { $0.routeTarget(budgetId: event.budgetId, metadata: event.metadata, time: time) }
         // (Not a nested function: one capturing `stored` kept it in a heap box, and every
         // return copied it out, a retain and a release per string: issue 8.)
         let amount: CostAmount, currency: String
         switch inPlace(&pricer, { $0.price(event, at: time) }) {
         case .unpriced(let reason):
-            markUnpriced(&stored, event, reason: reason, routed: routed, time: time, &out)
+            markUnpriced(&stored, event, reason: reason, routed: routed?.budgetId, time: time, &out)
             return stored
         case .priced(let a, let c, let entry):
             (amount, currency) = (a, c)
             if entry != nil { stored.catalogVersion = pricer.catalog.version }
         }
-        guard let budgetId = routed, let budgetCurrency = inPlace(&ledger, { $0.currency(ofBudget: budgetId) }) else {
+        // The budget's currency from routing (`RouteTarget`), not a lookup of its id.
+        guard let routed else {
             stored.state = .unallocated
             stored.reason = unallocatedReason(event, time: time)
             // Remember the cost it would have had, in its own currency, for people reading event.list.
@@ -372,10 +373,11 @@ extension Engine {
             }
             return stored
         }
+        let budgetId = routed.budgetId, budgetCurrency = routed.currency
         let money: Money
         switch inPlace(&pricer, { $0.money(amount, from: currency, to: budgetCurrency, at: time) }) {
         case .failure(let failure):
-            markUnpriced(&stored, event, reason: failure.reason, routed: routed, time: time, &out)
+            markUnpriced(&stored, event, reason: failure.reason, routed: budgetId, time: time, &out)
             return stored
         case .success(let m):
             money = event.kind == .credit ? -m : m  // a CREDIT books a negative cost (docs/ledger.md)
@@ -383,7 +385,7 @@ extension Engine {
         let now = SystemClock.now()
         let booking = ledger.adjust(
             amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
-            eventId: event.id, costTime: time, at: now
+            eventId: event.id, costTime: time, at: now, routed: routed
         )
         if bookInRow && event.kind != .credit && event.correctsEvent == nil {
             stored.booked = true

@@ -90,6 +90,75 @@ struct LedgerInPlaceTests {
         }
     }
 
+    @Test("booking from routing's place (the budget's slot and its history places kept by position) agrees with booking by id, while budgets and allocations come and go", arguments: [4, 5, 6] as [UInt64])
+    func routedBookingAgrees(seed: UInt64) throws {
+        var routed = try makeLedger(inPlace: true)
+        var plain = try makeLedger(inPlace: true)
+        var stream = Stream(state: seed)
+        let start = t("2026-03-01T00:00:00Z")
+        let platforms: [(String, ServiceType)] = [("OpenAI", .api), ("Apify", .scraping), ("AWS", .storage), ("GCP", .processing)]
+        var budgets = ["a", "b", "p"]
+        var hits = 0
+        func both(_ change: (inout Ledger) throws -> Void) throws {
+            try change(&routed)
+            try change(&plain)
+        }
+        for i in 0..<3_000 {
+            let now = start.adding(nanoseconds: Int64(i / 3 * 744 / 1_000) * 3_600_000_000_000 + Int64(stream.next(3_600)) * 1_000_000_000)
+            switch i % 500 {
+            case 100:
+                // A new budget: every kept slot is taken again.
+                let id = "n\(i)"
+                try both { _ = try $0.createBudget(Args([
+                    "name": .string(id), "budgetType": "MONTHLY", "totalAmount": 400, "startDate": "2026-03-01", "parentId": "p",
+                ]), id: id, at: now) }
+                budgets.append(id)
+            case 200:
+                // An allocation no cost uses before the others, then (case 300) removed: the
+                // allocations after it change places, so a kept place must not be used for another
+                // key. The first time, also one the costs use (GCP), at the end.
+                for id in budgets {
+                    if i == 200 {
+                        let gcp: JSONObject = ["budgetId": .string(id), "id": .string("\(id)_gcp"), "platform": "GCP", "serviceType": "PROCESSING", "allocatedAmount": 30]
+                        try both { _ = try $0.addAllocation(Args(gcp), at: now) }
+                    }
+                    let args: JSONObject = ["budgetId": .string(id), "id": .string("\(id)_x\(i)"), "platform": .string("X\(i)"), "serviceType": "OTHER", "allocatedAmount": 1]
+                    try both { _ = try $0.addAllocation(Args(args), at: now) }
+                    try both { ledger in
+                        var b = ledger.budgets[id]!
+                        b.allocations.insert(b.allocations.removeLast(), at: 0)
+                        ledger.budgets[id] = b
+                    }
+                }
+            case 300:
+                for id in budgets {
+                    let x = "\(id)_x\(i - 100)"
+                    try both { _ = try $0.removeAllocation(Args(["budgetId": .string(id), "id": .string(x)]), at: now) }
+                }
+            default: break
+            }
+            let budget = budgets[stream.next(budgets.count)]
+            let (platform, service) = platforms[stream.next(platforms.count)]
+            let amount = Money(nanos: Int128(1 + stream.next(4_000)) * 10_000_000)
+            let target = try #require(routed.routeTarget(budgetId: budget, metadata: nil, time: now))
+            #expect(target.budgetId == budget && target.currency == routed[budget]?.currency)
+            let a = routed.adjust(amount: amount, budgetId: budget, platform: platform, serviceType: service, eventId: "e\(i)", costTime: now, at: now, routed: target)
+            let b = plain.adjust(amount: amount, budgetId: budget, platform: platform, serviceType: service, eventId: "e\(i)", costTime: now, at: now)
+            try #require(a == b, "cost \(i) to \(budget) on \(platform)")
+            if i % 97 == 96 {
+                let x = routed.takeChangedHistory(), y = plain.takeChangedHistory()
+                #expect(Dictionary(x.map { ($0.bucket, $0.amount) }, uniquingKeysWith: +) == Dictionary(y.map { ($0.bucket, $0.amount) }, uniquingKeysWith: +), "history after cost \(i)")
+            }
+            if routed.historyPlaceCache.indices.contains(target.position), routed.historyPlaceCache[target.position] != nil { hits += 1 }
+        }
+        for id in budgets { #expect(routed[id] == plain[id], "budget \(id)") }
+        #expect(Dictionary(routed.historyBuckets.map { ($0.bucket, $0.amount) }, uniquingKeysWith: +)
+            == Dictionary(plain.historyBuckets.map { ($0.bucket, $0.amount) }, uniquingKeysWith: +))
+        // The comparison means something only if the kept places were used.
+        #expect(hits > 2_500)
+        #expect(plain.historyPlaceCache.isEmpty)
+    }
+
     @Test("the changed history is each (key, hour) a cost touched since the last take, with its amount now, once; then nothing")
     func changedHistory() throws {
         var ledger = try makeLedger(inPlace: true)

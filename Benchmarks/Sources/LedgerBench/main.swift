@@ -88,14 +88,13 @@ func bookAll(_ events: [UsageEvent], ledger: inout Ledger) -> (booked: Int, mess
     var total = Money.zero
     for (i, event) in events.enumerated() {
         let time = event.time ?? now
-        guard let budgetId = ledger.route(budgetId: event.budgetId, metadata: event.metadata, time: time),
-              let currency = ledger.currency(ofBudget: budgetId),
+        guard let routed = ledger.routeTarget(budgetId: event.budgetId, metadata: event.metadata, time: time),
               case .priced(let amount, let from, _) = pricer.price(event, at: time),
-              case .success(let money) = pricer.money(amount, from: from, to: currency, at: time)
+              case .success(let money) = pricer.money(amount, from: from, to: routed.currency, at: time)
         else { fatalError("event \(i) not booked") }
         let booking = ledger.adjust(
-            amount: money, budgetId: budgetId, platform: event.platform, serviceType: event.serviceType,
-            eventId: event.id, costTime: time, at: now
+            amount: money, budgetId: routed.budgetId, platform: event.platform, serviceType: event.serviceType,
+            eventId: event.id, costTime: time, at: now, routed: routed
         )
         booked += booking.allocationId == nil ? 0 : 1
         // Alerts (none with these totals) and, below, history buckets taken: both in the checksum.

@@ -48,7 +48,7 @@ extension Catalog {
             }
             guard let model = e["model"]?.stringValue, !model.isEmpty else { throw CatalogError("\(at).model is missing") }
             let from = e["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(e["effectiveFrom"], "\(at).effectiveFrom")
-            let currency = (e["currency"]?.stringValue ?? "USD").uppercased()
+            let currency = UsageEventDecoder.uppercased(e["currency"]?.stringValue ?? "USD")
             if !UsageEventDecoder.isCurrencyCode(currency) { throw CatalogError("\(at).currency must be a 3-letter code") }
             let perRequest: ExactDecimal? = (e["perRequest"] == nil || e["perRequest"]!.isNull)
                 ? nil : try decimal(e["perRequest"], "\(at).perRequest")
@@ -65,8 +65,12 @@ extension Catalog {
             guard let r = item.objectValue, let from = r["from"]?.stringValue, let to = r["to"]?.stringValue else {
                 throw CatalogError("\(at) needs from and to")
             }
+            let rate = try decimal(r["rate"], "\(at).rate")
+            // A rate of 0 would book every converted cost at 0 without a word (§5: never
+            // silently zero); a price of 0 is a choice, a rate of 0 is a mistake.
+            if rate.isZero { throw CatalogError("\(at).rate must be greater than 0") }
             catalog.add(ExchangeRate(
-                from: from.uppercased(), to: to.uppercased(), rate: try decimal(r["rate"], "\(at).rate"),
+                from: UsageEventDecoder.uppercased(from), to: UsageEventDecoder.uppercased(to), rate: rate,
                 effectiveFrom: r["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(r["effectiveFrom"], "\(at).effectiveFrom")
             ))
         }

@@ -164,7 +164,7 @@ public struct Pricer: Sendable {
                 // `requests` is priced by perRequest and needs no unit price; without one it is
                 // a unit without a price (at quantity 0 it is ignored, as any such unit).
                 if entry.perRequest == nil, !quantity.isZero {
-                    return .unpriced(reason: "no price for unit requests of \(event.platform)/\(model)")
+                    return .unpriced(reason: "no price for unit requests of \(event.platform)/\(model) (requests are priced by perRequest, not unitPrices)")
                 }
                 requests = quantity
                 continue

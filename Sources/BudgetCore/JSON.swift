@@ -839,16 +839,27 @@ extension JSONValue {
     /// The byte count of `serializedBytes()` (sorted or not: the same), without building
     /// it; counting stops early once it is over `limit`, and the result is then only
     /// known to be over it.
-    func serializedByteCount(limit: Int = .max) -> Int {
+    ///
+    /// `asStored`: a number with an exponent counts as its canonical spelling
+    /// (`ExactDecimal.canonicalNumberText`), which the stored body has: `1e999` is 1,000
+    /// digits there. (One without an exponent is never longer canonically than as sent.) So a
+    /// limit checked this way at ingest holds again when the stored body is decoded to be
+    /// re-processed (an audit's event whose 179-byte metadata of `1e999`s was accepted, then
+    /// refused at every re-processing as over 16 KiB: UNALLOCATED for good).
+    func serializedByteCount(limit: Int = .max, asStored: Bool = false) -> Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5
-        case .number(let text): return text.utf8.count
+        case .number(let text):
+            if asStored, text.utf8.contains(where: { $0 | 0x20 == UInt8(ascii: "e") }) {
+                return ExactDecimal.canonicalNumberText(text).utf8.count
+            }
+            return text.utf8.count
         case .string(let s): return JSONValue.serializedStringByteCount(s)
         case .array(let elements):
             var total = 1 + Swift.max(elements.count, 1)
             for element in elements {
-                total += element.serializedByteCount(limit: limit)
+                total += element.serializedByteCount(limit: limit, asStored: asStored)
                 if total > limit { return total }
             }
             return total
@@ -856,7 +867,7 @@ extension JSONValue {
             var total = 1 + Swift.max(object.count, 1)
             for entry in object.storage {
                 total += JSONValue.serializedStringByteCount(entry.key) + 1
-                total += entry.value.serializedByteCount(limit: limit)
+                total += entry.value.serializedByteCount(limit: limit, asStored: asStored)
                 if total > limit { return total }
             }
             return total

@@ -19,6 +19,10 @@ extension Ledger {
         }
         let id = try args.string("id", max: EventLimits.maxIdLength) ?? IDs.make("al")
         if id.isEmpty { throw LedgerError(.validationFailed, "id must not be empty") }
+        // Taken in this budget is CONFLICT too, as in another (`validate`), not "appears twice".
+        if let taken = b.allocations.first(where: { $0.id == id }) {
+            throw LedgerError(.conflict, "allocation id \(id) is already used by \(taken.platform)/\(taken.serviceType.rawValue) of budget \(b.id)")
+        }
         b.allocations.append(Allocation(
             id: id, budgetId: b.id, platform: platform, serviceType: serviceType, allocatedAmount: amount,
             priority: try args.enumValue("priority", AllocationPriority.self) ?? .medium, isActive: try args.bool("isActive") ?? true

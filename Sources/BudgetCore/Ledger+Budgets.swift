@@ -223,7 +223,7 @@ extension Ledger {
     }
 
     static func currency(_ args: Args) throws(LedgerError) -> String? {
-        guard let c = try args.string("currency")?.uppercased() else { return nil }
+        guard let c = try args.string("currency").map(UsageEventDecoder.uppercased) else { return nil }
         if !UsageEventDecoder.isCurrencyCode(c) { throw LedgerError(.validationFailed, "currency must be a 3-letter code") }
         return c
     }
@@ -272,7 +272,10 @@ extension Ledger {
                 ))
             }
         }
-        for old in existing where old.spentAmount > .zero && !result.contains(where: { $0.id == old.id }) {
+        // Kept is by platform and serviceType, as matched above, not by id: a new allocation
+        // given the id of one with spend would otherwise drop that spend (an audit's "Renamed"
+        // allocation taking over `al_a`'s id, its OpenAI/API spend gone).
+        for old in existing where old.spentAmount > .zero && !result.contains(where: { $0.hasKey(platform: old.platform, serviceType: old.serviceType) }) {
             throw LedgerError(.conflict, "allocation \(old.platform)/\(old.serviceType.rawValue) has spend and cannot be removed")
         }
         return result

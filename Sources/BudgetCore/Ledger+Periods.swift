@@ -5,7 +5,8 @@ extension Ledger {
     /// linked both ways. A successor whose period has ended too (the daemon was down) is completed
     /// and renewed in turn, so one call brings the chain up to `now`. PAUSED and CANCELLED are
     /// operators' statuses and stay until an operator changes them (CONTRACT §6): a paused budget
-    /// is completed (and renewed) by the first call after it is set ACTIVE again.
+    /// is completed (and renewed) by the first call after it is set ACTIVE again. A COMPLETED
+    /// budget whose `autoRenewal` was turned on afterwards is renewed too (`awaitsRenewal`).
     ///
     /// Returns the budgets created or changed (to persist) and the messages to publish.
     public mutating func rollOver(at now: Timestamp, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
@@ -17,11 +18,13 @@ extension Ledger {
             let id = order[i]
             i += 1
             guard var b = budgets[id], let end = b.period.endExclusive, end <= now,
-                  b.status == .active || b.status == .exceeded else { continue }
-            let previous = b.status
-            b.status = .completed
-            budgets[id] = b
-            messages.append(.status(statusChange(b, from: previous, at: now)))
+                  b.status == .active || b.status == .exceeded || b.awaitsRenewal else { continue }
+            if b.status != .completed {
+                let previous = b.status
+                b.status = .completed
+                budgets[id] = b
+                messages.append(.status(statusChange(b, from: previous, at: now)))
+            }
             changed.append(id)
             guard b.autoRenewal, b.successorId == nil, let next = b.period.successor(type: b.budgetType) else {
                 refreshRoute(id)
@@ -66,9 +69,18 @@ extension Ledger {
         return current
     }
 
-    /// The earliest end among budgets still to be completed (ACTIVE or EXCEEDED): the scheduler
-    /// need not look before it.
+    /// The earliest end among budgets still to be completed (ACTIVE or EXCEEDED) or renewed (a
+    /// COMPLETED budget whose `autoRenewal` was turned on after it completed): the scheduler need
+    /// not look before it.
     public var nextPeriodEnd: Timestamp? {
-        candidates.lazy.filter { $0.status == .active || $0.status == .exceeded }.compactMap(\.endExclusive).min()
+        candidates.lazy.filter { $0.status == .active || $0.status == .exceeded || $0.awaitsRenewal }.compactMap(\.endExclusive).min()
+    }
+}
+
+extension Budget {
+    /// COMPLETED with `autoRenewal` on but no successor (turned on after it completed), and a
+    /// period that has a next one: `rollOver` renews it.
+    var awaitsRenewal: Bool {
+        status == .completed && autoRenewal && successorId == nil && period.successor(type: budgetType) != nil
     }
 }

@@ -138,6 +138,24 @@ public struct Ledger: Sendable {
         routePosition(budgetId: budgetId, metadata: metadata, time: time).map { candidates[$0].id }
     }
 
+    /// Why an explicit budget id routes nowhere at `time` (CONTRACT §4): unknown, or the budget
+    /// of its chain of successors that covers the time is CANCELLED (named, also when it is a
+    /// successor), or none covers it.
+    /// `timeName`: what the time is, in the reason ("costDate").
+    public func unroutedReason(budgetId id: String, time: Timestamp, timeName: String? = nil) -> String {
+        let when = (timeName.map { $0 + " " } ?? "") + time.rfc3339
+        guard var current = candidateIndex[id] else { return "unknown budget \(id)" }
+        var hops = 0
+        while !candidates[current].covers(time), let next = candidates[current].successorId.flatMap({ candidateIndex[$0] }), hops < 10_000 {
+            current = next
+            hops += 1
+        }
+        let b = candidates[current]
+        guard b.covers(time) else { return "budget \(id) does not cover \(when)" }
+        if b.status == .cancelled { return b.id == id ? "budget \(id) is CANCELLED" : "budget \(b.id) (renewing \(id)) is CANCELLED" }
+        return "budget \(id) does not cover \(when)"
+    }
+
     /// `route`'s budget with its currency and its place among the routing candidates, for
     /// `book(…, routed:)`: neither the currency nor the booking then hashes the budget's id
     /// again (issue 8: two of a cost's seven String-keyed lookups, LedgerBench).

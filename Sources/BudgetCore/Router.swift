@@ -86,6 +86,8 @@ public struct RouteCandidate: Sendable, Hashable {
     /// nil when the budget has no selector (or an empty one).
     public var selector: JSONObject?
     public var successorId: String?
+    /// Not for routing: `Budget.awaitsRenewal` (`Ledger.nextPeriodEnd`).
+    public var awaitsRenewal: Bool
     /// Not for routing: the currency a cost routed here is converted to (`Ledger.routeTarget`).
     public var currency: String
     /// Not for routing: the parent, so booking walks a budget's chain without copying budgets.
@@ -100,6 +102,7 @@ public struct RouteCandidate: Sendable, Hashable {
         selector = (b.selector?.count ?? 0) > 0 ? b.selector : nil
         successorId = b.successorId
         currency = b.currency
+        awaitsRenewal = b.awaitsRenewal
         parentId = b.parentId
     }
 

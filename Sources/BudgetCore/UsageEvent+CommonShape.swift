@@ -307,14 +307,18 @@ private struct CommonShapeScanner {
                 member = FlatMember(key: key, value: key, kind: .null)
             default:
                 guard let r = number() else { return false }
+                // With an exponent it may be far longer stored than sent (`1e999`): the general
+                // decoder measures metadata as stored.
+                guard !bytes[r].contains(where: { $0 | 0x20 == UInt8(ascii: "e") }) else { return false }
                 member = FlatMember(key: key, value: r, kind: .number)
             }
             metadataMembers.append(member)
             guard let more = memberEnd() else { return false }
             if !more { break }
         } while true
-        // Serialized (no white space; strings without escapes as they are; numbers as sent),
-        // metadata is at most as long as it was sent: within the limit when the text is.
+        // Serialized (no white space; strings without escapes as they are; numbers without an
+        // exponent canonically, never longer than sent), metadata is at most as long as it was
+        // sent: within the limit when the text is.
         guard position - start <= EventLimits.maxMetadataBytes else { return false }
         hasMetadata = true
         return true

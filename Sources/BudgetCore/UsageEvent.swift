@@ -259,7 +259,9 @@ public enum UsageEventDecoder {
         var metadata: JSONObject?
         if let m = fields[.metadata], !m.isNull {
             guard let metadataObject = m.objectValue else { throw reject("field metadata must be an object") }
-            if m.serializedByteCount(limit: EventLimits.maxMetadataBytes) > EventLimits.maxMetadataBytes {
+            // As stored (numbers spelled canonically): the same limit then holds when the
+            // stored body is decoded again (event.reprocess, a reload).
+            if m.serializedByteCount(limit: EventLimits.maxMetadataBytes, asStored: true) > EventLimits.maxMetadataBytes {
                 throw reject("field metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
             }
             metadata = metadataObject
@@ -357,10 +359,11 @@ public enum UsageEventDecoder {
         s.utf8.count > limit && s.unicodeScalars.count > limit
     }
 
-    /// `s.uppercased()`, without the Unicode machinery for ASCII text (currency codes).
-    static func uppercased(_ s: String) -> String {
+    /// ASCII letters upper-cased, anything else left as it is (currency codes: "ßd" must not
+    /// become the three letters "SSD" and pass the check that follows, as `uppercased()` made it).
+    public static func uppercased(_ s: String) -> String {
         let utf8 = s.utf8
-        guard utf8.count <= 15, utf8.allSatisfy({ $0 < 0x80 }) else { return s.uppercased() }
+        guard utf8.count <= 15, utf8.allSatisfy({ $0 < 0x80 }) else { return s }
         guard utf8.contains(where: { $0 &- UInt8(ascii: "a") < 26 }) else { return s }
         return String(unsafeUninitializedCapacity: utf8.count) { buffer in
             var i = 0
@@ -399,7 +402,7 @@ public enum UsageEventDecoder {
 
     /// Numbers spelled canonically wherever they are (`ExactDecimal.canonicalNumberText`), so
     /// 1.50 and 1.5 compare equal, however many digits they have.
-    static func canonicalize(_ value: JSONValue) -> JSONValue {
+    public static func canonicalize(_ value: JSONValue) -> JSONValue {
         switch value {
         case .number(let text):
             return .number(ExactDecimal.canonicalNumberText(text))

@@ -422,9 +422,7 @@ extension Engine {
 
     func unallocatedReason(_ event: UsageEvent, time: Timestamp) -> String {
         guard let id = event.budgetId else { return "no budget covers \(time.rfc3339)" }
-        guard let b = ledger[id] else { return "unknown budget \(id)" }
-        if b.status == .cancelled { return "budget \(id) is CANCELLED" }
-        return "budget \(id) does not cover \(time.rfc3339)"
+        return ledger.unroutedReason(budgetId: id, time: time)
     }
 
     /// Prices and routes stored events of these states again, a pass per state; returns
@@ -437,7 +435,11 @@ extension Engine {
         for state in states {
             for old in try w.reader.events(inState: state, limit: 100_000) {
                 guard states.count == 1 || seen.insert(old.source + "\u{0}" + old.id).inserted else { continue }
-                guard let event = try? UsageEventDecoder.decode(JSON.parse(old.body)) else {
+                let event: UsageEvent
+                do { event = try UsageEventDecoder.decode(JSON.parse(old.body)) } catch {
+                    // Stored by an older version under rules it no longer passes: it stays as it
+                    // is, said once per re-processing, not silently.
+                    logger.warning("event \(old.source)/\(old.id) cannot be re-processed: its stored body no longer decodes (\(error))")
                     remaining += 1
                     continue
                 }

@@ -191,6 +191,8 @@ extension Engine {
         case "cost.credit":
             return try creditOp(args, w, &out, now: now)
         case "alert.list":
+            // A budget named that does not exist is NOT_FOUND, as for cost.list (not an empty list).
+            if let id = try args.string("budgetId"), ledger[id] == nil { throw ControlFailure(.notFound, "no budget \(id)") }
             let (paged, cursor) = try pageRequest(args)
             if paged {
                 if let cursor, case .alerts = cursor {} else if cursor != nil { throw ControlFailure(.validationFailed, "cursor is not an alert.list cursor") }
@@ -395,10 +397,11 @@ extension Engine {
             return existing.json
         }
         try refuseEventCostID(key)
-        if requested.status == .cancelled { throw ControlFailure(.validationFailed, "budget \(requested.id) is CANCELLED") }
         let costDate = givenDate ?? now
+        // Routed as an event's explicit budgetId (§4), also a CANCELLED head of a renewed chain
+        // whose successor covers the date (as ingest and spend.check do).
         guard let routed = ledger.route(budgetId: requested.id, metadata: nil, time: costDate), let b = ledger[routed] else {
-            throw ControlFailure(.validationFailed, "budget \(requested.id) does not cover costDate \(costDate.rfc3339)")
+            throw ControlFailure(.validationFailed, ledger.unroutedReason(budgetId: requested.id, time: costDate, timeName: "costDate"))
         }
         var metadata: JSONObject?
         if let m = args.object["metadata"], !m.isNull {

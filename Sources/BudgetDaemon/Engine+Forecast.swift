@@ -12,7 +12,7 @@ extension Engine {
         }
         let platform = try args.string("platform")
         let serviceType = try args.enumValue("serviceType", ServiceType.self)
-        let currency = try args.string("currency")?.uppercased() ?? "USD"
+        let currency = try args.string("currency").map(UsageEventDecoder.uppercased) ?? "USD"
         let roots = ledger.budgetsInOrder.filter { $0.parentId == nil && $0.currency == currency }.map(\.id)
         let today = now.civilDate
         let rows = try w.reader.dailySpend(

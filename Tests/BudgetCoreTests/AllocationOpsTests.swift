@@ -65,6 +65,9 @@ private let failures: [AllocationFailure] = [
     AllocationFailure("add: an id another budget uses", "add",
                       ["budgetId": "ops", "id": "al_other", "platform": "Apify", "serviceType": "SCRAPING", "allocatedAmount": 1],
                       .conflict, "allocation id al_other is already used by budget other"),
+    AllocationFailure("add: an id this budget uses", "add",
+                      ["budgetId": "ops", "id": "al_openai", "platform": "Apify", "serviceType": "SCRAPING", "allocatedAmount": 1],
+                      .conflict, "allocation id al_openai is already used by OpenAI/API of budget ops"),
     AllocationFailure("add: serviceType missing", "add", ["budgetId": "ops", "platform": "Apify", "allocatedAmount": 1],
                       .validationFailed, "serviceType is required (API SCRAPING STORAGE PROCESSING MONITORING OTHER)"),
     AllocationFailure("add: amount missing", "add", ["budgetId": "ops", "platform": "Apify", "serviceType": "SCRAPING"],
@@ -257,4 +260,31 @@ struct AllocationOpsTests {
         // lowercases to i and a combining dot): the list holds both kinds.
         #expect(matches == 10)
     }
+
+    @Test("budget.update's allocations keep one with spend by platform and serviceType, not by id: giving its id to another platform is refused, its spend kept (an audit's OpenAI/API spend lost to a 'Renamed' allocation)")
+    func updateCannotDropSpentAllocationByReusingItsId() throws {
+        var ledger = try fixture()
+        let before = ledger["ops"]
+        #expect(throws: LedgerError(.conflict, "allocation OpenAI/API has spend and cannot be removed")) {
+            try ledger.updateBudget(Args(["id": "ops", "allocations": [
+                ["id": "al_openai", "platform": "Renamed", "serviceType": "API", "allocatedAmount": 400],
+            ]]), at: now)
+        }
+        #expect(ledger["ops"] == before)
+        // Matched by platform and serviceType (any case), the allocation and its spend stay.
+        let (b, _) = try ledger.updateBudget(Args(["id": "ops", "allocations": [
+            ["platform": "openai", "serviceType": "API", "allocatedAmount": 500],
+            ["id": "al_new", "platform": "Apify", "serviceType": "SCRAPING", "allocatedAmount": 100],
+        ]]), at: now)
+        #expect(b.allocations.map { "\($0.id) \($0.platform) \($0.spentAmount) \($0.allocatedAmount)" } == ["al_openai OpenAI 300 500", "al_new Apify 0 100"])
+        // Two allocations given one id: refused.
+        #expect(throws: LedgerError(.validationFailed, "allocation id al_x appears twice")) {
+            try ledger.updateBudget(Args(["id": "ops", "allocations": [
+                ["platform": "openai", "serviceType": "API", "allocatedAmount": 500],
+                ["id": "al_x", "platform": "GCP", "serviceType": "PROCESSING", "allocatedAmount": 10],
+                ["id": "al_x", "platform": "AWS", "serviceType": "STORAGE", "allocatedAmount": 10],
+            ]]), at: now)
+        }
+    }
+
 }

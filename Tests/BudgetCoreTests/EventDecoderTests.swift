@@ -197,6 +197,8 @@ struct EventDecoderTests {
         ("time without offset", body(#""time":"2026-03-05T12:00:00""#), "RFC 3339"),
         ("a date as time", body(#""time":"2026-03-05""#), "RFC 3339"),
         ("currency of four letters", body(#""currency":"EURO""#), "3-letter"),
+        ("currency of two letters that upper-case to three", body(#""currency":"ßd""#), "3-letter"),
+        ("currency with a ligature", body(#""currency":"\#u{FB00}x""#), "3-letter"),
         ("negative seq", body(#""seq":-1"#), "seq must be a non-negative integer"),
         ("fractional seq", body(#""seq":6.5"#), "seq must be a non-negative integer"),
         ("negative seq spelled as a decimal", body(#""seq":-6.0"#), "seq must be a non-negative integer"),
@@ -400,4 +402,32 @@ struct EventDecoderTests {
         #expect(String(decoding: IngestAck.bytes(id: "e1", source: "s", status: "ACCEPTED", state: "ALLOCATED", reason: nil), as: UTF8.self)
             == #"{"id":"e1","source":"s","status":"ACCEPTED","state":"ALLOCATED","reason":null}"#)
     }
+
+    @Test("metadata is measured as it is stored: a number with an exponent counts as its canonical digits, so what is accepted decodes again from its stored body (re-processing), in both decoders")
+    func metadataMeasuredAsStored() throws {
+        // `1e999` is 1,000 digits stored: 16 of them fit in 16 KiB, 17 do not.
+        func nested(_ n: Int) -> String {
+            #"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"a":["# + Array(repeating: "1e999", count: n).joined(separator: ",") + "]}}"
+        }
+        func flat(_ n: Int) -> String {
+            #"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"# + (0..<n).map { "\"k\($0)\":1E+999" }.joined(separator: ",") + "}}"
+        }
+        for text in [nested(16), flat(16)] {
+            let accepted = try UsageEventDecoder.decode(bytes: Array(text.utf8))
+            #expect(accepted.canonicalBody.utf8.count > 16_000)
+            let again = try UsageEventDecoder.decode(JSON.parse(accepted.canonicalBody))
+            #expect(again == accepted)
+        }
+        for text in [nested(17), flat(17)] {
+            #expect(throws: EventRejection("field metadata is larger than 16384 bytes", id: "m", source: "")) {
+                try UsageEventDecoder.decode(bytes: Array(text.utf8))
+            }
+            // The one-pass decoder leaves such metadata to the general one.
+            #expect(Array(text.utf8).withUnsafeBufferPointer { UsageEventDecoder.decodeCommonShape($0) } == nil)
+        }
+        // Without an exponent a number is never longer stored than sent: counted as sent.
+        let plain = #"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"a":"# + String(repeating: "9", count: 16_370) + "}}"
+        #expect(throws: Never.self) { try UsageEventDecoder.decode(bytes: Array(plain.utf8), maxBytes: 65_536) }
+    }
+
 }

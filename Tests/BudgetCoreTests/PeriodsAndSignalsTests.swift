@@ -90,6 +90,44 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-07-10T00:00:00Z")) == nil)
     }
 
+    @Test("autoRenewal turned on after a budget completed renews it at the next call (an audit's budget that said autoRenewal true and never renewed), and the chain reaches now")
+    func autoRenewalTurnedOnAfterCompletion() throws {
+        var l = try ledger([("late", monthly("2026-01-01", renew: false))])
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-02-10T00:00:00Z"), makeID: ids.next)
+        #expect(l["late"]?.status == .completed)
+        #expect(l["late"]?.successorId == nil)
+        #expect(l.nextPeriodEnd == nil)
+        _ = try l.updateBudget(Args(["id": "late", "autoRenewal": true]), at: at("2026-03-10T00:00:00Z"))
+        // The scheduler looks now: the ended period awaits its renewal.
+        #expect(l.nextPeriodEnd == at("2026-02-01T00:00:00Z"))
+        let r = l.rollOver(at: at("2026-03-10T00:00:01Z"), makeID: ids.next)
+        // No second status.COMPLETED for "late"; its February successor completes, March's is current.
+        let statuses = r.messages.compactMap { if case .status(let s) = $0 { "\(s.budgetId) \(s.status.rawValue)" } else { nil } }
+        #expect(statuses == ["r1 COMPLETED"])
+        #expect(l["late"]?.successorId == "r1")
+        #expect(l["r2"]?.status == .active)
+        #expect(l["r2"]?.period.startSpec.description == "2026-03-01")
+        #expect(l.nextPeriodEnd == at("2026-04-01T00:00:00Z"))
+        #expect(l.rollOver(at: at("2026-03-10T00:00:02Z"), makeID: ids.next).changed.isEmpty)
+    }
+
+    @Test("an explicit id that routes nowhere says why, naming the CANCELLED budget of its chain that covers the time")
+    func unroutedReasons() throws {
+        var l = try ledger([("jan", monthly("2026-01-01")), ("x", monthly("2026-01-01", renew: false))])
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-03-15T00:00:00Z"), makeID: ids.next)
+        _ = try l.updateBudget(Args(["id": "r1", "status": "CANCELLED"]), at: at("2026-03-15T00:00:00Z"))
+        #expect(l.unroutedReason(budgetId: "jan", time: at("2026-02-10T00:00:00Z")) == "budget r1 (renewing jan) is CANCELLED")
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-02-10T00:00:00Z")) == nil)
+        // The head CANCELLED: its successors still take what they cover (§4's chain).
+        _ = try l.updateBudget(Args(["id": "jan", "status": "CANCELLED"]), at: at("2026-03-15T00:00:00Z"))
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-03-10T00:00:00Z")) == "r2")
+        #expect(l.unroutedReason(budgetId: "jan", time: at("2026-01-10T00:00:00Z")) == "budget jan is CANCELLED")
+        #expect(l.unroutedReason(budgetId: "x", time: at("2026-03-10T00:00:00Z"), timeName: "costDate") == "budget x does not cover costDate 2026-03-10T00:00:00Z")
+        #expect(l.unroutedReason(budgetId: "nope", time: at("2026-03-10T00:00:00Z")) == "unknown budget nope")
+    }
+
     @Test func pausedAndCancelledBudgetsStayPastTheirEndUntilAnOperatorChangesThem() throws {
         var l = try ledger([
             ("p", monthly("2026-01-01", renew: true)), ("c", monthly("2026-01-01", renew: true)),

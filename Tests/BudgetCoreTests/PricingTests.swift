@@ -107,6 +107,19 @@ struct NativeCatalogTests {
         catalog = try loadCatalog(nativeCatalogJSON)
     }
 
+    @Test("an exchange rate of 0 is refused when the catalog loads (it would book converted costs at 0); a price of 0 is fine")
+    func zeroRateRefused() throws {
+        let entry = #"{"platform":"P","model":"m","currency":"EUR","unitPrices":{"u":"0"}}"#
+        #expect(throws: CatalogError("rates[0].rate must be greater than 0")) {
+            try Catalog.load(json: Array(#"{"version":"v","prices":[\#(entry)],"rates":[{"from":"EUR","to":"USD","rate":"0.000"}]}"#.utf8))
+        }
+        let ok = try Catalog.load(json: Array(#"{"version":"v","prices":[\#(entry)],"rates":[{"from":"eur","to":"usd","rate":"1.08"}]}"#.utf8))
+        #expect(ok.rate(from: "EUR", to: "USD", at: Timestamp(nanosecondsSinceEpoch: 0)) == (try ExactDecimal(parsing: "1.08")))
+        #expect(throws: CatalogError("prices[0].currency must be a 3-letter code")) {
+            try Catalog.load(json: Array(#"{"version":"v","prices":[{"platform":"P","model":"m","currency":"ßd","unitPrices":{}}]}"#.utf8))
+        }
+    }
+
     @Test("the native catalog is detected and every entry loaded")
     func loads() throws {
         #expect(catalog.version == "2026-03-01")
@@ -160,8 +173,8 @@ struct NativeCatalogTests {
     static let withoutPerRequest: [(String, String, String, PricingOutcome)] = [
         ("no usage and no per-request price: nothing priced it", "Mistral", "", .unpriced("no usage to price and no per-request price for Mistral/large")),
         ("an empty usage likewise", "Mistral", #""usage":{}"#, .unpriced("no usage to price and no per-request price for Mistral/large")),
-        ("requests without a per-request price", "Mistral", #""usage":{"requests":3}"#, .unpriced("no price for unit requests of Mistral/large")),
-        ("requests without a per-request price, beside a priced unit", "Mistral", #""usage":{"inputTokens":1000,"requests":1}"#, .unpriced("no price for unit requests of Mistral/large")),
+        ("requests without a per-request price", "Mistral", #""usage":{"requests":3}"#, .unpriced("no price for unit requests of Mistral/large (requests are priced by perRequest, not unitPrices)")),
+        ("requests without a per-request price, beside a priced unit", "Mistral", #""usage":{"inputTokens":1000,"requests":1}"#, .unpriced("no price for unit requests of Mistral/large (requests are priced by perRequest, not unitPrices)")),
         ("zero requests without a per-request price", "Mistral", #""usage":{"inputTokens":1000,"requests":0}"#, .cost("0.002")),
         ("a zero quantity is still a usage the catalog prices", "Mistral", #""usage":{"inputTokens":0}"#, .cost("0")),
         ("a per-request price of 0 prices an event without usage at 0", "OpenAI", "", .cost("0")),

@@ -103,7 +103,8 @@ enum ReferenceEventDecoder {
             cost = try moneyAmount(costValue, "cost", reject)
         }
 
-        let currency = try optionalString(object, "currency", reject).map { $0.uppercased() } ?? "USD"
+        // ASCII letters only upper-cased: "ßd" is not "SSD".
+        let currency = try optionalString(object, "currency", reject).map { s in s.unicodeScalars.allSatisfy(\.isASCII) ? s.uppercased() : s } ?? "USD"
         if !isCurrencyCode(currency) { throw reject("field currency must be a 3-letter code") }
 
         var description: String?
@@ -118,7 +119,8 @@ enum ReferenceEventDecoder {
         var metadata: JSONObject?
         if let m = object["metadata"], !m.isNull {
             guard let metadataObject = m.objectValue else { throw reject("field metadata must be an object") }
-            if m.serializedBytes().count > EventLimits.maxMetadataBytes {
+            // As stored: numbers spelled canonically.
+            if UsageEventDecoder.canonicalize(m).serializedBytes().count > EventLimits.maxMetadataBytes {
                 throw reject("field metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
             }
             metadata = metadataObject

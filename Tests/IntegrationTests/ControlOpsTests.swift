@@ -119,6 +119,9 @@ struct ControlOpsTests {
         #expect(first["costDate"]?.stringValue == "2025-01-10T23:00:00Z")
         #expect(first["allocationId"]?.stringValue == s["allocations"]?.arrayValue?.first?["id"]?.stringValue)
         #expect(code(try client.request("cost.list", ["budgetId": "nope"])) == "NOT_FOUND")
+        // alert.list too (it answered [] for a budget that does not exist).
+        #expect(message(try client.request("alert.list", ["budgetId": "nope"])) == "no budget nope")
+        #expect(try client.call("alert.list", ["budgetId": "p"]).arrayValue != nil)
         #expect(code(try client.request("cost.list", ["budgetId": "p", "limit": 0])) == "VALIDATION_FAILED")
         #expect(message(try client.request("cost.list", ["budgetId": "p", "limit": 100_001])) == "limit must be 1...100000")
         #expect(message(try client.request("cost.list", ["budgetId": "p", "from": "2025-01-05", "to": "2025-01-04"])) == "to must not be before from")

@@ -35,6 +35,26 @@ struct TimeTests {
         let ack = try client.sendAck(costEvent("roll-1", cost: "5", budgetId: "b_first"))
         #expect(ack.string("state") == "ALLOCATED")
         #expect(try client.call("budget.get", ["id": current["id"] ?? .null])["totalSpent"]?.numberText == "5")
+        // The head CANCELLED: cost.allocate still follows its chain to this month's budget, as
+        // ingest does (it refused "budget b_first is CANCELLED").
+        _ = try client.call("budget.update", ["id": "b_first", "status": "CANCELLED"])
+        let cost = try client.call("cost.allocate", ["budgetId": "b_first", "platform": "GCP", "serviceType": "PROCESSING", "costAmount": 2])
+        #expect(cost["budgetId"] == current["id"])
+        #expect(try client.call("budget.get", ["id": current["id"] ?? .null])["totalSpent"]?.numberText == "7")
+
+        // autoRenewal turned on after a budget completed: it renews within a tick (it said
+        // autoRenewal true and never renewed).
+        _ = try client.call("budget.create", [
+            "id": "b_late", "name": "Late", "budgetType": "MONTHLY", "totalAmount": .number("100"),
+            "startDate": .string(CivilDate(year: today.year, month: today.month, day: 1)!.addingMonths(-1).description),
+        ])
+        try waitFor { try client.call("budget.get", ["id": "b_late"])["budget"]?["status"]?.stringValue == "COMPLETED" }
+        let renewed = try client.call("budget.update", ["id": "b_late", "autoRenewal": true])
+        #expect(renewed["autoRenewal"]?.boolValue == true)
+        try waitFor { try client.call("budget.get", ["id": "b_late"])["budget"]?["successorId"]?.stringValue != nil }
+        let successor = try client.call("budget.get", ["id": try client.call("budget.get", ["id": "b_late"])["budget"]?["successorId"] ?? .null])
+        #expect(successor["budget"]?["status"]?.stringValue == "ACTIVE")
+        #expect(successor["budget"]?["startDate"]?.stringValue == CivilDate(year: today.year, month: today.month, day: 1)!.description)
     }
 
     @Test func aPeriodThatEndedWhileTheDaemonWasDownIsCompletedAtStart() throws {

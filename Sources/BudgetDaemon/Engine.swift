@@ -68,6 +68,8 @@ public final class Engine: @unchecked Sendable {
     let reloadRequested = Atomic<Bool>(false)
 
     var store: Store!
+    /// Held from before the database opens until after it is closed (`DatabaseLock`).
+    var databaseLock: DatabaseLock?
     var ledger = Ledger()
     /// Set when a batch failed and the ledger could not be rebuilt from the database yet:
     /// nothing is booked until `loadLedger` succeeds.
@@ -177,6 +179,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     func open() throws {
+        databaseLock = try DatabaseLock(databasePath: config.databasePath)
         store = try Store(
             path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true,
             keysPerGeneration: config.keysPerGeneration
@@ -319,6 +322,7 @@ public final class Engine: @unchecked Sendable {
         authenticator?.stop()
         context?.terminate()
         store?.close()
+        databaseLock?.release()
     }
 
     func serve() throws {

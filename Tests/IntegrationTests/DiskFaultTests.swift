@@ -290,6 +290,22 @@ struct DiskFaultTests {
         reportFigures("readOnlyDatabase: \(reports.joined(separator: " "))")
     }
 
+    @Test("a second budgetd on the same database refuses to start, naming the first one's pid; after the first stops, it starts (two daemons on one file ACCEPTED the same event twice and lost one's running totals)")
+    func aSecondDaemonOnTheSameDatabaseRefusesToStart() throws {
+        let dir = try TempDir()
+        let first = try Daemon(dir: dir)
+        let (status, output) = try Self.start(db: dir.file("budgetd.db"))
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("database \(dir.file("budgetd.db")) is in use by another budgetd (pid \(first.process.processIdentifier))"), "\(output)")
+        #expect(!output.contains("ready "))
+        // The first one is untouched and serves on.
+        let client = try Client(first)
+        #expect(try client.call("health")["status"]?.stringValue == "OK")
+        #expect(first.stop() == 0)
+        let again = try Daemon(dir: dir)
+        #expect(again.stop() == 0)
+    }
+
     @Test func anUnopenablePathStopsTheStart() throws {
         let dir = try TempDir()
         for path in ["/nonexistent-\(UUID().uuidString)/budgetd.db", dir.path] {

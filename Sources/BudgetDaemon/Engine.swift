@@ -422,6 +422,13 @@ public final class Engine: @unchecked Sendable {
             let items: [(socket: ZMQSocket, events: PollEvents)] = pending.isEmpty
                 ? [(ingest, .readable), (ingestAck, .readable), (control, .readable)]
                 : [(control, .readable)]
+            if !pending.isEmpty {
+                // Unread meanwhile, the ingest sockets still take new peers: a publisher that
+                // connected while the database failed got no subscription, and all it sent was
+                // dropped by its PUB (an audit's 0 of 50 stored after the recovery).
+                try? ingest.processCommands()
+                try? ingestAck.processCommands()
+            }
             let ready = try poll(items, signal: commitInProgress ? commitDone : nil, timeoutMilliseconds: waitMs).events
             let batch = ready.contains(where: { $0.contains(.readable) }) ? try take(includeIngest: pending.isEmpty) : []
             // Pipeline: hand the new batch to the decode thread, then stage the one decoded

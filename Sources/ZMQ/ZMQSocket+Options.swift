@@ -119,6 +119,14 @@ extension ZMQSocket {
         try value.withUnsafeBytes { try setBufferOption(option, $0, "option \(option)") }
     }
 
+    /// Lets the socket handle what its I/O thread has for it (a new peer's pipe, a peer's
+    /// subscription) without receiving a message: reading `ZMQ_EVENTS` does that. A SUB socket
+    /// that is never read nor polled never attaches a new publisher's pipe, so it never sends
+    /// that publisher its subscription, and the publisher drops everything it sends.
+    public func processCommands() throws {
+        _ = try intOption(ZMQ_EVENTS)
+    }
+
     /// Reads any integer (C `int`) option by its libzmq number, such as
     /// `ZMQ_SNDHWM` or `ZMQ_EVENTS`.
     public func intOption(_ option: Int32) throws -> Int32 {

@@ -14,18 +14,70 @@ import Darwin
 enum Console {
     /// Writes `line` and a newline to standard output.
     static func out(_ line: String) {
-        write(line + "\n", to: 1)
+        write(visible(line) + "\n", to: 1)
     }
 
     /// Writes `line` and a newline to standard error.
     static func err(_ line: String) {
-        write(line + "\n", to: 2)
+        write(visible(line) + "\n", to: 2)
     }
 
     /// Writes several lines with one system call where possible (tables).
     static func out(lines: [String]) {
         guard !lines.isEmpty else { return }
-        write(lines.joined(separator: "\n") + "\n", to: 1)
+        write(lines.map(visible).joined(separator: "\n") + "\n", to: 1)
+    }
+
+    /// `line` with every control character (C0, DEL, C1, so also a newline) written as its
+    /// `\u00XX` escape, but for budgetctl's own colours (SGR sequences, `ESC [ digits ; m`, which
+    /// change nothing but colour): text from publishers (ids, sources, models, descriptions,
+    /// alert messages that quote them) reaches an operator's terminal, and an escape sequence in
+    /// it could clear the screen, set the title or forge lines (an audit's "FAKE: all budgets
+    /// OK"). Table cells escape every control character, SGR too (`Format.cell`). The escape
+    /// is also JSON's, so `--json` output stays valid (JSON escapes C0 itself).
+    static func visible(_ line: String) -> String {
+        guard line.unicodeScalars.contains(where: isControl) else { return line }
+        let scalars = Array(line.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < scalars.count {
+            let scalar = scalars[i]
+            if scalar == "\u{1B}", let end = sgrEnd(scalars, from: i) {
+                out.append(contentsOf: scalars[i...end])
+                i = end + 1
+                continue
+            }
+            out.append(contentsOf: isControl(scalar) ? escaped(scalar).unicodeScalars : String(scalar).unicodeScalars)
+            i += 1
+        }
+        return String(out)
+    }
+
+    /// Every control character of `text` escaped, SGR sequences too.
+    static func escapingAll(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            out.append(contentsOf: isControl(scalar) ? escaped(scalar).unicodeScalars : String(scalar).unicodeScalars)
+        }
+        return String(out)
+    }
+
+    private static func escaped(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    }
+
+    /// The index of the `m` ending an SGR sequence `ESC [ [0-9;]* m` that starts at `start`.
+    private static func sgrEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int? {
+        guard start + 2 < scalars.count, scalars[start + 1] == "[" else { return nil }
+        var j = start + 2
+        while j < scalars.count, scalars[j] == ";" || ("0"..."9").contains(scalars[j]) { j += 1 }
+        return j < scalars.count && scalars[j] == "m" ? j : nil
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     private static func write(_ text: String, to descriptor: CInt) {
@@ -118,7 +170,9 @@ enum Format {
         guard let value else { return "-" }
         switch value {
         case .null: return "-"
-        case .string(let text): return text.isEmpty ? "-" : text
+        // Publishers' text: control characters escaped, so columns line up and nothing in it
+        // acts on the terminal (`Console.visible`).
+        case .string(let text): return text.isEmpty ? "-" : Console.escapingAll(text)
         case .number(let text): return text
         case .bool(let flag): return flag ? "yes" : "no"
         case .array, .object: return value.serialized(sortedKeys: false)

@@ -111,7 +111,7 @@ struct BudgetdCommand: AsyncParsableCommand {
                 handler.logLevel = level
                 return handler
             }
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = EscapingLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -36,7 +36,9 @@ struct JournalLogHandler: LogHandler {
         for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
         // One record per line: a newline inside a message would start a new journal entry at
         // the default priority.
-        line = line.replacingOccurrences(of: "\n", with: " ") + "\n"
+        // Other control characters are escaped as in the plain handler (an escape sequence in
+        // a publisher's source would otherwise reach `journalctl`'s terminal).
+        line = EscapingLogHandler.escaped(line.replacingOccurrences(of: "\n", with: " ")) + "\n"
         writeStandardError(line)
     }
 

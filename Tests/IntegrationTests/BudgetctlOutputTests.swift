@@ -181,6 +181,29 @@ struct BudgetctlOutputTests {
         #expect(try cli(["budget", "show", "b_idle"]) == (try client.call("budget.get", ["id": "b_idle"])))
     }
 
+    @Test("text from publishers reaches the terminal with its control characters escaped (an audit's escape sequences cleared the screen and forged a line); --json stays the daemon's result")
+    func controlCharactersAreEscaped() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let evil = "x\u{1B}[2J\u{1B}]0;owned\u{07}\u{9B}31m\nFAKE\u{7F}"
+        let ack = try client.sendAck(.object(JSONObject([
+            ("id", .string(evil)), ("source", .string(evil)), ("platform", "OpenAI"), ("serviceType", "API"),
+            ("model", .string(evil)), ("usage", .object(JSONObject([("inputTokens", .number("1"))]))),
+        ])))
+        #expect(ack.string("state") == "UNPRICED")
+        let list = try budgetctl(["events", "list", "--control", daemon.control])
+        #expect(list.status == 0)
+        let escaped = #"x\u001B[2J\u001B]0;owned\u0007\u009B31m\u000AFAKE\u007F"#
+        #expect(!list.out.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) }, "\(list.out)")
+        #expect(list.out.contains(escaped), "\(list.out)")
+        // Two lines: the header and the event (the newline in it did not make a third).
+        #expect(list.out.split(separator: "\n").count == 2, "\(list.out)")
+        let json = try budgetctl(["events", "list", "--json", "--control", daemon.control])
+        #expect(try JSON.parse(json.out) == (try client.call("event.list")))
+    }
+
     // MARK: events send
 
     @Test func eventsSendLandsFireAndForgetAndReliably() throws {

@@ -381,6 +381,23 @@ struct OperationsTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("a publisher's source with a newline and an escape sequence cannot forge a log line: the gap warning escapes them")
+    func logLinesEscapeControlCharacters() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        let client = try Client(daemon)
+        let source = "pub\n2026-12-01T00:00:00+0000 critical budgetd: FORGED\u{1B}[2J"
+        for (id, seq) in [("f1", "1"), ("f2", "9")] {
+            #expect(try client.sendAck(costEvent(id, cost: "1", source: source, extra: [("seq", .number(seq))])).string("status") == "ACCEPTED")
+        }
+        try waitFor { daemon.stderr.contains("sequence gap from") }
+        #expect(daemon.stop() == 0)
+        let lines = daemon.stderr.split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix("2026-12-01T00:00:00+0000 critical") }, "\(daemon.stderr)")
+        #expect(daemon.stderr.contains(#"sequence gap from pub\u000A2026-12-01T00:00:00+0000 critical budgetd: FORGED\u001B[2J: 1 then 9"#), "\(daemon.stderr)")
+        #expect(!daemon.stderr.unicodeScalars.contains("\u{1B}"))
+    }
+
     /// GRDB's WAL set-up once reset the configured mode to NORMAL unnoticed: the daemon says
     /// which mode its commits run at, as the store read it back from SQLite.
     @Test("stats.process.synchronous: FULL by default, NORMAL when configured so")

@@ -70,6 +70,7 @@ public final class Engine: @unchecked Sendable {
     var store: Store!
     /// Held from before the database opens until after it is closed (`DatabaseLock`).
     var databaseLock: DatabaseLock?
+    var warnedSeqFloor = false
     var ledger = Ledger()
     /// Set when a batch failed and the ledger could not be rebuilt from the database yet:
     /// nothing is booked until `loadLedger` succeeds.
@@ -261,7 +262,14 @@ public final class Engine: @unchecked Sendable {
     /// rebuilding it is cheaper than copying a snapshot of every budget before every batch).
     func loadLedger(settings: AlertSettings) throws {
         let (budgets, lastSeq, unpriced) = try store.read { r in (try r.budgets(), try r.lastSeq(), try r.unpricedAlerts()) }
-        var fresh = Ledger(budgets: budgets, lastSeq: lastSeq)
+        // Not below what the previous daemon on this database published (`DatabaseLock`): a
+        // database restored from a backup goes on after it, leaving a gap, instead of reusing seqs.
+        let floor = databaseLock?.previousLastSeq ?? 0
+        if floor > lastSeq && !warnedSeqFloor {
+            logger.warning("database \(config.databasePath) ends at seq \(lastSeq), but seq \(floor) was published from it before (restored from a backup?): seq goes on from \(floor), and \(lastSeq + 1)…\(floor) are not in outbound.list")
+            warnedSeqFloor = true
+        }
+        var fresh = Ledger(budgets: budgets, lastSeq: max(lastSeq, floor))
         for u in unpriced { fresh.rememberUnpricedAlert(platform: u.platform, model: u.model, month: u.month) }
         fresh.settings = settings
         ledger = fresh
@@ -321,6 +329,8 @@ public final class Engine: @unchecked Sendable {
         // left without its handler.
         authenticator?.stop()
         context?.terminate()
+        // The last seq published, for a restore of this database (`DatabaseLock`).
+        if store != nil { databaseLock?.record(lastSeq: ledger.lastSeq) }
         store?.close()
         databaseLock?.release()
     }
@@ -587,6 +597,7 @@ public final class Engine: @unchecked Sendable {
             ("intervalMs", .number(config.heartbeatIntervalMs)),
         ]))
         publish(topic: "heartbeat", payload: payload.serializedBytes())
+        databaseLock?.record(lastSeq: ledger.lastSeq)
         nextHeartbeat = now.adding(nanoseconds: Int64(config.heartbeatIntervalMs) * 1_000_000)
     }
 

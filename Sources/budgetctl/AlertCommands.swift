@@ -272,6 +272,11 @@ struct TailFollower {
                 if let lastSeq {
                     if seq > lastSeq {
                         try recover(reason: "heartbeat lastSeq \(seq)")
+                    } else if seq < lastSeq {
+                        // Behind what was seen (its database replaced, or --since-seq past its
+                        // end): its next messages would be taken as seen and dropped unsaid.
+                        Console.err("warning: \(publish) is at seq \(seq), before seq \(lastSeq) seen (its database replaced, or --since-seq past its end?): following from seq \(seq)")
+                        self.lastSeq = seq
                     }
                 } else {
                     lastSeq = seq

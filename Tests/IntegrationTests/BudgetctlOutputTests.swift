@@ -312,6 +312,16 @@ struct BudgetctlOutputTests {
             5 status.EXCEEDED Tail ACTIVE -> EXCEEDED (spent 150.00 of 100.00)
 
             """)
+
+        // Past the daemon's end: the heartbeat says so, and tail follows from there instead of
+        // dropping the next messages as already seen (it printed nothing, without a word).
+        let ahead = try RunningBudgetctl(tailArgs + ["--since-seq", "999", "--count", "1", "--json"])
+        defer { ahead.stop() }
+        #expect(ahead.waitForError(containing: "is at seq 5, before seq 999 seen"), "\(ahead.errorText)")
+        let second = try makeBudget(client, name: "Tail2", total: "100")
+        _ = try client.sendAck(costEvent("t-2", cost: "85", budgetId: second))
+        #expect(ahead.wait(seconds: 10) == 0)
+        #expect(try JSON.parse(ahead.outputText.trimmingCharacters(in: .newlines))["seq"]?.numberText == "6", "\(ahead.outputText)")
     }
 
     @Test func alertsTailPrintsAlertsAsTheyHappen() throws {

@@ -426,6 +426,37 @@ struct LedgerOpsTests {
         #expect(try client.call("health")["status"]?.stringValue == "OK")
     }
 
+    @Test("a database restored from a backup goes on numbering seq after what was published from it, not from the backup's last seq (an audit's restore reused seq 4–6 and alert ids, and alerts tail dropped them)")
+    func aRestoredDatabaseDoesNotReuseSeq() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let budgets = try (0..<3).map { try makeBudget(client, name: "B\($0)", total: "10") }
+        // seq 1, 2: THRESHOLD_80 and _90 of the first budget; then the backup.
+        #expect(try client.sendAck(costEvent("a", cost: "9", budgetId: budgets[0])).string("status") == "ACCEPTED")
+        let backup = dir.file("backup.db")
+        _ = try client.call("backup.create", ["path": .string(backup)])
+        // seq 3, 4 after it, then the stop.
+        #expect(try client.sendAck(costEvent("b", cost: "9", budgetId: budgets[1])).string("status") == "ACCEPTED")
+        try waitFor { try client.call("stats")["lastSeq"]?.numberText == "4" }
+        #expect(daemon.stop() == 0)
+        // The restore (docs/ledger.md): the backup copied over the database, its log removed.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.file("budgetd.db") + suffix) }
+        try FileManager.default.copyItem(atPath: backup, toPath: dir.file("budgetd.db"))
+        daemon = try Daemon(dir: dir)
+        client = try Client(daemon)
+        #expect(try client.call("stats")["lastSeq"]?.numberText == "4")
+        #expect(try client.call("outbound.list", ["sinceSeq": 0]).arrayValue?.count == 2)
+        let sub = try client.subscriber(topics: ["alert."])
+        #expect(try client.sendAck(costEvent("c", cost: "9", budgetId: budgets[2])).string("status") == "ACCEPTED")
+        let first = try #require(try client.next(sub, timeoutMs: 5_000))
+        #expect(first.payload["seq"]?.numberText == "5")
+        #expect(first.payload["id"]?.stringValue == "a_5")
+        #expect(try client.call("outbound.list", ["sinceSeq": 2]).arrayValue?.compactMap { $0["seq"]?.numberText } == ["5", "6"])
+        try waitFor { daemon.stderr.contains("but seq 4 was published from it before") }
+        #expect(daemon.stop() == 0)
+    }
+
     /// A database of ~40 MB (15 KB of metadata per event), so a copy takes a while.
     private func bigDatabase(_ client: Client, budget: String, events n: Int) throws {
         let filler = String(repeating: "x", count: 15_000)

@@ -91,7 +91,16 @@ public final class ZMQSocket: @unchecked Sendable {
     ///   ``ZMQError/Code/protocolNotSupported`` for an unknown transport, ...).
     public func bind(_ endpoint: String) throws {
         let socket = openHandle
+        try enableIPv6IfNeeded(endpoint)
         try zmqCheck("zmq_bind(\(endpoint))") { zmq_bind(socket, endpoint) }
+    }
+
+    /// An IPv6 literal (`tcp://[::1]:7603`) needs `ZMQ_IPV6` on the socket: without it libzmq
+    /// fails with "No such device" (an audit's `[::1]` endpoint that `--check-config` passed
+    /// and the start refused). Set for such endpoints only, so IPv4 ones stay as they were.
+    private func enableIPv6IfNeeded(_ endpoint: String) throws {
+        guard endpoint.hasPrefix("tcp://"), endpoint.dropFirst(6).contains("[") else { return }
+        try setFixedOption(ZMQ_IPV6, 1 as CInt, "ZMQ_IPV6")
     }
 
     /// Stops listening on an endpoint bound with ``bind(_:)``.
@@ -112,6 +121,7 @@ public final class ZMQSocket: @unchecked Sendable {
     /// - Throws: ``ZMQError`` for a malformed or unsupported endpoint.
     public func connect(_ endpoint: String) throws {
         let socket = openHandle
+        try enableIPv6IfNeeded(endpoint)
         try zmqCheck("zmq_connect(\(endpoint))") { zmq_connect(socket, endpoint) }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZMQ
 
@@ -26,6 +27,21 @@ struct SocketTests {
             // And back the other way.
             try left.send([frame("x"), [], frame("z")])
             #expect(try right.receive() == [frame("x"), [], frame("z")])
+        }
+    }
+
+    /// Needs ::1 (a loopback with IPv6); skipped where the kernel has none.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/net/if_inet6"), "no IPv6 here"))
+    func anIPv6LiteralEndpointBindsAndConnects() throws {
+        try withZMQ { zmq in
+            let pull = try zmq.socket(.pull)
+            let push = try zmq.socket(.push)
+            try pull.bind("tcp://[::1]:*")
+            let endpoint = try pull.lastEndpoint
+            #expect(endpoint.hasPrefix("tcp://[::1]:"))
+            try push.connect(endpoint)
+            try push.send([frame("six")])
+            #expect(try pull.receive() == [frame("six")])
         }
     }
 

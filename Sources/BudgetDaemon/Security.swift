@@ -34,7 +34,10 @@ struct SecurityKeys: Sendable {
     /// Reads the key files; a missing file or a bad key is an error naming the file.
     static func load(_ c: SecurityConfiguration) throws -> SecurityKeys {
         guard let secretPath = c.secretKeyPath else { throw ConfigurationError("CURVE needs --curve-secret-key") }
-        let secret = try keys(in: secretPath).first ?? ""
+        let lines = try keys(in: secretPath)
+        // One key per file (CONTRACT §8): a second line is a mistake (which key would it be?).
+        if lines.count > 1 { throw ConfigurationError("\(secretPath) holds \(lines.count) lines; a secret key file holds one Z85 key") }
+        let secret = lines.first ?? ""
         let server: CurveKeyPair
         do { server = try CurveKeyPair(secretKey: secret) } catch {
             throw ConfigurationError("\(secretPath) does not hold a Z85 CURVE secret key (40 characters)")
@@ -131,5 +134,32 @@ extension DaemonConfiguration {
     public func check() throws {
         if let path = pricesPath { _ = try Engine.loadCatalog(path: path) }
         if security.isEnabled { _ = try SecurityKeys.load(security) }
+        if let problem = Self.databaseProblem(databasePath) { throw ConfigurationError("database \(databasePath): \(problem)") }
+    }
+
+    /// Why the start could not open or create the database at `path`, as far as can be told
+    /// without opening it (a running daemon may hold it): not a regular file, not readable and
+    /// writable, not an SQLite file; or, when it does not exist, a directory that is missing or
+    /// not writable. nil when it looks usable. (`--check-config` passed all of these, and the
+    /// start then failed: an audit.)
+    static func databaseProblem(_ path: String) -> String? {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return "is a directory" }
+            if (st.st_mode & S_IFMT) != S_IFREG { return "is not a regular file" }
+            if access(path, R_OK | W_OK) != 0 { return "cannot be read and written by this user (\(String(cString: strerror(errno))))" }
+            guard st.st_size > 0 else { return nil }
+            guard let f = fopen(path, "rb") else { return "cannot be opened (\(String(cString: strerror(errno))))" }
+            defer { fclose(f) }
+            var header = [UInt8](repeating: 0, count: 16)
+            let n = fread(&header, 1, 16, f)
+            return n == 16 && header == Array("SQLite format 3\0".utf8) ? nil : "is not an SQLite database"
+        }
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var dirStat = stat()
+        guard stat(directory, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR else { return "its directory \(directory) does not exist" }
+        if access(directory, W_OK | X_OK) != 0 { return "cannot be created: its directory \(directory) is not writable by this user" }
+        return nil
     }
 }

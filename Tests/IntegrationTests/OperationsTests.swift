@@ -607,6 +607,27 @@ struct OperationsTests {
         #expect(start.output.contains(message), "\(start.output)")
     }
 
+    @Test("--check-config refuses a database the start could not open: a missing directory, a directory, a file that is not SQLite (they passed, and the start failed)")
+    func checkConfigLooksAtTheDatabase() throws {
+        let dir = try TempDir()
+        try Data("not a database at all, no".utf8).write(to: URL(fileURLWithPath: dir.file("junk.db")))
+        for (path, message) in [
+            (dir.file("nodir/x.db"), "its directory \(dir.file("nodir")) does not exist"),
+            (dir.path, "is a directory"),
+            (dir.file("junk.db"), "is not an SQLite database"),
+        ] {
+            let check = try runBudgetd(["--check-config", "--db", path])
+            #expect(check.status == 1, "\(path): \(check.output)")
+            #expect(check.output.contains("database \(path): \(message)"), "\(check.output)")
+        }
+        // A new file in a writable directory, and an existing database, are fine.
+        #expect(try runBudgetd(["--check-config", "--db", dir.file("new.db")]).status == 0)
+        let daemon = try Daemon(dir: dir)
+        #expect(daemon.stop() == 0)
+        let existing = try runBudgetd(["--check-config", "--db", dir.file("budgetd.db")])
+        #expect(existing.status == 0, "\(existing.output)")
+    }
+
     @Test("ephemeral ports may repeat, and ipc and IPv6 endpoints pass the check")
     func goodEndpoints() throws {
         let ok = try runBudgetd([

@@ -187,12 +187,39 @@ struct SecurityTests {
         #expect(try run(Products.budgetctl, ["health", "--control", daemon.control, "--timeout", "2"]).0 == 2)
     }
 
+    @Test("with CURVE on, an ipc control endpoint (guarded by the file system, not CURVE) serves its clients as operators; it answered UNAUTHORIZED to every op")
+    func ipcControlIsAnOperatorsEndpoint() throws {
+        let dir = try TempDir()
+        let k = Keys()
+        try write("\(k.server.secretKey)\n", dir.file("server.key"))
+        try write("\(k.operatorKey.publicKey)\n", dir.file("operators.txt"))
+        let daemon = try Daemon(dir: dir, extraArgs: [
+            "--curve-secret-key", dir.file("server.key"), "--curve-operators", dir.file("operators.txt"),
+            "--control", "ipc://\(dir.file("control.sock"))",
+        ])
+        defer { #expect(daemon.stop() == 0) }
+        #expect(daemon.control == "ipc://\(dir.file("control.sock"))")
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let req = try connect(context, .req, to: daemon.control, server: k.server, as: nil)
+        defer { req.close() }
+        #expect(try request(req, "health")?["result"]?["status"]?.stringValue == "OK")
+        let created = try request(req, "budget.create", ["name": "Local", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-01-01"])
+        #expect(created?["ok"]?.boolValue == true, "\(created?.serialized() ?? "no reply")")
+    }
+
     @Test func badKeyFilesStopTheDaemonWithAMessage() throws {
         let dir = try TempDir()
         try write("not a key\n", dir.file("server.key"))
         let check = try runProcess(Products.budgetd, ["--check-config", "--curve-secret-key", dir.file("server.key")])
         #expect(check.status == 1)
         #expect(check.err.contains("server.key"))
+        // One key per file: a second key (or any second line) is refused, not ignored.
+        let pair = try CurveKeyPair.generate(), other = try CurveKeyPair.generate()
+        try write("\(pair.secretKey)\n\(other.secretKey)\n", dir.file("two.key"))
+        let two = try runProcess(Products.budgetd, ["--check-config", "--curve-secret-key", dir.file("two.key")])
+        #expect(two.status == 1)
+        #expect(two.err.contains("two.key holds 2 lines; a secret key file holds one Z85 key"), "\(two.err)")
         // Allow lists without a server key would be a false sense of security: refused.
         #expect(try runProcess(Products.budgetd, ["--check-config", "--curve-operators", dir.file("server.key")]).status == 1)
     }

@@ -61,11 +61,23 @@ struct Stats: Sendable {
         return last
     }
 
-    /// Reasons are grouped by their first words so the map stays small ("field cost: negative amount" → "field cost").
+    /// Reasons are grouped by their stable first words, before the first `:`, `"` or `,` (what
+    /// follows names the client's value: "field cost: negative amount" → "field cost", `invalid
+    /// serviceType "BAD17"` → "invalid serviceType"), at most 80 characters, and at most
+    /// `maxReasonKeys` of them (then "other"): a publisher's distinct bad values made a key each,
+    /// without bound, in memory, `stats` and the metrics (an audit's 1,105 keys).
     mutating func countRejection(_ reason: String) {
         rejected += 1
-        let key = reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? reason
-        rejectedByReason[key, default: 0] += 1
+        rejectedByReason[Self.reasonKey(reason, known: rejectedByReason), default: 0] += 1
+    }
+
+    static let maxReasonKeys = 256
+
+    static func reasonKey(_ reason: String, known: [String: Int64]) -> String {
+        var stem = reason.prefix { $0 != ":" && $0 != "\"" && $0 != "," }
+        while stem.last == " " { stem.removeLast() }
+        let key = String((stem.isEmpty ? "unreadable" : stem).prefix(80))
+        return known[key] != nil || known.count < maxReasonKeys ? key : "other"
     }
 
     func json(lastSeq: Int64, process: ProcessFigures? = nil) -> JSONValue {

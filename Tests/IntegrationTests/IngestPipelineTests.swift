@@ -215,6 +215,31 @@ extension IngestPipelineTests {
         }
     }
 
+    @Test("rejections are counted by the stable part of their reason, not by the client's value in it, and the map is bounded (an audit's 1,105 keys of `invalid serviceType \"BADn\"`)")
+    func rejectionReasonsAreBounded() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let n = 300
+        for i in 0..<n {
+            try client.publish(.object(JSONObject([("id", .string("r\(i)")), ("platform", "P"), ("serviceType", .string("BAD\(i)"))])))
+        }
+        // Reasons that name a field of the client's in their stem ("field x7 is longer than 256
+        // characters"): 255 more keys make 256, the rest are "other".
+        let long = String(repeating: "y", count: 300)
+        for i in 0..<n {
+            try client.publish(.object(JSONObject([
+                ("id", .string("k\(i)")), ("platform", "P"), ("serviceType", "API"), ("cost", "1"), ("x\(i)", .string(long)),
+            ])))
+        }
+        try waitFor { try client.call("stats")["rejected"]?.numberText == "\(2 * n)" }
+        let byReason = try #require(try client.call("stats")["rejectedByReason"]?.objectValue)
+        #expect(byReason["invalid serviceType"]?.numberText == "\(n)", "\(byReason)")
+        #expect(byReason.count == 257, "\(byReason.count) keys")
+        #expect(byReason["other"]?.numberText == "\(n - 255)")
+    }
+
     @Test func bodiesAndKeysCompareByCodePoint() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -376,7 +376,8 @@ public enum UsageEventDecoder {
     }
 
     /// A CloudEvents 1.0 structured-mode event (CONTRACT §2): `id`, `source`, `time` come from
-    /// the envelope and every other field from `data`, which must be a JSON object.
+    /// the envelope (from `data` when the envelope has none) and every other field from `data`,
+    /// which must be a JSON object.
     static func flattenCloudEvent(_ envelope: JSONObject) throws(EventRejection) -> JSONObject {
         let id = envelope["id"]?.stringValue
         let source = envelope["source"]?.stringValue
@@ -393,8 +394,11 @@ public enum UsageEventDecoder {
         guard let data = envelope["data"]?.objectValue else {
             throw reject("CloudEvents data must be a JSON object holding the usage event")
         }
+        // The envelope's id, source and time win; one the envelope leaves out (`time` and, though
+        // CloudEvents requires it, `source`) is taken from `data` rather than dropped (an audit's
+        // event dated when received, and its source lost to the "" of sourceless publishers).
         var flat = data
-        for key in ["id", "source", "time"] {
+        for key in ["id", "source", "time"] where envelope[key] != nil {
             flat[key] = envelope[key]
         }
         return flat

@@ -267,6 +267,15 @@ struct EventDecoderTests {
             {"specversion":"1.0","id":"ce-2","source":"s","type":"usage","data_base64":"eyJ9"}
             """))
         #expect(base64.reason.contains("data_base64"))
+        // What the envelope leaves out comes from data (a missing envelope time dropped data's:
+        // the event was dated when received); what it has wins.
+        let partial = try decode("""
+            {"specversion":"1.0","id":"ce-3","type":"usage",
+             "data":{"id":"other","source":"pub-A","time":"2026-03-05T12:00:00Z","platform":"OpenAI","serviceType":"API","cost":"1"}}
+            """)
+        #expect(partial.id == "ce-3")
+        #expect(partial.source == "pub-A")
+        #expect(partial.time?.rfc3339 == "2026-03-05T12:00:00Z")
     }
 
     // MARK: Canonical body (DUPLICATE comparison)

@@ -242,7 +242,8 @@ enum ReferenceEventDecoder {
             throw reject("CloudEvents data must be a JSON object holding the usage event")
         }
         var flat = data
-        for key in ["id", "source", "time"] {
+        // (From data when the envelope has none: a change kept in both decoders.)
+        for key in ["id", "source", "time"] where envelope[key] != nil {
             flat[key] = envelope[key]
         }
         return flat

@@ -566,16 +566,39 @@ extension ExactDecimal {
     /// for comparing bodies (CONTRACT §2: "the spelling of equal decimals does not matter"):
     /// equal values, however many digits, get the same text.
     ///
-    /// A value `init(parsing:)` takes is written as its `description` (`0.006`, `4065`). One
-    /// with more significant digits than an `Int128` holds is written the same way from its
+    /// A value whose plain spelling needs at most ``canonicalPaddingLimit`` zeros beyond its
+    /// significant digits (every amount, price and quantity in practice) is written without an
+    /// exponent: as its
+    /// `description` (`0.006`, `4065`) when `init(parsing:)` takes it, else the same way from its
     /// digits (`12345678901234567890123456789012345678901`, resent as `…901.0` or `1.2…901e40`,
-    /// is the same number). One whose normalized exponent is beyond ±``parsedExponentLimit``
-    /// is written as its significant digits, `e` and that exponent (`1e1001`, `-25e-2000`),
-    /// so it is not expanded into thousands of zeros. A literal whose exponent has more than
-    /// 18 digits, or that is not a JSON number, is returned as it is.
+    /// is the same number). Any other is written as its significant digits, `e` and that
+    /// exponent (`1e999`, `-25e-2000`), so a short literal does not become hundreds of stored
+    /// digits (`1e999` was 1,000 digits in the stored body: a 48 KB message of them stored 8 MB,
+    /// an audit found). A literal whose exponent has more than 18 digits, or that is not a JSON
+    /// number, is returned as it is.
     public static func canonicalNumberText(_ literal: UnsafeBufferPointer<UInt8>) -> String {
-        if case .success(let d) = parse(literal) { return d.description }
+        if case .success(let d) = parse(literal) {
+            // As parsed, an exponent in -40...2 cannot need over 40 zeros (normalizing only
+            // raises it, by at most the mantissa's 38 trailing zeros): every common number,
+            // without normalizing it twice (issue 8, DecodeBench).
+            if d.exponent >= -canonicalPaddingLimit && d.exponent <= 2 { return d.description }
+            let n = d.normalized
+            if n.mantissa == 0 { return "0" }
+            let digits = String(n.mantissa.magnitude).utf8.count
+            if paddingZeros(digits: digits, exponent: n.exponent) <= canonicalPaddingLimit { return d.description }
+            return "\(n.mantissa)e\(n.exponent)"
+        }
         return canonicalDigits(literal) ?? String(decoding: literal, as: UTF8.self)
+    }
+
+    /// Canonical number text is plain when it needs at most this many zeros beyond the
+    /// significant digits (`canonicalNumberText`), so it is at most 42 bytes longer than they are.
+    public static let canonicalPaddingLimit = 40
+
+    /// The zeros a plain spelling of `digits` significant digits × 10^`exponent` adds to them:
+    /// trailing ones for a positive exponent, leading ones after `0.` for a small value.
+    static func paddingZeros(digits: Int, exponent: Int) -> Int {
+        exponent >= 0 ? exponent : max(0, -exponent - digits)
     }
 
     /// `canonicalNumberText` for a `String`.
@@ -632,7 +655,7 @@ extension ExactDecimal {
         var out: [UInt8] = []
         out.reserveCapacity(significant.count + 24)
         if negative { out.append(UInt8(ascii: "-")) }
-        if exponent.magnitude > UInt(parsedExponentLimit) {
+        if paddingZeros(digits: significant.count, exponent: exponent) > canonicalPaddingLimit {
             out.append(contentsOf: significant)
             out.append(UInt8(ascii: "e"))
             out.append(contentsOf: String(exponent).utf8)

@@ -305,7 +305,7 @@ extension Engine {
         if !surelyNew, let existing = try w.findEvent(source: event.source, id: event.id) {
             // Code point by code point: canonical JSON keeps strings as they are, and two
             // strings Swift's `==` calls equivalent ("é", "e\u{301}") are different bodies.
-            guard existing.body.hasSameCodePoints(as: event.canonicalBody) else {
+            guard existing.body.hasSameCodePoints(as: event.canonicalBody) || Self.sameUnderCurrentRules(existing.body, event.canonicalBody) else {
                 return try reject(EventRejection.conflictReason, id: event.id, source: event.source)
             }
             stats.duplicates += 1
@@ -335,6 +335,16 @@ extension Engine {
         if let envelope {
             out.replies.append(.ack(Self.replyFrames(envelope, IngestAck.bytes(id: event.id, source: event.source, status: "ACCEPTED", state: state.rawValue, reason: reason))))
         }
+    }
+
+    /// Whether a stored body that differs from `canonical` is the same event once written again
+    /// by the current rules: bodies stored by an earlier version keep its canonical spelling (a
+    /// number with more than 40 zeros was written out in full until the eighteenth session),
+    /// and a resend of such an event is a DUPLICATE, not a conflict. Only for bodies that differ,
+    /// so never on the hot path.
+    static func sameUnderCurrentRules(_ stored: String, _ canonical: String) -> Bool {
+        guard let again = try? UsageEventDecoder.decode(JSON.parse(stored)) else { return false }
+        return again.canonicalBody.hasSameCodePoints(as: canonical)
     }
 
     /// Prices, routes and books an event; returns it as it is to be stored. With `bookInRow` (a

@@ -37,7 +37,7 @@ private func randomDigits(_ count: Int, using rng: inout SplitMix64) -> String {
 }
 
 struct CanonicalNumberTests {
-    @Test("the digit-by-digit form writes every value ExactDecimal parses as its description, however it is spelled")
+    @Test("the digit-by-digit form writes every value ExactDecimal parses as the parsed form does, however it is spelled: its description, or digits and exponent when that would need over 40 zeros")
     func parsedValuesAsDescription() throws {
         var rng = SplitMix64(state: 17)
         for _ in 0..<3_000 {
@@ -45,7 +45,11 @@ struct CanonicalNumberTests {
             let exponent = Int.random(in: -60...40, using: &rng)
             let negative = Bool.random(using: &rng)
             let text = spelling(negative: negative, digits: digits, exponent: exponent, using: &rng)
-            let expected = try ExactDecimal(parsing: text).description
+            let parsed = try ExactDecimal(parsing: text)
+            let expected = ExactDecimal.canonicalNumberText(text)
+            let n = parsed.normalized
+            let zeros = n.exponent >= 0 ? n.exponent : max(0, -n.exponent - String(n.mantissa.magnitude).count)
+            #expect(expected == (zeros <= 40 ? parsed.description : "\(n.mantissa)e\(n.exponent)"), "\(text)")
             // The digit-by-digit form, used only where parsing fails, agrees with it (so values
             // on either side of ExactDecimal's limits get one spelling).
             let byDigits = text.utf8.withContiguousStorageIfAvailable { ExactDecimal.canonicalDigits($0) } ?? nil
@@ -53,7 +57,7 @@ struct CanonicalNumberTests {
         }
     }
 
-    @Test("every spelling of a value too long for ExactDecimal, or with an exponent past ±1000, has one text; other values another")
+    @Test("every spelling of a value too long for ExactDecimal, or far from 1, has one text; other values another")
     func longValuesOneText() {
         var rng = SplitMix64(state: 41)
         for _ in 0..<1_000 {
@@ -85,6 +89,14 @@ struct CanonicalNumberTests {
         ("-0.0e99999", "0"),
         ("1e1000000000000000000", "1e1000000000000000000"), // a 19-digit exponent: as sent
         ("1.5e-7", "0.00000015"),
+        // No more than 40 zeros are written out: a short literal is not stored as hundreds of digits.
+        ("1e999", "1e999"),
+        ("1E+40", "1" + String(repeating: "0", count: 40)),
+        ("1e41", "1e41"),
+        ("10e-42", "0." + String(repeating: "0", count: 40) + "1"),
+        ("1e-42", "1e-42"),
+        ("-12345e-46", "-12345e-46"),
+        ("123456789012345678901234567890123456789012345e-45", "0.123456789012345678901234567890123456789012345"),
     ])
     func examples(literal: String, expected: String) {
         #expect(ExactDecimal.canonicalNumberText(literal) == expected)

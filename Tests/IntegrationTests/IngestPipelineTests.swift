@@ -240,6 +240,28 @@ extension IngestPipelineTests {
         #expect(byReason["other"]?.numberText == "\(n - 255)")
     }
 
+    @Test("a body stored in an earlier version's canonical spelling (1e50 written out in 51 digits) still makes a resend DUPLICATE; another body is still a conflict", .enabled(if: SQLiteShell.path != nil, "needs the sqlite3 shell"))
+    func bodiesStoredByAnEarlierVersionCompareByValue() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let event = costEvent("old", cost: "1", extra: [("metadata", ["n": .number("1e50")])])
+        #expect(try client.sendAck(event).string("status") == "ACCEPTED")
+        #expect(daemon.stop() == 0)
+        // As the seventeenth session stored it: every digit written out.
+        let db = dir.file("budgetd.db")
+        let stored = try SQLiteShell.query(db, "SELECT body FROM usage_events WHERE event_id = 'old'").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(stored.contains(#""n":1e50"#), "\(stored)")
+        try SQLiteShell.write(db, "UPDATE usage_events SET body = replace(body, '\"n\":1e50', '\"n\":1\(String(repeating: "0", count: 50))') WHERE event_id = 'old'")
+        daemon = try Daemon(dir: dir)
+        client = try Client(daemon)
+        defer { #expect(daemon.stop() == 0) }
+        #expect(try client.sendAck(event).string("status") == "DUPLICATE")
+        let other = costEvent("old", cost: "1", extra: [("metadata", ["n": .number("1e51")])])
+        let conflict = try client.sendAck(other)
+        #expect(conflict.string("status") == "REJECTED" && conflict.string("reason") == "conflict")
+    }
+
     @Test func bodiesAndKeysCompareByCodePoint() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -418,8 +418,11 @@ extension Budget {
 
     /// `hasAlertDue` run on a budget in place (mutating only so that a budget in a dictionary is
     /// not copied out of it: `addToAllocation`), with what `evaluate` needs for the spike check.
-    mutating func quietCheck(allocationIndex: Int?, settings: AlertSettings, at now: Timestamp) -> (due: Bool, periodStart: Timestamp, allocationKey: String?) {
-        (hasAlertDue(allocationIndex: allocationIndex, settings: settings, at: now), period.start, allocationIndex.map { allocations[$0].historyKey })
+    mutating func quietCheck(allocationIndex: Int?, settings: AlertSettings, at now: Timestamp) -> (due: Bool, periodStart: Timestamp, allocationKey: String?, cancelled: Bool) {
+        (
+            hasAlertDue(allocationIndex: allocationIndex, settings: settings, at: now), period.start,
+            allocationIndex.map { allocations[$0].historyKey }, status == .cancelled
+        )
     }
 }
 

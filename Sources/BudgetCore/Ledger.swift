@@ -308,11 +308,13 @@ public struct Ledger: Sendable {
         // the copy out of the table and back cost a retain and a release of each of its fields
         // and a second hash of its id (issue 8). The same predicates decide below.
         guard let slot = known ?? budgets.index(forKey: budgetId) else { return [] }
+        let check = budgets.values[slot].quietCheck(allocationIndex: allocationIndex, settings: settings, at: now)
         // A CANCELLED budget (an ancestor: nothing is routed to one) still counts its children's
         // spend but pages nobody: an operator cancelled it (an audit's THRESHOLD_80 … EXCEEDED of
         // a cancelled parent). Set ACTIVE again, `budget.update` evaluates it and fires what is due.
-        if budgets.values[slot].status == .cancelled { return [] }
-        let check = budgets.values[slot].quietCheck(allocationIndex: allocationIndex, settings: settings, at: now)
+        // (Read by `quietCheck`, in place: `budgets.values[slot].status` copied the budget, ~850
+        // instructions a cost in LedgerBench.)
+        if check.cancelled { return [] }
         if evaluatesInPlace && !check.due && !(fromCost && (
             spikeFigures(key: budgetId, place: historyPlaces?.budget, periodStart: check.periodStart, at: now) != nil
                 || check.allocationKey.map {

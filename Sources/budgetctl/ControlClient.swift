@@ -6,7 +6,7 @@ enum ControlClientError: Error, CustomStringConvertible {
     /// The daemon answered `{"ok": false, "error": {"code", "message"}}`.
     case daemon(code: String, message: String)
     /// Nothing came back in time: no daemon there, or a stuck one.
-    case noReply(endpoint: String, timeout: String)
+    case noReply(endpoint: String, timeout: String, curve: Bool = false)
     /// Something came back that is not a control reply.
     case badReply(endpoint: String, reason: String)
     /// SIGINT or SIGTERM arrived while waiting (only with ``StopSignal`` installed).
@@ -15,7 +15,11 @@ enum ControlClientError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .daemon(let code, let message): "error \(code): \(message)"
-        case .noReply(let endpoint, let timeout): "no reply from \(endpoint) within \(timeout)"
+        case .noReply(let endpoint, let timeout, let curve):
+            // A CURVE handshake the daemon refuses gets no answer at all (CONTRACT §8): say that
+            // this may be why (an audit: the same words as a daemon that is down).
+            "no reply from \(endpoint) within \(timeout)"
+                + (curve ? " (with CURVE: is the daemon up, this key in its operators or viewers list, and --curve-server-key its public key?)" : "")
         case .badReply(let endpoint, let reason): "bad reply from \(endpoint): \(reason)"
         case .interrupted: "interrupted"
         }
@@ -40,6 +44,8 @@ final class ControlClient {
     let timeoutText: String
 
     private let socket: ZMQSocket
+    /// Whether the socket uses CURVE (for the no-reply message).
+    private var curve = false
 
     /// Connects to `endpoint`; no daemon needs to be there yet (ZeroMQ
     /// connects in the background), so this fails only for a malformed endpoint.
@@ -53,6 +59,7 @@ final class ControlClient {
             try socket.setReqCorrelate(true)
             try socket.setReqRelaxed(true)
             try secure(socket)
+            curve = (try? socket.securityMechanism) == .curve
             try socket.connect(endpoint)
         } catch {
             socket.close()
@@ -75,7 +82,7 @@ final class ControlClient {
         // A REQ socket queues the request for a connecting peer, so this does
         // not block; `false` would mean no pipe at all, which is no reply either.
         guard try socket.send([request.serializedBytes()], dontWait: true) else {
-            throw ControlClientError.noReply(endpoint: endpoint, timeout: timeoutText)
+            throw ControlClientError.noReply(endpoint: endpoint, timeout: timeoutText, curve: curve)
         }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
@@ -85,7 +92,7 @@ final class ControlClient {
             }
             let left = clock.now.duration(to: deadline)
             guard left > .zero else {
-                throw ControlClientError.noReply(endpoint: endpoint, timeout: timeoutText)
+                throw ControlClientError.noReply(endpoint: endpoint, timeout: timeoutText, curve: curve)
             }
             // Short slices, so a stop signal is noticed while waiting.
             let slice = min(250, max(1, Self.milliseconds(left)))

@@ -66,6 +66,9 @@ extension Catalog {
                 throw CatalogError("\(at) needs from and to")
             }
             let rate = try decimal(r["rate"], "\(at).rate")
+            for (key, code) in [("from", from), ("to", to)] where !UsageEventDecoder.isCurrencyCode(UsageEventDecoder.uppercased(code)) {
+                throw CatalogError("\(at).\(key) must be a 3-letter code, not \(code)")
+            }
             // A rate of 0 would book every converted cost at 0 without a word (§5: never
             // silently zero); a price of 0 is a choice, a rate of 0 is a mistake.
             if rate.isZero { throw CatalogError("\(at).rate must be greater than 0") }

@@ -577,18 +577,23 @@ extension ExactDecimal {
     /// an audit found). A literal whose exponent has more than 18 digits, or that is not a JSON
     /// number, is returned as it is.
     public static func canonicalNumberText(_ literal: UnsafeBufferPointer<UInt8>) -> String {
-        if case .success(let d) = parse(literal) {
-            // As parsed, an exponent in -40...2 cannot need over 40 zeros (normalizing only
-            // raises it, by at most the mantissa's 38 trailing zeros): every common number,
-            // without normalizing it twice (issue 8, DecodeBench).
-            if d.exponent >= -canonicalPaddingLimit && d.exponent <= 2 { return d.description }
-            let n = d.normalized
-            if n.mantissa == 0 { return "0" }
-            let digits = String(n.mantissa.magnitude).utf8.count
-            if paddingZeros(digits: digits, exponent: n.exponent) <= canonicalPaddingLimit { return d.description }
-            return "\(n.mantissa)e\(n.exponent)"
-        }
+        if case .success(let d) = parse(literal) { return d.canonicalText }
         return canonicalDigits(literal) ?? String(decoding: literal, as: UTF8.self)
+    }
+
+    /// `canonicalNumberText` of this value (the 40-zero rule applied to `description`): what
+    /// stored bodies hold for amounts and usage quantities too (an audit's 59 KB event of
+    /// `1e-999` quantities stored 4 MB of digits).
+    public var canonicalText: String {
+        // As parsed, an exponent in -40...2 cannot need over 40 zeros (normalizing only raises
+        // it, by at most the mantissa's 38 trailing zeros): every common number, without
+        // normalizing it twice (issue 8, DecodeBench).
+        if exponent >= -ExactDecimal.canonicalPaddingLimit && exponent <= 2 { return description }
+        let n = normalized
+        if n.mantissa == 0 { return "0" }
+        let digits = String(n.mantissa.magnitude).utf8.count
+        if ExactDecimal.paddingZeros(digits: digits, exponent: n.exponent) <= ExactDecimal.canonicalPaddingLimit { return description }
+        return "\(n.mantissa)e\(n.exponent)"
     }
 
     /// Canonical number text is plain when it needs at most this many zeros beyond the

@@ -451,12 +451,12 @@ private struct CommonShapeScanner {
                 case .cost:
                     guard let exactCost else { continue }
                     Self.appendKey(field, to: &out)
-                    out.append(exactCost.description)
+                    out.append(exactCost.canonicalText)
                 case .usage:
                     guard !usage.isEmpty else { continue }
                     Self.appendKey(field, to: &out)
                     writeSorted(count: usage.count, key: { unitRanges[$0] }, into: &out) { i, out in
-                        out.append(usage[i].quantity.description)
+                        out.append(usage[i].quantity.canonicalText)
                     }
                 case .metadata:
                     guard hasMetadata else { continue }

@@ -220,7 +220,7 @@ private struct CanonicalWriter {
         seqText = seq.map { String($0) }
         timeText = time?.rfc3339
         // The exact decimal as given (the decoder parsed it once), not the rounded money.
-        costText = cost?.description
+        costText = cost?.canonicalText
     }
 
     /// Whether the canonical body spells `field` from the event rather than from the body.
@@ -322,7 +322,7 @@ private struct CanonicalWriter {
         case .usage:
             let usage = self.usage
             writeSortedObject(count: usage.count, key: { usage[$0].unit }) { writer, i in
-                writer.out.append(usage[i].quantity.description)
+                writer.out.append(usage[i].quantity.canonicalText)
             }
         default:
             preconditionFailure("no canonical override for \(field)")

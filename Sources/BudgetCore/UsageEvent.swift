@@ -394,11 +394,12 @@ public enum UsageEventDecoder {
         guard let data = envelope["data"]?.objectValue else {
             throw reject("CloudEvents data must be a JSON object holding the usage event")
         }
-        // The envelope's id, source and time win; one the envelope leaves out (`time` and, though
-        // CloudEvents requires it, `source`) is taken from `data` rather than dropped (an audit's
-        // event dated when received, and its source lost to the "" of sourceless publishers).
+        // The envelope's id, source and time win; one the envelope leaves out or sets to null (as
+        // CloudEvents' JSON format reads an absent attribute) is taken from `data` rather than
+        // dropped (an audit's event dated when received, and its source lost to the "" of
+        // sourceless publishers).
         var flat = data
-        for key in ["id", "source", "time"] where envelope[key] != nil {
+        for key in ["id", "source", "time"] where envelope[key].map({ !$0.isNull }) ?? false {
             flat[key] = envelope[key]
         }
         return flat

@@ -191,6 +191,12 @@ public struct DaemonConfiguration: Sendable {
         ]
         for (key, endpoint) in endpoints {
             if let problem = Self.endpointProblem(endpoint) { throw ConfigurationError("\(key) endpoint \(endpoint): \(problem)") }
+            // With CURVE, ipc endpoints are left to the file system's permissions; an abstract
+            // socket (`ipc://@NAME`) has no file, so any local user could use it (as an operator,
+            // on the control socket: an audit).
+            if security.isEnabled && endpoint.hasPrefix("ipc://@") {
+                throw ConfigurationError("\(key) endpoint \(endpoint): an abstract ipc socket has no file permissions to guard it, and CURVE guards only TCP: give a path (ipc:///run/budgetd/\(key).sock) in a directory only the right users may enter")
+            }
         }
         // Fixed TCP ports, the metrics endpoint's among them: two on one port whose hosts are the
         // same or either a wildcard cannot both be bound (`07888` is 7888). Ephemeral ports (`*`,

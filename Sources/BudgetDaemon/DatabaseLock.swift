@@ -2,49 +2,77 @@
 import Glibc
 #endif
 
-/// An exclusive `flock` on `DATABASE.lock`, held while the daemon runs, so that a second budgetd
-/// on the same database refuses to start instead of serving beside the first: each would keep
-/// its own ledger and dedup filter, so the same event was ACCEPTED by both and one daemon's
-/// running totals were lost at the next start (an audit's two daemons on one file). A separate
-/// file rather than the database's: closing any descriptor of the database would drop SQLite's
-/// own POSIX locks on it. The lock goes with the process (also on kill -9); the file stays.
+/// Held while the daemon runs: an exclusive `flock` on the database file itself, so that a
+/// second budgetd on the same file refuses to start instead of serving beside the first (each
+/// would keep its own ledger and dedup filter: the same event ACCEPTED by both, one daemon's
+/// running totals lost at the next start, an audit found). On the file, not on its path: a
+/// symlink or a hard link to it is the same file (a lock on `PATH.lock` let two daemons run
+/// through a symlink, the next audit found). `flock` and SQLite's POSIX locks do not interact;
+/// but closing any descriptor of the file drops the process's POSIX locks on it, so this one is
+/// closed only after the database is (`release`).
 ///
-/// The file also remembers the last outbound `seq` published (`pid`, then `lastSeq N`, a line
-/// each), so that a database restored from a backup does not number new alerts with `seq`s and
-/// alert ids already published (CONTRACT §5: monotonic; an audit's restore reused seq 4–6, and
-/// `alerts tail` dropped the new alerts as already seen): `previousLastSeq` is what the last
-/// daemon on this database recorded.
+/// Beside it, `PATH.lock` (of the database's resolved path) remembers the pid and the last
+/// outbound `seq` published (`pid`, then `lastSeq N`, a line each), so that a database restored
+/// from a backup does not number new alerts with `seq`s and alert ids already published
+/// (CONTRACT §5: monotonic; an audit's restore reused seq 4–6): `previousLastSeq` is what the
+/// last daemon on this database recorded. It is written before each batch's alerts are
+/// published (not only at heartbeats: a kill -9 between a batch's alerts and the next heartbeat
+/// left the file behind, and a restore then reused them).
 final class DatabaseLock {
+    /// The file holding the pid and the last `seq`.
     let path: String
-    /// The last `seq` the previous daemon recorded, if it did.
+    /// The last `seq` the previous daemon recorded, if it did (and it is a sane one).
     let previousLastSeq: Int64?
+    private var databaseFD: Int32
     private var fd: Int32
     private let pid = getpid()
     private var recorded: Int64?
 
+    /// A recorded `seq` above this is ignored as damaged (numbering from Int64.max would
+    /// overflow at the first alert).
+    static let largestSeq: Int64 = 1 << 53
+
     init(databasePath: String) throws {
-        path = databasePath + ".lock"
+        databaseFD = open(databasePath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if databaseFD < 0 && [EACCES, EPERM, EROFS].contains(errno) {
+            // A read-only file still takes the lock; the store then refuses it, saying why.
+            databaseFD = open(databasePath, O_RDONLY | O_CLOEXEC)
+        }
+        guard databaseFD >= 0 else {
+            let error = errno
+            let why = error == EISDIR ? "it is a directory" : "unable to open database file (\(String(cString: strerror(error))))"
+            throw ConfigurationError("cannot open database \(databasePath): \(why)")
+        }
+        let resolved = Self.resolvedPath(databasePath)
+        path = resolved + ".lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw ConfigurationError("cannot open database \(databasePath): unable to open its lock file \(path): \(String(cString: strerror(errno)))")
-        }
-        let previous = Self.read(fd)
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let error = errno
-            close(fd)
-            fd = -1
-            if error == EWOULDBLOCK {
-                let holder = previous.first.map { " (pid \($0))" } ?? ""
-                throw ConfigurationError("database \(databasePath) is in use by another budgetd\(holder) holding \(path)")
-            }
-            throw ConfigurationError("cannot lock \(path): \(String(cString: strerror(error)))")
+            close(databaseFD)
+            throw ConfigurationError("cannot open database \(databasePath): unable to open its lock file \(path): \(String(cString: strerror(error)))")
         }
-        previousLastSeq = previous.count > 1 ? previous[1] : nil
+        guard flock(databaseFD, LOCK_EX | LOCK_NB) == 0 else {
+            let error = errno
+            // Read for the message only: the holder owns the file.
+            let holder = Self.read(fd).pid.map { " (pid \($0))" } ?? ""
+            close(fd)
+            close(databaseFD)
+            fd = -1
+            databaseFD = -1
+            if error == EWOULDBLOCK {
+                throw ConfigurationError("database \(databasePath) is in use by another budgetd\(holder)")
+            }
+            throw ConfigurationError("cannot lock database \(databasePath): \(String(cString: strerror(error)))")
+        }
+        // Read once the lock is held (a daemon still stopping may have been writing it).
+        previousLastSeq = Self.read(fd).lastSeq
         write(lastSeq: previousLastSeq)
     }
 
-    /// Records `lastSeq` when it is past what is recorded (never lower: a ledger that failed
-    /// to load reads 0): at each heartbeat and at the stop.
+    /// Records `lastSeq` when it is past what is recorded (never lower), just before messages up
+    /// to it are published: only published seqs are recorded (a heartbeat's or the stop's
+    /// `ledger.lastSeq` could be one of a batch that failed to commit). Not synced to the disk: a
+    /// power loss may lose the last record (docs/ledger.md).
     func record(lastSeq: Int64) {
         guard fd >= 0, lastSeq > (recorded ?? 0) else { return }
         write(lastSeq: lastSeq)
@@ -56,23 +84,34 @@ final class DatabaseLock {
         if pwrite(fd, text, text.count, 0) == text.count, ftruncate(fd, off_t(text.count)) == 0 { recorded = lastSeq }
     }
 
-    /// The pid and the recorded `seq` in the file (as many as can be read).
-    private static func read(_ fd: Int32) -> [Int64] {
+    /// The pid and the recorded `seq` in the file, as far as they can be read.
+    private static func read(_ fd: Int32) -> (pid: Int64?, lastSeq: Int64?) {
         var buffer = [UInt8](repeating: 0, count: 64)
         let n = pread(fd, &buffer, buffer.count, 0)
-        guard n > 0 else { return [] }
+        guard n > 0 else { return (nil, nil) }
         let lines = String(decoding: buffer[..<n], as: UTF8.self).split(separator: "\n")
-        var values: [Int64] = []
-        if let first = lines.first, let pid = Int64(first) { values.append(pid) } else { return values }
-        if lines.count > 1, lines[1].hasPrefix("lastSeq "), let seq = Int64(lines[1].dropFirst(8)), seq >= 0 { values.append(seq) }
-        return values
+        let pid = lines.first.flatMap { Int64($0) }
+        var seq: Int64?
+        if lines.count > 1, lines[1].hasPrefix("lastSeq "), let value = Int64(lines[1].dropFirst(8)), value >= 0, value <= largestSeq {
+            seq = value
+        }
+        return (pid, seq)
+    }
+
+    /// The path with symlinks resolved (the file's own directory, so every link to it shares
+    /// one record), or as given when it cannot be resolved.
+    private static func resolvedPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Lets the lock go (after the database is closed).
     func release() {
-        guard fd >= 0 else { return }
-        close(fd)
+        if fd >= 0 { close(fd) }
+        if databaseFD >= 0 { close(databaseFD) }
         fd = -1
+        databaseFD = -1
     }
 
     deinit { release() }

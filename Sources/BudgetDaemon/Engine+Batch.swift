@@ -200,6 +200,8 @@ extension Engine {
         metrics.committed(before: statsBefore, after: statsAfter, items: items, nanoseconds: SystemdNotifier.monotonicNow() - started)
         updateBudgetMetrics(out.touchedBudgets.union(out.bookedBudgets), now: now)
         for reply in out.replies { send(reply) }
+        // The last seq of what is about to be published, recorded first (`DatabaseLock`).
+        if let last = out.outbound.lazy.map(\.seq).max() { databaseLock?.record(lastSeq: last) }
         for m in out.outbound {
             publish(topic: m.topic, payload: m.payload.serializedBytes())
             switch m {

@@ -329,8 +329,6 @@ public final class Engine: @unchecked Sendable {
         // left without its handler.
         authenticator?.stop()
         context?.terminate()
-        // The last seq published, for a restore of this database (`DatabaseLock`).
-        if store != nil { databaseLock?.record(lastSeq: ledger.lastSeq) }
         store?.close()
         databaseLock?.release()
     }
@@ -597,7 +595,6 @@ public final class Engine: @unchecked Sendable {
             ("intervalMs", .number(config.heartbeatIntervalMs)),
         ]))
         publish(topic: "heartbeat", payload: payload.serializedBytes())
-        databaseLock?.record(lastSeq: ledger.lastSeq)
         nextHeartbeat = now.adding(nanoseconds: Int64(config.heartbeatIntervalMs) * 1_000_000)
     }
 

@@ -115,7 +115,7 @@ extension Engine {
     /// op in neither gets `UNKNOWN_OP`, as an operator does, not `UNAUTHORIZED`.
     static let stateChangingOps: Set<String> = [
         "budget.create", "budget.update", "cost.allocate", "cost.credit", "alert.resolve", "event.reprice",
-        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update",
+        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update", "allocation.remove",
         "optimization.update", "backup.create",
     ]
 

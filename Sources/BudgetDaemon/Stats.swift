@@ -76,9 +76,24 @@ struct Stats: Sendable {
     static func reasonKey(_ reason: String, known: [String: Int64]) -> String {
         var stem = reason.prefix { $0 != ":" && $0 != "\"" && $0 != "," }
         while stem.last == " " { stem.removeLast() }
-        let key = String((stem.isEmpty ? "unreadable" : stem).prefix(80))
+        var key = String((stem.isEmpty ? "unreadable" : stem).prefix(80))
+        // "field NAME …": a name of the publisher's (a usage unit, an unknown field) becomes `*`
+        // (`field usage.* is negative`, `field * is longer than 256 characters`), a field of the
+        // contract stays (an audit filled the map with `field field7 …`).
+        if key.hasPrefix("field "), let end = key.dropFirst(6).firstIndex(of: " ") {
+            let name = key[key.index(key.startIndex, offsetBy: 6)..<end]
+            let general = name.firstIndex(of: ".").map { name[..<$0] + ".*" }
+                ?? (contractFields.contains(String(name)) ? name : "*")
+            key = "field " + general + key[end...]
+        }
         return known[key] != nil || known.count < maxReasonKeys ? key : "other"
     }
+
+    /// CONTRACT §2's field names, kept in reason keys.
+    static let contractFields: Set<String> = [
+        "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost", "currency",
+        "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description", "kind", "correctsEvent",
+    ]
 
     func json(lastSeq: Int64, process: ProcessFigures? = nil) -> JSONValue {
         .object(JSONObject([

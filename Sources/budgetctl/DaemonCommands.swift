@@ -55,7 +55,8 @@ struct Stats: ControlCommand {
                     lines.append((key, "none"))
                 }
                 for (innerKey, innerValue) in nested.pairs {
-                    lines.append(("\(key) \(innerKey)", Format.cell(innerValue)))
+                    // A source's name is the publisher's text.
+                    lines.append(("\(key) \(Console.escapingAll(innerKey))", Format.cell(innerValue)))
                 }
             } else {
                 lines.append((key, Format.cell(value)))

@@ -47,7 +47,7 @@ struct ExportCommand: ParsableCommand {
 
     /// Calls `op` page after page and writes each item as it comes.
     static func stream(_ client: ControlClient, op: String, args: JSONObject, format: Format, columns: [String], pageSize: Int) throws {
-        if format == .csv { Console.out(columns.joined(separator: ",")) }
+        if format == .csv { Console.outData(lines: [columns.joined(separator: ",")]) }
         var args = args
         args["page"] = true
         args["limit"] = .number(pageSize)
@@ -60,7 +60,7 @@ struct ExportCommand: ParsableCommand {
                 case .csv: lines.append(columns.map { csvField(value(item, $0)) }.joined(separator: ","))
                 }
             }
-            Console.out(lines: lines)
+            Console.outData(lines: lines)
             guard let next = page["nextCursor"]?.stringValue else { return }
             args["cursor"] = .string(next)
         }

@@ -28,13 +28,21 @@ enum Console {
         write(lines.map(visible).joined(separator: "\n") + "\n", to: 1)
     }
 
-    /// `line` with every control character (C0, DEL, C1, so also a newline) written as its
-    /// `\u00XX` escape, but for budgetctl's own colours (SGR sequences, `ESC [ digits ; m`, which
-    /// change nothing but colour): text from publishers (ids, sources, models, descriptions,
-    /// alert messages that quote them) reaches an operator's terminal, and an escape sequence in
-    /// it could clear the screen, set the title or forge lines (an audit's "FAKE: all budgets
-    /// OK"). Table cells escape every control character, SGR too (`Format.cell`). The escape
-    /// is also JSON's, so `--json` output stays valid (JSON escapes C0 itself).
+    /// Writes data lines as they are, for files (`export`: a CSV field's newline or tab is
+    /// data, quoted by CSV's rules, not something to escape: a review found exports altered).
+    static func outData(lines: [String]) {
+        guard !lines.isEmpty else { return }
+        write(lines.joined(separator: "\n") + "\n", to: 1)
+    }
+
+    /// `line` with every control character (C0, DEL, C1, so also a newline) and every character
+    /// that reorders or breaks a line (bidi controls, U+2028, U+2029) written as its `\uXXXX`
+    /// escape, but for budgetctl's own colours (`Colour`: exactly `ESC[0m`, `ESC[31m`, `ESC[32m`,
+    /// `ESC[33m`, `ESC[36m`): text from publishers (ids, sources, models, descriptions, alert
+    /// messages that quote them) reaches an operator's terminal, and an escape sequence in it
+    /// could clear the screen, set the title, hide the rest of a line (`ESC[8m`) or forge lines
+    /// (an audit's "FAKE: all budgets OK"). Table cells escape every one of them, colours too
+    /// (`Format.cell`). The escape is also JSON's, so `--json` output stays valid.
     static func visible(_ line: String) -> String {
         guard line.unicodeScalars.contains(where: isControl) else { return line }
         let scalars = Array(line.unicodeScalars)
@@ -68,16 +76,27 @@ enum Console {
         return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 
-    /// The index of the `m` ending an SGR sequence `ESC [ [0-9;]* m` that starts at `start`.
+    /// The index of the `m` ending one of budgetctl's own colour sequences (`ESC [ n m` with n
+    /// one of `Colour`'s or 0) that starts at `start`.
     private static func sgrEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int? {
         guard start + 2 < scalars.count, scalars[start + 1] == "[" else { return nil }
         var j = start + 2
-        while j < scalars.count, scalars[j] == ";" || ("0"..."9").contains(scalars[j]) { j += 1 }
-        return j < scalars.count && scalars[j] == "m" ? j : nil
+        var parameter = ""
+        while j < scalars.count, ("0"..."9").contains(scalars[j]), parameter.count < 3 {
+            parameter.unicodeScalars.append(scalars[j])
+            j += 1
+        }
+        guard j < scalars.count, scalars[j] == "m", parameter == "0" || Colour(rawValue: parameter) != nil else { return nil }
+        return j
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F: true
+        // Bidi marks, embeddings, overrides and isolates; line and paragraph separators.
+        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: true
+        default: false
+        }
     }
 
     private static func write(_ text: String, to descriptor: CInt) {

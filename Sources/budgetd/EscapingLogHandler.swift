@@ -53,7 +53,11 @@ struct EscapingLogHandler: LogHandler {
         return String(out)
     }
 
+    /// C0, DEL, C1, and what reorders or breaks a line (bidi controls, U+2028, U+2029).
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        switch scalar.value {
+        case 0..<0x20, 0x7F...0x9F, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: true
+        default: false
+        }
     }
 }

@@ -276,6 +276,12 @@ struct EventDecoderTests {
         #expect(partial.id == "ce-3")
         #expect(partial.source == "pub-A")
         #expect(partial.time?.rfc3339 == "2026-03-05T12:00:00Z")
+        // Null is left out, as in CloudEvents' JSON format.
+        let nulls = try decode("""
+            {"specversion":"1.0","id":null,"source":null,"time":null,"type":"usage",
+             "data":{"id":"d-1","source":"pub-B","time":"2026-03-06T00:00:00Z","platform":"OpenAI","serviceType":"API","cost":"1"}}
+            """)
+        #expect(nulls.id == "d-1" && nulls.source == "pub-B" && nulls.time?.rfc3339 == "2026-03-06T00:00:00Z")
     }
 
     // MARK: Canonical body (DUPLICATE comparison)
@@ -432,6 +438,12 @@ struct EventDecoderTests {
         // Far exponents are kept as digits and exponent, not expanded: `1e999` is stored as sent.
         let far = try UsageEventDecoder.decode(bytes: Array(#"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"a":[1E+999,-2.50e-2000]}}"#.utf8))
         #expect(far.canonicalBody.contains(#""a":[1e999,-25e-2001]"#), "\(far.canonicalBody)")
+        // Nor is one counted longer than stored: 1,500 `1.50000000` (16.5 KB sent) are 1,500
+        // `1.5` stored (it was refused as over 16 KiB).
+        let zeros = #"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"a":["# + Array(repeating: "1.50000000", count: 1_500).joined(separator: ",") + "]}}"
+        let trimmed = try UsageEventDecoder.decode(bytes: Array(zeros.utf8))
+        #expect(trimmed.canonicalBody.utf8.count < 7_000)
+        #expect(try UsageEventDecoder.decode(JSON.parse(trimmed.canonicalBody)) == trimmed)
         // Without an exponent a number is never longer stored than sent: counted as sent.
         let plain = #"{"id":"m","platform":"P","serviceType":"API","cost":"1","metadata":{"a":"# + String(repeating: "9", count: 16_370) + "}}"
         #expect(throws: Never.self) { try UsageEventDecoder.decode(bytes: Array(plain.utf8), maxBytes: 65_536) }

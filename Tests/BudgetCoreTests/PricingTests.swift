@@ -115,6 +115,9 @@ struct NativeCatalogTests {
         }
         let ok = try Catalog.load(json: Array(#"{"version":"v","prices":[\#(entry)],"rates":[{"from":"eur","to":"usd","rate":"1.08"}]}"#.utf8))
         #expect(ok.rate(from: "EUR", to: "USD", at: Timestamp(nanosecondsSinceEpoch: 0)) == (try ExactDecimal(parsing: "1.08")))
+        #expect(throws: CatalogError("rates[0].from must be a 3-letter code, not ßd")) {
+            try Catalog.load(json: Array(#"{"version":"v","prices":[\#(entry)],"rates":[{"from":"ßd","to":"USD","rate":"1"}]}"#.utf8))
+        }
         #expect(throws: CatalogError("prices[0].currency must be a 3-letter code")) {
             try Catalog.load(json: Array(#"{"version":"v","prices":[{"platform":"P","model":"m","currency":"ßd","unitPrices":{}}]}"#.utf8))
         }

@@ -243,7 +243,7 @@ enum ReferenceEventDecoder {
         }
         var flat = data
         // (From data when the envelope has none: a change kept in both decoders.)
-        for key in ["id", "source", "time"] where envelope[key] != nil {
+        for key in ["id", "source", "time"] where envelope[key].map({ !$0.isNull }) ?? false {
             flat[key] = envelope[key]
         }
         return flat

@@ -202,6 +202,16 @@ struct BudgetctlOutputTests {
         #expect(list.out.split(separator: "\n").count == 2, "\(list.out)")
         let json = try budgetctl(["events", "list", "--json", "--control", daemon.control])
         #expect(try JSON.parse(json.out) == (try client.call("event.list")))
+        // Lines built outside tables too, an SGR that would hide the rest of the line and a bidi
+        // override among them (an audit: `budget show` printed a description's ESC[8m as is).
+        _ = try client.call("budget.create", [
+            "id": "b_esc", "name": "Esc", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-01-01",
+            "description": .string("a\u{1B}[8mhidden\u{202E}x"), "createdBy": .string("me\u{1B}[31m"),
+        ])
+        let show = try budgetctl(["budget", "show", "b_esc", "--control", daemon.control])
+        #expect(show.status == 0)
+        #expect(!show.out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{202E}" }, "\(show.out)")
+        #expect(show.out.contains(#"a\u001B[8mhidden\u202Ex"#) && show.out.contains(#"me\u001B[31m"#), "\(show.out)")
     }
 
     // MARK: events send

@@ -310,6 +310,15 @@ struct DiskFaultTests {
         #expect(status == 1, "\(output)")
         #expect(output.contains("database \(dir.file("budgetd.db")) is in use by another budgetd (pid \(first.process.processIdentifier))"), "\(output)")
         #expect(!output.contains("ready "))
+        // Through a symlink or a hard link it is the same file, and the same refusal (a lock
+        // on the path's own lock file let a second daemon run through a symlink).
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link.db"), withDestinationPath: dir.file("budgetd.db"))
+        try FileManager.default.linkItem(atPath: dir.file("budgetd.db"), toPath: dir.file("hard.db"))
+        for other in ["link.db", "hard.db"] {
+            let (status, output) = try Self.start(db: dir.file(other))
+            #expect(status == 1, "\(other): \(output)")
+            #expect(output.contains("is in use by another budgetd"), "\(other): \(output)")
+        }
         // The first one is untouched and serves on.
         let client = try Client(first)
         #expect(try client.call("health")["status"]?.stringValue == "OK")

@@ -225,19 +225,23 @@ extension IngestPipelineTests {
         for i in 0..<n {
             try client.publish(.object(JSONObject([("id", .string("r\(i)")), ("platform", "P"), ("serviceType", .string("BAD\(i)"))])))
         }
-        // Reasons that name a field of the client's in their stem ("field x7 is longer than 256
-        // characters"): 255 more keys make 256, the rest are "other".
+        // Reasons that name a field of the client's ("field x7 is longer than 256 characters",
+        // "field usage.u7 is negative"): one key each, with the name as `*`.
         let long = String(repeating: "y", count: 300)
         for i in 0..<n {
             try client.publish(.object(JSONObject([
                 ("id", .string("k\(i)")), ("platform", "P"), ("serviceType", "API"), ("cost", "1"), ("x\(i)", .string(long)),
             ])))
+            try client.publish(.object(JSONObject([
+                ("id", .string("u\(i)")), ("platform", "P"), ("serviceType", "API"), ("usage", .object(JSONObject([("u\(i)", .number("-1"))]))),
+            ])))
         }
-        try waitFor { try client.call("stats")["rejected"]?.numberText == "\(2 * n)" }
+        try waitFor { try client.call("stats")["rejected"]?.numberText == "\(3 * n)" }
         let byReason = try #require(try client.call("stats")["rejectedByReason"]?.objectValue)
         #expect(byReason["invalid serviceType"]?.numberText == "\(n)", "\(byReason)")
-        #expect(byReason.count == 257, "\(byReason.count) keys")
-        #expect(byReason["other"]?.numberText == "\(n - 255)")
+        #expect(byReason["field * is longer than 256 characters"]?.numberText == "\(n)", "\(byReason)")
+        #expect(byReason["field usage.* is negative"]?.numberText == "\(n)", "\(byReason)")
+        #expect(byReason.count == 3, "\(byReason.count) keys")
     }
 
     @Test("a body stored in an earlier version's canonical spelling (1e50 written out in 51 digits) still makes a resend DUPLICATE; another body is still a conflict", .enabled(if: SQLiteShell.path != nil, "needs the sqlite3 shell"))

@@ -87,7 +87,7 @@ struct SecurityTests {
         let readOnly = ["budget.get", "budget.list", "cost.list", "alert.list", "outbound.list", "analytics", "forecast",
                         "optimization.list", "spend.check", "price.quote", "event.list", "health", "stats", "audit.list", "event.get"]
         let changing = ["budget.create", "budget.update", "cost.allocate", "cost.credit", "alert.resolve", "event.reprice",
-                        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update",
+                        "retention.run", "event.reprocess", "prices.reload", "allocation.add", "allocation.update", "allocation.remove",
                         "optimization.update", "backup.create"]
         for name in readOnly {
             let code = try request(viewer, name, [:], ms: 10_000)?["error"]?["code"]?.stringValue
@@ -225,6 +225,13 @@ struct SecurityTests {
         let two = try runProcess(Products.budgetd, ["--check-config", "--curve-secret-key", dir.file("two.key")])
         #expect(two.status == 1)
         #expect(two.err.contains("two.key holds 2 lines; a secret key file holds one Z85 key"), "\(two.err)")
+        // An abstract ipc socket has no file to guard it: refused with CURVE on (any local user
+        // was an operator on one).
+        try write("\(pair.secretKey)\n", dir.file("one.key"))
+        let abstract = try runProcess(Products.budgetd, ["--check-config", "--curve-secret-key", dir.file("one.key"), "--control", "ipc://@budgetd-test-control"])
+        #expect(abstract.status == 1)
+        #expect(abstract.err.contains("an abstract ipc socket has no file permissions to guard it"), "\(abstract.err)")
+        #expect(try runProcess(Products.budgetd, ["--check-config", "--curve-secret-key", dir.file("one.key"), "--control", "ipc://\(dir.file("c.sock"))"]).status == 0)
         // Allow lists without a server key would be a false sense of security: refused.
         #expect(try runProcess(Products.budgetd, ["--check-config", "--curve-operators", dir.file("server.key")]).status == 1)
     }

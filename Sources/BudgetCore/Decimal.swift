@@ -612,6 +612,31 @@ extension ExactDecimal {
         return text.withUTF8 { canonicalNumberText($0) }
     }
 
+    /// The decimal digits of `digits` (at least 19, no leading zero) plus `delta` (|delta| below
+    /// 10^18, so the result keeps the sign and at least 18 digits).
+    static func adding(_ delta: Int, toDigits digits: [UInt8]) -> [UInt8] {
+        let zero = UInt8(ascii: "0")
+        let split = digits.count - 18
+        var high = Array(digits[..<split])
+        var low = digits[split...].reduce(0) { $0 * 10 + Int($1 - zero) } + delta
+        let base = 1_000_000_000_000_000_000
+        if low >= base {
+            low -= base
+            var j = high.count - 1
+            while j >= 0 && high[j] == UInt8(ascii: "9") { high[j] = zero; j -= 1 }
+            if j >= 0 { high[j] += 1 } else { high.insert(UInt8(ascii: "1"), at: 0) }
+        } else if low < 0 {
+            low += base
+            var j = high.count - 1
+            while high[j] == zero { high[j] = UInt8(ascii: "9"); j -= 1 }
+            high[j] -= 1
+        }
+        let lowText = String(low)
+        var result = high + Array(String(repeating: "0", count: 18 - lowText.count).utf8) + Array(lowText.utf8)
+        while result.count > 1 && result[0] == zero { result.removeFirst() }
+        return result
+    }
+
     /// The digit-by-digit canonical form (values `parse` refuses), or nil.
     static func canonicalDigits(_ s: UnsafeBufferPointer<UInt8>) -> String? {
         let n = s.count
@@ -638,17 +663,25 @@ extension ExactDecimal {
             guard i > fractionStart else { return nil }
             exponent = -(i - fractionStart)
         }
+        // The literal's exponent: an Int when it has at most 18 digits (leading zeros aside),
+        // else its digits, added to below (`hugeExponent`).
+        var hugeExponent: (negative: Bool, digits: [UInt8])?
         if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
             let exponentNegative = skipExponentMark(s, &i)
             let exponentStart = i
-            var literalExponent = 0
+            while i < n, s[i] == UInt8(ascii: "0") { i += 1 }
+            var exponentDigits: [UInt8] = []
             while i < n, isDigit(s[i]) {
-                guard i - exponentStart < 18 else { return nil }
-                literalExponent = literalExponent * 10 + Int(s[i] - UInt8(ascii: "0"))
+                exponentDigits.append(s[i])
                 i += 1
             }
             guard i > exponentStart else { return nil }
-            exponent += exponentNegative ? -literalExponent : literalExponent
+            if exponentDigits.count <= 18 {
+                let literalExponent = exponentDigits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+                exponent += exponentNegative ? -literalExponent : literalExponent
+            } else {
+                hugeExponent = (exponentNegative, exponentDigits)
+            }
         }
         guard i == n else { return nil }
         // Leading zeros carry nothing; trailing ones move into the exponent.
@@ -660,6 +693,16 @@ extension ExactDecimal {
         var out: [UInt8] = []
         out.reserveCapacity(significant.count + 24)
         if negative { out.append(UInt8(ascii: "-")) }
+        if let huge = hugeExponent {
+            // 10^(10^18) or beyond: digits and exponent, the exponent's digits plus (or minus) the
+            // small shift of the point (an exponent with 19 or more digits was kept as sent, so
+            // equal values spelled so compared unequal: an audit).
+            out.append(contentsOf: significant)
+            out.append(UInt8(ascii: "e"))
+            if huge.negative { out.append(UInt8(ascii: "-")) }
+            out.append(contentsOf: Self.adding(huge.negative ? -exponent : exponent, toDigits: huge.digits))
+            return String(decoding: out, as: UTF8.self)
+        }
         if paddingZeros(digits: significant.count, exponent: exponent) > canonicalPaddingLimit {
             out.append(contentsOf: significant)
             out.append(UInt8(ascii: "e"))

@@ -87,7 +87,19 @@ struct CanonicalNumberTests {
         ("-2.50e-1999", "-25e-2000"),
         ("0.5e1002", "5e1001"),
         ("-0.0e99999", "0"),
-        ("1e1000000000000000000", "1e1000000000000000000"), // a 19-digit exponent: as sent
+        ("1e1000000000000000000", "1e1000000000000000000"), // a 19-digit exponent
+        // Exponents of any length: the point's shift is added to their digits (they were kept
+        // as sent, so equal values spelled so compared unequal: an audit).
+        ("10e9223372036854775807", "1e9223372036854775808"),
+        ("1e9223372036854775808", "1e9223372036854775808"),
+        ("10e99999999999999999999998", "1e99999999999999999999999"),
+        ("0.1e100000000000000000000000", "1e99999999999999999999999"),
+        ("10e9999999999999999999", "1e10000000000000000000"),   // a carry into the high digits
+        ("0.1e10000000000000000000", "1e9999999999999999999"),  // a borrow from them
+        ("-25.0e-10000000000000000000", "-25e-10000000000000000000"),
+        ("0.25e-9999999999999999999", "25e-10000000000000000001"),
+        ("1e0000000000000000000001", "10"),                     // leading zeros count for nothing
+        (String(repeating: "9", count: 41) + "e00000000000000000000", String(repeating: "9", count: 41)),
         ("1.5e-7", "0.00000015"),
         // No more than 40 zeros are written out: a short literal is not stored as hundreds of digits.
         ("1e999", "1e999"),

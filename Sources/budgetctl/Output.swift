@@ -194,7 +194,7 @@ enum Format {
         case .string(let text): return text.isEmpty ? "-" : Console.escapingAll(text)
         case .number(let text): return text
         case .bool(let flag): return flag ? "yes" : "no"
-        case .array, .object: return value.serialized(sortedKeys: false)
+        case .array, .object: return Console.escapingAll(value.serialized(sortedKeys: false))
         }
     }
 

@@ -44,7 +44,7 @@ enum Console {
     /// (an audit's "FAKE: all budgets OK"). Table cells escape every one of them, colours too
     /// (`Format.cell`). The escape is also JSON's, so `--json` output stays valid.
     static func visible(_ line: String) -> String {
-        guard line.unicodeScalars.contains(where: isControl) else { return line }
+        guard line.unicodeScalars.contains(where: DisplayText.isControl) else { return line }
         let scalars = Array(line.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0
@@ -55,26 +55,14 @@ enum Console {
                 i = end + 1
                 continue
             }
-            out.append(contentsOf: isControl(scalar) ? escaped(scalar).unicodeScalars : String(scalar).unicodeScalars)
+            if DisplayText.isControl(scalar) { out.append(contentsOf: DisplayText.escape(scalar).unicodeScalars) } else { out.append(scalar) }
             i += 1
         }
         return String(out)
     }
 
-    /// Every control character of `text` escaped, SGR sequences too.
-    static func escapingAll(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            out.append(contentsOf: isControl(scalar) ? escaped(scalar).unicodeScalars : String(scalar).unicodeScalars)
-        }
-        return String(out)
-    }
-
-    private static func escaped(_ scalar: Unicode.Scalar) -> String {
-        let hex = String(scalar.value, radix: 16, uppercase: true)
-        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-    }
+    /// Every control character of `text` escaped, SGR sequences too (`DisplayText`).
+    static func escapingAll(_ text: String) -> String { DisplayText.escaped(text) }
 
     /// The index of the `m` ending one of budgetctl's own colour sequences (`ESC [ n m` with n
     /// one of `Colour`'s or 0) that starts at `start`.
@@ -90,14 +78,6 @@ enum Console {
         return j
     }
 
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0..<0x20, 0x7F...0x9F: true
-        // Bidi marks, embeddings, overrides and isolates; line and paragraph separators.
-        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: true
-        default: false
-        }
-    }
 
     private static func write(_ text: String, to descriptor: CInt) {
         var text = text

@@ -1,3 +1,4 @@
+import BudgetCore
 import Logging
 
 /// The plain standard-error handler (`timestamp level label: message key=value`) with control
@@ -38,26 +39,6 @@ struct EscapingLogHandler: LogHandler {
         inner.log(event: event)
     }
 
-    /// `text` with C0, DEL and C1 control characters written as `\u00XX`.
-    static func escaped(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if isControl(scalar) {
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
-            } else {
-                out.append(scalar)
-            }
-        }
-        return String(out)
-    }
-
-    /// C0, DEL, C1, and what reorders or breaks a line (bidi controls, U+2028, U+2029).
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0..<0x20, 0x7F...0x9F, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: true
-        default: false
-        }
-    }
+    /// `text` with the characters that act on a terminal or break a line escaped (`DisplayText`).
+    static func escaped(_ text: String) -> String { DisplayText.escaped(text) }
 }

@@ -847,7 +847,7 @@ extension JSONValue {
     /// every re-processing as over 16 KiB: UNALLOCATED for good; and metadata of `1.50000000`s
     /// refused though it was stored in a third of the limit). A plain integer is its own
     /// canonical spelling (but `-0`).
-    func serializedByteCount(limit: Int = .max, asStored: Bool = false) -> Int {
+    public func serializedByteCount(limit: Int = .max, asStored: Bool = false) -> Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5

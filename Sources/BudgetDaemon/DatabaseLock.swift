@@ -23,14 +23,16 @@ final class DatabaseLock {
     let path: String
     /// The last `seq` the previous daemon recorded, if it did (and it is a sane one).
     let previousLastSeq: Int64?
+    /// A `lastSeq` line that could not be read as one (to log: the floor is then not applied).
+    private(set) var unreadableRecord: String?
     private var databaseFD: Int32
     private var fd: Int32
     private let pid = getpid()
     private var recorded: Int64?
 
     /// A recorded `seq` above this is ignored as damaged (numbering from Int64.max would
-    /// overflow at the first alert).
-    static let largestSeq: Int64 = 1 << 53
+    /// overflow at the first alert; from 2⁶² it takes 2⁶² alerts to).
+    static let largestSeq: Int64 = 1 << 62
 
     init(databasePath: String) throws {
         databaseFD = open(databasePath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -65,7 +67,9 @@ final class DatabaseLock {
             throw ConfigurationError("cannot lock database \(databasePath): \(String(cString: strerror(error)))")
         }
         // Read once the lock is held (a daemon still stopping may have been writing it).
-        previousLastSeq = Self.read(fd).lastSeq
+        let record = Self.read(fd)
+        previousLastSeq = record.lastSeq
+        unreadableRecord = record.unreadable
         write(lastSeq: previousLastSeq)
     }
 
@@ -85,17 +89,17 @@ final class DatabaseLock {
     }
 
     /// The pid and the recorded `seq` in the file, as far as they can be read.
-    private static func read(_ fd: Int32) -> (pid: Int64?, lastSeq: Int64?) {
+    private static func read(_ fd: Int32) -> (pid: Int64?, lastSeq: Int64?, unreadable: String?) {
         var buffer = [UInt8](repeating: 0, count: 64)
         let n = pread(fd, &buffer, buffer.count, 0)
-        guard n > 0 else { return (nil, nil) }
+        guard n > 0 else { return (nil, nil, nil) }
         let lines = String(decoding: buffer[..<n], as: UTF8.self).split(separator: "\n")
         let pid = lines.first.flatMap { Int64($0) }
-        var seq: Int64?
-        if lines.count > 1, lines[1].hasPrefix("lastSeq "), let value = Int64(lines[1].dropFirst(8)), value >= 0, value <= largestSeq {
-            seq = value
+        guard lines.count > 1 else { return (pid, nil, nil) }
+        if lines[1].hasPrefix("lastSeq "), let value = Int64(lines[1].dropFirst(8)), value >= 0, value <= largestSeq {
+            return (pid, value, nil)
         }
-        return (pid, seq)
+        return (pid, nil, String(lines[1].prefix(40)))
     }
 
     /// The path with symlinks resolved (the file's own directory, so every link to it shares

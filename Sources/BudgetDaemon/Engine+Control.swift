@@ -409,6 +409,11 @@ extension Engine {
         var metadata: JSONObject?
         if let m = args.object["metadata"], !m.isNull {
             guard let o = m.objectValue else { throw ControlFailure(.validationFailed, "metadata must be an object") }
+            // The limit of an event's metadata (CONTRACT §2), measured the same way (an audit's
+            // 60 KB of it was accepted here and refused on an event).
+            if m.serializedByteCount(limit: EventLimits.maxMetadataBytes, asStored: true) > EventLimits.maxMetadataBytes {
+                throw ControlFailure(.validationFailed, "metadata is larger than \(EventLimits.maxMetadataBytes) bytes")
+            }
             metadata = o
         }
         // Every argument is read and checked before the ledger changes: a bad one must not leave

@@ -181,6 +181,9 @@ public final class Engine: @unchecked Sendable {
 
     func open() throws {
         databaseLock = try DatabaseLock(databasePath: config.databasePath)
+        if let line = databaseLock?.unreadableRecord {
+            logger.warning("\(databaseLock?.path ?? "lock file"): cannot read the last seq published from \"\(line)\": seq goes on from the database's own (after a restore from a backup it may repeat one)")
+        }
         store = try Store(
             path: config.databasePath, synchronous: config.synchronous, backgroundCheckpoints: true,
             keysPerGeneration: config.keysPerGeneration

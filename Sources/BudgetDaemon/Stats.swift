@@ -1,4 +1,5 @@
 import BudgetCore
+import Foundation
 
 /// Counters since the process started (CONTRACT §6 `stats`).
 struct Stats: Sendable {
@@ -80,11 +81,14 @@ struct Stats: Sendable {
         // "field NAME …": a name of the publisher's (a usage unit, an unknown field) becomes `*`
         // (`field usage.* is negative`, `field * is longer than 256 characters`), a field of the
         // contract stays (an audit filled the map with `field field7 …`).
-        if key.hasPrefix("field "), let end = key.dropFirst(6).firstIndex(of: " ") {
-            let name = key[key.index(key.startIndex, offsetBy: 6)..<end]
+        // The name ends where the reason's verb begins (the last " is ", " must ", " holds "):
+        // a name may hold spaces itself (an audit's `field * w7 is …`).
+        if key.hasPrefix("field "), let verb = [" is ", " must ", " holds "].compactMap({ key.range(of: $0, options: .backwards) }).max(by: { $0.lowerBound < $1.lowerBound }),
+           verb.lowerBound > key.index(key.startIndex, offsetBy: 6) {
+            let name = key[key.index(key.startIndex, offsetBy: 6)..<verb.lowerBound]
             let general = name.firstIndex(of: ".").map { name[..<$0] + ".*" }
                 ?? (contractFields.contains(String(name)) ? name : "*")
-            key = "field " + general + key[end...]
+            key = "field " + general + key[verb.lowerBound...]
         }
         return known[key] != nil || known.count < maxReasonKeys ? key : "other"
     }

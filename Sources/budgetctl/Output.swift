@@ -50,7 +50,9 @@ enum Console {
         var i = 0
         while i < scalars.count {
             let scalar = scalars[i]
-            if scalar == "\u{1B}", let end = sgrEnd(scalars, from: i) {
+            // Only when budgetctl colours at all (a terminal, no NO_COLOR): else every SGR is
+            // data, escaped (an audit found operators' and the catalog's reach pipes raw).
+            if Colour.isEnabled, scalar == "\u{1B}", let end = sgrEnd(scalars, from: i) {
                 out.append(contentsOf: scalars[i...end])
                 i = end + 1
                 continue

@@ -212,6 +212,11 @@ struct BudgetctlOutputTests {
         #expect(show.status == 0)
         #expect(!show.out.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{202E}" }, "\(show.out)")
         #expect(show.out.contains(#"a\u001B[8mhidden\u202Ex"#) && show.out.contains(#"me\u001B[31m"#), "\(show.out)")
+        // Without a terminal budgetctl colours nothing, so even its own five colours are data:
+        // an error message quoting an id carries one escaped.
+        let missing = try budgetctl(["budget", "show", "x\u{1B}[31m", "--control", daemon.control])
+        #expect(missing.status == 1)
+        #expect(missing.err.contains(#"no budget x\u001B[31m"#) && !missing.err.unicodeScalars.contains("\u{1B}"), "\(missing.err)")
     }
 
     // MARK: events send

@@ -119,6 +119,10 @@ struct ControlOpsTests {
         #expect(first["costDate"]?.stringValue == "2025-01-10T23:00:00Z")
         #expect(first["allocationId"]?.stringValue == s["allocations"]?.arrayValue?.first?["id"]?.stringValue)
         #expect(code(try client.request("cost.list", ["budgetId": "nope"])) == "NOT_FOUND")
+        // cost.allocate's metadata has an event's limit, measured as stored (60 KB was accepted).
+        let big = try client.request("cost.allocate", ["budgetId": "p", "platform": "GCP", "serviceType": "PROCESSING", "costAmount": 1, "costDate": "2025-01-09",
+                                                      "metadata": ["a": .array(Array(repeating: .number("1e40"), count: 400))]])
+        #expect(message(big) == "metadata is larger than 16384 bytes", "\(big)")
         // alert.list too (it answered [] for a budget that does not exist).
         #expect(message(try client.request("alert.list", ["budgetId": "nope"])) == "no budget nope")
         #expect(try client.call("alert.list", ["budgetId": "p"]).arrayValue != nil)

@@ -327,6 +327,18 @@ struct DiskFaultTests {
         #expect(again.stop() == 0)
     }
 
+    @Test("a lock file whose last seq cannot be read (damaged, or past 2⁶²) is said so in the log, and the daemon starts")
+    func anUnreadableSeqRecordIsReported() throws {
+        let dir = try TempDir()
+        for record in ["lastSeq garbage", "lastSeq 9223372036854775807"] {
+            try Data("1\n\(record)\n".utf8).write(to: URL(fileURLWithPath: dir.file("budgetd.db.lock")))
+            let daemon = try Daemon(dir: dir)
+            try waitFor { daemon.stderr.contains("cannot read the last seq published from \"\(record)\"") }
+            #expect(try Client(daemon).call("stats")["lastSeq"]?.numberText == "0")
+            #expect(daemon.stop() == 0)
+        }
+    }
+
     @Test func anUnopenablePathStopsTheStart() throws {
         let dir = try TempDir()
         for path in ["/nonexistent-\(UUID().uuidString)/budgetd.db", dir.path] {

@@ -230,10 +230,10 @@ extension IngestPipelineTests {
         let long = String(repeating: "y", count: 300)
         for i in 0..<n {
             try client.publish(.object(JSONObject([
-                ("id", .string("k\(i)")), ("platform", "P"), ("serviceType", "API"), ("cost", "1"), ("x\(i)", .string(long)),
+                ("id", .string("k\(i)")), ("platform", "P"), ("serviceType", "API"), ("cost", "1"), ("x is \(i)", .string(long)),
             ])))
             try client.publish(.object(JSONObject([
-                ("id", .string("u\(i)")), ("platform", "P"), ("serviceType", "API"), ("usage", .object(JSONObject([("u\(i)", .number("-1"))]))),
+                ("id", .string("u\(i)")), ("platform", "P"), ("serviceType", "API"), ("usage", .object(JSONObject([("u w\(i)", .number("-1"))]))),
             ])))
         }
         try waitFor { try client.call("stats")["rejected"]?.numberText == "\(3 * n)" }

@@ -15,7 +15,14 @@ public struct RouteIndex: Sendable {
         case plain
     }
 
-    private(set) var byPair: [String: [String: [Int]]] = [:]
+    /// A selector pair (key and string value), hashed as one: one hash and one probe per
+    /// metadata pair of an event, not one for the key and another for the value (issue 8).
+    struct Pair: Hashable, Sendable {
+        var key: String
+        var value: String
+    }
+
+    private(set) var byPair: [Pair: [Int]] = [:]
     /// Bit n set when some key of `byPair` is n UTF-8 bytes long (63: 63 or more): an event's
     /// metadata key of another length is skipped without hashing it (issue 8: most metadata
     /// keys select no budget, and each lookup hashed the key).
@@ -36,7 +43,7 @@ public struct RouteIndex: Sendable {
         places[position] = place
         switch place {
         case .keyed(let key, let value):
-            Self.insert(position, into: &byPair[key, default: [:]][value, default: []])
+            Self.insert(position, into: &byPair[Pair(key: key, value: value), default: []])
             keyLengths |= Self.lengthBit(key)
         case .unindexed: Self.insert(position, into: &unindexed)
         case .plain: Self.insert(position, into: &plain)
@@ -53,11 +60,11 @@ public struct RouteIndex: Sendable {
     private mutating func remove(_ position: Int, from place: Place) {
         switch place {
         case .keyed(let key, let value):
-            byPair[key]?[value]?.removeAll { $0 == position }
-            if byPair[key]?[value]?.isEmpty == true { byPair[key]?[value] = nil }
-            if byPair[key]?.isEmpty == true {
-                byPair[key] = nil
-                keyLengths = byPair.keys.reduce(0) { $0 | Self.lengthBit($1) }
+            let pair = Pair(key: key, value: value)
+            byPair[pair]?.removeAll { $0 == position }
+            if byPair[pair]?.isEmpty == true {
+                byPair[pair] = nil
+                keyLengths = byPair.keys.reduce(0) { $0 | Self.lengthBit($1.key) }
             }
         case .unindexed: unindexed.removeAll { $0 == position }
         case .plain: plain.removeAll { $0 == position }
@@ -116,7 +123,7 @@ extension Router {
                 best = (position, selector.count)
             }
             for (key, value) in metadata where index.mayIndex(key: key) {
-                guard case .string(let text) = value, let positions = index.byPair[key]?[text] else { continue }
+                guard case .string(let text) = value, let positions = index.byPair[RouteIndex.Pair(key: key, value: text)] else { continue }
                 for p in positions { consider(p) }
             }
             for p in index.unindexed { consider(p) }

@@ -574,8 +574,8 @@ extension ExactDecimal {
     /// is the same number). Any other is written as its significant digits, `e` and that
     /// exponent (`1e999`, `-25e-2000`), so a short literal does not become hundreds of stored
     /// digits (`1e999` was 1,000 digits in the stored body: a 48 KB message of them stored 8 MB,
-    /// an audit found). A literal whose exponent has more than 18 digits, or that is not a JSON
-    /// number, is returned as it is.
+    /// an audit found), whatever the exponent's length (`adding(_:toDigits:)`). A literal that is
+    /// not a JSON number is returned as it is.
     public static func canonicalNumberText(_ literal: UnsafeBufferPointer<UInt8>) -> String {
         if case .success(let d) = parse(literal) { return d.canonicalText }
         return canonicalDigits(literal) ?? String(decoding: literal, as: UTF8.self)

@@ -845,21 +845,13 @@ extension JSONValue {
     /// checked this way at ingest holds again, to the byte, when the stored body is decoded to be
     /// re-processed (an audit's event whose metadata of exponents was accepted, then refused at
     /// every re-processing as over 16 KiB: UNALLOCATED for good; and metadata of `1.50000000`s
-    /// refused though it was stored in a third of the limit). A plain integer is its own
-    /// canonical spelling (but `-0`).
+    /// refused though it was stored in a third of the limit; and a body stored before the
+    /// 40-zero rule, whose `1e999` is 1,000 digits, counts as the 5 of `1e999` now).
     public func serializedByteCount(limit: Int = .max, asStored: Bool = false) -> Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5
-        case .number(let text):
-            // Also a long plain integer: a body stored before the 40-zero rule holds `1e999` as
-            // 1,000 digits, which count as the 5 of `1e999` now (a review: such a stored body
-            // failed the limit again, and its resend became a conflict).
-            if asStored, text.utf8.count > 40 || text.hasPrefix("-0")
-                || text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 | 0x20 == UInt8(ascii: "e") }) {
-                return ExactDecimal.canonicalNumberText(text).utf8.count
-            }
-            return text.utf8.count
+        case .number(let text): return asStored ? ExactDecimal.canonicalNumberText(text).utf8.count : text.utf8.count
         case .string(let s): return JSONValue.serializedStringByteCount(s)
         case .array(let elements):
             var total = 1 + Swift.max(elements.count, 1)

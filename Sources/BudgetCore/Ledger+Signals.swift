@@ -218,10 +218,9 @@ extension Ledger {
         if candidate >= historyPlaceCache.count {
             historyPlaceCache += repeatElement(nil, count: candidate - historyPlaceCache.count + 1)
         }
-        var entry = historyPlaceCache[candidate] ?? HistoryPlaceCache(insertions: historyInsertions, budget: places.budget)
-        if entry.insertions != historyInsertions {
-            entry = HistoryPlaceCache(insertions: historyInsertions, budget: places.budget)
-        }
+        // A stale entry (a key was added to the history since) is started afresh.
+        var entry = historyPlaceCache[candidate].flatMap { $0.insertions == historyInsertions ? $0 : nil }
+            ?? HistoryPlaceCache(insertions: historyInsertions, budget: places.budget)
         entry.budget = places.budget
         if let i = allocationIndex, let place = places.allocation {
             if i >= entry.allocations.count { entry.allocations += repeatElement(nil, count: i - entry.allocations.count + 1) }

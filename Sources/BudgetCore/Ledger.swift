@@ -144,13 +144,9 @@ public struct Ledger: Sendable {
     /// `timeName`: what the time is, in the reason ("costDate").
     public func unroutedReason(budgetId id: String, time: Timestamp, timeName: String? = nil) -> String {
         let when = (timeName.map { $0 + " " } ?? "") + time.rfc3339
-        guard var current = candidateIndex[id] else { return "unknown budget \(id)" }
-        var hops = 0
-        while !candidates[current].covers(time), let next = candidates[current].successorId.flatMap({ candidateIndex[$0] }), hops < 10_000 {
-            current = next
-            hops += 1
-        }
-        let b = candidates[current]
+        guard let start = candidateIndex[id] else { return "unknown budget \(id)" }
+        let candidateIndex = self.candidateIndex
+        let b = candidates[Router.chainPosition(from: start, time: time, candidates: candidates) { candidateIndex[$0] }]
         guard b.covers(time) else { return "budget \(id) does not cover \(when)" }
         if b.status == .cancelled { return b.id == id ? "budget \(id) is CANCELLED" : "budget \(b.id) (renewing \(id)) is CANCELLED" }
         return "budget \(id) does not cover \(when)"

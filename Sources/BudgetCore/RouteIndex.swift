@@ -87,6 +87,21 @@ public struct RouteIndex: Sendable {
 }
 
 extension Router {
+    /// Along the chain of successors from the candidate at `start`: the first that covers `time`,
+    /// else the last one the chain reaches (CONTRACT §4: "the id of a renewed budget follows its
+    /// chain of successors to the one whose period covers the event's time").
+    public static func chainPosition(
+        from start: Int, time: Timestamp, candidates: [RouteCandidate], position: (String) -> Int?
+    ) -> Int {
+        var current = start
+        var hops = 0
+        while !candidates[current].covers(time), let next = candidates[current].successorId.flatMap(position), hops < 10_000 {
+            current = next
+            hops += 1
+        }
+        return current
+    }
+
     /// `route(budgetId:metadata:time:candidates:lookup:)`'s budget as its place in `candidates`,
     /// looking only at the candidates `index` says could match. `position` finds a candidate's
     /// place by id (to follow an explicit id along its chain of successors). The place, not
@@ -99,13 +114,9 @@ extension Router {
     ) -> Int? {
         if let budgetId {
             // An explicit id never falls back to the rules below; it follows renewals.
-            var current = position(budgetId)
-            var hops = 0
-            while let p = current, !candidates[p].covers(time), let next = candidates[p].successorId, hops < 10_000 {
-                current = position(next)
-                hops += 1
-            }
-            guard let p = current, candidates[p].status != .cancelled, candidates[p].covers(time) else { return nil }
+            guard let start = position(budgetId) else { return nil }
+            let p = chainPosition(from: start, time: time, candidates: candidates, position: position)
+            guard candidates[p].status != .cancelled, candidates[p].covers(time) else { return nil }
             return p
         }
         var best: (position: Int, keys: Int)?

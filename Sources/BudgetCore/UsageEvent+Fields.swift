@@ -7,6 +7,11 @@
 // the former implementation, kept in the tests as the reference.
 
 /// A top-level field of a usage event (CONTRACT §2), or the CloudEvents `specversion`.
+extension UsageEventDecoder {
+    /// The usage event's field names (CONTRACT §2), as `stats` keeps them in rejection reasons.
+    public static let fieldNames: Set<String> = Set(EventField.allCases.filter { $0 != .specversion }.map { "\($0.name)" })
+}
+
 enum EventField: Int, CaseIterable {
     case id, source, seq, time, platform, serviceType, model, endpoint, usage, cost,
          currency, budgetId, userId, apiUsageId, apifyRunId, metadata, description, kind, correctsEvent

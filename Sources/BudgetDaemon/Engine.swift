@@ -471,6 +471,13 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Most messages one reading of the drain takes: the ingest sockets' queues, and at least
+    /// 16 batches.
+    /// (A high-water mark of 0 is no bound in ZeroMQ: then until the sockets are empty.)
+    var drainReadLimit: Int {
+        config.receiveHighWaterMark == 0 ? .max : max(config.maxBatch * 16, 2 * Int(config.receiveHighWaterMark))
+    }
+
     /// On stop: take what has been received for up to `drainTimeoutMs`, commit it, acknowledge it.
     ///
     /// What the sockets hold is taken until they are empty, before anything is acknowledged: an
@@ -482,13 +489,6 @@ public final class Engine: @unchecked Sendable {
     /// was 16 batches, once: with a small `maxBatch` most of a full queue was dropped, the
     /// seventeenth session's audit found.) A batch that cannot commit is retried until the
     /// deadline, as in `serve`.
-    /// Most messages one reading of the drain takes: the ingest sockets' queues, and at least
-    /// 16 batches.
-    /// (A high-water mark of 0 is no bound in ZeroMQ: then until the sockets are empty.)
-    var drainReadLimit: Int {
-        config.receiveHighWaterMark == 0 ? .max : max(config.maxBatch * 16, 2 * Int(config.receiveHighWaterMark))
-    }
-
     func drain() throws {
         notifier.notify("STOPPING=1")
         let deadline = SystemClock.now().adding(nanoseconds: Int64(config.drainTimeoutMs) * 1_000_000)

@@ -87,17 +87,11 @@ struct Stats: Sendable {
            verb.lowerBound > key.index(key.startIndex, offsetBy: 6) {
             let name = key[key.index(key.startIndex, offsetBy: 6)..<verb.lowerBound]
             let general = name.firstIndex(of: ".").map { name[..<$0] + ".*" }
-                ?? (contractFields.contains(String(name)) ? name : "*")
+                ?? (UsageEventDecoder.fieldNames.contains(String(name)) ? name : "*")
             key = "field " + general + key[verb.lowerBound...]
         }
         return known[key] != nil || known.count < maxReasonKeys ? key : "other"
     }
-
-    /// CONTRACT §2's field names, kept in reason keys.
-    static let contractFields: Set<String> = [
-        "id", "source", "seq", "time", "platform", "serviceType", "model", "endpoint", "usage", "cost", "currency",
-        "budgetId", "userId", "apiUsageId", "apifyRunId", "metadata", "description", "kind", "correctsEvent",
-    ]
 
     func json(lastSeq: Int64, process: ProcessFigures? = nil) -> JSONValue {
         .object(JSONObject([

@@ -395,9 +395,9 @@ enum BudgetText {
             lines.append(("selector", selector.pairs.map { "\($0.key)=\(Format.cell($0.value))" }.joined(separator: " ")))
         }
         if let description = budget["description"]?.stringValue, !description.isEmpty {
-            lines.append(("description", Console.escapingAll(description)))
+            lines.append(("description", DisplayText.escaped(description)))
         }
-        if let createdBy = budget["createdBy"]?.stringValue { lines.append(("created by", Console.escapingAll(createdBy))) }
+        if let createdBy = budget["createdBy"]?.stringValue { lines.append(("created by", DisplayText.escaped(createdBy))) }
         if let createdAt = budget["createdAt"]?.stringValue { lines.append(("created at", createdAt)) }
 
         let width = lines.map(\.0.count).max() ?? 0

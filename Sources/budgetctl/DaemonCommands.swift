@@ -56,7 +56,7 @@ struct Stats: ControlCommand {
                 }
                 for (innerKey, innerValue) in nested.pairs {
                     // A source's name is the publisher's text.
-                    lines.append(("\(key) \(Console.escapingAll(innerKey))", Format.cell(innerValue)))
+                    lines.append(("\(key) \(DisplayText.escaped(innerKey))", Format.cell(innerValue)))
                 }
             } else {
                 lines.append((key, Format.cell(value)))

@@ -63,9 +63,6 @@ enum Console {
         return String(out)
     }
 
-    /// Every control character of `text` escaped, SGR sequences too (`DisplayText`).
-    static func escapingAll(_ text: String) -> String { DisplayText.escaped(text) }
-
     /// The index of the `m` ending one of budgetctl's own colour sequences (`ESC [ n m` with n
     /// one of `Colour`'s or 0) that starts at `start`.
     private static func sgrEnd(_ scalars: [Unicode.Scalar], from start: Int) -> Int? {
@@ -79,7 +76,6 @@ enum Console {
         guard j < scalars.count, scalars[j] == "m", parameter == "0" || Colour(rawValue: parameter) != nil else { return nil }
         return j
     }
-
 
     private static func write(_ text: String, to descriptor: CInt) {
         var text = text
@@ -172,11 +168,11 @@ enum Format {
         switch value {
         case .null: return "-"
         // Publishers' text: control characters escaped, so columns line up and nothing in it
-        // acts on the terminal (`Console.visible`).
-        case .string(let text): return text.isEmpty ? "-" : Console.escapingAll(text)
+        // acts on the terminal (`DisplayText`).
+        case .string(let text): return text.isEmpty ? "-" : DisplayText.escaped(text)
         case .number(let text): return text
         case .bool(let flag): return flag ? "yes" : "no"
-        case .array, .object: return Console.escapingAll(value.serialized(sortedKeys: false))
+        case .array, .object: return DisplayText.escaped(value.serialized(sortedKeys: false))
         }
     }
 

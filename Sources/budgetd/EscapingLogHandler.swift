@@ -34,11 +34,8 @@ struct EscapingLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var event = event
-        event.message = Logger.Message(stringLiteral: Self.escaped(event.message.description))
-        event.metadata = event.metadata?.mapValues { .string(Self.escaped($0.description)) }
+        event.message = Logger.Message(stringLiteral: DisplayText.escaped(event.message.description))
+        event.metadata = event.metadata?.mapValues { .string(DisplayText.escaped($0.description)) }
         inner.log(event: event)
     }
-
-    /// `text` with the characters that act on a terminal or break a line escaped (`DisplayText`).
-    static func escaped(_ text: String) -> String { DisplayText.escaped(text) }
 }

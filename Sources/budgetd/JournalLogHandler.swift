@@ -1,3 +1,4 @@
+import BudgetCore
 import Foundation
 import Logging
 
@@ -38,7 +39,7 @@ struct JournalLogHandler: LogHandler {
         // the default priority.
         // Other control characters are escaped as in the plain handler (an escape sequence in
         // a publisher's source would otherwise reach `journalctl`'s terminal).
-        line = EscapingLogHandler.escaped(line.replacingOccurrences(of: "\n", with: " ")) + "\n"
+        line = DisplayText.escaped(line.replacingOccurrences(of: "\n", with: " ")) + "\n"
         writeStandardError(line)
     }
 

@@ -47,6 +47,8 @@ let package = Package(
         ),
         // A prefetch hint (C's __builtin_prefetch), for the engine's key filter reads.
         .target(name: "CPrefetch"),
+        // SIGTERM and SIGINT remembered from before main until the service group handles them.
+        .target(name: "CEarlySignal"),
         // The daemon's services: ingest, control, outbound, engine.
         .target(
             name: "BudgetDaemon",
@@ -61,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "budgetd",
             dependencies: [
-                "BudgetDaemon", "BudgetCore",
+                "BudgetDaemon", "BudgetCore", "CEarlySignal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,13 +1,14 @@
 extension Catalog {
     /// Loads a catalog from its JSON text: the native format of CONTRACT §3, or the LiteLLM
-    /// price map, told apart by shape (a native catalog has a `prices` array).
+    /// price map, told apart by shape (a native catalog has `prices`; a LiteLLM map may have a
+    /// model named "prices", an object with `litellm_provider`).
     public static func load(json bytes: some Collection<UInt8>) throws(CatalogError) -> Catalog {
         let value: JSONValue
         do { value = try JSON.parse(bytes, maxDepth: 64) } catch {
             throw CatalogError("catalog is not valid JSON: \(error.message) at byte \(error.offset)")
         }
         guard let object = value.objectValue else { throw CatalogError("catalog must be a JSON object") }
-        if object["prices"] != nil { return try loadNative(object) }
+        if let prices = object["prices"], prices.objectValue?["litellm_provider"] == nil { return try loadNative(object) }
         return try loadLiteLLM(object)
     }
 
@@ -47,7 +48,7 @@ extension Catalog {
                 throw CatalogError("\(at).platform is missing")
             }
             guard let model = e["model"]?.stringValue, !model.isEmpty else { throw CatalogError("\(at).model is missing") }
-            let from = e["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(e["effectiveFrom"], "\(at).effectiveFrom")
+            let from = e["effectiveFrom"]?.isNull ?? true ? Timestamp(nanosecondsSinceEpoch: 0) : try time(e["effectiveFrom"], "\(at).effectiveFrom")
             let currency = UsageEventDecoder.uppercased(e["currency"]?.stringValue ?? "USD")
             if !UsageEventDecoder.isCurrencyCode(currency) { throw CatalogError("\(at).currency must be a 3-letter code") }
             let perRequest: ExactDecimal? = (e["perRequest"] == nil || e["perRequest"]!.isNull)
@@ -74,7 +75,7 @@ extension Catalog {
             if rate.isZero { throw CatalogError("\(at).rate must be greater than 0") }
             catalog.add(ExchangeRate(
                 from: UsageEventDecoder.uppercased(from), to: UsageEventDecoder.uppercased(to), rate: rate,
-                effectiveFrom: r["effectiveFrom"] == nil ? Timestamp(nanosecondsSinceEpoch: 0) : try time(r["effectiveFrom"], "\(at).effectiveFrom")
+                effectiveFrom: r["effectiveFrom"]?.isNull ?? true ? Timestamp(nanosecondsSinceEpoch: 0) : try time(r["effectiveFrom"], "\(at).effectiveFrom")
             ))
         }
         return catalog

@@ -142,6 +142,9 @@ public enum EventLimits {
     public static let maxDepth = 32
     /// Default size limit of one message body.
     public static let defaultMaxMessageBytes = 64 * 1024
+    /// The most a message's topic frame may add to its body (`usage.…` names are short): a
+    /// longer one makes the message `oversized` too.
+    public static let maxTopicBytes = 256
 }
 
 /// Decodes and validates usage events from JSON. Pure: safe to run beside the writer.
@@ -211,7 +214,7 @@ public enum UsageEventDecoder {
         var seq: Int64?
         if let seqValue = fields[.seq], !seqValue.isNull {
             guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text) ?? integralValue(text), n >= 0 else {
-                throw reject("field seq must be a non-negative integer")
+                throw reject("field seq must be an integer from 0 to 9223372036854775807")
             }
             seq = n
         }

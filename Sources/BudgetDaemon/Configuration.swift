@@ -284,3 +284,24 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 
 /// The daemon's version, printed by `budgetd --version` and returned by `health`.
 public let budgetdVersion = "0.1.0"
+
+/// The whole content of a file, read with POSIX calls, so that a FIFO or a shell's `<(…)`
+/// (`/dev/fd/N`) is read too, which Foundation's `contents(atPath:)` refuses; nil when it cannot
+/// be opened or read (a directory, say).
+public func readWholeFile(atPath path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var content: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            content.append(contentsOf: chunk[..<n])
+        } else if n == 0 {
+            return content
+        } else if errno != EINTR {
+            return nil
+        }
+    }
+}

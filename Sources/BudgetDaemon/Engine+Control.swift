@@ -195,17 +195,23 @@ extension Engine {
             return try creditOp(args, w, &out, now: now)
         case "alert.list":
             // A budget named that does not exist is NOT_FOUND, as for cost.list (not an empty list).
-            if let id = try args.string("budgetId"), ledger[id] == nil { throw ControlFailure(.notFound, "no budget \(id)") }
+            // The query takes the budget's id as stored: the database compares bytes, the ledger
+            // canonically equivalent strings (an audit's "café" spelled with a combining accent
+            // found the budget and listed none of its alerts).
+            let budgetId = try args.string("budgetId").map { id in
+                guard let b = ledger[id] else { throw ControlFailure(.notFound, "no budget \(id)") }
+                return b.id
+            }
             let (paged, cursor) = try pageRequest(args)
             if paged {
                 if let cursor, case .alerts = cursor {} else if cursor != nil { throw ControlFailure(.validationFailed, "cursor is not an alert.list cursor") }
                 return pageJSON(try w.reader.alertsPage(
-                    budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
+                    budgetId: budgetId, unresolvedOnly: try args.bool("unresolved") ?? false,
                     sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000), after: cursor
                 ))
             }
             return .array(try w.reader.alerts(
-                budgetId: try args.string("budgetId"), unresolvedOnly: try args.bool("unresolved") ?? false,
+                budgetId: budgetId, unresolvedOnly: try args.bool("unresolved") ?? false,
                 sinceSeq: try args.int("sinceSeq") ?? 0, limit: try limit(args, default: 1000)
             ))
         case "alert.resolve":
@@ -228,7 +234,7 @@ extension Engine {
                 let to = try inclusiveEnd(args, "to")
                 if let from, let to, to < from { throw ControlFailure(.validationFailed, "to must not be before from") }
                 return pageJSON(try w.reader.eventsPage(
-                    state: try args.enumValue("state", EventState.self), budgetId: try args.string("budgetId"),
+                    state: try args.enumValue("state", EventState.self), budgetId: try args.string("budgetId").map { ledger[$0]?.id ?? $0 },
                     from: from, to: to, limit: try limit(args, default: 100), after: cursor
                 ))
             }

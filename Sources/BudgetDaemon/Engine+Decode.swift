@@ -69,6 +69,11 @@ extension Engine {
             return rejected("expected 2 frames [topic, json], got \(frames.count)", bodies: bodies)
         }
         let topic = frames[0]
+        // The size limit is the JSON frame's; the topic may add at most `maxTopicBytes` (a 1 MiB
+        // topic starting with `usage.` was accepted, and a dead letter kept all of it).
+        guard topic.count <= EventLimits.maxTopicBytes else {
+            return rejected(EventRejection.oversizedReason, bodies: frames[1...])
+        }
         // The UTF-8 view, not an array of it: that was an allocation per message.
         let usage = "usage".utf8
         guard topic.starts(with: usage), topic.count == usage.count || topic[usage.count] == UInt8(ascii: ".") else {

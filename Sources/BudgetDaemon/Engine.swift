@@ -146,13 +146,18 @@ public final class Engine: @unchecked Sendable {
     /// The key filter of the stored events, from `loadKeyFilter`'s thread, until `stage` takes it.
     let loadedKeyFilter = Mutex<KeyFilter?>(nil)
 
+    /// Whether a stop was signalled before the service group handled the signals (budgetd's
+    /// early handler): read at each turn of the loop, so such a stop is as clean as a later one.
+    let stopSignalled: @Sendable () -> Bool
+
     public init(
         configuration: DaemonConfiguration, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(environment: [:]),
-        onReady: @escaping @Sendable (String) -> Void
+        stopSignalled: @escaping @Sendable () -> Bool = { false }, onReady: @escaping @Sendable (String) -> Void
     ) {
         config = configuration
         self.logger = logger
         self.notifier = notifier
+        self.stopSignalled = stopSignalled
         startedAt = SystemClock.now()
         stats = Stats(startedAt: startedAt)
         self.onReady = onReady
@@ -249,7 +254,9 @@ public final class Engine: @unchecked Sendable {
         try control.setMaxMessageSize(config.socketMaxMessageBytes)
         try control.bind(config.controlEndpoint)
 
-        let line = "ready ingest=\(try ingest.lastEndpoint) ingest-ack=\(try ingestAck.lastEndpoint) publish=\(try publisher.lastEndpoint) control=\(try control.lastEndpoint)"
+        let directory = FileManager.default.currentDirectoryPath
+        let bound = try [ingest, ingestAck, publisher, control].map { Self.readyEndpoint(try $0.lastEndpoint, directory: directory) }
+        let line = "ready ingest=\(bound[0]) ingest-ack=\(bound[1]) publish=\(bound[2]) control=\(bound[3])"
         logger.info("budgetd started", metadata: ["db": "\(config.databasePath)", "budgets": "\(budgets.count)", "lastSeq": "\(lastSeq)"])
         for b in budgets { metrics.update(b) }
         if let backup = store.backupPath {
@@ -257,6 +264,17 @@ public final class Engine: @unchecked Sendable {
         }
         onReady(line)
         notifier.notify("READY=1")
+    }
+
+    /// An endpoint as the `ready` line shows it: an ipc path relative to the daemon's working
+    /// directory (as `ipc://*` binds, in a `tmpXXXXXX` directory there) made absolute, so a
+    /// client started elsewhere reaches it (an audit's `budgetctl` got no reply).
+    static func readyEndpoint(_ endpoint: String, directory: String) -> String {
+        let scheme = "ipc://"
+        guard endpoint.hasPrefix(scheme) else { return endpoint }
+        let path = endpoint.dropFirst(scheme.count)
+        guard !path.hasPrefix("/"), !path.hasPrefix("@"), !path.isEmpty else { return endpoint }
+        return scheme + (directory.hasSuffix("/") ? directory : directory + "/") + path
     }
 
     /// Builds the ledger from what the database holds: budgets with their totals and alert
@@ -312,10 +330,10 @@ public final class Engine: @unchecked Sendable {
     }
 
     static func loadCatalog(path: String) throws -> Catalog {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = readWholeFile(atPath: path) else {
             throw ConfigurationError("cannot read price catalog \(path)")
         }
-        do { return try Catalog.load(json: [UInt8](data)) } catch {
+        do { return try Catalog.load(json: data) } catch {
             throw ConfigurationError("price catalog \(path): \(error.message)")
         }
     }
@@ -343,7 +361,7 @@ public final class Engine: @unchecked Sendable {
         var nextTick = SystemClock.now()
         // Retention runs at start, then once a day (when `retentionDays` is set).
         var nextRetention = nextTick
-        while !stopRequested.load(ordering: .acquiring) {
+        while !stopRequested.load(ordering: .acquiring) && !stopSignalled() {
             // From this loop itself: if it hangs, the pings stop and systemd restarts the daemon.
             notifier.watchdogIfDue()
             if let job = backupJob, job.isFinished {

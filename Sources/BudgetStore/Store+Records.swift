@@ -82,11 +82,13 @@ public struct RejectedMessage: Sendable, Hashable {
 
     /// How much of a rejected body is kept.
     public static let keptBodyBytes = 4096
+    /// How much of a rejected message's topic is kept (a longer one is `oversized`).
+    public static let keptTopicBytes = 256
 
     public init(receivedAt: Timestamp, socket: String, topic: String?, source: String?, id: String?, reason: String, body: some Collection<UInt8>) {
         self.receivedAt = receivedAt
         self.socket = socket
-        self.topic = topic
+        self.topic = topic.map { String(decoding: $0.utf8.prefix(Self.keptTopicBytes), as: UTF8.self) }
         self.source = source
         self.id = id
         self.reason = reason

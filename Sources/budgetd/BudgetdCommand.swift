@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import BudgetCore
 import BudgetDaemon
+import CEarlySignal
 import Foundation
 import Logging
 import Metrics
@@ -54,10 +55,10 @@ struct BudgetdCommand: AsyncParsableCommand {
             .flatMap { $0.split(separator: ":").first.map(String.init) }
         var c = DaemonConfiguration(databasePath: stateDirectory.map { $0 + "/budgetd.db" } ?? "budgetd.db")
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else {
+            guard let data = readWholeFile(atPath: config) else {
                 throw ConfigurationError("cannot read config file \(config)")
             }
-            try c.apply(configFile: [UInt8](data))
+            try c.apply(configFile: data)
         }
         try c.apply(environment: environment)
         func flag(_ key: String, _ value: String?, _ name: String) throws {
@@ -143,7 +144,9 @@ struct BudgetdCommand: AsyncParsableCommand {
             services.append(.init(service: MetricsServerService(server: server), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let readySuffix = metricsField
-        let engine = Engine(configuration: configuration, logger: logger, notifier: SystemdNotifier()) { line in
+        // A SIGTERM or SIGINT before the service group below handles them was caught by
+        // CEarlySignal's handler (installed before main): the engine then stops as cleanly.
+        let engine = Engine(configuration: configuration, logger: logger, notifier: SystemdNotifier(), stopSignalled: { budgetd_early_stop_signal() != 0 }) { line in
             // The metrics socket is bound before the engine opens, so READY=1 (sent right after
             // this line) covers it too.
             writeStandardError(line + readySuffix + "\n")

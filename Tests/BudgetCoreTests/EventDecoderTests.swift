@@ -199,10 +199,10 @@ struct EventDecoderTests {
         ("currency of four letters", body(#""currency":"EURO""#), "3-letter"),
         ("currency of two letters that upper-case to three", body(#""currency":"ßd""#), "3-letter"),
         ("currency with a ligature", body(#""currency":"\#u{FB00}x""#), "3-letter"),
-        ("negative seq", body(#""seq":-1"#), "seq must be a non-negative integer"),
-        ("fractional seq", body(#""seq":6.5"#), "seq must be a non-negative integer"),
-        ("negative seq spelled as a decimal", body(#""seq":-6.0"#), "seq must be a non-negative integer"),
-        ("seq over Int64", body(#""seq":1e19"#), "seq must be a non-negative integer"),
+        ("negative seq", body(#""seq":-1"#), "seq must be an integer from 0 to 9223372036854775807"),
+        ("fractional seq", body(#""seq":6.5"#), "seq must be an integer from 0 to 9223372036854775807"),
+        ("negative seq spelled as a decimal", body(#""seq":-6.0"#), "seq must be an integer from 0 to 9223372036854775807"),
+        ("seq over Int64", body(#""seq":1e19"#), "seq must be an integer from 0 to 9223372036854775807"),
     ]
 
     @Test("invalid events are rejected with a reason that names the problem", arguments: rejected)

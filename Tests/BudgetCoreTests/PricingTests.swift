@@ -344,6 +344,15 @@ struct NativeCatalogTests {
         ("bad LiteLLM price", #"{"m":{"litellm_provider":"p","input_cost_per_token":"free"}}"#, "m.input_cost_per_token"),
     ]
 
+    @Test("effectiveFrom null is effectiveFrom absent: always in force")
+    func nullEffectiveFrom() throws {
+        let c = try Catalog.load(json: Array("""
+            {"prices":[{"platform":"A","model":"m","effectiveFrom":null,"unitPrices":{"u":"2"}}],
+             "rates":[{"from":"EUR","to":"USD","rate":"1.5","effectiveFrom":null}]}
+            """.utf8))
+        #expect(price(c, try usageEvent(platform: "A", model: "m", #""usage":{"u":3}"#)) == .cost("6"))
+    }
+
     @Test("a bad catalog is rejected with a message naming the entry", arguments: badCatalogs)
     func badCatalog(name: String, json: String, messageContains: String) {
         do {
@@ -375,6 +384,16 @@ struct LiteLLMPricingTests {
         // again in Python from the file, case-insensitively).
         #expect(catalog.entryCount == 7345)
         #expect(catalog.version == "litellm-7345")
+    }
+
+    @Test("a LiteLLM map with a model named prices is still a LiteLLM map")
+    func modelNamedPrices() throws {
+        let catalog = try Catalog.load(json: Array("""
+            {"prices": {"litellm_provider": "acme", "input_cost_per_token": 0.5},
+             "gpt-x": {"litellm_provider": "acme", "input_cost_per_token": 0.25}}
+            """.utf8))
+        #expect(catalog.entryCount == 2)
+        #expect(price(catalog, try usageEvent(platform: "acme", model: "prices", #""usage":{"inputTokens":2}"#)) == .cost("1"))
     }
 
     @Test("OpenAI gpt-4o, 1200 input + 300 output tokens, costs exactly 0.006")

@@ -75,7 +75,7 @@ enum ReferenceEventDecoder {
         var seq: Int64?
         if let seqValue = object["seq"], !seqValue.isNull {
             guard let text = seqValue.numberText ?? seqValue.stringValue, let n = Int64(text) ?? UsageEventDecoder.integralValue(text), n >= 0 else {
-                throw reject("field seq must be a non-negative integer")
+                throw reject("field seq must be an integer from 0 to 9223372036854775807")
             }
             seq = n
         }

@@ -435,6 +435,24 @@ struct ControlOpsTests {
         #expect(try client.quiet(sub2, ms: 300))
     }
 
+    @Test("alert.list finds a budget's alerts by any canonically equivalent spelling of its id, as every other op does (it listed none)")
+    func alertListByEquivalentId() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir)
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(Array(composed.utf8) != Array(decomposed.utf8))
+        _ = try client.call("budget.create", ["id": .string(composed), "name": "Cafe", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2025-01-01"])
+        _ = try client.call("cost.allocate", ["budgetId": .string(decomposed), "platform": "GCP", "serviceType": "PROCESSING", "costAmount": 11, "costDate": "2025-01-02"])
+        let types = ["THRESHOLD_80", "THRESHOLD_90", "THRESHOLD_100", "BUDGET_EXCEEDED"]
+        for id in [composed, decomposed] {
+            #expect(try client.call("alert.list", ["budgetId": .string(id)]).arrayValue?.compactMap { $0["type"]?.stringValue } == types, "\(Array(id.unicodeScalars))")
+            let page = try client.call("alert.list", ["budgetId": .string(id), "page": true])
+            #expect(page["items"]?.arrayValue?.count == 4)
+        }
+    }
+
     @Test func everyErrorCodeIsReachableAndTheDaemonKeepsServing() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)

@@ -48,7 +48,7 @@ final class Daemon: @unchecked Sendable {
     /// (their timing depends on today's date, which tests must not); their own tests turn them on.
     /// `launcher`, when given, is a command that runs budgetd: it gets the budgetd path and its
     /// arguments appended (e.g. `unshare -m sh -c '… && exec "$0" "$@"'`, so budgetd keeps the pid).
-    init(dir: TempDir, dbName: String = "budgetd.db", dbPath: String? = nil, heartbeatMs: Int = 100, config: [String: String] = [:], extraArgs: [String] = [], launcher: [String] = []) throws {
+    init(dir: TempDir, dbName: String = "budgetd.db", dbPath: String? = nil, heartbeatMs: Int = 100, config: [String: String] = [:], extraArgs: [String] = [], launcher: [String] = [], directory: String? = nil) throws {
         let configPath = dir.file("config.json")
         var keys = ["heartbeatIntervalMs": "\(heartbeatMs)", "drainTimeoutMs": "3000",
                     "lowBudgetMinElapsedHours": "8760", "spikeMinAmount": "\"1000000000000\""]
@@ -67,6 +67,7 @@ final class Daemon: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: Products.budgetd)
             process.arguments = arguments
         }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice

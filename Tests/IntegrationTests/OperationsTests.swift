@@ -169,6 +169,42 @@ struct OperationsTests {
         #expect(seen.filter { $0 == "READY=1" }.count == 1)
     }
 
+    /// A SIGTERM in the first ~12 ms killed budgetd outright (status −15, an audit): the service
+    /// group handles the signals only once it runs. Made certain here: budgetd's config is a FIFO,
+    /// so it waits in its start-up (reading the file) until the signal has come.
+    @Test("a SIGTERM during start-up stops budgetd cleanly (exit 0), once it has started")
+    func sigtermDuringStartUp() throws {
+        let dir = try TempDir()
+        let fifo = dir.file("config.json")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Products.budgetd)
+        p.arguments = [
+            "--config", fifo, "--db", dir.file("b.db"), "--ingest", "tcp://127.0.0.1:*", "--ingest-ack", "tcp://127.0.0.1:*",
+            "--publish", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+        ]
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(p.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.1)
+        // Blocked opening the FIFO (the signal restarted the open): the config comes now. Not a
+        // blocking open: a budgetd killed by the signal has no reader left (ENXIO).
+        let fd = open(fifo, O_WRONLY | O_NONBLOCK)
+        if fd >= 0 {
+            let text = Array(#"{"drainTimeoutMs": 1000}"#.utf8)
+            #expect(write(fd, text, text.count) == text.count)
+            close(fd)
+        }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit, "\(output)")
+        #expect(p.terminationStatus == 0, "\(output)")
+        #expect(output.contains("ready "), "it started, then stopped: \(output)")
+    }
+
     /// Retention ran in one statement on the engine thread without a ping: 10⁶ events took 52 s,
     /// past WatchdogSec=30, so systemd killed the daemon, and the retention at the next start
     /// again (a restart loop). A long statement now pings while it steps.
@@ -638,6 +674,20 @@ struct OperationsTests {
         let lo = try runBudgetd(["--check-config", "--control", "tcp://lo:7958"])
         #expect(lo.status == 0, "\(lo.output)")
         #expect(ok.status == 0, "\(ok.output)")
+    }
+
+    @Test("the ready line names ipc endpoints by absolute path: ipc://* and a relative path bind in the daemon's directory, and a client elsewhere reaches them")
+    func readyLineIpcPathsAreAbsolute() throws {
+        let dir = try TempDir()
+        let daemon = try Daemon(dir: dir, extraArgs: ["--control", "ipc://*", "--publish", "ipc://out.sock"], directory: dir.path)
+        defer { #expect(daemon.stop() == 0) }
+        // Relative to the daemon's directory before: `ipc://tmpXXXXXX/socket`, `ipc://out.sock`.
+        let directory = URL(fileURLWithPath: dir.path).resolvingSymlinksInPath().path
+        #expect(daemon.control.hasPrefix("ipc://\(directory)/"), "\(daemon.control)")
+        #expect(daemon.publish == "ipc://\(directory)/out.sock")
+        #expect(FileManager.default.currentDirectoryPath != directory)
+        let client = try Client(daemon)
+        #expect(try client.request("health")["result"]?["status"]?.stringValue == "OK")
     }
 
     @Test("BUDGETD_<KEY> overrides the file, a flag overrides both; bad values name the variable")

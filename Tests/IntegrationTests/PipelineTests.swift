@@ -206,6 +206,9 @@ struct PipelineTests {
             ("binary", [usage, [0xff, 0x00, 0xfe, 0x80, 0x01]], "invalid JSON", nil),
             ("too deep", [usage, Array(("{\"id\":\"m7\",\"metadata\":{\"x\":" + deep + "}}").utf8)], "too deep", nil),
             ("bad topic", [Array("metrics".utf8), Array(#"{"id":"m8","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "topic", "m8"),
+            // The topic counts too: over 256 bytes the message is oversized (1 MiB was accepted).
+            ("long usage topic", [Array(("usage." + String(repeating: "t", count: 251)).utf8), Array(#"{"id":"m11","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "oversized", "m11"),
+            ("long other topic", [Array(String(repeating: "q", count: 100_000).utf8), Array(#"{"id":"m12","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "oversized", "m12"),
         ]
         for (name, frames, reason, id) in cases {
             let reply = try client.sendAckRaw(frames)
@@ -225,14 +228,19 @@ struct PipelineTests {
         let rejected = try #require(try client.call("event.list", ["state": "REJECTED", "limit": .number("100")]).arrayValue)
         #expect(rejected.count == cases.count + 2)
         // The dead letters name their events as the acknowledgements did.
-        #expect(rejected.first { $0["reason"]?.stringValue == "oversized" }?["id"]?.stringValue == "m6")
+        #expect(rejected.first { $0["reason"]?.stringValue == "oversized" && $0["id"]?.stringValue == "m6" } != nil)
+        // A dead letter keeps 256 bytes of its topic (it kept all 100,000).
+        #expect(rejected.first { $0["id"]?.stringValue == "m12" }?["topic"]?.stringValue == String(repeating: "q", count: 256))
+        // A topic of 256 bytes is no more than the limit.
+        let longest = "usage." + String(repeating: "t", count: 250)
+        #expect(try client.sendAckRaw([Array(longest.utf8), Array(#"{"id":"m13","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)]).string("status") == "ACCEPTED")
         #expect(rejected.allSatisfy { $0["state"]?.stringValue == "REJECTED" && $0["reason"]?.stringValue != nil })
         // A rejected id is not used up: the corrected resend is accepted.
         let fixed = try client.sendAck(costEvent("m2", cost: "1", budgetId: budgetId))
         #expect(fixed.string("status") == "ACCEPTED")
         let stats = try client.call("stats")
-        #expect(stats["received"]?.numberText == String(cases.count + 3))
-        #expect(stats["accepted"]?.numberText == "1")
+        #expect(stats["received"]?.numberText == String(cases.count + 4))
+        #expect(stats["accepted"]?.numberText == "2")
         #expect(try client.call("health")["status"]?.stringValue == "OK")
     }
 

@@ -210,6 +210,7 @@ public final class Engine: @unchecked Sendable {
         }
         try loadLedger(settings: config.alerts)
         let budgets = ledger.budgetsInOrder, lastSeq = ledger.lastSeq
+        stats.startSeq = lastSeq
         pricesPath = config.pricesPath
         if let path = pricesPath {
             let started = SystemClock.now()

@@ -28,6 +28,9 @@ struct Stats: Sendable {
     /// committed together (`CommitJob`).
     var stagedCommits: Int64 = 0
     var startedAt: Timestamp
+    /// The last seq when this process started (its first message is the one after): a
+    /// subscriber that started before the daemon did prints from there (`alerts tail`).
+    var startSeq: Int64 = 0
 
     init(startedAt: Timestamp) { self.startedAt = startedAt }
 
@@ -104,7 +107,7 @@ struct Stats: Sendable {
             ("untrackedSequences", .number(untrackedSequences)),
             ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
             ("stagedCommits", .number(stagedCommits)),
-            ("startedAt", .string(startedAt.rfc3339)),
+            ("startedAt", .string(startedAt.rfc3339)), ("startSeq", .number(startSeq)),
             ("process", process.map { p in
                 .object(JSONObject([
                     ("rssBytes", p.rssBytes.map { .number($0) } ?? .null),

@@ -106,8 +106,10 @@ extension AlertsCommand {
                 heartbeat's lastSeq is ahead of the last one seen, the missing \
                 messages are fetched with outbound.list over --control and printed \
                 in order first. Without --since-seq, it starts after budgetd's \
-                current lastSeq (from stats); with it, it first prints everything \
-                after that seq.
+                current lastSeq (from stats), or, when budgetd started after the \
+                tail did, after the seq it started at (so what it published as it \
+                started is printed); with it, it first prints everything after \
+                that seq.
 
                 A silent daemon (no heartbeat for 3 intervals) is reported on \
                 standard error, as is the starting point (`following ENDPOINT \
@@ -211,6 +213,10 @@ struct TailFollower {
     private var reportedSilence = false
     /// No outbound.list before this, after one went unanswered.
     private var retryAfter: ContinuousClock.Instant?
+    /// When this tail started (wall clock, to compare with the daemon's `startedAt`).
+    private let launchedAt = Now.timestamp()
+    /// Whether `stats` was asked again at the first message, the starting point being unknown.
+    private var askedAgain = false
 
     init(client: ControlClient, publish: String, filters: [String], json: Bool, limit: Int?) {
         self.client = client
@@ -238,15 +244,29 @@ struct TailFollower {
             return
         }
         do {
-            let stats = try client.call("stats")
-            if let text = stats["lastSeq"]?.numberText, let seq = Int64(text) {
-                lastSeq = seq
-            }
+            try adopt(stats: client.call("stats"))
         } catch let error as ControlClientError {
             if case .interrupted = error { throw error }
             // The outbound socket may work without the control socket; the
-            // first message or heartbeat sets the starting point then.
+            // first message or heartbeat sets the starting point then (after
+            // one more try of `stats`, the daemon being up by then).
             Console.err("warning: \(error); starting from the first message received")
+        }
+    }
+
+    /// The starting point from the daemon's `stats`: after its `lastSeq`; or,
+    /// when the daemon started after this tail did (it was down, and came up
+    /// while the tail waited), after the seq it started from (`startSeq`), so
+    /// what it published before the tail reached it (a `status.COMPLETED` of a
+    /// period that ended while it was down, say) is printed too, not taken for
+    /// the past (an audit's tail missed exactly those).
+    private mutating func adopt(stats: JSONValue) throws {
+        if let text = stats["startedAt"]?.stringValue, let started = try? Timestamp(rfc3339: text), started >= launchedAt,
+           let startText = stats["startSeq"]?.numberText, let startSeq = Int64(startText) {
+            lastSeq = startSeq
+            try recover(reason: nil)
+        } else if let text = stats["lastSeq"]?.numberText, let seq = Int64(text) {
+            lastSeq = seq
         }
     }
 
@@ -259,6 +279,16 @@ struct TailFollower {
             return
         }
 
+        if lastSeq == nil && !askedAgain && (topic == "heartbeat" || payload["seq"] != nil) {
+            // No starting point (`stats` did not answer at the start): the daemon is up now.
+            askedAgain = true
+            do {
+                try adopt(stats: client.call("stats"))
+                if let lastSeq { Console.err("following \(publish) after seq \(lastSeq)") }
+            } catch let error as ControlClientError {
+                if case .interrupted = error { throw error }
+            }
+        }
         if topic == "heartbeat" {
             lastHeartbeat = clock.now
             if reportedSilence {

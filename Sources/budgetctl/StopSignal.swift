@@ -26,12 +26,19 @@ enum StopSignal {
         // Initialize the static now: its lazy initializer must not first run
         // inside a signal handler.
         _ = flag.load(ordering: .relaxed)
+        var set = sigset_t()
+        sigemptyset(&set)
         for number in [SIGINT, SIGTERM] {
             signal(number) { number in
                 StopSignal.flag.store(true, ordering: .relaxed)
                 // signal(2) is async-signal-safe: the next one is not caught.
                 signal(number, SIG_DFL)
             }
+            sigaddset(&set, number)
         }
+        // A parent may have started us with them blocked (a Foundation `Process` does: a
+        // SIGTERM then stayed pending and `alerts tail` ran on). Threads started from now on
+        // (ZeroMQ's) inherit this thread's mask.
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

@@ -339,6 +339,42 @@ struct BudgetctlOutputTests {
         #expect(try JSON.parse(ahead.outputText.trimmingCharacters(in: .newlines))["seq"]?.numberText == "6", "\(ahead.outputText)")
     }
 
+    /// A tail started while budgetd was down took its starting point from its first `stats`
+    /// reply, after the daemon had started: the `status.COMPLETED` published at the start (a
+    /// period that ended while it was down) counted as the past, and was never printed (an audit).
+    @Test("alerts tail started before the daemon prints what the daemon publishes as it starts")
+    func alertsTailStartedBeforeTheDaemon() throws {
+        let dir = try TempDir()
+        let endpoints = ["--control", "ipc://\(dir.file("control"))", "--publish", "ipc://\(dir.file("publish"))"]
+        var daemon = try Daemon(dir: dir, extraArgs: endpoints)
+        let client = try Client(daemon)
+        let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        let end = Timestamp(nanosecondsSinceEpoch: now.nanosecondsSinceEpoch + 2_000_000_000)
+        _ = try client.call("budget.create", ["id": "short", "name": "Short", "budgetType": "PROJECT", "totalAmount": 10,
+                                              "startDate": .string(now.civilDate.description), "endDate": .string(end.rfc3339)])
+        #expect(daemon.stop() == 0)
+        Thread.sleep(forTimeInterval: 2.5)
+        // The period has ended; budgetd is down. The tail starts now and waits for its stats.
+        let tail = try RunningBudgetctl(["alerts", "tail", "--count", "1", "--json", "--timeout", "20"] + endpoints)
+        defer { tail.stop() }
+        Thread.sleep(forTimeInterval: 0.5)
+        daemon = try Daemon(dir: dir, extraArgs: endpoints)
+        defer { #expect(daemon.stop() == 0) }
+        let status = try #require(tail.wait(seconds: 20), "tail printed nothing: \(tail.errorText)")
+        #expect(status == 0, "\(tail.errorText)")
+        let payload = try JSON.parse(tail.outputText.trimmingCharacters(in: .newlines))
+        #expect(payload["seq"]?.numberText == "1")
+        #expect(payload["status"]?.stringValue == "COMPLETED" && payload["budgetId"]?.stringValue == "short")
+
+        // SIGTERM stops a tail (exit 0), though the test process starts it with the signal
+        // blocked, as Foundation's Process does: it stayed pending, and the tail ran on.
+        let running = try RunningBudgetctl(["alerts", "tail"] + endpoints)
+        defer { running.stop() }
+        #expect(running.waitForError(containing: "following \(endpoints[3]) after seq 1"), "\(running.errorText)")
+        running.terminate()
+        #expect(running.wait(seconds: 10) == 0, "\(running.errorText)")
+    }
+
     @Test func alertsTailPrintsAlertsAsTheyHappen() throws {
         let dir = try TempDir()
         let daemon = try Daemon(dir: dir)
@@ -653,5 +689,10 @@ private final class RunningBudgetctl: @unchecked Sendable {
     func stop() {
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
+    }
+
+    /// SIGTERM, without waiting.
+    func terminate() {
+        if process.isRunning { process.terminate() }
     }
 }

@@ -192,10 +192,17 @@ extension Ledger {
                 let a = c.allocations[i]
                 if a.spentAmount + request.amount > a.allocatedAmount {
                     let whose = cid == id ? "" : " of \(label(c))"
+                    // Over already, whatever the amount (0 included): said so, not "would take".
+                    if a.spentAmount > a.allocatedAmount {
+                        return refuse("allocation \(a.platform)/\(a.serviceType.rawValue)\(whose) is over its \(a.allocatedAmount) \(c.currency) already (\(a.spentAmount) spent)")
+                    }
                     return refuse("\(amountText) \(c.currency) would take allocation \(a.platform)/\(a.serviceType.rawValue)\(whose) over its \(a.allocatedAmount) \(c.currency) (\(a.spentAmount) spent)")
                 }
             }
             if !c.isUnlimited, c.spentAmount + request.amount > c.totalAmount {
+                if c.spentAmount > c.totalAmount {
+                    return refuse("\(label(c)) is over its \(c.totalAmount) \(c.currency) already (\(c.spentAmount) spent)")
+                }
                 return refuse("\(amountText) \(c.currency) would take \(label(c)) over its \(c.totalAmount) \(c.currency) (\(c.spentAmount) spent)")
             }
         }

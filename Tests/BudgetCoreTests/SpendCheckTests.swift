@@ -206,8 +206,15 @@ private let spendCases: [SpendCase] = [
     SpendCase(
         name: "an EXCEEDED budget refuses even CRITICAL spend",
         spent: [Spent("1000.5", "ops")], request: ask("OpenAI", .api, "1"),
-        allowed: false, budgetId: "ops", reason: "1 USD would take budget Ops over its 1000 USD (1000.5 spent)",
+        allowed: false, budgetId: "ops", reason: "budget Ops is over its 1000 USD already (1000.5 spent)",
         priority: .critical, remaining: "-0.5", remainingAfter: "-1.5"
+    ),
+    SpendCase(
+        // 0 takes nothing over: the reason says the budget is over already (it said "0 USD would take …").
+        name: "an amount of 0 on an EXCEEDED budget is refused, saying it is over already",
+        spent: [Spent("1000.5", "ops")], request: ask("OpenAI", .api, "0"),
+        allowed: false, budgetId: "ops", reason: "budget Ops is over its 1000 USD already (1000.5 spent)",
+        priority: .critical, remaining: "-0.5", remainingAfter: "-0.5"
     ),
     SpendCase(
         name: "an UNLIMITED budget is never over: remaining null, 0 %",

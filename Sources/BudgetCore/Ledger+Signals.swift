@@ -13,6 +13,11 @@ public struct AlertSettings: Sendable, Hashable {
     /// 0 by default: §5 and §6 define the burn rate from the period's first day (spent ÷
     /// max(1, days)), so a budget can run low on its first day; 24 waits a day.
     public var lowBudgetMinElapsedHours: Int = 0
+    /// SPENDING_SPIKE for an allocation too (with its platform and serviceType), not only for the
+    /// budget. Off by default: CONTRACT §5 sets `platform`/`serviceType` only for
+    /// ALLOCATION_DEPLETED and UNPRICED_USAGE, and a subscriber counting spikes would see two for
+    /// one cost (the budget's and its allocation's).
+    public var allocationSpikes = false
 
     public init() {}
 

@@ -313,7 +313,7 @@ public struct Ledger: Sendable {
         if check.cancelled { return [] }
         if evaluatesInPlace && !check.due && !(fromCost && (
             spikeFigures(key: budgetId, place: historyPlaces?.budget, periodStart: check.periodStart, at: now) != nil
-                || check.allocationKey.map {
+                || settings.allocationSpikes && check.allocationKey.map {
                     spikeFigures(key: $0, place: historyPlaces?.allocation, periodStart: check.periodStart, at: now) != nil
                 } == true
         )) {
@@ -352,7 +352,9 @@ public struct Ledger: Sendable {
         // Only a cost (an event) can start a spike; a change of settings or totals cannot.
         if fromCost {
             if let m = spike(b, allocation: nil, eventId: eventId, at: now) { spikes.append(m) }
-            if let i = allocationIndex, let m = spike(b, allocation: b.allocations[i], eventId: eventId, at: now) { spikes.append(m) }
+            if settings.allocationSpikes, let i = allocationIndex, let m = spike(b, allocation: b.allocations[i], eventId: eventId, at: now) {
+                spikes.append(m)
+            }
         }
         messages += spikes
         if let m = lowBudget(&b, eventId: eventId, at: now) { messages.append(m) }

@@ -26,6 +26,7 @@ import Glibc
 /// - `logLevel`: trace, debug, info, notice, warning, error, critical; info.
 /// - `spikeWindowHours`, `spikeBaselineDays`, `spikeFactorPercent`, `spikeMinAmount`,
 ///   `lowBudgetMinElapsedHours`: SPENDING_SPIKE and LOW_BUDGET (see `AlertSettings`); 1, 7, 300, "10", 24.
+/// - `allocationSpikes`: SPENDING_SPIKE for allocations as well as budgets; false.
 /// - `retentionDays`: raw usage events, dead letters and outbound messages received more than this
 ///   many days ago are pruned once a day (docs/ledger.md); 0 = keep forever.
 /// - `dedupWindowDays`: usage events younger than this are never pruned, so a resend within it is
@@ -78,7 +79,7 @@ public struct DaemonConfiguration: Sendable {
         "socketMaxMessageBytes", "maxBatch", "drainTimeoutMs", "keysPerGeneration", "synchronous", "receiveHighWaterMark", "sendHighWaterMark",
         "logLevel", "curveSecretKey", "curvePublishers", "curveOperators", "curveViewers", "curveSubscribers",
         "spikeWindowHours", "spikeBaselineDays", "spikeFactorPercent", "spikeMinAmount", "lowBudgetMinElapsedHours",
-        "retentionDays", "dedupWindowDays",
+        "allocationSpikes", "retentionDays", "dedupWindowDays",
     ]
 
     /// The environment variable that overrides a config key: `BUDGETD_` and the key in upper
@@ -162,6 +163,14 @@ public struct DaemonConfiguration: Sendable {
         case "spikeBaselineDays": alerts.spikeBaselineDays = try int(1...60)
         case "spikeFactorPercent": alerts.spikeFactorPercent = try int(101...100_000)
         case "lowBudgetMinElapsedHours": alerts.lowBudgetMinElapsedHours = try int(0...8760)
+        case "allocationSpikes":
+            if let b = v.boolValue {
+                alerts.allocationSpikes = b
+            } else if let t = v.stringValue?.lowercased(), t == "true" || t == "false" {
+                alerts.allocationSpikes = t == "true"
+            } else {
+                throw ConfigurationError("\(origin) must be true or false")
+            }
         case "retentionDays": retentionDays = try int(0...36_500)
         case "dedupWindowDays": dedupWindowDays = try int(0...36_500)
         case "spikeMinAmount":

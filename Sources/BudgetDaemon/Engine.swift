@@ -431,7 +431,7 @@ public final class Engine: @unchecked Sendable {
                     logger.notice("alert settings reloaded", metadata: [
                         "spikeWindowHours": "\(settings.spikeWindowHours)", "spikeBaselineDays": "\(settings.spikeBaselineDays)",
                         "spikeFactorPercent": "\(settings.spikeFactorPercent)", "spikeMinAmount": "\(settings.spikeMinAmount)",
-                        "lowBudgetMinElapsedHours": "\(settings.lowBudgetMinElapsedHours)",
+                        "lowBudgetMinElapsedHours": "\(settings.lowBudgetMinElapsedHours)", "allocationSpikes": "\(settings.allocationSpikes)",
                     ])
                 }
                 if let path = pendingPricesPath.withLock({ $0.take() }), path != pricesPath {

@@ -22,6 +22,8 @@ private func makeLedger(inPlace: Bool) throws -> Ledger {
     ledger.settings.spikeMinAmount = money("1")
     ledger.settings.spikeBaselineDays = 3
     ledger.settings.spikeFactorPercent = 200
+    // The allocations' spike check is the in-place path's too: on, so it is compared.
+    ledger.settings.allocationSpikes = true
     let created = t("2026-03-01T00:00:00Z")
     for (id, total, parent) in [("p", 2000, nil), ("a", 300, "p"), ("b", 500, "p")] as [(String, Int, String?)] {
         let allocations: JSONValue = [

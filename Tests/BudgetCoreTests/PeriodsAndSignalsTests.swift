@@ -246,8 +246,21 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(fresh.book(amount: money("500"), budgetId: "n", platform: "OpenAI", serviceType: .api, eventId: "y", costTime: t0, at: t0).messages.isEmpty)
     }
 
-    @Test func anAllocationSpikesOnItsOwnAfterTheBudget() throws {
+    @Test("by default only the budget spikes (platform null, CONTRACT §5): its allocation's spike is not a second SPENDING_SPIKE")
+    func onlyTheBudgetSpikesByDefault() throws {
         var l = try withBaseline(allocation: true)
+        let t = at("2026-03-08T10:20:00Z")
+        let messages = l.book(amount: money("20"), budgetId: "y", platform: "openai", serviceType: .api, eventId: "s", costTime: t, at: t).messages
+        #expect(alertTypes(messages) == ["alert.SPENDING_SPIKE"])
+        guard case .alert(let spike)? = messages.first else { return }
+        #expect(spike.platform == nil && spike.serviceType == nil)
+        #expect(spike.totalAmount == money("1000000"))
+    }
+
+    @Test("with allocationSpikes, an allocation spikes on its own after the budget")
+    func anAllocationSpikesOnItsOwnAfterTheBudget() throws {
+        var l = try withBaseline(allocation: true)
+        l.settings.allocationSpikes = true
         let t = at("2026-03-08T10:20:00Z")
         let messages = l.book(amount: money("20"), budgetId: "y", platform: "openai", serviceType: .api, eventId: "s", costTime: t, at: t).messages
         #expect(alertTypes(messages) == ["alert.SPENDING_SPIKE", "alert.SPENDING_SPIKE"])

@@ -702,6 +702,9 @@ struct OperationsTests {
         let unknown = try runBudgetd(["--check-config"], environment: ["BUDGETD_MAX_BACH": "1"])
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("unknown environment variable BUDGETD_MAX_BACH"), "\(unknown.output)")
+        #expect(try runBudgetd(["--check-config"], environment: ["BUDGETD_ALLOCATION_SPIKES": "true"]).status == 0)
+        let spikes = try runBudgetd(["--check-config"], environment: ["BUDGETD_ALLOCATION_SPIKES": "maybe"])
+        #expect(spikes.status == 1 && spikes.output.contains("must be true or false"), "\(spikes.output)")
         let level = try runBudgetd(["--check-config"], environment: ["BUDGETD_LOG_LEVEL": "loud"])
         #expect(level.status == 1 && level.output.contains("BUDGETD_LOG_LEVEL"), "\(level.output)")
         // The flag wins over the environment: a good flag hides a bad variable's value.

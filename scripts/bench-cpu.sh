@@ -7,6 +7,10 @@
 #   swift build -c release
 #   scripts/bench-cpu.sh [N=300000] [M=20]
 #   MODE=ack scripts/bench-cpu.sh 100000 10     # the acknowledged path, window 256 (WINDOW=)
+#   MODE=alerts RATE=95000 scripts/bench-cpu.sh 1900000 10
+#                                               # an alerts run (`bench --mode alerts`, PROBES=500
+#                                               # probe budgets) at RATE events/s: the CPU per event
+#                                               # at moderate load, against full speed's
 #   IDS=random scripts/bench-cpu.sh 300000 20   # ids as UUIDs spread (budgetctl bench --ids random)
 #   PROBE=probe_libswiftCore:swift_beginAccess scripts/bench-cpu.sh 100000 20
 #                                               # also how often a perf event fires per event and
@@ -35,8 +39,10 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 until grep -q "^ready" "$DIR/log" 2>/dev/null; do sleep 0.1; done
 ctl() { local sub=$1; shift; "$BIN/budgetctl" "$sub" --control tcp://127.0.0.1:7703 "$@"; }
 RUN=${RUN_ID:-cpu$$}
-# Budgets first (and one event, so the run itself creates nothing).
-ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
+# Budgets first (and one event, so the run itself creates nothing); an alerts run makes its own.
+if [ "${MODE:-pub}" != alerts ]; then
+    ctl bench --mode pub --ingest tcp://127.0.0.1:7700 --count 1 --budgets "$M" --setup --run-id "$RUN" > /dev/null
+fi
 snap() { for t in /proc/$PID/task/*; do echo "$(basename "$t") $(awk '{print $14 + $15}' "$t/stat") $(cat "$t/comm")"; done | sort; }
 snap > "$DIR/before"; grep -E "^(wchar|write_bytes)" /proc/$PID/io > "$DIR/io0"
 if [ -n "${PROBE:-}" ]; then
@@ -47,7 +53,11 @@ if [ -n "${PROBE:-}" ]; then
 fi
 # The generator's own CPU (it shares the cores), from bash's `time`, on stderr.
 TIMEFORMAT="generator: %U s user, %S s system, %R s"
-if [ "${MODE:-pub}" = ack ]; then
+if [ "${MODE:-pub}" = alerts ]; then
+    time ctl bench --mode alerts --ingest tcp://127.0.0.1:7700 --publish tcp://127.0.0.1:7702 --nodrop --send-hwm 10000 \
+        --probes "${PROBES:-500}" --rate "${RATE:?MODE=alerts needs RATE=events/s}" --count "$N" --budgets "$M" --setup \
+        | grep -E "^(backgroundEventsPerSecond|lost|missingAlerts|p50LatencyMs|p99LatencyMs|maxLatencyMs) "
+elif [ "${MODE:-pub}" = ack ]; then
     time ctl bench --mode ack --ingest-ack tcp://127.0.0.1:7701 --window "${WINDOW:-256}" --count "$N" --budgets "$M" --run-id "$RUN" ${IDS:+--ids $IDS} \
         | grep -E "^(acknowledged|missingReplies|eventsPerSecond|p50LatencyMs|p99LatencyMs) "
 else

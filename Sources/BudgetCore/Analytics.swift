@@ -66,6 +66,9 @@ public struct AnalyticsScope: Sendable {
     /// The selected budgets none of whose ancestors is selected: summing over these counts each
     /// cost once. Without a range these are exactly the budgets without a parent.
     public var tops: [Budget]
+    /// Every budget's parent (selected or not), for walking a selected budget's ancestors past
+    /// those outside the range.
+    public var parents: [String: String] = [:]
 
     /// The ids whose rollup rows the report needs.
     public var topIds: [String] { tops.map(\.id) }
@@ -156,7 +159,9 @@ public enum Analytics {
             }
             return true
         }
-        return AnalyticsScope(selected: selected, tops: tops)
+        var parents: [String: String] = [:]
+        for b in budgets { if let p = b.parentId { parents[b.id] = p } }
+        return AnalyticsScope(selected: selected, tops: tops, parents: parents)
     }
 
     /// The report, from the scope and the rollup rows of its tops within the range's days.
@@ -197,11 +202,13 @@ public enum Analytics {
         var top: [AnalyticsReport.PlatformSpend] = []
         for spellings in platforms.values {
             var name = ""
-            var best = Money(nanos: -1)
+            // No floor: a platform whose credits outweigh its spend nets below zero, and was
+            // named "" (an audit) when the best was taken from −1 nano-unit.
+            var best: Money?
             var total = Money.zero
             for (spelling, amount) in spellings {
                 total += amount
-                if amount > best || (amount == best && spelling < name) { (name, best) = (spelling, amount) }
+                if best.map({ amount > $0 || (amount == $0 && spelling < name) }) ?? true { (name, best) = (spelling, amount) }
             }
             top.append(AnalyticsReport.PlatformSpend(platform: name, totalSpent: total))
         }
@@ -217,16 +224,20 @@ public enum Analytics {
                 // The totals of the limited budgets overlapping the month, each counted once: a
                 // budget whose limited ancestor overlaps it too is inside that one's total. (Tops
                 // alone left out a child whose period runs past its parent's: its month's spend,
-                // in the parent's rollup, over a total of 0, showed as 0 %.)
+                // in the parent's rollup, over a total of 0, showed as 0 %.) Every ancestor is
+                // looked at, past those the range leaves out (the walk stopped at the first such
+                // parent, and a grandchild's total was added to its grandparent's: an audit).
                 let (from, to) = (month.startInstant, next.startInstant)
                 var totals = Money.zero
                 for b in limited where overlaps(b.period, from: from, toExclusive: to) {
                     var parent = b.parentId
                     var covered = false
                     var steps = 0  // parents form no cycle (refused); bounded all the same
-                    while let id = parent, let a = selectedById[id], !covered, steps < selectedById.count {
-                        covered = !a.isUnlimited && a.totalAmount > .zero && overlaps(a.period, from: from, toExclusive: to)
-                        parent = a.parentId
+                    while let id = parent, !covered, steps <= scope.parents.count {
+                        if let a = selectedById[id] {
+                            covered = !a.isUnlimited && a.totalAmount > .zero && overlaps(a.period, from: from, toExclusive: to)
+                        }
+                        parent = scope.parents[id]
                         steps += 1
                     }
                     if !covered { totals += b.totalAmount }

@@ -149,14 +149,18 @@ extension Budget {
         return max(Int128(until - period.start), Self.nanosPerDay)
     }
 
-    /// Spend per day, rounded half-even to 1e-9.
+    /// Spend per day, rounded half-even to 1e-9 (a negative spend, after credits, the same way).
     public func burnRate(at now: Timestamp) -> Money {
-        let elapsed = burnElapsed(at: now)
-        // spent × day ÷ elapsed, rounded half-even.
-        let numerator = spentAmount.nanos * Self.nanosPerDay
-        var q = numerator / elapsed
-        let r = numerator % elapsed
-        if r * 2 > elapsed || (r * 2 == elapsed && q % 2 != 0) { q += 1 }
-        return Money(nanos: q)
+        let elapsed = UInt128(burnElapsed(at: now))
+        // |spent| × day ÷ elapsed in full width (spent × 86,400 × 10⁹ overflowed Int128 past
+        // ~1.97 × 10¹⁵ spent, and trapped: an audit's budget.get killed the daemon); the
+        // quotient fits, for elapsed ≥ a day. Rounded on the magnitude, so −2 over 3 days is
+        // −0.666666667, as +2 is +0.666666667 (truncated toward zero before).
+        let product = spentAmount.nanos.magnitude.multipliedFullWidth(by: UInt128(Self.nanosPerDay))
+        var (q, r) = elapsed.dividingFullWidth(product)
+        let rest = elapsed - r
+        if r > rest || (r == rest && q & 1 == 1) { q += 1 }
+        let rate = Int128(q)
+        return Money(nanos: spentAmount.nanos < 0 ? -rate : rate)
     }
 }

@@ -323,4 +323,37 @@ extension AnalyticsAverageTests {
         // November: 20 of the child's 50.
         #expect(report.monthlyTrend.map { "\($0.month)=\($0.totalSpent)@\($0.budgetUtilization)" } == ["2026-10=30@30", "2026-11=20@40"])
     }
+
+    /// The ancestor walk stopped at the first parent outside the range, so a grandchild's total
+    /// was added to its selected grandparent's (an audit: 10 ÷ 1050 instead of 10 ÷ 1000).
+    @Test("budgetUtilization: a budget inside a selected grandparent is not counted again when the range leaves out its parent")
+    func grandparentCoversPastAParentOutsideTheRange() throws {
+        var ledger = Ledger(budgets: [], lastSeq: 0)
+        let at = try Timestamp(rfc3339: "2026-03-01T00:00:00Z")
+        _ = try ledger.createBudget(Args(["name": "G", "budgetType": "MONTHLY", "totalAmount": 1000, "startDate": "2026-03-01"]), id: "g", at: at)
+        _ = try ledger.createBudget(Args(["name": "P", "budgetType": "PROJECT", "totalAmount": 100, "startDate": "2026-03-01", "endDate": "2026-03-10", "parentId": "g"]), id: "p", at: at)
+        _ = try ledger.createBudget(Args(["name": "C", "budgetType": "MONTHLY", "totalAmount": 50, "startDate": "2026-03-01", "parentId": "p"]), id: "c", at: at)
+        let when = try Timestamp(rfc3339: "2026-03-20T12:00:00Z")
+        var rows: [DaySpend] = []
+        for id in ledger.book(amount: amount("10"), budgetId: "c", platform: "X", serviceType: .api, eventId: nil, at: when).touchedBudgets {
+            rows.append(DaySpend(budgetId: id, day: when.civilDate, platform: "X", serviceType: .api, amount: amount("10")))
+        }
+        for query in [try AnalyticsQuery(Args(["startDate": "2026-03-15", "endDate": "2026-03-25"])), AnalyticsQuery()] {
+            let scope = Analytics.scope(ledger.budgetsInOrder, query)
+            let report = Analytics.report(scope, daily: rows.filter { scope.topIds.contains($0.budgetId) }, query: query)
+            #expect(report.monthlyTrend.map(\.budgetUtilization) == ["1"], "\(scope.selected.map(\.id))")
+        }
+    }
+
+    @Test("topSpendingPlatforms names a platform whose credits outweigh its spend (it was \"\")")
+    func platformWithNegativeSpend() throws {
+        var ledger = Ledger()
+        _ = try ledger.createBudget(Args(["name": "Y", "budgetType": "YEARLY", "totalAmount": 1200, "startDate": "2026-01-01"]), id: "y", at: instant("2026-01-01T00:00:00Z"))
+        let query = AnalyticsQuery()
+        let r = Analytics.report(Analytics.scope(ledger.budgetsInOrder, query), daily: [
+            DaySpend(budgetId: "y", day: day("2026-01-31"), platform: "OpenAI", serviceType: .api, amount: amount("10")),
+            DaySpend(budgetId: "y", day: day("2026-01-31"), platform: "GCP", serviceType: .processing, amount: -amount("2")),
+        ], query: query)
+        #expect(r.topSpendingPlatforms.map { "\($0.platform)=\($0.totalSpent)" } == ["OpenAI=10", "GCP=-2"])
+    }
 }

@@ -776,6 +776,12 @@ struct LedgerSummaryTests {
         ("0", "2026-03-11T00:00:00Z", "0", "0", .null),
         // Over the total: the money has run out now.
         ("1200", "2026-03-11T00:00:00Z", "120", "120", "2026-03-11T00:00:00Z"),
+        // Past ~1.97e15 spent, spent × 86,400 × 10⁹ overflowed Int128 and budget.get trapped
+        // (an audit killed the daemon): 2e15 over 31 days.
+        ("2000000000000000", "2026-04-10T00:00:00Z", "64516129032258.064516129", "200000000000000", "2026-04-10T00:00:00Z"),
+        // A credit larger than the spend: the rate rounds on its magnitude, like a positive one
+        // (−2 over 3 days was −0.666666666, truncated).
+        ("-2", "2026-03-04T00:00:00Z", "-0.666666667", "-0.2", .null),
     ]
 
     @Test("burnRate = spent ÷ max(1, days so far); projectedEndDate = when the rest runs out", arguments: rates)

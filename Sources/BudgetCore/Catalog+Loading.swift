@@ -1,14 +1,18 @@
 extension Catalog {
     /// Loads a catalog from its JSON text: the native format of CONTRACT §3, or the LiteLLM
-    /// price map, told apart by shape (a native catalog has `prices`; a LiteLLM map may have a
-    /// model named "prices", an object with `litellm_provider`).
+    /// price map, told apart by shape: a `prices` array is native; otherwise an object with an
+    /// entry carrying `litellm_provider` is the LiteLLM map (whose keys are models: one may be
+    /// named "prices", an entry or an alias); otherwise `prices` makes it native (and wrong).
     public static func load(json bytes: some Collection<UInt8>) throws(CatalogError) -> Catalog {
         let value: JSONValue
         do { value = try JSON.parse(bytes, maxDepth: 64) } catch {
             throw CatalogError("catalog is not valid JSON: \(error.message) at byte \(error.offset)")
         }
         guard let object = value.objectValue else { throw CatalogError("catalog must be a JSON object") }
-        if let prices = object["prices"], prices.objectValue?["litellm_provider"] == nil { return try loadNative(object) }
+        if let prices = object["prices"], prices.arrayValue != nil
+            || !object.contains(where: { $0.value.objectValue?["litellm_provider"] != nil }) {
+            return try loadNative(object)
+        }
         return try loadLiteLLM(object)
     }
 

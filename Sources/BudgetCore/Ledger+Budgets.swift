@@ -76,7 +76,9 @@ extension Ledger {
         if total == nil && type != .unlimited { throw LedgerError(.validationFailed, "totalAmount is required") }
         guard let start = try args.dateSpec("startDate") else { throw LedgerError(.validationFailed, "startDate is required") }
         // A child budget has its parent's currency (§6): without one of its own, it takes it.
-        let parentId = try args.string("parentId")
+        // The parent's id as stored: a canonically equal spelling (NFD for NFC) found it, and was
+        // stored as given, byte for byte different from the parent's (an audit).
+        let parentId = try args.string("parentId").map { budgets[$0]?.id ?? $0 }
         let currency = try Self.currency(args) ?? parentId.flatMap { budgets[$0]?.currency } ?? "USD"
         var budget = Budget(
             id: id, name: name, description: try args.string("description", max: EventLimits.maxDescriptionLength),
@@ -119,7 +121,7 @@ extension Ledger {
         if let v = try args.bool("alertThreshold100") { b.alertThreshold100 = v }
         if let v = try args.bool("autoRenewal") { b.autoRenewal = v }
         if args.has("parentId") {
-            b.parentId = try args.string("parentId")
+            b.parentId = try args.string("parentId").map { budgets[$0]?.id ?? $0 }
             // Moved under a parent without a currency given: it takes the parent's (§6), which
             // is refused below like any change of currency once it has costs.
             if !args.has("currency"), let parent = b.parentId.flatMap({ budgets[$0] }) { b.currency = parent.currency }

@@ -294,23 +294,58 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 /// The daemon's version, printed by `budgetd --version` and returned by `health`.
 public let budgetdVersion = "0.1.0"
 
-/// The whole content of a file, read with POSIX calls, so that a FIFO or a shell's `<(…)`
-/// (`/dev/fd/N`) is read too, which Foundation's `contents(atPath:)` refuses; nil when it cannot
-/// be opened or read (a directory, say).
-public func readWholeFile(atPath path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
+/// Why ``readWholeFile(atPath:waitingUnless:)`` read nothing.
+public enum FileReadFailure: Error, Equatable {
+    /// It cannot be opened or read (missing, a directory, no permission).
+    case unreadable
+    /// A FIFO or pipe where only a regular file will do (anything read again at a reload).
+    case notRegular
+    /// A stop was asked for while waiting for a FIFO's writer.
+    case stopped
+}
+
+/// The whole content of a file, read with POSIX calls. Never blocks in `open`. A regular file
+/// is read at once. Anything else (a FIFO, a shell's `<(…)`, which Foundation's reader refused)
+/// only when `waitingUnless` is given, for a read at start: its data is awaited in 100 ms
+/// polls until its writer closes, while `waitingUnless()` is false (a SIGTERM at start then stops
+/// the wait; a blocking `open` had made budgetd unstoppable, and a reload of a FIFO catalog had
+/// hung the whole daemon: an audit). Without it such a file is `.notRegular`.
+public func readWholeFile(atPath path: String, waitingUnless stop: (() -> Bool)? = nil) throws(FileReadFailure) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { throw .unreadable }
     defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw .unreadable }
+    let regular = info.st_mode & S_IFMT == S_IFREG
+    if !regular && stop == nil { throw .notRegular }
     var content: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 * 1024)
     while true {
+        if !regular {
+            if stop?() == true { throw .stopped }
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&waiting, 1, 100)
+            if ready < 0 && errno != EINTR { throw .unreadable }
+            if ready <= 0 { continue }
+        }
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n > 0 {
             content.append(contentsOf: chunk[..<n])
         } else if n == 0 {
             return content
-        } else if errno != EINTR {
-            return nil
+        } else if errno != EINTR && errno != EAGAIN {
+            throw .unreadable
+        }
+    }
+}
+
+extension FileReadFailure {
+    /// "cannot read WHAT PATH", with the reason when it is not the plain one.
+    public func message(_ what: String, _ path: String) -> String {
+        switch self {
+        case .unreadable: "cannot read \(what) \(path)"
+        case .notRegular: "cannot read \(what) \(path): not a regular file (a FIFO or pipe is read only as --config, at start)"
+        case .stopped: "stopped while waiting for \(what) \(path)"
         }
     }
 }

@@ -211,6 +211,7 @@ public final class Engine: @unchecked Sendable {
         try loadLedger(settings: config.alerts)
         let budgets = ledger.budgetsInOrder, lastSeq = ledger.lastSeq
         stats.startSeq = lastSeq
+        defer { stats.readyAt = SystemClock.now() }
         pricesPath = config.pricesPath
         if let path = pricesPath {
             let started = SystemClock.now()
@@ -275,7 +276,9 @@ public final class Engine: @unchecked Sendable {
         guard endpoint.hasPrefix(scheme) else { return endpoint }
         let path = endpoint.dropFirst(scheme.count)
         guard !path.hasPrefix("/"), !path.hasPrefix("@"), !path.isEmpty else { return endpoint }
-        return scheme + (directory.hasSuffix("/") ? directory : directory + "/") + path
+        let absolute = scheme + (directory.hasSuffix("/") ? directory : directory + "/") + path
+        // The line is space-separated `key=value`: a directory with white space would split it.
+        return absolute.contains(where: \.isWhitespace) ? endpoint : absolute
     }
 
     /// Builds the ledger from what the database holds: budgets with their totals and alert
@@ -331,9 +334,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     static func loadCatalog(path: String) throws -> Catalog {
-        guard let data = readWholeFile(atPath: path) else {
-            throw ConfigurationError("cannot read price catalog \(path)")
-        }
+        let data: [UInt8]
+        do { data = try readWholeFile(atPath: path) } catch { throw ConfigurationError(error.message("price catalog", path)) }
         do { return try Catalog.load(json: data) } catch {
             throw ConfigurationError("price catalog \(path): \(error.message)")
         }

@@ -61,7 +61,8 @@ struct SecurityKeys: Sendable {
 
     /// The Z85 keys in a file: non-empty lines that are not comments.
     static func keys(in path: String) throws -> [String] {
-        guard let data = readWholeFile(atPath: path) else { throw ConfigurationError("cannot read key file \(path)") }
+        let data: [UInt8]
+        do { data = try readWholeFile(atPath: path) } catch { throw ConfigurationError(error.message("key file", path)) }
         return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }

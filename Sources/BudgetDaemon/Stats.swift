@@ -31,6 +31,9 @@ struct Stats: Sendable {
     /// The last seq when this process started (its first message is the one after): a
     /// subscriber that started before the daemon did prints from there (`alerts tail`).
     var startSeq: Int64 = 0
+    /// When its sockets were bound and it was ready (before it published anything): a
+    /// subscriber started before that may have missed what followed (`alerts tail`).
+    var readyAt: Timestamp?
 
     init(startedAt: Timestamp) { self.startedAt = startedAt }
 
@@ -108,6 +111,7 @@ struct Stats: Sendable {
             ("batches", .number(batches)), ("stagedBatches", .number(stagedBatches)),
             ("stagedCommits", .number(stagedCommits)),
             ("startedAt", .string(startedAt.rfc3339)), ("startSeq", .number(startSeq)),
+            ("readyAt", readyAt.map { .string($0.rfc3339) } ?? .null),
             ("process", process.map { p in
                 .object(JSONObject([
                     ("rssBytes", p.rssBytes.map { .number($0) } ?? .null),

@@ -85,10 +85,21 @@ public struct RejectedMessage: Sendable, Hashable {
     /// How much of a rejected message's topic is kept (a longer one is `oversized`).
     public static let keptTopicBytes = 256
 
+    /// At most `keptTopicBytes` of a topic, cut between characters (a character cut in two, or
+    /// bytes that were not UTF-8, became a 3-byte U+FFFD past the limit: an audit's 258 bytes).
+    static func kept(_ topic: String) -> String {
+        guard topic.utf8.count > keptTopicBytes else { return topic }
+        // The first bytes, then whole characters off the end until it fits (a short loop: the
+        // prefix is at most 3 × 256 bytes once invalid bytes are replaced).
+        var kept = String(decoding: topic.utf8.prefix(keptTopicBytes), as: UTF8.self)
+        while kept.utf8.count > keptTopicBytes { kept.removeLast() }
+        return kept
+    }
+
     public init(receivedAt: Timestamp, socket: String, topic: String?, source: String?, id: String?, reason: String, body: some Collection<UInt8>) {
         self.receivedAt = receivedAt
         self.socket = socket
-        self.topic = topic.map { String(decoding: $0.utf8.prefix(Self.keptTopicBytes), as: UTF8.self) }
+        self.topic = topic.map(Self.kept)
         self.source = source
         self.id = id
         self.reason = reason

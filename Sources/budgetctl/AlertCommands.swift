@@ -255,13 +255,15 @@ struct TailFollower {
     }
 
     /// The starting point from the daemon's `stats`: after its `lastSeq`; or,
-    /// when the daemon started after this tail did (it was down, and came up
-    /// while the tail waited), after the seq it started from (`startSeq`), so
-    /// what it published before the tail reached it (a `status.COMPLETED` of a
-    /// period that ended while it was down, say) is printed too, not taken for
-    /// the past (an audit's tail missed exactly those).
+    /// when the daemon became ready (`readyAt`: its sockets bound, before it
+    /// published anything) after this tail started (it was down, or still
+    /// starting: a migration, say), after the seq it started from
+    /// (`startSeq`), so what it published as it started (a `status.COMPLETED`
+    /// of a period that ended while it was down) is printed too, not taken for
+    /// the past (an audit's tails missed exactly those).
     private mutating func adopt(stats: JSONValue) throws {
-        if let text = stats["startedAt"]?.stringValue, let started = try? Timestamp(rfc3339: text), started >= launchedAt,
+        if let text = stats["readyAt"]?.stringValue ?? stats["startedAt"]?.stringValue, let ready = try? Timestamp(rfc3339: text),
+           ready >= launchedAt,
            let startText = stats["startSeq"]?.numberText, let startSeq = Int64(startText) {
             lastSeq = startSeq
             try recover(reason: nil)

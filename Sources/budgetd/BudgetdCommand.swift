@@ -50,13 +50,19 @@ struct BudgetdCommand: AsyncParsableCommand {
     var checkConfig = false
 
     /// The configuration file, then `BUDGETD_<KEY>` environment variables, then the flags.
-    func makeConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DaemonConfiguration {
+    ///
+    /// `atStart`: the config may be a FIFO or `<(…)`, awaited until SIGTERM or SIGINT; read
+    /// again (SIGHUP), it must be a regular file, for the reload must not block.
+    func makeConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment, atStart: Bool = false) throws -> DaemonConfiguration {
         let stateDirectory = environment["STATE_DIRECTORY"]
             .flatMap { $0.split(separator: ":").first.map(String.init) }
         var c = DaemonConfiguration(databasePath: stateDirectory.map { $0 + "/budgetd.db" } ?? "budgetd.db")
         if let config {
-            guard let data = readWholeFile(atPath: config) else {
-                throw ConfigurationError("cannot read config file \(config)")
+            let data: [UInt8]
+            do {
+                data = try readWholeFile(atPath: config, waitingUnless: atStart ? { budgetd_early_stop_signal() != 0 } : nil)
+            } catch {
+                throw ConfigurationError(error.message("config file", config))
             }
             try c.apply(configFile: data)
         }
@@ -93,7 +99,7 @@ struct BudgetdCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let configuration: DaemonConfiguration
         do {
-            configuration = try makeConfiguration()
+            configuration = try makeConfiguration(atStart: true)
             if checkConfig {
                 try configuration.check()
                 print("configuration OK")
@@ -101,6 +107,8 @@ struct BudgetdCommand: AsyncParsableCommand {
             }
         } catch {
             writeStandardError("budgetd: \(error)\n")
+            // Stopped by SIGTERM or SIGINT before it could start: a clean stop (CONTRACT §8).
+            if budgetd_early_stop_signal() != 0 { throw ExitCode(0) }
             throw ExitCode(1)
         }
         // Only main bootstraps logging and metrics, once.

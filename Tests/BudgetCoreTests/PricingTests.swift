@@ -394,6 +394,12 @@ struct LiteLLMPricingTests {
             """.utf8))
         #expect(catalog.entryCount == 2)
         #expect(price(catalog, try usageEvent(platform: "acme", model: "prices", #""usage":{"inputTokens":2}"#)) == .cost("1"))
+        // An entry under "prices" without a provider (LiteLLM has alias entries) is skipped, as
+        // under any other key: the file is still the map (it was refused as a native catalog).
+        let aliased = try Catalog.load(json: Array("""
+            {"prices": {"alias_of": "gpt-x"}, "gpt-x": {"litellm_provider": "acme", "input_cost_per_token": 0.25}}
+            """.utf8))
+        #expect(aliased.entryCount == 1)
     }
 
     @Test("OpenAI gpt-4o, 1200 input + 300 output tokens, costs exactly 0.006")

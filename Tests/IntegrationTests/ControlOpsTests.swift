@@ -451,6 +451,9 @@ struct ControlOpsTests {
             let page = try client.call("alert.list", ["budgetId": .string(id), "page": true])
             #expect(page["items"]?.arrayValue?.count == 4)
         }
+        // A child named by the other spelling of its parent stores the parent's id as stored.
+        let child = try client.call("budget.create", ["name": "Child", "budgetType": "MONTHLY", "totalAmount": 5, "startDate": "2025-01-01", "parentId": .string(decomposed)])
+        #expect(child["parentId"]?.stringValue.map { Array($0.utf8) } == Array(composed.utf8))
     }
 
     @Test func everyErrorCodeIsReachableAndTheDaemonKeepsServing() throws {

@@ -209,6 +209,8 @@ struct PipelineTests {
             // The topic counts too: over 256 bytes the message is oversized (1 MiB was accepted).
             ("long usage topic", [Array(("usage." + String(repeating: "t", count: 251)).utf8), Array(#"{"id":"m11","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "oversized", "m11"),
             ("long other topic", [Array(String(repeating: "q", count: 100_000).utf8), Array(#"{"id":"m12","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "oversized", "m12"),
+            // Cut between characters: "é" (2 bytes) across byte 256 is left out whole.
+            ("long topic, a character across the cut", [Array(("usage." + String(repeating: "t", count: 249) + "é" + String(repeating: "t", count: 10)).utf8), Array(#"{"id":"m14","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)], "oversized", "m14"),
         ]
         for (name, frames, reason, id) in cases {
             let reply = try client.sendAckRaw(frames)
@@ -231,6 +233,7 @@ struct PipelineTests {
         #expect(rejected.first { $0["reason"]?.stringValue == "oversized" && $0["id"]?.stringValue == "m6" } != nil)
         // A dead letter keeps 256 bytes of its topic (it kept all 100,000).
         #expect(rejected.first { $0["id"]?.stringValue == "m12" }?["topic"]?.stringValue == String(repeating: "q", count: 256))
+        #expect(rejected.first { $0["id"]?.stringValue == "m14" }?["topic"]?.stringValue == "usage." + String(repeating: "t", count: 249))
         // A topic of 256 bytes is no more than the limit.
         let longest = "usage." + String(repeating: "t", count: 250)
         #expect(try client.sendAckRaw([Array(longest.utf8), Array(#"{"id":"m13","platform":"OpenAI","serviceType":"API","cost":1}"#.utf8)]).string("status") == "ACCEPTED")

@@ -188,6 +188,12 @@ extension Ledger {
 
     /// Checks a budget about to be stored: amounts, allocations, parent (exists, same currency, no cycle).
     func validate(_ b: Budget) throws(LedgerError) {
+        // A renewing period shorter than an hour renews without end: a PROJECT of one nanosecond
+        // started a second ago made the next tick create ~10⁹ successors in one transaction, and
+        // the daemon died of it at every start (an audit).
+        if b.autoRenewal, let end = b.period.endExclusive, end - b.period.start < Self.shortestRenewingPeriod {
+            throw LedgerError(.validationFailed, "autoRenewal needs a period of at least an hour")
+        }
         if b.budgetType != .unlimited {
             if b.totalAmount <= .zero { throw LedgerError(.validationFailed, "totalAmount must be greater than 0") }
             let sum = b.allocations.reduce(Money.zero) { $0 + $1.allocatedAmount }
@@ -223,6 +229,9 @@ extension Ledger {
             }
         }
     }
+
+    /// The shortest period `autoRenewal` accepts: an hour, in nanoseconds.
+    static let shortestRenewingPeriod: Int64 = 3_600_000_000_000
 
     static func currency(_ args: Args) throws(LedgerError) -> String? {
         guard let c = try args.string("currency").map(UsageEventDecoder.uppercased) else { return nil }

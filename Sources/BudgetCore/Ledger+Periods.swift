@@ -8,10 +8,14 @@ extension Ledger {
     /// is completed (and renewed) by the first call after it is set ACTIVE again. A COMPLETED
     /// budget whose `autoRenewal` was turned on afterwards is renewed too (`awaitsRenewal`).
     ///
+    /// At most `maxRenewals` successors are made in one call (one transaction); a chain further
+    /// behind goes on at the next tick, a second later (`nextPeriodEnd` is then past).
+    ///
     /// Returns the budgets created or changed (to persist) and the messages to publish.
-    public mutating func rollOver(at now: Timestamp, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
+    public mutating func rollOver(at now: Timestamp, maxRenewals: Int = 1_000, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
         var changed: [String] = []
         var messages: [OutboundMessage] = []
+        var renewals = 0
         var i = 0
         // `order` grows while we walk it: successors are visited too.
         while i < order.count {
@@ -26,10 +30,11 @@ extension Ledger {
                 messages.append(.status(statusChange(b, from: previous, at: now)))
             }
             changed.append(id)
-            guard b.autoRenewal, b.successorId == nil, let next = b.period.successor(type: b.budgetType) else {
+            guard b.autoRenewal, b.successorId == nil, renewals < maxRenewals, let next = b.period.successor(type: b.budgetType) else {
                 refreshRoute(id)
                 continue
             }
+            renewals += 1
             let newId = makeID()
             var successor = Budget(
                 id: newId, name: b.name, description: b.description, budgetType: b.budgetType,

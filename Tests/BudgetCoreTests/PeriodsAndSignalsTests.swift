@@ -176,6 +176,39 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l["p2"]?.period.startSpec.description == "2026-01-11")
         #expect(l["p2"]?.period.endSpec?.description == "2026-01-20")
     }
+
+    /// A PROJECT of one nanosecond with autoRenewal made the next tick create ~10⁹ successors in
+    /// one transaction; the daemon died of it at every start (an audit).
+    @Test("autoRenewal needs a period of at least an hour; one call renews at most maxRenewals periods, the next goes on")
+    func renewalsAreBounded() throws {
+        var l = try ledger([])
+        let created = at("2026-01-01T00:00:00Z")
+        // An RFC 3339 end is the period's last instant: …59.999999999 makes exactly an hour.
+        for (end, renew) in [("2026-01-01T00:00:00.000000001Z", true), ("2026-01-01T00:59:59.999999998Z", true)] {
+            do {
+                _ = try l.createBudget(Args(["name": "Tiny", "budgetType": "PROJECT", "totalAmount": 1, "startDate": "2026-01-01T00:00:00Z", "endDate": .string(end), "autoRenewal": .bool(renew)]), id: "t", at: created)
+                Issue.record("accepted \(end)")
+            } catch {
+                #expect(error.message == "autoRenewal needs a period of at least an hour")
+            }
+        }
+        // An hour is enough; without autoRenewal any period is.
+        _ = try l.createBudget(Args(["name": "Short", "budgetType": "PROJECT", "totalAmount": 1, "startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-01T00:59:59.999999998Z"]), id: "short", at: created)
+        _ = try l.createBudget(Args(["name": "Hourly", "budgetType": "PROJECT", "totalAmount": 1, "startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-01T00:59:59.999999999Z", "autoRenewal": true]), id: "h", at: created)
+        // Turning autoRenewal on for the short one is refused too.
+        #expect(throws: LedgerError.self) { try l.updateBudget(Args(["id": "short", "autoRenewal": true]), at: created) }
+        // 100 hours behind: 40 renewals a call, three calls to catch up.
+        let ids = IDCounter()
+        let now = at("2026-01-05T04:30:00Z")
+        var made: [Int] = []
+        for _ in 0..<4 {
+            let before = l.budgetsInOrder.count
+            _ = l.rollOver(at: now, maxRenewals: 40, makeID: ids.next)
+            made.append(l.budgetsInOrder.count - before)
+        }
+        #expect(made == [40, 40, 20, 0])
+        #expect(l.nextPeriodEnd.map { $0 > now } == true)
+    }
 }
 
 @Suite struct SpikeAndLowBudgetTests {

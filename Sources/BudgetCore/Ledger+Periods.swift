@@ -16,6 +16,7 @@ extension Ledger {
         var changed: [String] = []
         var messages: [OutboundMessage] = []
         var renewals = 0
+        var successors: [String] = []
         var i = 0
         // `order` grows while we walk it: successors are visited too.
         while i < order.count {
@@ -59,6 +60,19 @@ extension Ledger {
             refreshRoute(id)
             refreshRoute(newId)
             changed.append(newId)
+            successors.append(newId)
+        }
+        // A child visited before its parent (one re-parented to a younger budget) was hung under
+        // the parent's old period, the parent's renewal not made yet (an audit): each successor's
+        // parent is looked up again now that every chain has been renewed.
+        for id in successors {
+            guard var s = budgets[id], let parent = s.parentId else { continue }
+            let covering = coveringSuccessor(of: parent, at: s.period.start)
+            if covering != parent {
+                s.parentId = covering
+                budgets[id] = s
+                refreshRoute(id)
+            }
         }
         return (changed, messages)
     }

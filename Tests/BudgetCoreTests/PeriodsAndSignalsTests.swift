@@ -170,6 +170,24 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l["r2"]?.parentId == "r1")
     }
 
+    @Test("a child older than its parent (re-parented to a younger budget) hangs under the parent's renewal too (it was left under the completed period)")
+    func aChildOlderThanItsParentHangsUnderTheRenewal() throws {
+        var l = try ledger([
+            ("child", monthly("2026-01-01", total: 1000)),
+            ("parent", monthly("2026-01-01", total: 5000)),
+        ])
+        _ = try l.updateBudget(Args(["id": "child", "parentId": "parent"]), at: at("2026-01-02T00:00:00Z"))
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-03-01T00:00:00Z"), makeID: ids.next)
+        // child → r1 (Feb) → r3 (Mar); parent → r2 (Feb) → r4 (Mar): each under its month's parent.
+        for id in ["r1", "r3"] {
+            let s = try #require(l[id])
+            let p = try #require(l[s.parentId ?? ""], "\(id) has parent \(s.parentId ?? "none")")
+            #expect(p.period.covers(s.period.start), "\(id) under \(p.id)")
+            #expect(p.predecessorId != nil)
+        }
+    }
+
     @Test func projectAndExplicitEndsRenewWithTheSameLength() throws {
         var l = try ledger([("p", ["name": "P", "budgetType": "PROJECT", "totalAmount": 10, "startDate": "2026-01-01", "endDate": "2026-01-10", "autoRenewal": true])])
         _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), makeID: { "p2" })

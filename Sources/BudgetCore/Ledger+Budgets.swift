@@ -167,6 +167,7 @@ extension Ledger {
         try validate(b)
         budgets[id] = b
         var messages: [OutboundMessage] = []
+        var resumedExceeded: OutboundMessage?
         if b.status != old.status {
             messages.append(.status(statusChange(b, from: old.status, at: now)))
             // A budget resumed while over its total is EXCEEDED, not ACTIVE (§5: only an ACTIVE
@@ -177,11 +178,21 @@ extension Ledger {
             if b.status == .active, !b.isUnlimited, b.spentAmount > b.totalAmount, b.fired.contains(.budgetExceeded) {
                 b.status = .exceeded
                 budgets[id] = b
-                messages.append(.status(statusChange(b, from: .active, at: now)))
+                resumedExceeded = .status(statusChange(b, from: .active, at: now))
             }
         }
         messages += rearm(budgetId: id, at: now)
-        messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now)
+        var evaluated = evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now)
+        if let resumedExceeded {
+            // §5's order: the thresholds the same change fires come before status.EXCEEDED (a
+            // threshold switched on while CANCELLED came after it, an audit).
+            let after = evaluated.firstIndex { m in
+                guard case .alert(let a) = m else { return true }
+                return !(AlertType.thresholds.contains(a.type) || a.type == .budgetExceeded)
+            } ?? evaluated.endIndex
+            evaluated.insert(resumedExceeded, at: after)
+        }
+        messages += evaluated
         refreshRoute(id)
         return (budgets[id]!, messages)
     }

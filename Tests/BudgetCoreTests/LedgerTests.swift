@@ -445,6 +445,18 @@ struct LedgerUpdateTests {
         #expect(books["p"].status == .exceeded)
     }
 
+    @Test("a budget over its total resumed from CANCELLED with a threshold switched on meanwhile: the threshold before status.EXCEEDED (§5's order; it came after)")
+    func resumedOverBudgetFiresThresholdsFirst() throws {
+        var books = Books()
+        try books.create("p", ["alertThreshold90": false])
+        #expect(topics(books.book("1500", to: "p")) == ["alert.THRESHOLD_80", "alert.THRESHOLD_100", "alert.BUDGET_EXCEEDED", "status.EXCEEDED"])
+        _ = try books.update(["id": "p", "status": "CANCELLED"])
+        #expect(try books.update(["id": "p", "alertThreshold90": true]).isEmpty)
+        let resumed = try books.update(["id": "p", "status": "ACTIVE"])
+        #expect(topics(resumed) == ["status.ACTIVE", "alert.THRESHOLD_90", "status.EXCEEDED"])
+        #expect(books["p"].status == .exceeded)
+    }
+
     @Test("resumed with a new total that spent is still over, a budget is EXCEEDED, not ACTIVE",
           arguments: ["PAUSED"], [1050, 900])
     func resumeOverBudgetWithNewTotal(from paused: String, total: Int) throws {

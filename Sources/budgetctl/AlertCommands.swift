@@ -213,7 +213,7 @@ struct TailFollower {
     private var reportedSilence = false
     /// No outbound.list before this, after one went unanswered.
     private var retryAfter: ContinuousClock.Instant?
-    /// When this tail started (wall clock, to compare with the daemon's `startedAt`).
+    /// When this tail started (wall clock, to compare with the daemon's `readyAt`).
     private let launchedAt = Now.timestamp()
     /// Whether `stats` was asked again at the first message, the starting point being unknown.
     private var askedAgain = false
@@ -262,7 +262,7 @@ struct TailFollower {
     /// of a period that ended while it was down) is printed too, not taken for
     /// the past (an audit's tails missed exactly those).
     private mutating func adopt(stats: JSONValue) throws {
-        if let text = stats["readyAt"]?.stringValue ?? stats["startedAt"]?.stringValue, let ready = try? Timestamp(rfc3339: text),
+        if let text = stats["readyAt"]?.stringValue, let ready = try? Timestamp(rfc3339: text),
            ready >= launchedAt,
            let startText = stats["startSeq"]?.numberText, let startSeq = Int64(startText) {
             lastSeq = startSeq

@@ -11,12 +11,23 @@ extension Ledger {
     /// At most `maxRenewals` successors are made in one call (one transaction); a chain further
     /// behind goes on at the next tick, a second later (`nextPeriodEnd` is then past).
     ///
-    /// Returns the budgets created or changed (to persist) and the messages to publish.
-    public mutating func rollOver(at now: Timestamp, maxRenewals: Int = 1_000, makeID: () -> String) -> (changed: [String], messages: [OutboundMessage]) {
+    /// A renewed child hangs under its parent's renewal whose period covers its start. When the
+    /// parent renews after the child (later in the same call, at a later tick because it was
+    /// PAUSED at its end, or because its `autoRenewal` was turned on only then), the child is
+    /// moved to that renewal once it exists, with the spend it brought: `spendOf(id)` gives the
+    /// rows of a budget's daily rollup (its own costs and its descendants'), the spend to take
+    /// out of the parent's completed period (and its ancestors that are not the renewal's) and
+    /// to count in the renewal (and its ancestors that were not the old parent's), allocations
+    /// included. The renewal side then runs the alert rules, the other side re-arms.
+    ///
+    /// Returns the budgets created or changed (to persist), the messages to publish and the
+    /// additions to the daily rollup (the moved spend).
+    public mutating func rollOver<E: Error>(
+        at now: Timestamp, maxRenewals: Int = 1_000, spendOf: (String) throws(E) -> [RollupRow], makeID: () -> String
+    ) throws(E) -> RollOverResult {
         var changed: [String] = []
         var messages: [OutboundMessage] = []
         var renewals = 0
-        var successors: [String] = []
         var i = 0
         // `order` grows while we walk it: successors are visited too.
         while i < order.count {
@@ -60,21 +71,79 @@ extension Ledger {
             refreshRoute(id)
             refreshRoute(newId)
             changed.append(newId)
-            successors.append(newId)
         }
-        // A child visited before its parent (one re-parented to a younger budget) was hung under
-        // the parent's old period, the parent's renewal not made yet (an audit): each successor's
-        // parent is looked up again now that every chain has been renewed.
-        for id in successors {
-            guard var s = budgets[id], let parent = s.parentId else { continue }
-            let covering = coveringSuccessor(of: parent, at: s.period.start)
-            if covering != parent {
-                s.parentId = covering
-                budgets[id] = s
-                refreshRoute(id)
+        // A child renewed before its parent hung under the parent's completed period (an audit):
+        // every renewed child whose parent has a renewal covering its start goes there now that
+        // every chain has renewed (also children renewed at an earlier tick, whose parent was
+        // PAUSED then, or got `autoRenewal` only afterwards).
+        var result = RollOverResult(changed: changed, messages: messages)
+        if renewals > 0 {
+            var moves: [(child: String, from: String, to: String)] = []
+            for id in order {
+                guard let c = budgets[id], c.predecessorId != nil, let parent = c.parentId, let p = budgets[parent],
+                      p.successorId != nil, !p.period.covers(c.period.start) else { continue }
+                let target = coveringSuccessor(of: parent, at: c.period.start)
+                if target != parent, budgets[target]?.period.covers(c.period.start) == true {
+                    moves.append((id, parent, target))
+                }
+            }
+            for move in moves {
+                try reparent(move.child, from: move.from, to: move.to, spendOf: spendOf, at: now, into: &result)
             }
         }
-        return (changed, messages)
+        return result
+    }
+
+    /// Moves a renewed child from its parent's completed period to the renewal, with its spend
+    /// (see `rollOver`). The two ancestries' common part keeps its totals.
+    private mutating func reparent<E: Error>(
+        _ child: String, from old: String, to new: String, spendOf: (String) throws(E) -> [RollupRow], at now: Timestamp,
+        into result: inout RollOverResult
+    ) throws(E) {
+        guard var c = budgets[child] else { return }
+        c.parentId = new
+        budgets[child] = c
+        refreshRoute(child)
+        result.changed.append(child)
+        guard c.spentAmount != .zero || c.costCount != 0 else { return }
+        // The child's rollup as stored, plus what earlier moves of this call changed of it.
+        var rows = try spendOf(child)
+        for pending in result.daily where pending.budgetId == child { rows.append(pending.spend) }
+        let from = ancestry(of: old), to = ancestry(of: new)
+        let leaving = from.filter { !to.contains($0) }, joining = to.filter { !from.contains($0) }
+        for (ids, negative) in [(leaving, true), (joining, false)] {
+            for id in ids {
+                guard var b = budgets[id] else { continue }
+                b.spentAmount += negative ? -c.spentAmount : c.spentAmount
+                b.costCount += negative ? -c.costCount : c.costCount
+                for row in rows {
+                    let amount = negative ? -row.amount : row.amount
+                    _ = b.addToAllocation(amount, platform: row.platform, serviceType: row.serviceType)
+                    var moved = row
+                    moved.amount = amount
+                    moved.count = negative ? -row.count : row.count
+                    result.daily.append((id, moved))
+                }
+                budgets[id] = b
+                refreshRoute(id)
+                result.changed.append(id)
+            }
+        }
+        // Nearest first, as a booking's rules run: what the old side no longer crosses re-arms,
+        // what the renewal's side now crosses fires.
+        for id in leaving { result.messages += rearm(budgetId: id, at: now) }
+        for id in joining { result.messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now) }
+    }
+
+    /// A budget and its ancestors, nearest first, read from the table (any status).
+    func ancestry(of id: String) -> [String] {
+        var result: [String] = []
+        var current: String? = id
+        while let c = current, let b = budgets[c], !result.contains(c) {
+            result.append(c)
+            current = b.parentId
+        }
+        return result
     }
 
     /// A renewed child's parent: the parent's own successor whose period covers `time`, if renewed.
@@ -102,4 +171,33 @@ extension Budget {
     var awaitsRenewal: Bool {
         status == .completed && autoRenewal && successorId == nil && period.successor(type: budgetType) != nil
     }
+}
+
+/// A row of the daily rollup without its budget: a day's spend on one platform and service (the budget's
+/// own costs and its descendants').
+public struct RollupRow: Sendable, Hashable {
+    /// UTC day, `YYYY-MM-DD`.
+    public var day: String
+    public var platform: String
+    public var serviceType: ServiceType
+    public var amount: Money
+    public var count: Int64
+
+    public init(day: String, platform: String, serviceType: ServiceType, amount: Money, count: Int64) {
+        self.day = day
+        self.platform = platform
+        self.serviceType = serviceType
+        self.amount = amount
+        self.count = count
+    }
+}
+
+/// What `Ledger.rollOver` did.
+public struct RollOverResult: Sendable {
+    /// Budgets created or changed, to persist.
+    public var changed: [String]
+    /// Status events and alerts, to publish in this order.
+    public var messages: [OutboundMessage]
+    /// Additions to the daily rollup: the spend moved with renewed children, by budget.
+    public var daily: [(budgetId: String, spend: RollupRow)] = []
 }

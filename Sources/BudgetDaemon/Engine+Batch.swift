@@ -27,6 +27,16 @@ struct DailyTotals {
         Self.add(amount, count: 1, day: day, platform: platform, serviceType: serviceType, to: &byBudget[budgetId, default: []])
     }
 
+    /// Adds a row of moved spend (`Ledger.rollOver`), with its own count.
+    mutating func add(_ spend: RollupRow, budgetId: String) {
+        Self.add(spend.amount, count: spend.count, day: spend.day, platform: spend.platform, serviceType: spend.serviceType, to: &byBudget[budgetId, default: []])
+    }
+
+    /// A budget's rows, as the ledger's spend of it.
+    func spend(of budgetId: String) -> [RollupRow] {
+        (byBudget[budgetId] ?? []).map { RollupRow(day: $0.day, platform: $0.platform, serviceType: $0.serviceType, amount: $0.amount, count: $0.count) }
+    }
+
     /// Adds another batch's rows (batches committed together write each day's row once).
     mutating func merge(_ other: DailyTotals) {
         for (budgetId, rows) in other.byBudget {
@@ -142,9 +152,17 @@ extension Engine {
                         if let id = out.repliedBudget.take() { out.budgetReplies.append((out.replies.count, envelope, id)) }
                         out.replies.append(.control(Self.replyFrames(envelope, reply.serializedBytes())))
                     case .tick:
-                        let rolled = ledger.rollOver(at: now) { IDs.make("b") }
+                        // A renewed child moved to its parent's renewal takes its spend along:
+                        // its rollup as committed, plus what this batch booked to it before.
+                        let pending = out.daily
+                        let rolled = try ledger.rollOver(at: now, spendOf: { id in
+                            try w.reader.dailySpend(budgetIds: [id], fromDay: nil, toDay: nil).map {
+                                RollupRow(day: $0.key.day, platform: $0.key.platform, serviceType: $0.key.serviceType, amount: $0.amount, count: $0.count)
+                            } + pending.spend(of: id)
+                        }, makeID: { IDs.make("b") })
                         out.touchedBudgets.formUnion(rolled.changed)
                         out.outbound += rolled.messages
+                        for moved in rolled.daily { out.daily.add(moved.spend, budgetId: moved.budgetId) }
                         if !rolled.changed.isEmpty { out.budgetsChanged = true }
                     case .reload:
                         do { _ = try reloadCatalog(w, &out) } catch let failure as ControlFailure {

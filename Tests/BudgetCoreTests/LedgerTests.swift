@@ -512,7 +512,7 @@ struct LedgerUpdateTests {
         try books.create("p", ["budgetType": "PROJECT", "endDate": "2026-03-31"])
         let april = t("2026-04-02T00:00:00Z")
         var n = 0
-        #expect(statuses(books.ledger.rollOver(at: april, makeID: { n += 1; return "r\(n)" }).messages).map(\.status) == [.completed])
+        #expect(statuses(books.ledger.rollOver(at: april, spendOf: noSpend, makeID: { n += 1; return "r\(n)" }).messages).map(\.status) == [.completed])
         expectFailure(.validationFailed, "budget p is COMPLETED: its period ended at 2026-04-01T00:00:00Z; give a later endDate to make it ACTIVE again", exactly: true) { () throws(LedgerError) in
             _ = try books.ledger.updateBudget(Args(["id": "p", "status": "ACTIVE"]), at: april)
         }

@@ -21,6 +21,38 @@ private func ledger(_ budgets: [(String, JSONObject)], at now: Timestamp = at("2
     return l
 }
 
+/// No daily rollup (for calls that move no spend).
+func noSpend(_ id: String) -> [RollupRow] { [] }
+
+/// A ledger with the daily rollup a store would keep of it: each booking counts in every budget
+/// of its chain, as the daemon's rollup does; moved spend is added as `rollOver` returns it.
+private struct Books {
+    var ledger: Ledger
+    var rollup: [String: [RollupRow]] = [:]
+
+    mutating func book(_ amount: String, to id: String, platform: String = "OpenAI", serviceType: ServiceType = .api, on time: String) {
+        let t = at(time)
+        let booking = ledger.book(amount: money(amount), budgetId: id, platform: platform, serviceType: serviceType, eventId: nil, costTime: t, at: t)
+        for touched in booking.touchedBudgets {
+            rollup[touched, default: []].append(RollupRow(day: t.civilDate.description, platform: platform, serviceType: serviceType, amount: money(amount), count: 1))
+        }
+    }
+
+    mutating func rollOver(at time: String, ids: IDCounter) -> RollOverResult {
+        let rollup = self.rollup
+        let r = ledger.rollOver(at: at(time), spendOf: { rollup[$0] ?? [] }, makeID: ids.next)
+        for moved in r.daily { self.rollup[moved.budgetId, default: []].append(moved.spend) }
+        return r
+    }
+
+    /// A budget's rollup summed, by platform.
+    func rolledUp(_ id: String) -> [String: Money] {
+        var sums: [String: Money] = [:]
+        for row in rollup[id] ?? [] { sums[row.platform, default: .zero] += row.amount }
+        return sums.filter { $0.value != .zero }
+    }
+}
+
 private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, extra: JSONObject = [:]) -> JSONObject {
     var o: JSONObject = ["name": "Ops", "budgetType": "MONTHLY", "totalAmount": .number(String(total)), "startDate": .string(start), "autoRenewal": .bool(renew)]
     for (k, v) in extra { o[k] = v }
@@ -35,8 +67,8 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         ]))])
         _ = l.book(amount: money("850"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "e", costTime: at("2026-03-20T00:00:00Z"), at: at("2026-03-20T00:00:00Z"))
         let ids = IDCounter()
-        #expect(l.rollOver(at: at("2026-03-31T23:59:59Z"), makeID: ids.next).messages.isEmpty)
-        let r = l.rollOver(at: at("2026-04-01T00:00:30Z"), makeID: ids.next)
+        #expect(l.rollOver(at: at("2026-03-31T23:59:59Z"), spendOf: noSpend, makeID: ids.next).messages.isEmpty)
+        let r = l.rollOver(at: at("2026-04-01T00:00:30Z"), spendOf: noSpend, makeID: ids.next)
         #expect(r.changed == ["m", "r1"])
         guard case .status(let s)? = r.messages.first else { Issue.record("no status event"); return }
         #expect(r.messages.count == 1)
@@ -56,7 +88,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(new.allocations.map { "\($0.platform)/\($0.allocatedAmount)/\($0.priority.rawValue)/\($0.spentAmount)" } == ["OpenAI/600/HIGH/0"])
         #expect(new.allocations.first?.id != old.allocations.first?.id)
         // Nothing more to do until April ends.
-        #expect(l.rollOver(at: at("2026-04-15T00:00:00Z"), makeID: ids.next).changed.isEmpty)
+        #expect(l.rollOver(at: at("2026-04-15T00:00:00Z"), spendOf: noSpend, makeID: ids.next).changed.isEmpty)
         #expect(l.nextPeriodEnd == at("2026-05-01T00:00:00Z"))
     }
 
@@ -65,7 +97,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         l.settings.lowBudgetMinElapsedHours = 1_000_000
         let first = l.book(amount: money("850"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "a", costTime: at("2026-03-05T00:00:00Z"), at: at("2026-03-05T00:00:00Z"))
         #expect(alertTypes(first.messages) == ["alert.THRESHOLD_80"])
-        _ = l.rollOver(at: at("2026-04-01T00:00:00Z"), makeID: { "next" })
+        _ = l.rollOver(at: at("2026-04-01T00:00:00Z"), spendOf: noSpend, makeID: { "next" })
         let second = l.book(amount: money("850"), budgetId: "next", platform: "OpenAI", serviceType: .api, eventId: "b", costTime: at("2026-04-01T00:00:00Z"), at: at("2026-04-01T00:00:00Z"))
         #expect(alertTypes(second.messages) == ["alert.THRESHOLD_80"])
         // A late March event still lands in March and does not re-fire its threshold.
@@ -78,7 +110,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         // The daemon was down from January to mid-April: one call brings the chain up to date.
         var l = try ledger([("jan", monthly("2026-01-01")), ("once", monthly("2026-01-01", renew: false))])
         let ids = IDCounter()
-        let r = l.rollOver(at: at("2026-04-15T00:00:00Z"), makeID: ids.next)
+        let r = l.rollOver(at: at("2026-04-15T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         let completed = r.messages.compactMap { if case .status(let s) = $0 { s.budgetId } else { nil } }
         #expect(completed == ["jan", "once", "r1", "r2"])
         #expect(l["r3"]?.status == .active)
@@ -94,14 +126,14 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
     func autoRenewalTurnedOnAfterCompletion() throws {
         var l = try ledger([("late", monthly("2026-01-01", renew: false))])
         let ids = IDCounter()
-        _ = l.rollOver(at: at("2026-02-10T00:00:00Z"), makeID: ids.next)
+        _ = l.rollOver(at: at("2026-02-10T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         #expect(l["late"]?.status == .completed)
         #expect(l["late"]?.successorId == nil)
         #expect(l.nextPeriodEnd == nil)
         _ = try l.updateBudget(Args(["id": "late", "autoRenewal": true]), at: at("2026-03-10T00:00:00Z"))
         // The scheduler looks now: the ended period awaits its renewal.
         #expect(l.nextPeriodEnd == at("2026-02-01T00:00:00Z"))
-        let r = l.rollOver(at: at("2026-03-10T00:00:01Z"), makeID: ids.next)
+        let r = l.rollOver(at: at("2026-03-10T00:00:01Z"), spendOf: noSpend, makeID: ids.next)
         // No second status.COMPLETED for "late"; its February successor completes, March's is current.
         let statuses = r.messages.compactMap { if case .status(let s) = $0 { "\(s.budgetId) \(s.status.rawValue)" } else { nil } }
         #expect(statuses == ["r1 COMPLETED"])
@@ -109,14 +141,14 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l["r2"]?.status == .active)
         #expect(l["r2"]?.period.startSpec.description == "2026-03-01")
         #expect(l.nextPeriodEnd == at("2026-04-01T00:00:00Z"))
-        #expect(l.rollOver(at: at("2026-03-10T00:00:02Z"), makeID: ids.next).changed.isEmpty)
+        #expect(l.rollOver(at: at("2026-03-10T00:00:02Z"), spendOf: noSpend, makeID: ids.next).changed.isEmpty)
     }
 
     @Test("an explicit id that routes nowhere says why, naming the CANCELLED budget of its chain that covers the time")
     func unroutedReasons() throws {
         var l = try ledger([("jan", monthly("2026-01-01")), ("x", monthly("2026-01-01", renew: false))])
         let ids = IDCounter()
-        _ = l.rollOver(at: at("2026-03-15T00:00:00Z"), makeID: ids.next)
+        _ = l.rollOver(at: at("2026-03-15T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         _ = try l.updateBudget(Args(["id": "r1", "status": "CANCELLED"]), at: at("2026-03-15T00:00:00Z"))
         #expect(l.unroutedReason(budgetId: "jan", time: at("2026-02-10T00:00:00Z")) == "budget r1 (renewing jan) is CANCELLED")
         #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-02-10T00:00:00Z")) == nil)
@@ -136,18 +168,18 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         _ = try l.updateBudget(Args(["id": "p", "status": "PAUSED"]), at: at("2026-01-10T00:00:00Z"))
         _ = try l.updateBudget(Args(["id": "c", "status": "CANCELLED"]), at: at("2026-01-10T00:00:00Z"))
         let ids = IDCounter()
-        let r = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: ids.next)
+        let r = l.rollOver(at: at("2026-02-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         // Only the ACTIVE one completes; the operators' statuses stay, and nothing renews them.
         #expect(r.changed == ["a"])
         #expect(l["p"]?.status == .paused)
         #expect(l["c"]?.status == .cancelled)
         #expect(l["p"]?.successorId == nil)
         #expect(l.nextPeriodEnd == nil)
-        #expect(l.rollOver(at: at("2026-02-01T00:00:05Z"), makeID: ids.next).changed.isEmpty)
+        #expect(l.rollOver(at: at("2026-02-01T00:00:05Z"), spendOf: noSpend, makeID: ids.next).changed.isEmpty)
         // Set ACTIVE again, the paused one's period is over: the next tick completes and renews it.
         _ = try l.updateBudget(Args(["id": "p", "status": "ACTIVE"]), at: at("2026-02-03T00:00:00Z"))
         #expect(l.nextPeriodEnd == at("2026-02-01T00:00:00Z"))
-        let resumed = l.rollOver(at: at("2026-02-03T00:00:01Z"), makeID: ids.next)
+        let resumed = l.rollOver(at: at("2026-02-03T00:00:01Z"), spendOf: noSpend, makeID: ids.next)
         #expect(resumed.changed == ["p", "r1"])
         let change = resumed.messages.compactMap { if case .status(let s) = $0 { s } else { nil } }
         #expect(change.map(\.budgetId) == ["p"])
@@ -164,7 +196,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
             ("child", monthly("2026-01-01", total: 1000, extra: ["parentId": "parent"])),
         ])
         let ids = IDCounter()
-        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), makeID: ids.next)
+        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         #expect(l["parent"]?.successorId == "r1")
         #expect(l["r2"]?.predecessorId == "child")
         #expect(l["r2"]?.parentId == "r1")
@@ -178,7 +210,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         ])
         _ = try l.updateBudget(Args(["id": "child", "parentId": "parent"]), at: at("2026-01-02T00:00:00Z"))
         let ids = IDCounter()
-        _ = l.rollOver(at: at("2026-03-01T00:00:00Z"), makeID: ids.next)
+        _ = l.rollOver(at: at("2026-03-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
         // child → r1 (Feb) → r3 (Mar); parent → r2 (Feb) → r4 (Mar): each under its month's parent.
         for id in ["r1", "r3"] {
             let s = try #require(l[id])
@@ -188,9 +220,97 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         }
     }
 
+    /// An audit: a child renewed while its parent had no renewal stayed under the parent's
+    /// completed period for good, and its costs counted there, not in the parent's renewal.
+    @Test("a parent given autoRenewal after its child renewed takes the child at its renewal, with the child's spend and allocations")
+    func aParentRenewedLaterTakesItsRenewedChildWithItsSpend() throws {
+        var books = Books(ledger: try ledger([
+            ("top", ["name": "Top", "budgetType": "UNLIMITED", "totalAmount": 0, "startDate": "2026-01-01"]),
+            ("parent", monthly("2026-01-01", total: 100, renew: false, extra: [
+                "parentId": "top",
+                "allocations": [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": 50]],
+            ])),
+            ("child", monthly("2026-01-01", total: 1000, extra: ["parentId": "parent"])),
+        ]))
+        books.book("5", to: "child", on: "2026-01-20T00:00:00Z")
+        let ids = IDCounter()
+        _ = books.rollOver(at: "2026-02-01T00:00:00Z", ids: ids)
+        // The child renewed (r1), its parent did not: r1 hangs under the completed January.
+        #expect(books.ledger["r1"]?.parentId == "parent")
+        books.book("60", to: "r1", on: "2026-02-02T00:00:00Z")
+        books.book("25", to: "r1", platform: "Apify", serviceType: .scraping, on: "2026-02-03T00:00:00Z")
+        #expect(books.ledger["parent"]?.spentAmount == money("90"))
+        _ = try books.ledger.updateBudget(Args(["id": "parent", "autoRenewal": true]), at: at("2026-02-04T00:00:00Z"))
+        let r = books.rollOver(at: "2026-02-04T00:00:01Z", ids: ids)
+        // The parent's February (r2) takes the child's February, and the 85 it spent.
+        let l = books.ledger
+        #expect(l["parent"]?.successorId == "r2")
+        #expect(l["r1"]?.parentId == "r2")
+        #expect(l["parent"]?.spentAmount == money("5"))
+        #expect(l["parent"]?.costCount == 1)
+        #expect(l["parent"]?.allocations.first?.spentAmount == money("5"))
+        #expect(l["r2"]?.spentAmount == money("85"))
+        #expect(l["r2"]?.costCount == 2)
+        #expect(l["r2"]?.allocations.first?.spentAmount == money("60"))
+        // The common ancestor keeps its total; the rollup moved with the spend.
+        #expect(l["top"]?.spentAmount == money("90"))
+        #expect(books.rolledUp("parent") == ["OpenAI": money("5")])
+        #expect(books.rolledUp("r2") == ["OpenAI": money("60"), "Apify": money("25")])
+        #expect(!r.daily.contains { $0.budgetId == "top" })
+        #expect(Set(r.changed).isSuperset(of: ["parent", "r1", "r2"]))
+        // 85 of 100 crosses 80 % in the renewal, its allocation (60 of 50) is depleted, and 85
+        // in four days of February runs out before its end; the completed January no longer
+        // crosses anything.
+        let fired = r.messages.compactMap { if case .alert(let a) = $0 { "\(a.budgetId ?? "") \(a.type.rawValue)" } else { nil } }
+        #expect(fired == ["r2 THRESHOLD_80", "r2 ALLOCATION_DEPLETED", "r2 LOW_BUDGET"])
+        #expect(l["parent"]?.fired.isEmpty == true)
+    }
+
+    @Test("a parent PAUSED at its end takes its renewed child when it is resumed and renews")
+    func aPausedParentTakesItsRenewedChildWhenItRenews() throws {
+        var books = Books(ledger: try ledger([
+            ("parent", monthly("2026-01-01", total: 100)),
+            ("child", monthly("2026-01-01", total: 1000, extra: ["parentId": "parent"])),
+        ]))
+        _ = try books.ledger.updateBudget(Args(["id": "parent", "status": "PAUSED"]), at: at("2026-01-20T00:00:00Z"))
+        let ids = IDCounter()
+        _ = books.rollOver(at: "2026-02-01T00:00:00Z", ids: ids)
+        #expect(books.ledger["r1"]?.parentId == "parent")
+        books.book("7", to: "r1", on: "2026-02-02T00:00:00Z")
+        _ = try books.ledger.updateBudget(Args(["id": "parent", "status": "ACTIVE"]), at: at("2026-02-05T00:00:00Z"))
+        _ = books.rollOver(at: "2026-02-05T00:00:01Z", ids: ids)
+        let l = books.ledger
+        #expect(l["parent"]?.status == .completed)
+        #expect(l["r1"]?.parentId == "r2")
+        #expect(l["parent"]?.spentAmount == .zero)
+        #expect(l["r2"]?.spentAmount == money("7"))
+        #expect(books.rolledUp("r2") == ["OpenAI": money("7")])
+        #expect(books.rolledUp("parent").isEmpty)
+    }
+
+    @Test("a child renewed under a parent that never renews stays there; a child the operator hung under a completed period is not moved")
+    func onlyRenewedChildrenMoveAndOnlyToACoveringRenewal() throws {
+        var l = try ledger([
+            ("parent", monthly("2026-01-01", total: 100, renew: false)),
+            ("child", monthly("2026-01-01", total: 1000, extra: ["parentId": "parent"])),
+            ("other", monthly("2026-01-01", total: 100)),
+        ])
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
+        // other → r2 (Feb); the child's r1 stays under January, which has no renewal.
+        #expect(l["r1"]?.predecessorId == "child")
+        #expect(l["r1"]?.parentId == "parent")
+        // A February budget the operator puts under the completed January of `other`: kept there.
+        _ = try l.createBudget(Args(["name": "Feb", "budgetType": "MONTHLY", "totalAmount": 10, "startDate": "2026-02-01", "parentId": "other"]), id: "feb", at: at("2026-02-02T00:00:00Z"))
+        _ = l.rollOver(at: at("2026-03-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
+        #expect(l["feb"]?.parentId == "other")
+        #expect(l["r1"]?.successorId != nil)
+        #expect(l["parent"]?.successorId == nil)
+    }
+
     @Test func projectAndExplicitEndsRenewWithTheSameLength() throws {
         var l = try ledger([("p", ["name": "P", "budgetType": "PROJECT", "totalAmount": 10, "startDate": "2026-01-01", "endDate": "2026-01-10", "autoRenewal": true])])
-        _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), makeID: { "p2" })
+        _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), spendOf: noSpend, makeID: { "p2" })
         #expect(l["p2"]?.period.startSpec.description == "2026-01-11")
         #expect(l["p2"]?.period.endSpec?.description == "2026-01-20")
     }
@@ -221,7 +341,7 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         var made: [Int] = []
         for _ in 0..<4 {
             let before = l.budgetsInOrder.count
-            _ = l.rollOver(at: now, maxRenewals: 40, makeID: ids.next)
+            _ = l.rollOver(at: now, maxRenewals: 40, spendOf: noSpend, makeID: ids.next)
             made.append(l.budgetsInOrder.count - before)
         }
         #expect(made == [40, 40, 20, 0])

@@ -57,6 +57,68 @@ struct TimeTests {
         #expect(successor["budget"]?["startDate"]?.stringValue == CivilDate(year: today.year, month: today.month, day: 1)!.description)
     }
 
+    /// An audit: a child renewed while its parent had no renewal stayed under the parent's
+    /// completed period, and its costs counted there, not in the parent's current one.
+    @Test("a parent given autoRenewal after its child renewed takes the child's renewals and their spend, kept across a restart")
+    func aParentRenewedLaterTakesItsRenewedChildAndItsSpend() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let today = now.civilDate
+        // Twenty-day projects that ended three weeks ago: the child renews twice, up to now.
+        for (id, total, renew, parent) in [("P", "100", false, nil), ("C", "1000", true, "P")] as [(String, String, Bool, String?)] {
+            var args: JSONObject = [
+                "id": .string(id), "name": .string(id), "budgetType": "PROJECT", "totalAmount": .number(total),
+                "startDate": .string(today.addingDays(-40).description), "endDate": .string(today.addingDays(-21).description),
+                "autoRenewal": .bool(renew),
+            ]
+            if let parent {
+                args["parentId"] = .string(parent)
+            } else {
+                args["allocations"] = [["platform": "OpenAI", "serviceType": "API", "allocatedAmount": .number("50")]]
+            }
+            _ = try client.call("budget.create", .object(args))
+        }
+        try waitFor { try client.call("budget.list", ["status": "ACTIVE"]).arrayValue?.count == 1 }
+        let child = try #require(try client.call("budget.list", ["status": "ACTIVE"]).arrayValue?.first)
+        #expect(child["parentId"]?.stringValue == "P")
+        #expect(try client.sendAck(costEvent("late-1", cost: "85", budgetId: "C")).string("state") == "ALLOCATED")
+        #expect(try client.call("budget.get", ["id": "P"])["totalSpent"]?.numberText == "85")
+
+        _ = try client.call("budget.update", ["id": "P", "autoRenewal": true])
+        try waitFor { try client.call("budget.list", ["status": "ACTIVE"]).arrayValue?.count == 2 }
+        // The parent's current period has the child's current one, and its 85; the first period
+        // is back to nothing.
+        func check(_ client: Client) throws {
+            let active = try #require(try client.call("budget.list", ["status": "ACTIVE"]).arrayValue)
+            let parent = try #require(active.first { $0["name"]?.stringValue == "P" })
+            let renewedChild = try #require(active.first { $0["name"]?.stringValue == "C" })
+            #expect(renewedChild["parentId"] == parent["id"])
+            #expect(parent["spentAmount"]?.numberText == "85")
+            #expect(parent["allocations"]?.arrayValue?.first?["spentAmount"]?.numberText == "85")
+            let first = try client.call("budget.get", ["id": "P"])
+            #expect(first["totalSpent"]?.numberText == "0")
+            #expect(first["budget"]?["allocations"]?.arrayValue?.first?["spentAmount"]?.numberText == "0")
+            // Every renewed child hangs under the parent's period that covers its start.
+            for b in try #require(try client.call("budget.list").arrayValue) where b["name"]?.stringValue == "C" && b["id"]?.stringValue != "C" {
+                let p = try client.call("budget.get", ["id": b["parentId"] ?? .null])["budget"]
+                #expect(p?["startDate"] == b["startDate"], "\(b["id"]?.stringValue ?? "") under \(b["parentId"]?.stringValue ?? "")")
+            }
+        }
+        try check(client)
+        // The renewal's alerts: 85 of 100 (THRESHOLD_80) and its allocation (85 of 50).
+        let active = try #require(try client.call("budget.list", ["status": "ACTIVE"]).arrayValue)
+        let renewal = try #require(active.first { $0["name"]?.stringValue == "P" }?["id"])
+        let alerts = try #require(try client.call("alert.list", ["budgetId": renewal]).arrayValue)
+        let types = Set(alerts.compactMap { $0["type"]?.stringValue })
+        #expect(types.isSuperset(of: ["THRESHOLD_80", "ALLOCATION_DEPLETED"]))
+        #expect(daemon.stop() == 0)
+        daemon = try Daemon(dir: dir)
+        client = try Client(daemon)
+        try check(client)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func aPeriodThatEndedWhileTheDaemonWasDownIsCompletedAtStart() throws {
         let dir = try TempDir()
         var daemon = try Daemon(dir: dir)

@@ -80,8 +80,8 @@ extension Ledger {
         if renewals > 0 {
             var moves: [(child: String, from: String, to: String)] = []
             for id in order {
-                guard let c = budgets[id], c.predecessorId != nil, let parent = c.parentId, let p = budgets[parent],
-                      p.successorId != nil, !p.period.covers(c.period.start) else { continue }
+                guard let c = budgets[id], let parent = c.parentId, let p = budgets[parent], p.successorId != nil,
+                      !p.period.covers(c.period.start), inheritedParent(c) else { continue }
                 let target = coveringSuccessor(of: parent, at: c.period.start)
                 if target != parent, budgets[target]?.period.covers(c.period.start) == true {
                     moves.append((id, parent, target))
@@ -146,11 +146,28 @@ extension Ledger {
         return result
     }
 
-    /// A renewed child's parent: the parent's own successor whose period covers `time`, if renewed.
+    /// Whether a budget's parent came with its renewal: its predecessor's parent or one of that
+    /// one's renewals. A parent an operator chose since (`budget.update`) is kept (an audit: a
+    /// renewed child moved by hand under another budget was moved again when that one renewed).
+    func inheritedParent(_ c: Budget) -> Bool {
+        guard let predecessor = c.predecessorId, let parent = c.parentId else { return false }
+        var current = budgets[predecessor]?.parentId
+        var hops = 0
+        while let id = current, hops < 10_000 {
+            if id == parent { return true }
+            current = budgets[id]?.successorId
+            hops += 1
+        }
+        return false
+    }
+
+    /// A renewed child's parent: the parent's own renewal whose period covers `time`, if renewed;
+    /// the parent itself for a time before its end (an audit: a child whose periods began before
+    /// the parent's was hung under the parent's last renewal, a later period than its own).
     func coveringSuccessor(of id: String, at time: Timestamp) -> String {
         var current = id
         var hops = 0
-        while let b = budgets[current], !b.period.covers(time), let next = b.successorId, hops < 10_000 {
+        while let b = budgets[current], let end = b.period.endExclusive, time >= end, let next = b.successorId, hops < 10_000 {
             current = next
             hops += 1
         }

@@ -333,7 +333,8 @@ extension Engine {
                 byDay.append((row.key.day, row.amount))
             }
         }
-        return byDay.map { .object(JSONObject([("date", .string($0.0)), ("amount", .number($0.1.description))])) }
+        // A day whose spend nets to nothing (credited, or moved with a renewed child) is left out.
+        return byDay.filter { $0.1 != .zero }.map { .object(JSONObject([("date", .string($0.0)), ("amount", .number($0.1.description))])) }
     }
 
     func budget(_ args: Args, key: String = "id") throws -> Budget {

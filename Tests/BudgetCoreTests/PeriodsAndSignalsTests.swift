@@ -308,6 +308,49 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l["parent"]?.successorId == nil)
     }
 
+    /// An audit: a child whose periods began before its parent's was hung under the parent's last
+    /// renewal (December) for periods of October and November, or under the parent, depending on
+    /// whether the two renewed in the same tick; a November cost then counted in December.
+    @Test("a renewed child starting before its parent's renewal stays under the parent, whichever renews first", arguments: [true, false])
+    func aChildRenewedBeforeItsParentsPeriodEndsStaysUnderIt(sameTick: Bool) throws {
+        var l = try ledger([
+            ("P", monthly("2026-11-01", total: 400, renew: false)),
+            ("C", ["name": "C", "budgetType": "PROJECT", "totalAmount": 40, "startDate": "2026-09-13", "endDate": "2026-10-02", "parentId": "P"]),
+        ], at: at("2026-09-13T00:00:00Z"))
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-12-05T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
+        _ = try l.updateBudget(Args(["id": "C", "autoRenewal": true]), at: at("2026-12-05T00:00:01Z"))
+        if !sameTick { _ = l.rollOver(at: at("2026-12-05T00:00:02Z"), spendOf: noSpend, makeID: ids.next) }
+        _ = try l.updateBudget(Args(["id": "P", "autoRenewal": true]), at: at("2026-12-05T00:00:03Z"))
+        _ = l.rollOver(at: at("2026-12-05T00:00:04Z"), spendOf: noSpend, makeID: ids.next)
+        let december = try #require(l["P"]?.successorId)
+        var children: [(String, String?)] = []
+        var next = l["C"]?.successorId
+        while let id = next, let c = l[id] {
+            children.append((c.period.startSpec.description, c.parentId))
+            next = c.successorId
+        }
+        #expect(children.map(\.0) == ["2026-10-03", "2026-10-23", "2026-11-12", "2026-12-02"])
+        #expect(children.map(\.1) == ["P", "P", "P", december])
+    }
+
+    @Test("a renewed child an operator moved under another budget stays there when that one renews")
+    func aParentChosenByAnOperatorIsKept() throws {
+        var l = try ledger([
+            ("P", monthly("2026-01-01", total: 100, renew: false)),
+            ("X", monthly("2026-01-01", total: 100, renew: false)),
+            ("C", monthly("2026-01-01", total: 10, extra: ["parentId": "P"])),
+        ])
+        let ids = IDCounter()
+        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), spendOf: noSpend, makeID: ids.next)
+        #expect(l["r1"]?.parentId == "P")
+        _ = try l.updateBudget(Args(["id": "r1", "parentId": "X"]), at: at("2026-02-02T00:00:00Z"))
+        for id in ["P", "X"] { _ = try l.updateBudget(Args(["id": .string(id), "autoRenewal": true]), at: at("2026-02-02T00:00:00Z")) }
+        _ = l.rollOver(at: at("2026-02-02T00:00:01Z"), spendOf: noSpend, makeID: ids.next)
+        #expect(l["X"]?.successorId != nil)
+        #expect(l["r1"]?.parentId == "X")
+    }
+
     @Test func projectAndExplicitEndsRenewWithTheSameLength() throws {
         var l = try ledger([("p", ["name": "P", "budgetType": "PROJECT", "totalAmount": 10, "startDate": "2026-01-01", "endDate": "2026-01-10", "autoRenewal": true])])
         _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), spendOf: noSpend, makeID: { "p2" })

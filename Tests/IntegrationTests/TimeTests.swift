@@ -99,6 +99,9 @@ struct TimeTests {
             let first = try client.call("budget.get", ["id": "P"])
             #expect(first["totalSpent"]?.numberText == "0")
             #expect(first["budget"]?["allocations"]?.arrayValue?.first?["spentAmount"]?.numberText == "0")
+            // Its day of spend left with the child (a day listed at 0 before).
+            #expect(first["dailySpend"]?.arrayValue?.isEmpty == true)
+            #expect(try client.call("budget.get", ["id": parent["id"] ?? .null])["dailySpend"]?.arrayValue?.count == 1)
             // Every renewed child hangs under the parent's period that covers its start.
             for b in try #require(try client.call("budget.list").arrayValue) where b["name"]?.stringValue == "C" && b["id"]?.stringValue != "C" {
                 let p = try client.call("budget.get", ["id": b["parentId"] ?? .null])["budget"]

@@ -150,6 +150,17 @@ extension Ledger {
         if b.status == .active || b.status == .paused, old.status == .completed, let end = b.period.endExclusive, end <= now {
             throw LedgerError(.validationFailed, "budget \(id) is COMPLETED: its period ended at \(end.rfc3339); give a later endDate to make it \(b.status.rawValue) again")
         }
+        // One renewal chain keeps its periods apart: an end moved past the renewal's start (or a
+        // renewal's start before its predecessor's end) made two periods cover the same instants,
+        // and an event naming the chain's id went to the older one (an audit).
+        if b.period != old.period {
+            if let next = b.successorId.flatMap({ budgets[$0] }), b.period.endExclusive.map({ $0 > next.period.start }) ?? true {
+                throw LedgerError(.validationFailed, "budget \(id) was renewed as \(next.id) from \(next.period.start.rfc3339): its period cannot reach past that")
+            }
+            if let previous = b.predecessorId.flatMap({ budgets[$0] }), let end = previous.period.endExclusive, b.period.start < end {
+                throw LedgerError(.validationFailed, "budget \(id) renews \(previous.id), which ends at \(end.rfc3339): its period cannot start before that")
+            }
+        }
         if let allocations = args.object["allocations"], !allocations.isNull {
             b.allocations = try Self.allocations(allocations, budgetId: id, existing: old.allocations)
         }

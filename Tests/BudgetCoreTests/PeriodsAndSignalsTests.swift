@@ -351,6 +351,29 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
         #expect(l["r1"]?.parentId == "X")
     }
 
+    /// An audit: a COMPLETED head reopened with an end past its renewal's start overlapped it,
+    /// and an event naming the chain's id then went to the head.
+    @Test("periods of one renewal chain cannot be made to overlap")
+    func aRenewalChainsPeriodsCannotOverlap() throws {
+        var l = try ledger([("jan", monthly("2026-01-01"))])
+        _ = l.rollOver(at: at("2026-02-01T00:00:00Z"), spendOf: noSpend, makeID: { "feb" })
+        let now = at("2026-02-02T00:00:00Z")
+        for (id, field, value) in [("jan", "endDate", "2026-02-10"), ("jan", "budgetType", "UNLIMITED"), ("feb", "startDate", "2026-01-25")] {
+            do {
+                _ = try l.updateBudget(Args(["id": .string(id), .init(field): .string(value)]), at: now)
+                Issue.record("\(id) \(field) \(value) accepted")
+            } catch {
+                #expect(error.code == .validationFailed, "\(id) \(field)")
+            }
+        }
+        #expect(l["jan"]?.explicitEnd == nil)
+        #expect(l["jan"]?.budgetType == .monthly)
+        // Up to the renewal's start, or shorter, is fine.
+        _ = try l.updateBudget(Args(["id": "jan", "endDate": "2026-01-31"]), at: now)
+        _ = try l.updateBudget(Args(["id": "jan", "endDate": "2026-01-20"]), at: now)
+        #expect(l.route(budgetId: "jan", metadata: nil, time: at("2026-02-05T00:00:00Z")) == "feb")
+    }
+
     @Test func projectAndExplicitEndsRenewWithTheSameLength() throws {
         var l = try ledger([("p", ["name": "P", "budgetType": "PROJECT", "totalAmount": 10, "startDate": "2026-01-01", "endDate": "2026-01-10", "autoRenewal": true])])
         _ = l.rollOver(at: at("2026-01-11T00:00:00Z"), spendOf: noSpend, makeID: { "p2" })

@@ -109,7 +109,7 @@ extension Ledger {
         // The child's rollup as stored, plus what earlier moves of this call changed of it.
         var rows = try spendOf(child)
         for pending in result.daily where pending.budgetId == child { rows.append(pending.spend) }
-        let from = ancestry(of: old), to = ancestry(of: new)
+        let from = chain(from: old), to = chain(from: new)
         let leaving = from.filter { !to.contains($0) }, joining = to.filter { !from.contains($0) }
         for (ids, negative) in [(leaving, true), (joining, false)] {
             for id in ids {
@@ -124,8 +124,8 @@ extension Ledger {
                     moved.count = negative ? -row.count : row.count
                     result.daily.append((id, moved))
                 }
+                // Its routing view holds nothing of its totals: not refreshed.
                 budgets[id] = b
-                refreshRoute(id)
                 result.changed.append(id)
             }
         }
@@ -133,17 +133,6 @@ extension Ledger {
         // what the renewal's side now crosses fires.
         for id in leaving { result.messages += rearm(budgetId: id, at: now) }
         for id in joining { result.messages += evaluate(budgetId: id, allocationIndex: nil, eventId: nil, at: now) }
-    }
-
-    /// A budget and its ancestors, nearest first, read from the table (any status).
-    func ancestry(of id: String) -> [String] {
-        var result: [String] = []
-        var current: String? = id
-        while let c = current, let b = budgets[c], !result.contains(c) {
-            result.append(c)
-            current = b.parentId
-        }
-        return result
     }
 
     /// Whether a budget's parent came with its renewal: its predecessor's parent or one of that

@@ -8,13 +8,9 @@ import ZMQ
 /// table keyed by all four, which hashed three strings per booking (issue 8). The budgets it
 /// holds are the batch's booked budgets.
 struct DailyTotals {
-    struct Row {
-        var day: String
-        var platform: String
-        var serviceType: ServiceType
-        var amount: Money
-        var count: Int64
-    }
+    /// A (day, platform, service) row of one budget: the ledger's own row type, so that spend
+    /// moved with a renewed child (`Ledger.rollOver`) goes in and out as it is.
+    typealias Row = RollupRow
 
     private(set) var byBudget: [String: [Row]] = [:]
 
@@ -27,22 +23,15 @@ struct DailyTotals {
         Self.add(amount, count: 1, day: day, platform: platform, serviceType: serviceType, to: &byBudget[budgetId, default: []])
     }
 
-    /// Adds a row of moved spend (`Ledger.rollOver`), with its own count.
-    mutating func add(_ spend: RollupRow, budgetId: String) {
-        Self.add(spend.amount, count: spend.count, day: spend.day, platform: spend.platform, serviceType: spend.serviceType, to: &byBudget[budgetId, default: []])
-    }
-
-    /// A budget's rows, as the ledger's spend of it.
-    func spend(of budgetId: String) -> [RollupRow] {
-        (byBudget[budgetId] ?? []).map { RollupRow(day: $0.day, platform: $0.platform, serviceType: $0.serviceType, amount: $0.amount, count: $0.count) }
+    /// Adds a row with its own count (another batch's, or spend moved by `Ledger.rollOver`).
+    mutating func add(_ row: Row, budgetId: String) {
+        Self.add(row.amount, count: row.count, day: row.day, platform: row.platform, serviceType: row.serviceType, to: &byBudget[budgetId, default: []])
     }
 
     /// Adds another batch's rows (batches committed together write each day's row once).
     mutating func merge(_ other: DailyTotals) {
         for (budgetId, rows) in other.byBudget {
-            for row in rows {
-                Self.add(row.amount, count: row.count, day: row.day, platform: row.platform, serviceType: row.serviceType, to: &byBudget[budgetId, default: []])
-            }
+            for row in rows { add(row, budgetId: budgetId) }
         }
     }
 
@@ -154,11 +143,10 @@ extension Engine {
                     case .tick:
                         // A renewed child moved to its parent's renewal takes its spend along:
                         // its rollup as committed, plus what this batch booked to it before.
-                        let pending = out.daily
                         let rolled = try ledger.rollOver(at: now, spendOf: { id in
                             try w.reader.dailySpend(budgetIds: [id], fromDay: nil, toDay: nil).map {
                                 RollupRow(day: $0.key.day, platform: $0.key.platform, serviceType: $0.key.serviceType, amount: $0.amount, count: $0.count)
-                            } + pending.spend(of: id)
+                            } + (out.daily.byBudget[id] ?? [])
                         }, makeID: { IDs.make("b") })
                         out.touchedBudgets.formUnion(rolled.changed)
                         out.outbound += rolled.messages

@@ -159,6 +159,10 @@ public struct StoreWriter {
     let db: Database
     /// Prepared statements of the ingest and commit paths, bound through SQLite's C API.
     let hot: HotStatements
+    /// The tick `Store.whileStatementsRun` set (nil without one), for Swift loops that run many
+    /// short statements: the progress handler counts each statement's own steps, so a loop of
+    /// small ones never reaches its count.
+    let progress: (@Sendable () -> Void)?
 
     public func findEvent(source: String, id: String) throws -> EventKey? {
         try hot.find(source: source, id: id)

@@ -334,7 +334,7 @@ public final class Store: @unchecked Sendable {
                 }
                 try statements.stepKeys()
                 try statements.stepBookings()
-                return try body(StoreWriter(db: db, hot: statements))
+                return try body(StoreWriter(db: db, hot: statements, progress: progressTick?.tick))
             }
             // Committed: its events' keys are found from memory from now on.
             hot?.committed()

@@ -263,8 +263,13 @@ struct OperationsTests {
         // A ping every 0.5 s (WATCHDOG_USEC / 2) while the retention ran.
         let times = [started] + pings.times.filter { $0 > started } + [started.addingTimeInterval(took)]
         let longestGap = zip(times, times.dropFirst()).map { $1.timeIntervalSince($0) }.max() ?? 0
+        print("operations: watchdogDuringRetention took=\(took)s pings=\(times.count - 2) longestGap=\(longestGap)s")
         #expect(took > 1.5, "the retention took \(took) s: too quick to show the watchdog's gap")
-        #expect(longestGap < 1.2, "no watchdog ping for \(longestGap) s during a \(took) s retention")
+        // systemd's limit itself (WATCHDOG_USEC): a longer gap is a kill. It was 1.2 s, and
+        // CI saw 1.218 s: the row-copying loop's statements are short, so the progress handler
+        // (counting each statement's steps) left ~0.35 s without a ping here, 0.7 s on CI. Now
+        // the loop feeds it too: ~0.55 s here.
+        #expect(longestGap < 1.0, "no watchdog ping for \(longestGap) s during a \(took) s retention")
     }
 
     @Test("the dedup key filter is in huge pages where the kernel gives them (THP madvise or always): the log says so and /proc agrees")

@@ -544,4 +544,23 @@ private func monthly(_ start: String, total: Int = 1000, renew: Bool = true, ext
             #expect(!again.messages.contains { $0.topic == "alert.LOW_BUDGET" })
         }
     }
+
+    /// A cost dated in a period that has not started yet (booked before it starts) makes no
+    /// burn rate: LOW_BUDGET is not judged then. The first cost booked once the period has
+    /// started judges it with everything spent so far, the early cost included.
+    @Test func lowBudgetIsNotJudgedBeforeThePeriodStarts() throws {
+        var l = try ledger([("m", monthly("2026-03-01", renew: false))])
+        let early = l.book(amount: money("600"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "e",
+                           costTime: at("2026-03-01T12:00:00Z"), at: at("2026-02-20T00:00:00Z")).messages
+        #expect(!early.contains { $0.topic == "alert.LOW_BUDGET" })
+        let t = at("2026-03-01T12:00:00Z")
+        let started = l.book(amount: money("1"), budgetId: "m", platform: "OpenAI", serviceType: .api, eventId: "f", costTime: t, at: t).messages
+        guard case .alert(let a)? = started.first(where: { $0.topic == "alert.LOW_BUDGET" }) else {
+            Issue.record("no LOW_BUDGET once the period started: \(started.map(\.topic))")
+            return
+        }
+        // 601 spent over max(1 day, 12 h): 601/day; 399 left runs out 399/601 of a day later.
+        #expect(a.projectedExhaustion == at("2026-03-02T03:56:00.399334442Z"))
+        #expect(a.eventId == "f")
+    }
 }

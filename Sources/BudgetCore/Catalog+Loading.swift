@@ -111,6 +111,12 @@ extension Catalog {
             for (field, unit) in batchUnits {
                 if let v = e[field], !v.isNull { batch[unit] = try decimal(v, "\(key).\(field)") }
             }
+            // A unit the map gives no batch price (cached input: LiteLLM has no such field)
+            // keeps its regular price in batch mode: batch prices replace unit prices whole
+            // (CONTRACT §3), so a batch event with cached input was UNPRICED (an audit).
+            if !batch.isEmpty {
+                for (unit, price) in unitPrices where batch[unit] == nil { batch[unit] = price }
+            }
             let entry = PriceEntry(
                 platform: provider, model: key, effectiveFrom: Timestamp(nanosecondsSinceEpoch: 0),
                 unitPrices: unitPrices, batchUnitPrices: batch

@@ -425,6 +425,8 @@ struct LiteLLMPricingTests {
         ("cached input at cache_read_input_token_cost", #""usage":{"cachedInputTokens":1000}"#, .cost("0.00125")),
         ("input, cached input and output", #""usage":{"inputTokens":1000,"cachedInputTokens":4000,"outputTokens":100}"#, .cost("0.0085")),
         ("batch prices from *_batches", #""usage":{"inputTokens":1200,"outputTokens":300},"metadata":{"batch":true}"#, .cost("0.003")),
+        // No batch price for cached input in the map: its regular one (1000 × 1.25e-6 each).
+        ("batch with cached input: the cached unit keeps its regular price", #""usage":{"inputTokens":1000,"cachedInputTokens":1000},"metadata":{"batch":true}"#, .cost("0.0025")),
         ("a unit the map does not price", #""usage":{"inputTokens":1,"audioSeconds":1}"#, .unpriced("no price for unit audioSeconds of OpenAI/gpt-4o")),
     ]
 

@@ -382,11 +382,17 @@ extension Engine {
         }
         // The budget's currency from routing (`RouteTarget`), not a lookup of its id.
         guard let routed else {
-            stored.state = .unallocated
-            stored.reason = unallocatedReason(event, time: time)
-            // Remember the cost it would have had, in its own currency, for people reading event.list.
-            if let nanos = amount.roundedUnits(scale: 9) {
-                stored.cost = Money(nanos: nanos)
+            // Rounded and range-checked as a routed cost is, in its own currency: a cost over
+            // 1e12 is UNPRICED whether or not a budget takes it (CONTRACT §2; it was stored
+            // UNALLOCATED with the cost, an audit).
+            switch inPlace(&pricer, { $0.money(amount, from: currency, to: currency, at: time) }) {
+            case .failure(let failure):
+                markUnpriced(&stored, event, reason: failure.reason, routed: nil, time: time, &out)
+            case .success(let m):
+                stored.state = .unallocated
+                stored.reason = unallocatedReason(event, time: time)
+                // The cost it would have had, in its own currency, for people reading event.list.
+                stored.cost = m
                 stored.currency = currency
             }
             return stored
@@ -462,7 +468,12 @@ extension Engine {
                     continue
                 }
                 let new = try apply(event, time: old.time, receivedAt: old.receivedAt, bookInRow: false, w, &out)
-                if new.state != old.state || new.reason != old.reason || new.budgetId != old.budgetId { try w.updateEvent(new) }
+                // The cost too: an UNALLOCATED event's would-be cost follows a reloaded catalog
+                // (it kept the first catalog's figure, an audit).
+                if new.state != old.state || new.reason != old.reason || new.budgetId != old.budgetId
+                    || new.cost != old.cost || new.currency != old.currency {
+                    try w.updateEvent(new)
+                }
                 if old.state == .unpriced && new.state != .unpriced { priced += 1 }
                 if new.state == .allocated { allocated += 1 } else { remaining += 1 }
             }

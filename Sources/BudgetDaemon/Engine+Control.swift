@@ -467,8 +467,14 @@ extension Engine {
                 case .failure(let f): state = .unpriced; reason = f.reason; cost = nil; costCurrency = nil
                 }
             } else {
-                state = .unallocated
-                reason = unallocatedReason(event, time: time)
+                switch pricer.money(amount, from: currency, to: currency, at: time) {
+                case .success(let m):
+                    cost = m
+                    state = .unallocated
+                    reason = unallocatedReason(event, time: time)
+                // Over 1e12: UNPRICED, as the event would be without a budget too.
+                case .failure(let f): state = .unpriced; reason = f.reason; cost = nil; costCurrency = nil
+                }
             }
             // A CREDIT is booked as a negative cost (docs/ledger.md): the quote says so.
             if event.kind == .credit, let c = cost { cost = Money(nanos: -c.nanos) }

@@ -75,6 +75,63 @@ struct PricingIntegrationTests {
         #expect(try client.call("event.list", ["state": "ALLOCATED"]).arrayValue?.count == 2)
     }
 
+    /// With no budget to take it, a catalog cost is still checked as a booked one is: over 1e12
+    /// is UNPRICED with its reason and UNPRICED_USAGE (budget null), in the ack, the quote and
+    /// event.list (it was UNALLOCATED with the cost, its state depending on routing: an audit);
+    /// and an UNALLOCATED event's would-be cost follows a reloaded catalog (it kept the first).
+    @Test func anUnroutedCostIsRangeCheckedAndFollowsAReloadedCatalog() throws {
+        let dir = try TempDir()
+        func catalog(_ price: String) -> String {
+            """
+            {"version": "p\(price)", "prices": [
+              {"platform": "Acme", "model": "Big", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD", "unitPrices": {"units": "1000"}},
+              {"platform": "OpenAI", "model": "gpt-4o", "effectiveFrom": "2026-01-01T00:00:00Z", "currency": "USD", "unitPrices": {"inputTokens": "\(price)"}}]}
+            """
+        }
+        try write(catalog("0.001"), to: dir.file("prices.json"))
+        let daemon = try Daemon(dir: dir, extraArgs: ["--prices", dir.file("prices.json")])
+        defer { #expect(daemon.stop() == 0) }
+        let client = try Client(daemon)
+        let sub = try client.subscriber()
+        let big: JSONValue = [
+            "id": "big", "platform": "Acme", "serviceType": "API", "model": "Big", "usage": ["units": "1000000001"],
+            "time": "2026-11-02T00:00:00Z",
+        ]
+        let ack = try client.sendAck(big)
+        #expect(ack.string("state") == "UNPRICED", "\(ack)")
+        #expect(ack.string("reason") == "cost over 1e12", "\(ack)")
+        var quoteArgs = big.objectValue!
+        _ = quoteArgs.removeValue(forKey: "id")
+        let quote = try client.call("price.quote", .object(quoteArgs))
+        #expect(quote["state"]?.stringValue == "UNPRICED", "\(quote)")
+        #expect(quote["cost"] == .null, "\(quote)")
+        let alert = try #require(try client.next(sub))
+        #expect(alert.topic == "alert.UNPRICED_USAGE")
+        #expect(alert.payload["budgetId"] == .null)
+        let unpriced = try #require(try client.call("event.list", ["state": "UNPRICED"]).arrayValue?.first)
+        #expect(unpriced["id"]?.stringValue == "big")
+        #expect(unpriced["cost"] == .null, "\(unpriced)")
+
+        // 1000 × 0.001, no budget: UNALLOCATED with the cost it would have had.
+        let small = usage("small", model: "gpt-4o", input: 1000, extra: [("time", "2026-11-02T00:00:00Z")])
+        #expect(try client.sendAck(small).string("state") == "UNALLOCATED")
+        func listedCost() throws -> String? {
+            try client.call("event.list", ["state": "UNALLOCATED"]).arrayValue?.first?["cost"]?.numberText
+        }
+        #expect(try listedCost() == "1")
+        try write(catalog("0.002"), to: dir.file("prices.json"))
+        #expect(try client.call("prices.reload")["version"]?.stringValue == "p0.002")
+        // A reload re-prices UNPRICED events; an UNALLOCATED one is priced again when it is
+        // re-processed (by event.reprocess, or when budgets change), and keeps no budget.
+        #expect(try listedCost() == "1")
+        let again = try client.call("event.reprocess", ["state": "UNALLOCATED"])
+        #expect(again["remaining"]?.numberText == "1", "\(again)")
+        #expect(try listedCost() == "2")
+        var smallQuote = small.objectValue!
+        _ = smallQuote.removeValue(forKey: "id")
+        #expect(try client.call("price.quote", .object(smallQuote))["cost"]?.numberText == "2")
+    }
+
     /// UNPRICED_USAGE is once per platform and model per UTC month of the usage (the event's
     /// time), not of when it arrives: a backfill of two months alerts twice; the rule holds
     /// across a restart (rebuilt from the alerts' `usageMonth`).

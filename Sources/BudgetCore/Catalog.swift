@@ -148,7 +148,8 @@ public struct Pricer: Sendable {
     /// cost = Σ quantity × unit price + perRequest × requests (1 when absent); an explicit cost wins.
     public func price(_ event: UsageEvent, at time: Timestamp) -> PriceOutcome {
         if let cost = event.cost {
-            return .priced(amount: .exact(event.exactCost ?? cost.exactDecimal), currency: event.currency, entry: nil)
+            let amount: CostAmount = event.wideCost.map { .wide($0) } ?? .exact(event.exactCost ?? cost.exactDecimal)
+            return .priced(amount: amount, currency: event.currency, entry: nil)
         }
         guard let model = event.model else {
             return .unpriced(reason: "no cost and no model to price")

@@ -171,12 +171,12 @@ extension UsageEventDecoder {
     /// 0.123456789 are different bodies even though they book the same amount.
     static func canonicalBody(
         of fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
-        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: ExactDecimal?
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, costText: String?
     ) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { scratch in
             var writer = CanonicalWriter(
                 out: JSONByteWriter(scratch: scratch), fields: fields, id: id, source: source, currency: currency,
-                kind: kind, usage: usage, seq: seq, time: time, cost: cost
+                kind: kind, usage: usage, seq: seq, time: time, costText: costText
             )
             writer.writeBody()
             let body = writer.out.makeString()
@@ -213,7 +213,7 @@ private struct CanonicalWriter {
 
     init(
         out: JSONByteWriter, fields: EventFields, id: String, source: String, currency: String, kind: EventKind,
-        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, cost: ExactDecimal?
+        usage: [(unit: String, quantity: ExactDecimal)], seq: Int64?, time: Timestamp?, costText: String?
     ) {
         self.out = out
         self.fields = fields
@@ -225,7 +225,7 @@ private struct CanonicalWriter {
         seqText = seq.map { String($0) }
         timeText = time?.rfc3339
         // The exact decimal as given (the decoder parsed it once), not the rounded money.
-        costText = cost?.canonicalText
+        self.costText = costText
     }
 
     /// Whether the canonical body spells `field` from the event rather than from the body.

@@ -31,6 +31,9 @@ public struct UsageEvent: Sendable, Hashable {
     /// 1e-9): converted into a budget's currency from this exact value, a cost is rounded once,
     /// as a catalog cost is (CONTRACT §2), not before and again after the rate.
     public var exactCost: ExactDecimal?
+    /// The explicit cost as sent when it has more significant digits than `exactCost` holds
+    /// (38): kept exact too, so its one rounding, its range check and a conversion are as exact.
+    public var wideCost: WideDecimal?
 
     public static func == (a: UsageEvent, b: UsageEvent) -> Bool { a.canonicalBody.hasSameCodePoints(as: b.canonicalBody) }
     public func hash(into hasher: inout Hasher) { canonicalBody.hashCodePoints(into: &hasher) }
@@ -241,10 +244,19 @@ public enum UsageEventDecoder {
 
         var cost: Money?
         var exactCost: ExactDecimal?
+        var wideCost: (value: WideDecimal, text: String)?
         if let costValue = fields[.cost], !costValue.isNull {
-            let (rounded, exact) = try moneyAmount(costValue, "cost", reject)
-            cost = rounded
-            if exact != rounded.exactDecimal { exactCost = exact }
+            do {
+                let (rounded, exact) = try moneyAmount(costValue, "cost", reject)
+                cost = rounded
+                if exact != rounded.exactDecimal { exactCost = exact }
+            } catch {
+                // More digits than 128 bits hold: rounded all the same (CONTRACT §2), from its
+                // exact value; every other refusal stands.
+                guard let wide = try wideMoneyAmount(costValue, "cost", reject) else { throw error }
+                wideCost = wide.exact
+                cost = wide.money
+            }
         }
 
         let currency = try optionalString(fields[.currency], "currency", reject).map(uppercased) ?? "USD"
@@ -281,7 +293,7 @@ public enum UsageEventDecoder {
             if cost == nil { throw reject("a CREDIT event needs an explicit cost (a positive amount)") }
             // Greater than 0 as sent (its exact value), not as rounded in its own currency: a
             // credit of 4e-10 EUR is 5e-10 USD, 1e-9 once converted and rounded (docs/ledger.md).
-            if (exactCost ?? cost?.exactDecimal)?.isZero == true { throw reject("a CREDIT event needs a cost greater than 0") }
+            if wideCost == nil, (exactCost ?? cost?.exactDecimal)?.isZero == true { throw reject("a CREDIT event needs a cost greater than 0") }
         }
         let correctsEvent: EventRef?
         do { correctsEvent = try EventRef.parse(fields[.correctsEvent]) } catch { throw reject(error.reason) }
@@ -301,6 +313,7 @@ public enum UsageEventDecoder {
         event.kind = kind
         event.correctsEvent = correctsEvent
         event.exactCost = exactCost
+        event.wideCost = wideCost?.value
         // Fields of unknown meaning are kept in the body (and compared), their names and
         // every string in them, at any depth, bounded like other strings (CONTRACT §2).
         for entry in object.storage where EventField(key: entry.key) == nil {
@@ -316,7 +329,7 @@ public enum UsageEventDecoder {
         }
         event.canonicalBody = canonicalBody(
             of: fields, id: id, source: source, currency: currency, kind: kind, usage: usage, seq: seq, time: time,
-            cost: exactCost ?? cost?.exactDecimal
+            costText: wideCost?.text ?? (exactCost ?? cost?.exactDecimal)?.canonicalText
         )
         return event
     }
@@ -452,6 +465,31 @@ public enum UsageEventDecoder {
         if d.isNegative { throw reject("field \(name()) is negative") }
         if d > ExactDecimal(mantissa: 1, exponent: 12) { throw reject("field \(name()) is over 1e12") }
         return d
+    }
+
+    /// An amount of money with more significant digits than an `ExactDecimal` holds: its
+    /// exact value, rounded once half-even to 1e-9, and its canonical text; nil when the text
+    /// is refused for another reason (`moneyAmount` says which). Negative and over 1e12 are
+    /// refused as there.
+    static func wideMoneyAmount(
+        _ value: JSONValue, _ name: String, _ reject: (String) -> EventRejection
+    ) throws(EventRejection) -> (money: Money, exact: (value: WideDecimal, text: String))? {
+        guard let text = value.numberText ?? value.stringValue else { return nil }
+        var literal = text
+        let parsed: (wide: WideDecimal, text: String)?? = literal.withUTF8 { bytes in
+            guard case .failure(let error) = ExactDecimal.parse(bytes), error.kind == .tooManyDigits else { return .none }
+            if bytes.first == UInt8(ascii: "-") { return .some(nil) }
+            // Not a literal it reads (an exponent out of range): the first refusal stands.
+            guard let wide = WideDecimal.parsingLiteral(bytes) else { return .none }
+            return .some((wide, ExactDecimal.canonicalNumberText(bytes)))
+        }
+        guard let parsed else { return nil }
+        guard let (wide, canonical) = parsed else { throw reject("field \(name): negative amount") }
+        let amount = CostAmount.wide(wide)
+        guard !amount.isOverMoneyRange, let nanos = amount.roundedUnits(scale: Money.scale) else {
+            throw reject("field \(name): amount over 1e12")
+        }
+        return (Money(nanos: nanos), (wide, canonical))
     }
 
     /// An amount of money: as `decimalAmount`, then rounded once half-even to 1e-9.

@@ -150,6 +150,57 @@ public struct WideDecimal: Sendable, Hashable {
     }
 }
 
+extension WideDecimal {
+    /// The exact value of a JSON number literal with more significant digits than an
+    /// `ExactDecimal` holds (an explicit cost with many decimals: CONTRACT §2 has it rounded
+    /// like any other, so it is not refused). nil for text that is not a non-negative number
+    /// literal, and for an exponent beyond what the parser accepts (`ExactDecimal`'s ±1000,
+    /// from the digits' end: the work of rounding grows with it).
+    public static func parsingLiteral(_ s: UnsafeBufferPointer<UInt8>) -> WideDecimal? {
+        let n = s.count
+        var i = 0
+        var mantissa = BigUInt(0)
+        var chunk: UInt64 = 0
+        var chunkDigits = 0
+        var exponent = 0
+        func isDigit(_ c: UInt8) -> Bool { c &- UInt8(ascii: "0") < 10 }
+        func push(_ c: UInt8) {
+            chunk = chunk * 10 + UInt64(c &- UInt8(ascii: "0"))
+            chunkDigits += 1
+            if chunkDigits == 19 {
+                mantissa = mantissa.timesPowerOfTen(19) + BigUInt(UInt128(chunk))
+                chunk = 0
+                chunkDigits = 0
+            }
+        }
+        guard i < n, isDigit(s[i]) else { return nil }
+        while i < n, isDigit(s[i]) { push(s[i]); i += 1 }
+        if i < n, s[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < n, isDigit(s[i]) else { return nil }
+            while i < n, isDigit(s[i]) { push(s[i]); exponent -= 1; i += 1 }
+        }
+        if i < n, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
+            i += 1
+            var negative = false
+            if i < n, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") {
+                negative = s[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            guard i < n, isDigit(s[i]) else { return nil }
+            var value = 0
+            while i < n, isDigit(s[i]) {
+                if value < 1_000_000_000 { value = value * 10 + Int(s[i] &- UInt8(ascii: "0")) }
+                i += 1
+            }
+            exponent += negative ? -value : value
+        }
+        guard i == n, abs(exponent) <= ExactDecimal.parsedExponentLimit else { return nil }
+        mantissa = mantissa.timesPowerOfTen(chunkDigits) + BigUInt(UInt128(chunk))
+        return WideDecimal(mantissa: mantissa, exponent: exponent)
+    }
+}
+
 /// A computed cost before its one rounding: exact in an `ExactDecimal`, or, when that would
 /// overflow, in a `WideDecimal`.
 public enum CostAmount: Sendable, Hashable {

@@ -152,6 +152,69 @@ struct EventDecoderTests {
         #expect(rejection(text) == nil, "\(name)")
     }
 
+    // MARK: Costs with more digits than 128 bits hold
+
+    /// CONTRACT §2: "an explicit `cost` with more decimals is rounded the same way", without a
+    /// limit on digits: 40 ones were refused ("too many digits"), an audit. Kept exact, rounded
+    /// once: a tail beyond the 38th digit still decides a tie.
+    @Test("an explicit cost with more than 38 significant digits is rounded once from its exact value", arguments: [
+        ("0." + String(repeating: "1", count: 40), "0.111111111"),
+        ("0.0000000025" + String(repeating: "0", count: 40) + "1", "0.000000003"),   // above the tie
+        ("0.0000000025" + String(repeating: "0", count: 40), "0.000000002"),         // the tie itself: half-even
+        ("0.0000000035" + String(repeating: "0", count: 40) + "1", "0.000000004"),
+        ("999999999999.999999999" + String(repeating: "4", count: 30), "999999999999.999999999"),
+        ("0.000000000" + String(repeating: "4", count: 40), "0"),
+    ])
+    func costWithManyDigits(literal: String, rounded: String) throws {
+        for spelling in [literal, "\"\(literal)\""] {
+            let event = try decode(body(#""cost":"# + spelling))
+            #expect(event.cost?.description == rounded, "\(spelling)")
+            // The body keeps every digit: a resend differing in the last one is another body.
+            var digits = Substring(literal)
+            while digits.hasSuffix("0") { digits = digits.dropLast() }
+            #expect(event.canonicalBody.contains(#""cost":\#(digits),"#), "\(event.canonicalBody)")
+        }
+    }
+
+    @Test func aCostWithManyDigitsKeepsThemInItsBodyAndComparesByValue() throws {
+        let ones = String(repeating: "1", count: 40)
+        let a = try decode(body(#""cost":0."# + ones))
+        let b = try decode(body(#""cost":"# + "\"0.\(ones)000\""))
+        let c = try decode(body(#""cost":"# + "1.\(ones.dropLast())e-1"))
+        let d = try decode(body(#""cost":0."# + ones.dropLast() + "2"))
+        #expect(a.canonicalBody == b.canonicalBody)
+        #expect(a.canonicalBody == c.canonicalBody)
+        #expect(a.canonicalBody != d.canonicalBody)
+        #expect(a.cost == d.cost)
+        #expect(a.wideCost != nil)
+        // Refusals stand: negative, over 1e12 (before rounding), not a number.
+        #expect(rejection(body(#""cost":-0."# + ones))?.reason.contains("negative") == true)
+        #expect(rejection(body(#""cost":1000000000000.0"# + ones))?.reason.contains("over 1e12") == true)
+        #expect(rejection(body(#""cost":"# + ones + ones))?.reason.contains("over 1e12") == true)
+        #expect(rejection(body(#""cost":"1."# + ones + "x\""))?.reason.contains("cost") == true)
+        // A CREDIT is greater than 0 as sent, though it rounds to 0.
+        let credit = try decode(body(#""kind":"CREDIT","cost":0.0000000000"# + ones))
+        #expect(credit.cost?.description == "0")
+        #expect(credit.kind == .credit)
+    }
+
+    /// Converted into another currency from its exact value, then rounded once: 1.25e-9 and a
+    /// 1 at the 45th place, × 2, is above the tie of 2.5e-9 (3e-9); cut at 38 digits, it would
+    /// be the tie itself (2e-9, half-even).
+    @Test func aCostWithManyDigitsConvertsFromItsExactValue() throws {
+        let catalog = try Catalog.load(json: Array(#"{"version":"v","prices":[],"rates":[{"from":"EUR","to":"USD","rate":"2","effectiveFrom":"2026-01-01T00:00:00Z"}]}"#.utf8))
+        let event = try decode(body(#""currency":"EUR","cost":"0.00000000125"# + String(repeating: "0", count: 40) + "1\""))
+        let pricer = Pricer(catalog: catalog)
+        let t = try Timestamp(rfc3339: "2026-03-01T00:00:00Z")
+        guard case .priced(let amount, let currency, nil) = pricer.price(event, at: t) else {
+            Issue.record("not priced")
+            return
+        }
+        #expect(currency == "EUR")
+        #expect(try pricer.money(amount, from: "EUR", to: "USD", at: t).get().description == "0.000000003")
+        #expect(try pricer.money(amount, from: "EUR", to: "EUR", at: t).get().description == "0.000000001")
+    }
+
     // MARK: Rejections
 
     static let rejected: [(String, String, String)] = [

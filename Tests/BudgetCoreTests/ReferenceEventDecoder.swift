@@ -137,7 +137,7 @@ enum ReferenceEventDecoder {
             if cost == nil { throw reject("a CREDIT event needs an explicit cost (a positive amount)") }
             // Since the ninth session: greater than 0 as sent, not as rounded to 1e-9.
             if cost == .zero, let text = object["cost"]?.numberText ?? object["cost"]?.stringValue,
-               (try? ExactDecimal(parsing: text))?.isZero != false {
+               (try? ExactDecimal(parsing: text))?.isZero ?? !text.contains(where: { ("1"..."9").contains($0) }) {
                 throw reject("a CREDIT event needs a cost greater than 0")
             }
         }
@@ -214,6 +214,9 @@ enum ReferenceEventDecoder {
         // are different bodies even though they book the same amount.
         if let raw = object["cost"], let text = raw.numberText ?? raw.stringValue, let exact = try? ExactDecimal(parsing: text) {
             canonical["cost"] = .number(exact.description)
+        } else if let raw = object["cost"], let text = raw.numberText ?? raw.stringValue, event.cost != nil {
+            // Too many digits for an ExactDecimal: every one kept, spelled canonically.
+            canonical["cost"] = .number(ExactDecimal.canonicalNumberText(text))
         } else if let cost = event.cost {
             canonical["cost"] = .number(cost.description)
         }
@@ -307,7 +310,39 @@ enum ReferenceEventDecoder {
             throw reject("field \(name) must be a number or a decimal string")
         }
         do { return try Money.parseAmount(text) } catch {
+            // Since the twenty-first session: more digits than 128 bits hold are rounded, not
+            // refused (CONTRACT §2), judged here on the digits themselves.
+            if error.message.hasPrefix("too many digits"), let money = try longAmount(text, name, reject) { return money }
             throw reject("field \(name): \(error.message)")
         }
+    }
+
+    /// A plain or exponent literal of many digits, by its digits: negative and over 1e12 (before
+    /// rounding) refused, else rounded half-even to 1e-9. nil for a literal it does not read.
+    static func longAmount(_ text: String, _ name: String, _ reject: (String) -> EventRejection) throws(EventRejection) -> Money? {
+        if text.hasPrefix("-") { throw reject("field \(name): negative amount") }
+        var mantissaText = Substring(text), exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let x = Int(text[text.index(after: e)...].drop { $0 == "+" }), abs(x) <= 1000 else { return nil }
+            exponent = x
+            mantissaText = text[..<e]
+        }
+        let parts = mantissaText.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { return nil }
+        // All digits, and where the point falls in them once the exponent has moved it.
+        var digits = Array(parts[0]) + (parts.count == 2 ? Array(parts[1]) : [])
+        var point = parts[0].count + exponent
+        guard digits.allSatisfy(\.isNumber) else { return nil }
+        while point < 1 { digits.insert("0", at: 0); point += 1 }
+        while digits.count < point + 10 { digits.append("0") }
+        let whole = digits[..<point].drop { $0 == "0" }
+        let tail = digits[(point + 10)...]
+        let over = whole.count > 13 || (whole.count == 13 && (whole.first != "1" || whole.dropFirst().contains { $0 != "0" }
+            || digits[point...].contains { $0 != "0" }))
+        if over { throw reject("field \(name): amount over 1e12") }
+        guard var nanos = Int128(String(digits[..<(point + 9)])) else { return nil }
+        let next = digits[point + 9]
+        if next > "5" || (next == "5" && (tail.contains { $0 != "0" } || nanos & 1 == 1)) { nanos += 1 }
+        return Money(nanos: nanos)
     }
 }

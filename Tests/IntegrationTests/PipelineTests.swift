@@ -127,6 +127,32 @@ struct PipelineTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// CONTRACT §2: an explicit cost with more decimals is rounded; 40 significant digits (more
+    /// than 128 bits hold) were REJECTED "too many digits" (an audit). Booked rounded, its body
+    /// kept whole: a respelling is a DUPLICATE, a change in the 40th digit a conflict, across a
+    /// restart (the stored body decodes again).
+    @Test func aCostOfFortyDigitsIsRoundedAndItsBodyKeptWhole() throws {
+        let dir = try TempDir()
+        var daemon = try Daemon(dir: dir)
+        var client = try Client(daemon)
+        let budgetId = try makeBudget(client, total: "1000")
+        let ones = String(repeating: "1", count: 40)
+        let ack = try client.sendAck(costEvent("long", cost: "0." + ones, budgetId: budgetId))
+        #expect(ack.string("status") == "ACCEPTED", "\(ack)")
+        #expect(ack.string("state") == "ALLOCATED", "\(ack)")
+        #expect(try client.call("budget.get", ["id": .string(budgetId)])["totalSpent"]?.numberText == "0.111111111")
+        #expect(try client.sendAck(costEvent("long", cost: "1.\(ones.dropLast())e-1", budgetId: budgetId)).string("status") == "DUPLICATE")
+        #expect(daemon.stop() == 0)
+        daemon = try Daemon(dir: dir)
+        client = try Client(daemon)
+        #expect(try client.sendAck(costEvent("long", cost: "0." + ones + "000", budgetId: budgetId)).string("status") == "DUPLICATE")
+        #expect(try client.sendAck(costEvent("long", cost: "0." + ones.dropLast() + "2", budgetId: budgetId)).string("reason") == "conflict")
+        let stored = try #require(try client.call("event.list", ["state": "ALLOCATED"]).arrayValue?.first)
+        #expect(stored["cost"]?.numberText == "0.111111111")
+        #expect(stored["body"]?["cost"]?.numberText == "0." + ones, "\(stored)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func killNineDuringAcknowledgedLoadLosesNothingAcknowledged() throws {
         let dir = try TempDir()
         var daemon = try Daemon(dir: dir)

@@ -170,9 +170,15 @@ public enum UsageEventDecoder {
     /// wrong frame count, over the size limit), when its body is a JSON object that has them:
     /// a REJECTED acknowledgement names the event whenever its id can be read (CONTRACT §2).
     /// `source` is "" when the object has none, as for any other rejection.
+    /// A CloudEvents envelope is read as `decode` reads it: its own `id` and `source` first, the
+    /// ones of `data` where it leaves them out or sets them to null.
     public static func identity(of bytes: some Collection<UInt8>) -> (id: String?, source: String?) {
-        guard case .object(let object)? = try? JSON.parse(bytes, maxDepth: EventLimits.maxDepth),
-              let id = object["id"]?.stringValue else { return (nil, nil) }
+        guard case .object(var object)? = try? JSON.parse(bytes, maxDepth: EventLimits.maxDepth) else { return (nil, nil) }
+        if object["specversion"] != nil, var data = object["data"]?.objectValue {
+            for key in ["id", "source"] where object[key].map({ !$0.isNull }) ?? false { data[key] = object[key] }
+            object = data
+        }
+        guard let id = object["id"]?.stringValue else { return (nil, nil) }
         let source = object["source"]
         return (id, source == nil ? "" : source?.stringValue)
     }

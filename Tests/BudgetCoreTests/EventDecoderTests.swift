@@ -454,6 +454,23 @@ struct EventDecoderTests {
         #expect(identity(#"["e1"]"#) == [nil, nil])
         #expect(identity("{not json") == [nil, nil])
         #expect(identity(#"{"id":"e3","source":5}"#) == ["e3", nil])
+        // A CloudEvents envelope reads as the decoder reads it: what it leaves out, or sets to
+        // null, comes from data (an audit's envelopes on a wrong topic were named id null).
+        #expect(identity(#"{"specversion":"1.0","source":"/s","data":{"id":"inner1","source":"x"}}"#) == ["inner1", "/s"])
+        #expect(identity(#"{"specversion":"1.0","id":"ce3","data":{"source":"inner"}}"#) == ["ce3", "inner"])
+        #expect(identity(#"{"specversion":"1.0","id":null,"source":null,"data":{"id":"d1","source":"ds"}}"#) == ["d1", "ds"])
+        #expect(identity(#"{"specversion":"1.0","id":"ce4","data":{}}"#) == ["ce4", ""])
+        #expect(identity(#"{"specversion":"1.0","data":"text"}"#) == [nil, nil])
+        // The same names as the decoder gives the same body when it rejects it later.
+        for text in [#"{"specversion":"1.0","source":"/s","data":{"id":"inner1"}}"#,
+                     #"{"specversion":"1.0","id":"ce5","data":{"source":"inner"}}"#] {
+            do {
+                _ = try UsageEventDecoder.decode(bytes: Array(text.utf8))
+                Issue.record("decoded \(text)")
+            } catch {
+                #expect(identity(text) == [error.id, error.source])
+            }
+        }
     }
 
     @Test("an acknowledgement is written as the JSON object it always was: keys in contract order, strings escaped, nil as null")
